@@ -1,0 +1,145 @@
+# acmectl — plain Makefile. `make` builds ./acmectl on libacme.a; `make check` runs
+# every test against private servers; `make V=1` shows full commands.
+
+VERSION     := 0.1.0
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/vendor-completions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+
+CC      ?= cc
+PKGS    := libpq hiredis jansson libcurl libcrypto inih ncursesw
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv
+
+GIT_REV    := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+BUILD_DATE := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation -Wvla
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) -I. $(PKG_CFLAGS) -MMD -MP
+LDFLAGS ?=
+ALL_LDFLAGS = $(LDFLAGS) $(EXTRA_LDFLAGS)
+
+# Quiet rules unless V=1.
+ifeq ($(V),1)
+Q :=
+quiet = @:
+else
+Q := @
+quiet = @printf '  %-7s %s\n'
+endif
+
+BUILD      ?= build
+CORE_SRC   := $(sort $(wildcard core/*.c))
+CMD_SRC    := $(sort $(wildcard cmd/*.c))
+TUI_SRC    := $(sort $(wildcard tui/*.c))
+MIGRATIONS := $(sort $(wildcard core/migrations/*.sql))
+CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations_data.o
+APP_OBJ    := $(CMD_SRC:%.c=$(BUILD)/%.o) $(TUI_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all clean check unit integration asan install uninstall demo bench lint deps
+all: acmectl
+
+deps:
+	$(Q)packaging/install-deps
+
+acmectl: $(BUILD)/acmectl
+	$(Q)cp $< $@
+
+$(BUILD)/acmectl: $(APP_OBJ) $(BUILD)/libacme.a
+	$(quiet) LINK $@
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(APP_OBJ) $(BUILD)/libacme.a $(PKG_LIBS) $(ALL_LDFLAGS)
+
+$(BUILD)/libacme.a: $(CORE_OBJ)
+	$(quiet) AR $@
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(quiet) CC $@
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# The version object is rebuilt when the revision changes.
+$(BUILD)/core/version.o: EXTRA_CFLAGS += -DACME_VERSION='"$(VERSION)"' \
+	-DACME_GIT_REV='"$(GIT_REV)"' -DACME_BUILD_DATE='"$(BUILD_DATE)"'
+$(BUILD)/core/version.o: $(BUILD)/gen/git-rev
+$(BUILD)/gen/git-rev: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(GIT_REV)' | cmp -s - $@ || echo '$(GIT_REV)' > $@
+FORCE:
+
+# Migrations are embedded: a generated C file holds each file's bytes.
+$(BUILD)/gen/migrations_data.c: $(MIGRATIONS) core/migrations/embed.sh
+	@mkdir -p $(dir $@)
+	$(quiet) GEN $@
+	$(Q)sh core/migrations/embed.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+$(BUILD)/gen/migrations_data.o: $(BUILD)/gen/migrations_data.c
+	$(quiet) CC $@
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# Unit tests: cmocka programs linked against libacme.
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libacme.a
+	@mkdir -p $(dir $@)
+	$(quiet) CC $@
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libacme.a $(PKG_LIBS) -lcmocka $(ALL_LDFLAGS)
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "# $$t"; $$t; done
+
+integration: acmectl
+	$(Q)tests/lib/run-tests $(T)
+
+check:
+	$(Q)packaging/install-deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory integration
+
+# ASan + UBSan build in its own directory, then the whole suite on it.
+asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan CFLAGS='-O1 -g -fno-omit-frame-pointer' \
+		EXTRA_CFLAGS='-fsanitize=address,undefined -fno-sanitize-recover=all' \
+		EXTRA_LDFLAGS='-fsanitize=address,undefined' build-asan/acmectl
+	@echo "built build-asan/acmectl; run the suite on it with: make asan-check"
+
+asan-check: asan
+	$(Q)ACMECTL=$(CURDIR)/build-asan/acmectl ASAN_OPTIONS=detect_leaks=1 tests/lib/run-tests $(T)
+
+demo:
+	$(Q)packaging/install-deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)./tests/lib/demo.sh
+
+bench: all
+	$(Q)tests/bench/run
+
+lint: all
+	$(Q)for m in man/*.[1-8]; do mandoc -T lint -W warning $$m || exit 1; done
+	$(Q)shellcheck -S warning packaging/install-deps tests/lib/*.sh tests/t/*.sh 2>/dev/null || true
+
+install: acmectl
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	install -m 0755 acmectl $(DESTDIR)$(BINDIR)/acmectl
+	for m in man/*.1; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/; done; true
+	for m in man/*.5; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/; done; true
+	for m in man/*.8; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man8/; done; true
+	install -m 0644 completions/acmectl.bash $(DESTDIR)$(BASHCOMPDIR)/acmectl
+	install -m 0644 completions/_acmectl $(DESTDIR)$(ZSHCOMPDIR)/_acmectl
+	install -m 0644 completions/acmectl.fish $(DESTDIR)$(FISHCOMPDIR)/acmectl.fish
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/acmectl $(DESTDIR)$(BASHCOMPDIR)/acmectl \
+		$(DESTDIR)$(ZSHCOMPDIR)/_acmectl $(DESTDIR)$(FISHCOMPDIR)/acmectl.fish
+	for m in man/*.[158]; do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; done
+
+clean:
+	rm -rf build build-asan acmectl
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,156 @@
+/* cmd.h — how commands are declared and run.
+ *
+ * How to add a command:
+ *   1. Create cmd/<name>.c with a header comment saying what it does.
+ *   2. Declare its options as a `static const struct opt name_opts[]` table ended
+ *      by OPT_END. The table drives parsing, `--help`, `acmectl __complete`
+ *      (and through it the bash/zsh/fish completions) and tests/t/t0050.
+ *   3. For nested verbs (`webhooks add|list`), give each verb a struct cmd_verb
+ *      with its own usage and option table, in the parent's file.
+ *   4. Export `const struct cmd_entry cmd_<name>` and add it to the table in
+ *      cmd/main.c (and its extern below).
+ *   5. Set CMD_NEEDS_DB / CMD_NEEDS_REDIS so main connects for you (the
+ *      connections are in ctx->db / ctx->redis), or connect lazily with
+ *      ctx_db() / ctx_redis().
+ *   6. exec returns an exit status (>= 0), or -1 with ctx->err set: main prints
+ *      "acmectl: <message>" and exits with the status of the error's code.
+ *      Never call exit(); print data to stdout (ctx->out) and messages through
+ *      the logger or ctx_msg().
+ *   7. Write man/acmectl-<name>.1, add the command to man/acmectl.1, and
+ *      tests under tests/t/. t0050 checks help, man page and completions agree.
+ */
+#ifndef ACME_CMD_H
+#define ACME_CMD_H
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "core/config.h"
+#include "core/err.h"
+#include "core/output.h"
+
+enum opt_type {
+	OPT_FLAG,      /* --yes */
+	OPT_STRING,    /* --name TEXT */
+	OPT_INT,       /* --limit N, checked against [min, max] */
+	OPT_DURATION,  /* --timeout 30s | 5m | 2h | 1d; stored as milliseconds */
+};
+
+#define OPT_REPEAT 0x1    /* may be given many times (args_all) */
+#define OPT_HIDDEN 0x2    /* not in --help or completions */
+
+struct opt {
+	const char *name;      /* long name without "--" */
+	char shortname;        /* 0 for none */
+	enum opt_type type;
+	const char *argname;   /* "N", "FILE" */
+	const char *help;
+	long long min, max;    /* OPT_INT / OPT_DURATION range (0,0 = any >= 0) */
+	const char *complete;  /* completion hint: NULL, "file", "dir", or "a|b|c" */
+	unsigned flags;
+};
+#define OPT_END { NULL, 0, OPT_FLAG, NULL, NULL, 0, 0, NULL, 0 }
+
+/* command flags */
+#define CMD_NEEDS_DB     0x1
+#define CMD_NEEDS_REDIS  0x2
+#define CMD_NO_CONFIG    0x4   /* runs before/without configuration (help, version) */
+#define CMD_HIDDEN       0x8
+#define CMD_NO_VALIDATE  0x10  /* loads config but tolerates bad values (config show) */
+#define CMD_RAW_ARGS     0x20  /* every word after the command is a positional */
+
+struct ctx;
+struct args;
+typedef int (*cmd_exec_fn)(struct ctx *ctx, struct args *args);
+
+struct cmd_verb {
+	const char *name;
+	const char *usage;       /* arguments after the verb: "[--to V] [--dry-run]" */
+	const char *summary;
+	const struct opt *opts;  /* may be NULL */
+	cmd_exec_fn exec;
+	unsigned flags;
+	int min_args, max_args;  /* positional arguments; max -1 = any */
+	const char *arg_complete;  /* completion hint for positionals */
+};
+
+struct cmd_entry {
+	const char *name;
+	const char *const *aliases;  /* NULL-terminated, may be NULL */
+	const char *summary;
+	const char *usage;           /* for commands without verbs */
+	const char *description;     /* a paragraph for --help */
+	const struct opt *opts;      /* options of the command itself */
+	cmd_exec_fn exec;            /* NULL when it has verbs */
+	const struct cmd_verb *verbs;  /* ended by { NULL } */
+	unsigned flags;
+	int min_args, max_args;
+	const char *arg_complete;
+};
+
+/* Parsed arguments of one invocation. */
+struct args {
+	int argc;                  /* positionals (after the command and verb) */
+	char **argv;
+	const struct opt **optv;   /* every option occurrence, in order */
+	char **valv;               /* its value (NULL for flags) */
+	int nopt;
+	const char *cmdname;       /* "migrate up" */
+	const char **scratch;      /* args_all()'s last answer */
+};
+
+bool args_has(const struct args *a, const char *name);
+const char *args_get(const struct args *a, const char *name);     /* last value */
+long long args_int(const struct args *a, const char *name, long long def);
+/* every value of a repeatable option; returns the count, fills *out (owned by a) */
+int args_all(const struct args *a, const char *name, const char ***out);
+
+struct ctx {
+	struct config cfg;
+	bool cfg_loaded;
+	enum out_format fmt;
+	bool fmt_given;            /* -o given explicitly */
+	bool quiet, verbose, color;
+	bool stdout_tty, stderr_tty, stdin_tty;
+	PGconn *db;
+	redisContext *redis;
+	struct acme_err err;
+	FILE *out;                 /* stdout */
+	const struct cmd_entry *cmd;
+	const struct cmd_verb *verb;
+};
+
+/* Connect on first use (starting the dev stack when it is the embedded
+ * default). NULL with ctx->err set on failure. */
+PGconn *ctx_db(struct ctx *ctx);
+redisContext *ctx_redis(struct ctx *ctx);
+/* A message for the user on stderr, suppressed by -q. */
+void ctx_msg(struct ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The output format: -o if given, else table on a TTY, tsv when piped. */
+enum out_format ctx_format(const struct ctx *ctx);
+/* Check -o is one of the allowed formats (mask of 1 << OUT_*). */
+int ctx_require_format(struct ctx *ctx, unsigned allowed);
+/* Ask for confirmation on a TTY. Returns true if confirmed. */
+bool ctx_confirm(struct ctx *ctx, const char *prompt, const char *expected);
+
+/* Parse a duration like 250ms, 30s, 5m, 2h, 1d (bare number = seconds) into
+ * milliseconds. 0 / -1. */
+int parse_duration_ms(const char *s, long long *out);
+
+/* The command table (cmd/main.c). */
+extern const struct cmd_entry *const commands[];
+const struct cmd_entry *cmd_find(const char *name, const struct cmd_entry **ambiguous);
+extern const struct opt global_opts[];
+
+/* Help text (cmd/help.c). */
+void help_command(FILE *f, const struct cmd_entry *cmd, const struct cmd_verb *verb);
+void help_main(FILE *f);
+
+extern const struct cmd_entry cmd_config;
+extern const struct cmd_entry cmd_dev;
+extern const struct cmd_entry cmd_help;
+extern const struct cmd_entry cmd_version;
+extern const struct cmd_entry cmd_complete;
+
+#endif

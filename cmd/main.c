@@ -1,0 +1,447 @@
+/* main.c — acmectl's entry point: the command table, global options, and the
+ * one place that turns results into exit codes.
+ *
+ * Flow: parse global options up to the command name; find the command (name,
+ * alias or unique prefix); find its verb; parse the rest against the verb's,
+ * command's and global option tables; load and check the configuration;
+ * connect what the command needs; run it; flush stdout; exit.
+ */
+#include <errno.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd/args.h"
+#include "cmd/cmd.h"
+#include "core/devstack.h"
+#include "core/db.h"
+#include "core/log.h"
+#include "core/rds.h"
+#include "core/version.h"
+#include "core/xalloc.h"
+
+const struct cmd_entry *const commands[] = {
+	&cmd_config,
+	&cmd_dev,
+	&cmd_help,
+	&cmd_version,
+	&cmd_complete,
+	NULL,
+};
+
+const struct opt global_opts[] = {
+	{ "env", 0, OPT_STRING, "NAME", "environment profile: development, test or production",
+	  0, 0, "development|test|production", 0 },
+	{ "config", 0, OPT_STRING, "FILE", "read this config file instead of the default ones",
+	  0, 0, "file", 0 },
+	{ "output", 'o', OPT_STRING, "FORMAT", "output format: " OUT_FORMAT_NAMES,
+	  0, 0, "table|tsv|csv|json|ndjson", 0 },
+	{ "quiet", 'q', OPT_FLAG, NULL, "print only data and errors", 0, 0, NULL, 0 },
+	{ "verbose", 'v', OPT_FLAG, NULL, "print debugging messages", 0, 0, NULL, 0 },
+	{ "no-color", 0, OPT_FLAG, NULL, "never use colour (NO_COLOR is honoured too)", 0, 0, NULL, 0 },
+	{ "help", 'h', OPT_FLAG, NULL, "show help for the command", 0, 0, NULL, 0 },
+	{ "version", 0, OPT_FLAG, NULL, "show version, revision, build date and libraries",
+	  0, 0, NULL, 0 },
+	OPT_END
+};
+
+/* ---- command lookup ------------------------------------------------------- */
+
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 64 || lb > 64)
+		return 99;
+	size_t row[65];
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t prev = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cur = row[j];
+			size_t sub = prev + (a[i - 1] != b[j - 1]);
+			size_t del = row[j] + 1, ins = row[j - 1] + 1;
+			row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+			prev = cur;
+		}
+	}
+	return row[lb];
+}
+
+const struct cmd_entry *cmd_find(const char *name, const struct cmd_entry **ambiguous)
+{
+	const struct cmd_entry *found = NULL;
+	size_t len = strlen(name);
+	int nprefix = 0;
+
+	if (ambiguous)
+		*ambiguous = NULL;
+	for (int i = 0; commands[i]; i++) {
+		if (strcmp(commands[i]->name, name) == 0)
+			return commands[i];
+		for (const char *const *al = commands[i]->aliases; al && *al; al++)
+			if (strcmp(*al, name) == 0)
+				return commands[i];
+	}
+	for (int i = 0; commands[i]; i++) {
+		if (commands[i]->flags & CMD_HIDDEN)
+			continue;
+		if (strncmp(commands[i]->name, name, len) == 0) {
+			if (found && ambiguous)
+				*ambiguous = commands[i];
+			found = commands[i];
+			nprefix++;
+		}
+	}
+	return nprefix == 1 ? found : NULL;
+}
+
+static const char *closest_command(const char *name)
+{
+	const char *best = NULL;
+	size_t bestd = 99;
+	for (int i = 0; commands[i]; i++) {
+		if (commands[i]->flags & CMD_HIDDEN)
+			continue;
+		size_t d = edit_distance(name, commands[i]->name);
+		if (d < bestd) {
+			bestd = d;
+			best = commands[i]->name;
+		}
+		for (const char *const *al = commands[i]->aliases; al && *al; al++)
+			if ((d = edit_distance(name, *al)) < bestd) {
+				bestd = d;
+				best = commands[i]->name;
+			}
+	}
+	return bestd <= 3 ? best : NULL;
+}
+
+static const struct cmd_verb *verb_find(const struct cmd_entry *cmd, const char *name)
+{
+	const struct cmd_verb *found = NULL;
+	int n = 0;
+	for (const struct cmd_verb *v = cmd->verbs; v->name; v++)
+		if (strcmp(v->name, name) == 0)
+			return v;
+	for (const struct cmd_verb *v = cmd->verbs; v->name; v++)
+		if (strncmp(v->name, name, strlen(name)) == 0) {
+			found = v;
+			n++;
+		}
+	return n == 1 ? found : NULL;
+}
+
+/* ---- context helpers ------------------------------------------------------ */
+
+void ctx_msg(struct ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	if (ctx->quiet)
+		return;
+	fputs("acmectl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+enum out_format ctx_format(const struct ctx *ctx)
+{
+	if (ctx->fmt_given)
+		return ctx->fmt;
+	return ctx->stdout_tty ? OUT_TABLE : OUT_TSV;
+}
+
+int ctx_require_format(struct ctx *ctx, unsigned allowed)
+{
+	enum out_format f = ctx_format(ctx);
+	if (allowed & (1u << f))
+		return 0;
+	return acme_err_set(&ctx->err, ACME_E_USAGE, "-o %s is not available here",
+			    out_format_name(f));
+}
+
+static int ensure_devstack(struct ctx *ctx)
+{
+	struct devstack ds;
+	bool started = false;
+	if (!config_uses_devstack(&ctx->cfg))
+		return 0;
+	if (devstack_init(&ds, config_get(&ctx->cfg, CFG_DEV_DIR), &ctx->err) < 0)
+		return -1;
+	struct devstack_status st;
+	if (devstack_status(&ds, &st, &ctx->err) == 0 && st.pg_ready && st.redis_ready) {
+		devstack_release(&ds);
+		return 0;
+	}
+	if (!ctx->quiet)
+		fprintf(stderr, "acmectl: starting the dev stack in %s (stop it with 'acmectl dev down')\n",
+			ds.dir);
+	int rc = devstack_up(&ds, &started, &ctx->err);
+	devstack_release(&ds);
+	return rc;
+}
+
+PGconn *ctx_db(struct ctx *ctx)
+{
+	if (ctx->db)
+		return ctx->db;
+	if (ensure_devstack(ctx) < 0)
+		return NULL;
+	ctx->db = db_connect(&ctx->cfg, &ctx->err);
+	return ctx->db;
+}
+
+redisContext *ctx_redis(struct ctx *ctx)
+{
+	if (ctx->redis)
+		return ctx->redis;
+	if (ensure_devstack(ctx) < 0)
+		return NULL;
+	ctx->redis = rds_connect(&ctx->cfg, 0, &ctx->err);
+	return ctx->redis;
+}
+
+bool ctx_confirm(struct ctx *ctx, const char *prompt, const char *expected)
+{
+	char line[256];
+	if (!ctx->stdin_tty || !ctx->stderr_tty)
+		return false;
+	fprintf(stderr, "%s ", prompt);
+	fflush(stderr);
+	if (!fgets(line, sizeof(line), stdin))
+		return false;
+	line[strcspn(line, "\r\n")] = '\0';
+	if (expected)
+		return strcmp(line, expected) == 0;
+	return strcmp(line, "y") == 0 || strcmp(line, "yes") == 0;
+}
+
+/* ---- main ------------------------------------------------------------------- */
+
+static void print_version(FILE *f)
+{
+	char buf[128];
+	fprintf(f, "acmectl %s (revision %s, built %s)\n", acme_version(), acme_git_rev(),
+		acme_build_date());
+	for (int i = 0; acme_library_version(i, buf, sizeof(buf)); i++)
+		fprintf(f, "  %s\n", buf);
+}
+
+static int usage_error(const struct ctx *ctx, const char *cmdname)
+{
+	fprintf(stderr, "acmectl: %s\n", ctx->err.msg);
+	if (cmdname)
+		fprintf(stderr, "acmectl: see 'acmectl %s --help'\n", cmdname);
+	else
+		fprintf(stderr, "acmectl: see 'acmectl help'\n");
+	return acme_exit_status(ACME_E_USAGE);
+}
+
+static int apply_globals(struct ctx *ctx, const struct args *a)
+{
+	const char *o = args_get(a, "output");
+	if (o) {
+		if (out_format_parse(o, &ctx->fmt) < 0)
+			return acme_err_set(&ctx->err, ACME_E_USAGE, "-o %s: expected one of "
+					    OUT_FORMAT_NAMES, o);
+		ctx->fmt_given = true;
+	}
+	ctx->quiet = args_has(a, "quiet");
+	ctx->verbose = args_has(a, "verbose");
+	if (args_has(a, "no-color") || getenv("NO_COLOR") || !ctx->stdout_tty)
+		ctx->color = false;
+	return 0;
+}
+
+static int run(struct ctx *ctx, int argc, char **argv)
+{
+	struct args a = { 0 };
+	const struct opt *const globals_only[] = { global_opts, NULL };
+	int consumed = 0, status;
+	char cmdname[128];
+
+	/* 1. global options before the command */
+	if (args_parse(&a, argc - 1, argv + 1, globals_only, true, &consumed, &ctx->err) < 0)
+		return usage_error(ctx, NULL);
+	int rest = 1 + consumed;
+	if (args_has(&a, "version")) {
+		print_version(stdout);
+		args_release(&a);
+		return 0;
+	}
+	if (rest >= argc) {
+		if (args_has(&a, "help")) {
+			help_main(stdout);
+			args_release(&a);
+			return 0;
+		}
+		help_main(stderr);
+		args_release(&a);
+		return acme_exit_status(ACME_E_USAGE);
+	}
+
+	/* 2. the command */
+	const char *name = argv[rest++];
+	const struct cmd_entry *amb = NULL;
+	const struct cmd_entry *cmd = cmd_find(name, &amb);
+	if (!cmd) {
+		const char *near = closest_command(name);
+		if (amb)
+			fprintf(stderr, "acmectl: '%s' is ambiguous; did you mean '%s' or another command "
+				"starting with it?\n", name, amb->name);
+		else if (near)
+			fprintf(stderr, "acmectl: '%s' is not an acmectl command; did you mean '%s'?\n",
+				name, near);
+		else
+			fprintf(stderr, "acmectl: '%s' is not an acmectl command; see 'acmectl help'\n",
+				name);
+		args_release(&a);
+		return acme_exit_status(ACME_E_USAGE);
+	}
+	ctx->cmd = cmd;
+	snprintf(cmdname, sizeof(cmdname), "%s", cmd->name);
+	if (cmd->flags & CMD_RAW_ARGS) {
+		for (int i = rest; i < argc; i++) {
+			a.argv = xrealloc(a.argv, (size_t)(a.argc + 2) * sizeof(char *));
+			a.argv[a.argc++] = argv[i];
+			a.argv[a.argc] = NULL;
+		}
+		status = cmd->exec(ctx, &a);
+		goto out;
+	}
+
+	/* 3. the verb: the first positional after options */
+	const struct opt *const tables_cmd[] = { cmd->opts ? cmd->opts : global_opts, global_opts, NULL };
+	if (cmd->verbs) {
+		int c2 = 0;
+		if (args_parse(&a, argc - rest, argv + rest, tables_cmd, true, &c2, &ctx->err) < 0) {
+			status = usage_error(ctx, cmdname);
+			goto out;
+		}
+		rest += c2;
+		if (rest >= argc) {
+			bool help = args_has(&a, "help");
+			help_command(help ? stdout : stderr, cmd, NULL);
+			status = help ? 0 : acme_exit_status(ACME_E_USAGE);
+			goto out;
+		}
+		ctx->verb = verb_find(cmd, argv[rest]);
+		if (!ctx->verb) {
+			fprintf(stderr, "acmectl: '%s' is not a verb of 'acmectl %s'; see 'acmectl %s --help'\n",
+				argv[rest], cmd->name, cmd->name);
+			status = acme_exit_status(ACME_E_USAGE);
+			goto out;
+		}
+		rest++;
+		snprintf(cmdname, sizeof(cmdname), "%s %s", cmd->name, ctx->verb->name);
+	}
+
+	/* 4. everything else */
+	const struct opt *verb_opts = ctx->verb && ctx->verb->opts ? ctx->verb->opts : global_opts;
+	const struct opt *const tables[] = { verb_opts, cmd->opts ? cmd->opts : global_opts,
+					     global_opts, NULL };
+	if (args_parse(&a, argc - rest, argv + rest, tables, false, NULL, &ctx->err) < 0) {
+		status = usage_error(ctx, cmdname);
+		goto out;
+	}
+	a.cmdname = cmdname;
+	if (args_has(&a, "help")) {
+		help_command(stdout, cmd, ctx->verb);
+		status = 0;
+		goto out;
+	}
+	if (apply_globals(ctx, &a) < 0) {
+		status = usage_error(ctx, cmdname);
+		goto out;
+	}
+	int min = ctx->verb ? ctx->verb->min_args : cmd->min_args;
+	int max = ctx->verb ? ctx->verb->max_args : cmd->max_args;
+	if (a.argc < min || (max >= 0 && a.argc > max)) {
+		if (a.argc < min)
+			acme_err_set(&ctx->err, ACME_E_USAGE, "%s: missing argument", cmdname);
+		else
+			acme_err_set(&ctx->err, ACME_E_USAGE, "%s: unexpected argument \"%s\"", cmdname,
+				     a.argv[max]);
+		status = usage_error(ctx, cmdname);
+		goto out;
+	}
+
+	/* 5. configuration, logging, connections */
+	unsigned flags = cmd->flags | (ctx->verb ? ctx->verb->flags : 0);
+	if (!(flags & CMD_NO_CONFIG)) {
+		struct config_flags cf = { args_get(&a, "env"), args_get(&a, "config"),
+					   ctx->verbose ? "debug" : ctx->quiet ? "error" : NULL };
+		if (config_load(&ctx->cfg, &cf, &ctx->err) < 0)
+			goto fail;
+		ctx->cfg_loaded = true;
+		if (!(flags & CMD_NO_VALIDATE) && config_validate(&ctx->cfg, &ctx->err) < 0)
+			goto fail;
+		struct log_config lc = { LOG_INFO, LOG_TEXT, false, "acmectl", NULL };
+		log_level_parse(config_get(&ctx->cfg, CFG_LOG_LEVEL), &lc.level);
+		log_format_parse(config_get(&ctx->cfg, CFG_LOG_FORMAT), &lc.format);
+		log_setup(&lc);
+	}
+	if ((flags & CMD_NEEDS_DB) && !ctx_db(ctx))
+		goto fail;
+	if ((flags & CMD_NEEDS_REDIS) && !ctx_redis(ctx))
+		goto fail;
+
+	cmd_exec_fn exec = ctx->verb ? ctx->verb->exec : cmd->exec;
+	status = exec(ctx, &a);
+	if (status < 0)
+		goto fail;
+	goto out;
+fail:
+	if (ctx->err.code == ACME_E_USAGE) {
+		status = usage_error(ctx, cmdname);
+	} else {
+		fprintf(stderr, "acmectl: %s\n", ctx->err.msg[0] ? ctx->err.msg :
+			acme_code_description(ctx->err.code));
+		status = acme_exit_status(ctx->err.code);
+		if (status == 0)
+			status = 1;
+	}
+out:
+	args_release(&a);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct ctx ctx;
+	memset(&ctx, 0, sizeof(ctx));
+	setlocale(LC_ALL, "");
+	signal(SIGPIPE, SIG_IGN);
+	ctx.out = stdout;
+	ctx.stdout_tty = isatty(STDOUT_FILENO);
+	ctx.stderr_tty = isatty(STDERR_FILENO);
+	ctx.stdin_tty = isatty(STDIN_FILENO);
+	ctx.color = ctx.stdout_tty && !getenv("NO_COLOR");
+
+	int status = run(&ctx, argc, argv);
+
+	if (ctx.db)
+		PQfinish(ctx.db);
+	if (ctx.redis)
+		redisFree(ctx.redis);
+	if (ctx.cfg_loaded)
+		config_release(&ctx.cfg);
+
+	/* data that could not be written is a failure, except a closed pipe
+	 * (`acmectl ... | head`), which is the reader's choice */
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		if (errno != EPIPE) {
+			fprintf(stderr, "acmectl: error writing output: %s\n", strerror(errno));
+			if (status == 0)
+				status = 1;
+		}
+	}
+	return status;
+}

@@ -1,0 +1,130 @@
+/* db.c — PostgreSQL connection and query helpers; see db.h.
+ *
+ * libpq's connection errors are precise but not actionable: "No such file or
+ * directory" for a missing socket says nothing about DATABASE_URL. We keep
+ * libpq's text and add which server we tried and what to check.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/db.h"
+#include "core/url.h"
+#include "core/xalloc.h"
+
+char *db_describe(PGconn *conn)
+{
+	const char *host = PQhost(conn);
+	const char *port = PQport(conn);
+	if (!port || !port[0])
+		port = "5432";
+	if (!host || !host[0])
+		host = "/var/run/postgresql";
+	if (host[0] == '/')
+		return xasprintf("unix socket %s/.s.PGSQL.%s", host, port);
+	return xasprintf("%s:%s", host, port);
+}
+
+static bool contains(const char *hay, const char *needle)
+{
+	return hay && strstr(hay, needle) != NULL;
+}
+
+PGconn *db_connect_url(const char *url, int timeout_s, const char *app, struct acme_err *err)
+{
+	char timeout[16];
+	snprintf(timeout, sizeof(timeout), "%d", timeout_s > 0 ? timeout_s : 5);
+	const char *const kw[] = { "dbname", "connect_timeout", "application_name",
+				   "client_encoding", NULL };
+	const char *const val[] = { url, timeout, app ? app : "acmectl", "UTF8", NULL };
+
+	PGconn *conn = PQconnectdbParams(kw, val, 1);
+	if (!conn) {
+		acme_err_set(err, ACME_E_UNAVAILABLE, "postgresql: out of memory connecting");
+		return NULL;
+	}
+	if (PQstatus(conn) == CONNECTION_OK)
+		return conn;
+
+	const char *msg = PQerrorMessage(conn);
+	char *where = db_describe(conn);
+	const char *hint;
+	bool transient = false;
+	if (contains(msg, "password authentication failed") || contains(msg, "no password supplied") ||
+	    contains(msg, "authentication failed")) {
+		hint = "check the user and password in DATABASE_URL";
+	} else if (contains(msg, "does not exist")) {
+		hint = "check the database and user names in DATABASE_URL; "
+		       "run 'acmectl migrate up' once the database exists";
+	} else if (contains(msg, "pg_hba.conf")) {
+		hint = "the server refuses this client in pg_hba.conf";
+	} else if (contains(msg, "starting up") || contains(msg, "shutting down") ||
+		   contains(msg, "recovery")) {
+		hint = "the server is starting or stopping; retry shortly";
+		transient = true;
+	} else {
+		hint = "is the server running and reachable? check DATABASE_URL "
+		       "('acmectl config show'), or start the dev stack with 'acmectl dev up'";
+		transient = true;
+	}
+	/* the first line of libpq's text is the useful part */
+	char first[512];
+	const char *text = msg;
+	if (strncmp(text, "connection to server", 20) == 0) {
+		const char *colon = strstr(text, "failed: ");
+		if (colon)
+			text = colon + 8;
+	}
+	snprintf(first, sizeof(first), "%.*s", (int)strcspn(text, "\n"), text);
+	acme_err_set(err, ACME_E_UNAVAILABLE, "postgresql at %s: %s; %s", where, first, hint);
+	err->transient = transient;
+	free(where);
+	PQfinish(conn);
+	return NULL;
+}
+
+PGconn *db_connect(const struct config *cfg, struct acme_err *err)
+{
+	const char *url = config_get(cfg, CFG_DATABASE_URL);
+	if (!url) {
+		acme_err_set(err, ACME_E_CONFIG, "DATABASE_URL is not set");
+		return NULL;
+	}
+	return db_connect_url(url, config_connect_timeout(cfg), "acmectl", err);
+}
+
+const char *db_sqlstate(const PGresult *res)
+{
+	const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	return s ? s : "";
+}
+
+PGresult *db_exec(PGconn *db, struct acme_err *err, const char *sql, int nparams,
+		  const char *const *params)
+{
+	PGresult *res = PQexecParams(db, sql, nparams, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return res;
+	if (PQstatus(db) != CONNECTION_OK) {
+		acme_err_set(err, ACME_E_UNAVAILABLE, "postgresql: connection lost: %s",
+			     PQerrorMessage(db));
+		err->transient = true;
+	} else {
+		const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+		acme_err_set(err, ACME_E_FAILURE, "postgresql: %s (SQLSTATE %s)",
+			     primary ? primary : PQerrorMessage(db), db_sqlstate(res));
+	}
+	PQclear(res);
+	return NULL;
+}
+
+int db_cmd(PGconn *db, struct acme_err *err, const char *sql, int nparams,
+	   const char *const *params)
+{
+	PGresult *res = db_exec(db, err, sql, nparams, params);
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
+}

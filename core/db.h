@@ -1,0 +1,37 @@
+/* db.h — PostgreSQL connections and small query helpers.
+ *
+ * Every SQL statement with a value from outside goes through db_exec() with
+ * parameters; nothing is ever concatenated into SQL text.
+ */
+#ifndef ACME_DB_H
+#define ACME_DB_H
+#include <libpq-fe.h>
+#include "core/config.h"
+#include "core/err.h"
+
+/* Connect with the configured URL and connect_timeout. On failure the error
+ * (ACME_E_UNAVAILABLE) names the host or socket, says what to check, and is
+ * marked transient when retrying may help (refused, starting up); a bad
+ * password or a missing database is not transient. Returns an owned
+ * connection (PQfinish it) or NULL. */
+PGconn *db_connect(const struct config *cfg, struct acme_err *err);
+/* Same, for an explicit URL (never printed unredacted). */
+PGconn *db_connect_url(const char *url, int timeout_s, const char *app, struct acme_err *err);
+
+/* Run sql with nparams text parameters. Returns an owned PGresult (PQclear
+ * it) whose status is COMMAND_OK or TUPLES_OK, or NULL with err set to
+ * ACME_E_FAILURE holding the server's message (and SQLSTATE), or
+ * ACME_E_UNAVAILABLE when the connection was lost. */
+PGresult *db_exec(PGconn *db, struct acme_err *err, const char *sql, int nparams,
+		  const char *const *params);
+/* db_exec() for statements whose result is not needed. 0 / -1. */
+int db_cmd(PGconn *db, struct acme_err *err, const char *sql, int nparams,
+	   const char *const *params);
+
+/* The SQLSTATE of a failed result ("" when none). */
+const char *db_sqlstate(const PGresult *res);
+
+/* "unix socket /run/x/.s.PGSQL.5432" or "db.example:5432", for messages. */
+char *db_describe(PGconn *conn);
+
+#endif

@@ -1,0 +1,103 @@
+/* log.c — text or JSON-lines logging to stderr. One process-wide sink is the
+ * exception to "no global state": it is part of the parsed configuration. */
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+static struct log_config sink = { LOG_INFO, LOG_TEXT, false, "acmectl", NULL };
+
+static const char *const level_names[] = { "error", "warning", "info", "debug" };
+
+void log_setup(const struct log_config *cfg)
+{
+	sink = *cfg;
+	if (!sink.prog)
+		sink.prog = "acmectl";
+}
+
+int log_level_parse(const char *s, enum log_level *out)
+{
+	static const struct { const char *name; enum log_level l; } map[] = {
+		{ "error", LOG_ERROR }, { "warn", LOG_WARN }, { "warning", LOG_WARN },
+		{ "info", LOG_INFO }, { "debug", LOG_DEBUG },
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcasecmp(s, map[i].name) == 0) {
+			*out = map[i].l;
+			return 0;
+		}
+	return -1;
+}
+
+int log_format_parse(const char *s, enum log_format *out)
+{
+	if (strcasecmp(s, "text") == 0)
+		*out = LOG_TEXT;
+	else if (strcasecmp(s, "json") == 0)
+		*out = LOG_JSON;
+	else
+		return -1;
+	return 0;
+}
+
+const char *log_level_name(enum log_level l)
+{
+	return level_names[l];
+}
+
+bool log_enabled(enum log_level l)
+{
+	return l <= sink.level;
+}
+
+static void timestamp(char *buf, size_t n)
+{
+	struct timeval tv;
+	struct tm tm;
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	size_t len = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + len, n - len, ".%03ldZ", (long)(tv.tv_usec / 1000));
+}
+
+void log_msg(enum log_level l, const char *fmt, ...)
+{
+	char msg[2048], ts[40];
+	FILE *f = sink.stream ? sink.stream : stderr;
+	va_list ap;
+
+	if (!log_enabled(l))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	if (sink.format == LOG_JSON) {
+		timestamp(ts, sizeof(ts));
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i}", "ts", ts,
+				      "level", level_names[l], "prog", sink.prog,
+				      "msg", msg, "pid", (int)getpid());
+		char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		if (line) {
+			fprintf(f, "%s\n", line);
+			free(line);
+		}
+		json_decref(o);
+	} else if (sink.timestamps) {
+		timestamp(ts, sizeof(ts));
+		fprintf(f, "%s %s[%d]: %s: %s\n", ts, sink.prog, (int)getpid(), level_names[l], msg);
+	} else if (l == LOG_INFO) {
+		fprintf(f, "%s: %s\n", sink.prog, msg);
+	} else {
+		fprintf(f, "%s: %s: %s\n", sink.prog, level_names[l], msg);
+	}
+	fflush(f);
+}
