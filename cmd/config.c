@@ -71,8 +71,11 @@ static const struct cmd_verb config_verbs[] = {
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL }
 };
 
+static const char *const config_aliases[] = { "cfg", NULL };
+
 const struct cmd_entry cmd_config = {
 	.name = "config",
+	.aliases = config_aliases,
 	.summary = "show and check the effective configuration",
 	.description = "Settings come from command-line flags, then the environment, then the "
 		       "config file\n($XDG_CONFIG_HOME/acmectl/config or /etc/acmectl/config), "

@@ -1,0 +1,175 @@
+# test-lib.sh — shared by every tests/t/tNNNN-*.sh; emits TAP.
+#
+#   . "$(dirname "$0")/../lib/test-lib.sh"
+#   need_servers                 # a private database + redis prefix (optional)
+#   t_ok   "desc" cmd args...    # passes when cmd exits 0
+#   t_exit N "desc" cmd args...  # passes when cmd exits N
+#   t_is   "$got" "$want" "desc"
+#   t_like "$got" 'ERE' "desc"   # grep -E
+#   t_unlike "$got" 'ERE' "desc"
+#   t_done                       # prints the plan; exit status = failures
+#
+# $TEST_TMP is a private directory removed at exit. `acmectl` runs the binary
+# under test ($ACMECTL). Output of the last t_ok/t_exit command is kept in
+# $TEST_TMP/out and $TEST_TMP/err (and $OUT / $ERR).
+# shellcheck shell=sh
+
+set -u
+TEST_NAME=$(basename "$0" .sh)
+TEST_TOP=$(cd "$(dirname "$0")/../.." && pwd)
+ACMECTL=${ACMECTL:-$TEST_TOP/acmectl}
+TEST_TMP=$(mktemp -d "/tmp/acme-$TEST_NAME.XXXXXX")
+chmod 755 "$TEST_TMP"
+_t_n=0
+_t_failed=0
+_t_own_servers=
+_t_db=
+
+# Isolate from the developer's environment and config files.
+unset DATABASE_URL REDIS_URL DATABASE_URL_FILE REDIS_URL_FILE ACME_REDIS_PREFIX \
+	ACME_LOG_LEVEL ACME_LOG_FORMAT ACME_CONFIG ACME_DEV_DIR NO_COLOR
+export ACME_ENV=test
+export XDG_CONFIG_HOME="$TEST_TMP/config"
+export XDG_STATE_HOME="$TEST_TMP/state"
+export HOME="$TEST_TMP/home"
+mkdir -p "$HOME"
+
+_t_cleanup() {
+	if [ -n "$_t_db" ] && [ -n "${TEST_PG_HOST:-}" ]; then
+		"$TEST_PG_BIN/psql" -X -q -h "$TEST_PG_HOST" -U acme -d postgres \
+			-c "DROP DATABASE IF EXISTS \"$_t_db\" WITH (FORCE)" >/dev/null 2>&1 || true
+	fi
+	if [ -n "$_t_own_servers" ]; then
+		sh "$TEST_TOP/tests/lib/servers.sh" stop "$_t_own_servers" || true
+	fi
+	[ -n "${TEST_KEEP:-}" ] || rm -rf "$TEST_TMP"
+}
+trap _t_cleanup EXIT
+trap 'exit 130' INT TERM
+
+acmectl() { "$ACMECTL" "$@"; }
+
+_t_result() {	# status desc
+	_t_n=$((_t_n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $_t_n - $2"
+	else
+		_t_failed=$((_t_failed + 1))
+		echo "not ok $_t_n - $2"
+	fi
+}
+
+t_diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
+
+_t_run() {
+	"$@" >"$TEST_TMP/out" 2>"$TEST_TMP/err"
+	_t_rc=$?
+	OUT=$(cat "$TEST_TMP/out")
+	ERR=$(cat "$TEST_TMP/err")
+}
+
+t_ok() {
+	_d=$1; shift
+	_t_run "$@"
+	if [ $_t_rc -ne 0 ]; then
+		t_diag "command: $*" "exit: $_t_rc" "stdout: $(head -c 2000 "$TEST_TMP/out")" \
+			"stderr: $(head -c 2000 "$TEST_TMP/err")"
+	fi
+	_t_result $_t_rc "$_d"
+}
+
+t_exit() {
+	_want=$1; _d=$2; shift 2
+	_t_run "$@"
+	if [ "$_t_rc" -ne "$_want" ]; then
+		t_diag "command: $*" "exit: $_t_rc (wanted $_want)" \
+			"stdout: $(head -c 2000 "$TEST_TMP/out")" "stderr: $(head -c 2000 "$TEST_TMP/err")"
+		_t_result 1 "$_d"
+	else
+		_t_result 0 "$_d"
+	fi
+}
+
+t_is() {
+	if [ "$1" = "$2" ]; then
+		_t_result 0 "$3"
+	else
+		t_diag "got:  $1" "want: $2"
+		_t_result 1 "$3"
+	fi
+}
+
+t_like() {
+	if printf '%s\n' "$1" | grep -Eq -- "$2"; then
+		_t_result 0 "$3"
+	else
+		t_diag "got: $(printf '%s' "$1" | head -c 2000)" "does not match: $2"
+		_t_result 1 "$3"
+	fi
+}
+
+t_unlike() {
+	if printf '%s\n' "$1" | grep -Eq -- "$2"; then
+		t_diag "got: $(printf '%s' "$1" | head -c 2000)" "matches but must not: $2"
+		_t_result 1 "$3"
+	else
+		_t_result 0 "$3"
+	fi
+}
+
+t_skip() { _t_n=$((_t_n + 1)); echo "ok $_t_n # skip $1"; }
+
+t_skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+
+t_done() {
+	echo "1..$_t_n"
+	[ $_t_failed -eq 0 ] || exit 1
+	exit 0
+}
+
+# JSON check: t_json "$doc" 'python expression over d' "desc"
+t_json() {
+	_r=$(printf '%s' "$1" | python3 -c "import json,sys
+d=json.load(sys.stdin)
+print('yes' if ($2) else 'no')" 2>&1)
+	if [ "$_r" = yes ]; then
+		_t_result 0 "$3"
+	else
+		t_diag "json: $(printf '%s' "$1" | head -c 2000)" "check: $2" "result: $_r"
+		_t_result 1 "$3"
+	fi
+}
+
+# Start (or join) the run's servers and give this test file its own database
+# cloned from the migrated template, and its own Redis key prefix.
+# --empty: clone template0 instead (an unmigrated database).
+need_servers() {
+	if [ -z "${ACME_TEST_SERVERS:-}" ]; then
+		_t_own_servers="$TEST_TMP/srv"
+		sh "$TEST_TOP/tests/lib/servers.sh" start "$_t_own_servers" >&2 || {
+			echo "Bail out! cannot start test servers"; exit 1; }
+		ACME_TEST_SERVERS=$_t_own_servers
+	fi
+	# shellcheck disable=SC1091
+	. "$ACME_TEST_SERVERS/env"
+	_t_db="t_$(echo "$TEST_NAME" | tr -c 'a-zA-Z0-9\n' '_')_$$"
+	_tmpl=acme_template
+	[ "${1:-}" = --empty ] && _tmpl=template0
+	"$TEST_PG_BIN/psql" -X -q -h "$TEST_PG_HOST" -U acme -d postgres \
+		-c "CREATE DATABASE \"$_t_db\" TEMPLATE $_tmpl" >/dev/null || {
+		echo "Bail out! cannot create database $_t_db"; exit 1; }
+	export DATABASE_URL="postgresql:///$_t_db?host=$TEST_PG_HOST&user=acme"
+	export REDIS_URL="unix://$TEST_REDIS_SOCK"
+	export ACME_REDIS_PREFIX="t:$TEST_NAME:$$:"
+	TEST_DB=$_t_db
+}
+
+# psql against this test's database: tpsql -c 'SELECT ...'
+tpsql() {
+	"$TEST_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$TEST_PG_HOST" -U acme -d "$TEST_DB" "$@"
+}
+
+# redis-cli against the run's redis
+tredis() {
+	redis-cli -s "$TEST_REDIS_SOCK" "$@"
+}
