@@ -5,6 +5,8 @@
 
 #include "cmd/cmd.h"
 #include "core/config.h"
+#include "core/db.h"
+#include "core/rds.h"
 #include "core/output.h"
 #include "core/xalloc.h"
 
@@ -56,17 +58,39 @@ static int config_show(struct ctx *ctx, struct args *a)
 
 static int config_check(struct ctx *ctx, struct args *a)
 {
-	(void)a;
 	/* the dispatcher has validated already; say so for people */
 	ctx_msg(ctx, "configuration ok (environment %s, config file %s)", config_get(&ctx->cfg, CFG_ENV),
 		ctx->cfg.file ? ctx->cfg.file : "none");
+	if (!args_has(a, "connect"))
+		return 0;
+	/* reachability: connect directly, never start the dev stack from here */
+	PGconn *db = db_connect(&ctx->cfg, &ctx->err);
+	if (!db)
+		return -1;
+	PQfinish(db);
+	ctx_msg(ctx, "postgresql ok");
+	redisContext *r = rds_connect(&ctx->cfg, 0, &ctx->err);
+	if (!r)
+		return -1;
+	int rc = rds_ping(r, &ctx->err);
+	redisFree(r);
+	if (rc < 0)
+		return -1;
+	ctx_msg(ctx, "redis ok");
 	return 0;
 }
+
+static const struct opt check_opts[] = {
+	{ "connect", 0, OPT_FLAG, NULL, "also connect to PostgreSQL and Redis (exit 69 when either "
+	  "cannot be reached)", 0, 0, NULL, 0 },
+	OPT_END
+};
 
 static const struct cmd_verb config_verbs[] = {
 	{ "show", "[-o FORMAT]", "print every effective setting, its value (secrets redacted) and "
 	  "where it came from", NULL, config_show, CMD_NO_VALIDATE, 0, 0, NULL },
-	{ "check", "", "validate the configuration; exit 78 with the first problem", NULL,
+	{ "check", "[--connect]", "validate the configuration; exit 78 with the first problem",
+	  check_opts,
 	  config_check, 0, 0, 0, NULL },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL }
 };

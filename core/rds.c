@@ -104,6 +104,7 @@ redisContext *rds_connect_url(const char *url, int connect_timeout_s, int timeou
 		if (!r) {
 			acme_err_prefix(err, "redis at %s: authentication failed; check the password "
 					"in REDIS_URL", where);
+			err->code = ACME_E_UNAVAILABLE;
 			err->transient = false;
 			goto fail;
 		}

@@ -1,0 +1,114 @@
+#!/bin/sh
+# Configuration: precedence (flags > environment > file > defaults), [env.NAME]
+# sections, *_FILE variants, redaction of every secret, and bad config files
+# named by file and line with exit 78.
+. "$(dirname "$0")/../lib/test-lib.sh"
+
+cfgdir="$XDG_CONFIG_HOME/acmectl"
+mkdir -p "$cfgdir"
+jget() { python3 -c "import json,sys; d=json.load(sys.stdin); print(d['settings']['$1']['$2'])"; }
+
+# defaults (ACME_ENV is set to test by the harness; clear it here)
+unset ACME_ENV
+t_ok "config show with nothing configured" acmectl config show -o json
+t_json "$OUT" "d['environment']=='development' and d['settings']['database_url']['source']=='dev stack'" \
+	"development is the default and uses the dev stack"
+t_json "$OUT" "d['settings']['redis_prefix']['value']=='acme:development:'" "prefix defaults to acme:<env>:"
+
+# file < environment < flag
+cat > "$cfgdir/config" <<'EOT'
+; top level applies to every environment
+env = test
+log_level = warning
+redis_prefix = file:
+database_url = postgresql://app:filesecret@db.example/acme
+redis_url = redis://:redisfilesecret@cache.example:6379/1
+
+[env.production]
+redis_prefix = prod-file:
+database_url = postgresql://app:prodsecret@prod.example/acme
+EOT
+t_ok "config file is read" acmectl config show -o json
+t_json "$OUT" "d['environment']=='test' and d['settings']['env']['source']=='file'" "env from the file"
+t_json "$OUT" "d['settings']['log_level']['value']=='warning' and d['settings']['log_level']['origin'].endswith('config:3')" \
+	"file values name file and line"
+t_json "$OUT" "d['settings']['redis_prefix']['value']=='file:'" "top-level key applies"
+
+ACME_ENV=production t_ok "ACME_ENV overrides the file's env" acmectl config show -o json
+t_json "$OUT" "d['environment']=='production' and d['settings']['redis_prefix']['value']=='prod-file:'" \
+	"[env.production] section wins over the top level"
+ACME_ENV=production t_ok "flag --env overrides ACME_ENV" acmectl --env test config show -o json
+t_json "$OUT" "d['environment']=='test' and d['settings']['env']['source']=='flag'" "--env wins"
+
+ACME_REDIS_PREFIX=envp: t_ok "environment overrides file" acmectl config show -o json
+t_json "$OUT" "d['settings']['redis_prefix']['value']=='envp:' and d['settings']['redis_prefix']['source']=='env'" \
+	"ACME_REDIS_PREFIX beats the file"
+t_ok "-v overrides the log level" acmectl -v config show -o json
+t_json "$OUT" "d['settings']['log_level']['value']=='debug' and d['settings']['log_level']['source']=='flag'" \
+	"-v sets log_level debug as a flag"
+
+# redaction: no secret anywhere in any output format
+for fmt in json table tsv csv ndjson; do
+	t_ok "config show -o $fmt" acmectl config show -o "$fmt"
+	t_unlike "$OUT$ERR" 'filesecret|redisfilesecret' "-o $fmt shows no password"
+done
+t_like "$OUT" 'app:\*\*\*@db.example' "the redacted URL keeps user and host"
+
+# *_FILE variants
+printf 'postgresql://app:fromfile@h/acme\n' > "$TEST_TMP/dburl"
+DATABASE_URL_FILE="$TEST_TMP/dburl" t_ok "DATABASE_URL_FILE is read" acmectl config show -o json
+t_json "$OUT" "d['settings']['database_url']['value']=='postgresql://app:***@h/acme' and 'DATABASE_URL_FILE' in d['settings']['database_url']['origin']" \
+	"DATABASE_URL_FILE value, redacted, with its origin"
+t_unlike "$OUT" 'fromfile' "the file's password is not shown"
+DATABASE_URL_FILE="$TEST_TMP/missing" t_exit 78 "an unreadable *_FILE exits 78" acmectl config show
+t_like "$ERR" "DATABASE_URL_FILE: cannot read $TEST_TMP/missing" "the message names the variable and file"
+DATABASE_URL=x DATABASE_URL_FILE="$TEST_TMP/dburl" t_exit 78 "both DATABASE_URL and _FILE is an error" acmectl config show
+printf 'redis://:rf@h:1\n' > "$TEST_TMP/rurl"
+REDIS_URL_FILE="$TEST_TMP/rurl" t_ok "REDIS_URL_FILE is read" acmectl config show -o json
+t_json "$OUT" "d['settings']['redis_url']['value']=='redis://:***@h:1'" "REDIS_URL_FILE value redacted"
+printf 'database_url_file = %s\n' "$TEST_TMP/dburl" > "$cfgdir/config"
+t_ok "database_url_file key in the file" acmectl --env development config show -o json
+t_json "$OUT" "d['settings']['database_url']['value']=='postgresql://app:***@h/acme'" "*_file key read"
+
+# a libpq keyword string is redacted too
+DATABASE_URL="host=db user=app password=kwsecret dbname=acme" t_ok "conninfo string" acmectl config show
+t_unlike "$OUT" 'kwsecret' "password= keyword redacted"
+
+# the password never reaches an error message either
+DATABASE_URL="postgresql://app:errsecret@127.0.0.1:1/acme" REDIS_URL="redis://127.0.0.1:1" \
+	t_exit 69 "config check --connect fails on a refused connection" acmectl config check --connect
+t_unlike "$ERR" 'errsecret' "the connection error carries no password"
+
+# --config FILE and bad files
+t_exit 78 "a missing --config file exits 78" acmectl --config "$TEST_TMP/nope" config show
+t_like "$ERR" "$TEST_TMP/nope: cannot open" "names the missing file"
+printf 'env = test\nthis is not ini\n' > "$TEST_TMP/bad1"
+t_exit 78 "a syntax error exits 78" acmectl --config "$TEST_TMP/bad1" config show
+t_like "$ERR" "$TEST_TMP/bad1:2: syntax error" "syntax error names file and line"
+printf '\n\nbogus_key = 1\n' > "$TEST_TMP/bad2"
+t_exit 78 "an unknown key exits 78" acmectl --config "$TEST_TMP/bad2" config check
+t_like "$ERR" "bad2:3: unknown key \"bogus_key\"" "unknown key names file and line"
+printf '[nonsense]\nx=1\n' > "$TEST_TMP/bad3"
+t_exit 78 "an unknown section exits 78" acmectl --config "$TEST_TMP/bad3" config show
+t_like "$ERR" "bad3:2: unknown section \[nonsense\]" "unknown section named"
+printf '[env.staging]\nlog_level=debug\n' > "$TEST_TMP/bad4"
+t_exit 78 "an unknown environment section exits 78" acmectl --config "$TEST_TMP/bad4" config show
+ACME_CONFIG="$TEST_TMP/bad2" t_exit 78 "ACME_CONFIG names the file" acmectl config show
+
+# values that do not make sense: check exits 78, show still works
+printf 'log_level = chatty\n' > "$TEST_TMP/bad5"
+t_exit 78 "config check rejects a bad log level" acmectl --config "$TEST_TMP/bad5" config check
+t_like "$ERR" 'log_level "chatty" \(from .*bad5:1\)' "the bad value and its origin are named"
+t_ok "config show still shows a config with bad values" acmectl --config "$TEST_TMP/bad5" config show
+ACME_ENV=staging t_exit 78 "an unknown ACME_ENV exits 78" acmectl config check
+t_like "$ERR" 'env "staging" \(from env ACME_ENV\)' "names the value and where it came from"
+t_exit 2 "--env with an unknown name is a usage error" acmectl --env staging config check
+REDIS_URL=http://x t_exit 78 "a malformed REDIS_URL exits 78" acmectl --env development config check
+ACME_CONNECT_TIMEOUT=0 t_exit 78 "connect_timeout out of range exits 78" acmectl --env development config check
+rm "$cfgdir/config"
+t_exit 78 "production without DATABASE_URL exits 78" acmectl --env production config check
+t_like "$ERR" 'DATABASE_URL is not set' "says what is missing"
+DATABASE_URL=postgresql:///x REDIS_URL=unix:///tmp/x.sock t_ok "production with both URLs passes check" \
+	acmectl --env production config check
+
+t_done

@@ -1,0 +1,63 @@
+#!/bin/sh
+# The dev stack: up is idempotent and waits until both servers answer, status
+# reports both, env prints usable exports, down stops exactly its own
+# processes (none left running) and --purge removes the data.
+. "$(dirname "$0")/../lib/test-lib.sh"
+
+unset ACME_ENV            # development: the dev stack is the default
+dir="$XDG_STATE_HOME/acmectl/dev"
+
+alive() {	# pid: running and not a zombie
+	[ -r "/proc/$1/stat" ] || return 1
+	st=$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f1)
+	[ "$st" != Z ] && [ "$st" != X ]
+}
+stray() {	# live processes whose command line mentions the dev directory
+	for p in /proc/[0-9]*; do
+		{ tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null | grep -q "$dir" && alive "${p#/proc/}" && echo "${p#/proc/}"
+	done
+}
+
+t_exit 69 "status before up exits 69" acmectl dev status
+t_ok "dev up starts both servers" acmectl dev up
+t_like "$ERR" "dev stack started in $dir" "up says where"
+t_ok "dev up again is a no-op" acmectl dev up
+t_like "$ERR" "already running" "second up says it is already running"
+t_ok "dev status exits 0 when both answer" acmectl dev status -o json
+t_json "$OUT" "d['postgresql']['state']=='ready' and d['redis']['state']=='ready'" "both ready"
+pgpid=$(printf '%s' "$OUT" | python3 -c "import json,sys; print(json.load(sys.stdin)['postgresql']['pid'])")
+rpid=$(printf '%s' "$OUT" | python3 -c "import json,sys; print(json.load(sys.stdin)['redis']['pid'])")
+t_ok "postgres pid $pgpid is alive" alive "$pgpid"
+t_ok "redis pid $rpid is alive" alive "$rpid"
+t_is "$(stat -c %a "$dir/redis")" "700" "the redis directory is private"
+
+t_ok "dev env prints exports" acmectl dev env
+t_like "$OUT" "^export DATABASE_URL='postgresql:///acme\?host=" "DATABASE_URL export"
+t_like "$OUT" "export REDIS_URL='unix://$dir/redis/redis.sock'" "REDIS_URL export"
+eval "$OUT"
+t_is "$(psql -X -At "$DATABASE_URL" -c 'select 1')" "1" "the exported DATABASE_URL works"
+t_is "$(redis-cli -s "$dir/redis/redis.sock" ping)" "PONG" "the redis socket answers"
+unset DATABASE_URL REDIS_URL
+
+t_ok "config check --connect reaches the dev stack by default" acmectl config check --connect
+t_ok "dev psql passes arguments to psql" acmectl dev psql -- -At -c 'select 40+2'
+t_is "$OUT" "42" "psql ran the query"
+t_ok "dev redis-cli passes arguments" acmectl dev redis-cli ping
+t_is "$OUT" "PONG" "redis-cli ran"
+
+t_ok "dev down stops both" acmectl dev down
+t_exit 1 "postgres is gone" alive "$pgpid"
+t_exit 1 "redis is gone" alive "$rpid"
+t_is "$(stray)" "" "no process of the dev stack remains"
+t_exit 69 "status after down exits 69" acmectl dev status
+t_ok "dev down again is a no-op" acmectl dev down
+t_exit 69 "config check --connect fails with 69 when the stack is down" acmectl config check --connect
+t_like "$ERR" "postgresql at unix socket $dir/pg/run/.s.PGSQL.5432: .*acmectl dev up" \
+	"the error names the socket and what to do"
+
+t_ok "dev up after down restarts with the data kept" acmectl dev up
+t_ok "dev down --purge" acmectl dev down --purge
+t_exit 1 "the data directory is gone" test -e "$dir"
+t_is "$(stray)" "" "no process remains after purge"
+
+t_done

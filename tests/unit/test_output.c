@@ -1,0 +1,147 @@
+/* test_output.c — every output format: escaping, typing and structure. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/output.h"
+
+static const struct out_col cols[] = {
+	{ "sku", COL_STR }, { "price", COL_NUM }, { "qty", COL_INT }, { "active", COL_BOOL },
+};
+
+static char *render(enum out_format fmt, bool envelope)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct output *o = output_new(f, fmt, cols, 4);
+	if (envelope)
+		output_set_envelope(o);
+	const char *r1[] = { "A-1", "12.50", "3", "t" };
+	const char *r2[] = { "tab\there, \"q\"\nnl", NULL, "0", "f" };
+	output_row(o, r1);
+	output_row(o, r2);
+	output_end(o, envelope ? json_pack("{s:i, s:s}", "total", 2, "next", "abc") : NULL);
+	fclose(f);
+	return buf;
+}
+
+static void test_tsv(void **state)
+{
+	(void)state;
+	char *s = render(OUT_TSV, false);
+	assert_string_equal(s, "sku\tprice\tqty\tactive\nA-1\t12.50\t3\tt\n"
+			       "tab\\there, \"q\"\\nnl\t\t0\tf\n");
+	free(s);
+}
+
+static void test_csv(void **state)
+{
+	(void)state;
+	char *s = render(OUT_CSV, false);
+	assert_string_equal(s, "sku,price,qty,active\nA-1,12.50,3,t\n"
+			       "\"tab\there, \"\"q\"\"\nnl\",,0,f\n");
+	free(s);
+}
+
+static void test_json(void **state)
+{
+	(void)state;
+	char *s = render(OUT_JSON, false);
+	json_error_t e;
+	json_t *doc = json_loads(s, 0, &e);
+	assert_non_null(doc);
+	assert_true(json_is_array(doc));
+	assert_int_equal(json_array_size(doc), 2);
+	json_t *first = json_array_get(doc, 0);
+	assert_true(json_is_real(json_object_get(first, "price")));
+	assert_int_equal(json_integer_value(json_object_get(first, "qty")), 3);
+	assert_true(json_is_true(json_object_get(first, "active")));
+	json_t *second = json_array_get(doc, 1);
+	assert_true(json_is_null(json_object_get(second, "price")));
+	assert_string_equal(json_string_value(json_object_get(second, "sku")), "tab\there, \"q\"\nnl");
+	json_decref(doc);
+	free(s);
+}
+
+static void test_json_envelope(void **state)
+{
+	(void)state;
+	char *s = render(OUT_JSON, true);
+	json_error_t e;
+	json_t *doc = json_loads(s, 0, &e);
+	assert_non_null(doc);
+	assert_int_equal(json_array_size(json_object_get(doc, "items")), 2);
+	assert_int_equal(json_integer_value(json_object_get(doc, "total")), 2);
+	assert_string_equal(json_string_value(json_object_get(doc, "next")), "abc");
+	json_decref(doc);
+	free(s);
+}
+
+static void test_json_empty(void **state)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	(void)state;
+	FILE *f = open_memstream(&buf, &len);
+	output_end(output_new(f, OUT_JSON, cols, 4), NULL);
+	fclose(f);
+	assert_string_equal(buf, "[]\n");
+	free(buf);
+}
+
+static void test_ndjson(void **state)
+{
+	(void)state;
+	char *s = render(OUT_NDJSON, false);
+	char *nl = strchr(s, '\n');
+	assert_non_null(nl);
+	*nl = '\0';
+	json_error_t e;
+	json_t *doc = json_loads(s, 0, &e);
+	assert_non_null(doc);
+	assert_string_equal(json_string_value(json_object_get(doc, "sku")), "A-1");
+	json_decref(doc);
+	doc = json_loads(nl + 1, 0, &e);
+	assert_non_null(doc);
+	json_decref(doc);
+	free(s);
+}
+
+static void test_table(void **state)
+{
+	(void)state;
+	char *s = render(OUT_TABLE, false);
+	/* header upper-cased; columns aligned: every line has "price" column at
+	 * the same offset */
+	assert_non_null(strstr(s, "SKU"));
+	assert_non_null(strstr(s, "tab\\there"));
+	const char *l1 = s, *l2 = strchr(s, '\n') + 1;
+	assert_int_equal(strstr(l1, "PRICE") - l1, strstr(l2, "12.50") - l2);
+	free(s);
+}
+
+static void test_format_parse(void **state)
+{
+	enum out_format f;
+	(void)state;
+	assert_int_equal(out_format_parse("JSON", &f), 0);
+	assert_int_equal(f, OUT_JSON);
+	assert_int_equal(out_format_parse("yaml", &f), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tsv),        cmocka_unit_test(test_csv),
+		cmocka_unit_test(test_json),       cmocka_unit_test(test_json_envelope),
+		cmocka_unit_test(test_json_empty), cmocka_unit_test(test_ndjson),
+		cmocka_unit_test(test_table),      cmocka_unit_test(test_format_parse),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,92 @@
+/* test_url.c — redaction of secrets in connection strings and Redis URL
+ * parsing. Regression guard: a password must never survive url_redact(). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/url.h"
+
+static void check_redact(const char *in, const char *want)
+{
+	char *got = url_redact(in);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void test_redact_userinfo(void **state)
+{
+	(void)state;
+	check_redact("postgresql://app:s3cret@db:5432/acme", "postgresql://app:***@db:5432/acme");
+	check_redact("redis://:hunter2@cache:6379/0", "redis://:***@cache:6379/0");
+	check_redact("redis://default:p%40ss@cache", "redis://default:***@cache");
+	/* '@' inside the password: the last '@' before the path ends it */
+	check_redact("postgres://u:a@b@host/db", "postgres://u:***@host/db");
+	check_redact("postgresql://app@db/acme", "postgresql://app@db/acme");
+	check_redact("unix:///run/redis.sock", "unix:///run/redis.sock");
+}
+
+static void test_redact_params(void **state)
+{
+	(void)state;
+	check_redact("postgresql:///acme?host=/tmp&password=xyz&user=a",
+		     "postgresql:///acme?host=/tmp&password=***&user=a");
+	check_redact("host=db user=app password=secret dbname=acme",
+		     "host=db user=app password=*** dbname=acme");
+	check_redact("host=db password = 'it\\'s a secret' dbname=acme",
+		     "host=db password = *** dbname=acme");
+	check_redact("PASSWORD=abc", "PASSWORD=***");
+	/* a word merely containing "password" as a suffix of another key */
+	check_redact("host=db mypassword=x", "host=db mypassword=x");
+}
+
+static void test_redis_parse(void **state)
+{
+	struct redis_url u;
+	struct acme_err err;
+	(void)state;
+
+	assert_int_equal(redis_url_parse("redis://:pw@cache:6380/2", &u, &err), 0);
+	assert_string_equal(u.host, "cache");
+	assert_int_equal(u.port, 6380);
+	assert_string_equal(u.password, "pw");
+	assert_null(u.user);
+	assert_int_equal(u.db, 2);
+	redis_url_release(&u);
+
+	assert_int_equal(redis_url_parse("redis://user:p%40ss@h", &u, &err), 0);
+	assert_string_equal(u.user, "user");
+	assert_string_equal(u.password, "p@ss");
+	assert_int_equal(u.port, 6379);
+	redis_url_release(&u);
+
+	assert_int_equal(redis_url_parse("unix:///tmp/r.sock?db=3", &u, &err), 0);
+	assert_string_equal(u.socket, "/tmp/r.sock");
+	assert_int_equal(u.db, 3);
+	redis_url_release(&u);
+
+	assert_int_equal(redis_url_parse("redis://[::1]:7000", &u, &err), 0);
+	assert_string_equal(u.host, "::1");
+	assert_int_equal(u.port, 7000);
+	redis_url_release(&u);
+
+	assert_int_equal(redis_url_parse("redis://h:99999", &u, &err), -1);
+	assert_int_equal(err.code, ACME_E_CONFIG);
+	assert_int_equal(redis_url_parse("http://h", &u, &err), -1);
+	assert_int_equal(redis_url_parse("rediss://:pw@h", &u, &err), -1);
+	assert_null(strstr(err.msg, "pw@"));       /* the message itself is redacted */
+	assert_int_equal(redis_url_parse("unix://relative.sock", &u, &err), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_redact_userinfo),
+		cmocka_unit_test(test_redact_params),
+		cmocka_unit_test(test_redis_parse),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
