@@ -288,9 +288,20 @@ static int load_env_var(struct config *cfg, int k, struct acme_err *err)
 	return 0;
 }
 
+static int load(struct config *cfg, const struct config_flags *flags, struct acme_err *err);
+
 int config_load(struct config *cfg, const struct config_flags *flags, struct acme_err *err)
 {
 	memset(cfg, 0, sizeof(*cfg));
+	if (load(cfg, flags, err) < 0) {
+		config_release(cfg);
+		return -1;
+	}
+	return 0;
+}
+
+static int load(struct config *cfg, const struct config_flags *flags, struct acme_err *err)
+{
 	for (int k = 0; k < CFG__COUNT; k++)
 		if (keys[k].def)
 			set_value(&cfg->v[k], keys[k].def, SRC_DEFAULT, xstrdup("default"));
@@ -332,8 +343,10 @@ int config_load(struct config *cfg, const struct config_flags *flags, struct acm
 	if (strcmp(cfg->v[CFG_ENV].value, ENV_DEVELOPMENT) == 0 &&
 	    (!cfg->v[CFG_DATABASE_URL].value || !cfg->v[CFG_REDIS_URL].value)) {
 		struct devstack ds;
-		if (devstack_init(&ds, cfg->v[CFG_DEV_DIR].value, err) < 0)
+		if (devstack_init(&ds, cfg->v[CFG_DEV_DIR].value, err) < 0) {
+			devstack_release(&ds);
 			return -1;
+		}
 		if (!cfg->v[CFG_DEV_DIR].value)
 			set_value(&cfg->v[CFG_DEV_DIR], ds.dir, SRC_DEFAULT, xstrdup("default"));
 		if (!cfg->v[CFG_DATABASE_URL].value) {

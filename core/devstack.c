@@ -103,9 +103,12 @@ int devstack_init(struct devstack *ds, const char *dir_override, struct acme_err
 	size_t n = strlen(ds->dir);
 	while (n > 1 && ds->dir[n - 1] == '/')
 		ds->dir[--n] = '\0';
-	if (n > 80)
-		return acme_err_set(err, ACME_E_CONFIG, "dev directory %s is too long for a unix "
-				    "socket path (at most 80 characters); set ACME_DEV_DIR", ds->dir);
+	if (n > 80) {
+		acme_err_set(err, ACME_E_CONFIG, "dev directory %s is too long for a unix "
+			     "socket path (at most 80 characters); set ACME_DEV_DIR", ds->dir);
+		devstack_release(ds);
+		return -1;
+	}
 	ds->pg_bindir = find_pg_bindir();
 	ds->pg_data = xasprintf("%s/pg/data", ds->dir);
 	ds->pg_sockdir = xasprintf("%s/pg/run", ds->dir);
