@@ -1,0 +1,48 @@
+# bash completion for acmectl(1).
+#
+# Every candidate comes from the hidden `acmectl __complete WORD...`, which
+# answers from the command and option tables: nothing here names a command or
+# an option. It prints one candidate per line; ":file" and ":dir" ask for file
+# and directory names.
+# shellcheck shell=bash
+
+_acmectl()
+{
+	local -a words=()
+	local i w cur out cand prog
+
+	COMPREPLY=()
+	# bash splits "--output=js" at "=" (COMP_WORDBREAKS); __complete wants
+	# "--output" "js", and COMPREPLY then replaces only the part after "=".
+	for ((i = 1; i <= COMP_CWORD; i++)); do
+		w=${COMP_WORDS[i]}
+		if [[ $w == "=" && ${COMP_WORDS[i - 1]} == --* ]]; then
+			((i == COMP_CWORD)) && words+=("")
+			continue
+		fi
+		words+=("$w")
+	done
+	((${#words[@]})) || words=("")
+	cur=${words[${#words[@]} - 1]}
+
+	prog=${COMP_WORDS[0]/#\~/$HOME}
+	out=$("$prog" __complete "${words[@]}" 2>/dev/null) || return 0
+
+	while IFS= read -r cand; do
+		case $cand in
+		"") ;;
+		:file)
+			compopt -o filenames 2>/dev/null
+			while IFS= read -r w; do COMPREPLY+=("$w"); done < <(compgen -f -- "$cur")
+			;;
+		:dir)
+			compopt -o filenames 2>/dev/null
+			while IFS= read -r w; do COMPREPLY+=("$w"); done < <(compgen -d -- "$cur")
+			;;
+		*) COMPREPLY+=("$cand") ;;
+		esac
+	done <<<"$out"
+	return 0
+}
+
+complete -F _acmectl acmectl
