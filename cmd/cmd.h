@@ -141,6 +141,8 @@ int parse_duration_ms(const char *s, long long *out);
 /* The command table (cmd/main.c). */
 extern const struct cmd_entry *const commands[];
 const struct cmd_entry *cmd_find(const char *name, const struct cmd_entry **ambiguous);
+/* A verb by name or unique prefix; NULL if none or ambiguous. */
+const struct cmd_verb *cmd_verb_find(const struct cmd_entry *cmd, const char *name);
 extern const struct opt global_opts[];
 
 /* Help text (cmd/help.c). */

@@ -86,10 +86,11 @@ static int help_exec(struct ctx *ctx, struct args *a)
 		return acme_err_set(&ctx->err, ACME_E_USAGE, "help: '%s' is not an acmectl command",
 				    a->argv[0]);
 	const struct cmd_verb *verb = NULL;
-	if (a->argc > 1 && cmd->verbs) {
-		for (const struct cmd_verb *v = cmd->verbs; v->name; v++)
-			if (strcmp(v->name, a->argv[1]) == 0)
-				verb = v;
+	if (a->argc > 1) {
+		if (!cmd->verbs)
+			return acme_err_set(&ctx->err, ACME_E_USAGE, "help: '%s' has no verbs",
+					    cmd->name);
+		verb = cmd_verb_find(cmd, a->argv[1]);
 		if (!verb)
 			return acme_err_set(&ctx->err, ACME_E_USAGE, "help: '%s' is not a verb of '%s'",
 					    a->argv[1], cmd->name);

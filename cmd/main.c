@@ -122,7 +122,7 @@ static const char *closest_command(const char *name)
 	return bestd <= 3 ? best : NULL;
 }
 
-static const struct cmd_verb *verb_find(const struct cmd_entry *cmd, const char *name)
+const struct cmd_verb *cmd_verb_find(const struct cmd_entry *cmd, const char *name)
 {
 	const struct cmd_verb *found = NULL;
 	int n = 0;
@@ -255,7 +255,8 @@ static int apply_globals(struct ctx *ctx, const struct args *a)
 	}
 	ctx->quiet = args_has(a, "quiet");
 	ctx->verbose = args_has(a, "verbose");
-	if (args_has(a, "no-color") || getenv("NO_COLOR") || !ctx->stdout_tty)
+	const char *nc = getenv("NO_COLOR");
+	if (args_has(a, "no-color") || (nc && nc[0]) || !ctx->stdout_tty)
 		ctx->color = false;
 	return 0;
 }
@@ -332,7 +333,7 @@ static int run(struct ctx *ctx, int argc, char **argv)
 			status = help ? 0 : acme_exit_status(ACME_E_USAGE);
 			goto out;
 		}
-		ctx->verb = verb_find(cmd, argv[rest]);
+		ctx->verb = cmd_verb_find(cmd, argv[rest]);
 		if (!ctx->verb) {
 			fprintf(stderr, "acmectl: '%s' is not a verb of 'acmectl %s'; see 'acmectl %s --help'\n",
 				argv[rest], cmd->name, cmd->name);
@@ -352,6 +353,11 @@ static int run(struct ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	a.cmdname = cmdname;
+	if (args_has(&a, "version")) {
+		print_version(stdout);
+		status = 0;
+		goto out;
+	}
 	if (args_has(&a, "help")) {
 		help_command(stdout, cmd, ctx->verb);
 		status = 0;
@@ -423,7 +429,8 @@ int main(int argc, char **argv)
 	ctx.stdout_tty = isatty(STDOUT_FILENO);
 	ctx.stderr_tty = isatty(STDERR_FILENO);
 	ctx.stdin_tty = isatty(STDIN_FILENO);
-	ctx.color = ctx.stdout_tty && !getenv("NO_COLOR");
+	const char *nc = getenv("NO_COLOR");
+	ctx.color = ctx.stdout_tty && !(nc && nc[0]);
 
 	int status = run(&ctx, argc, argv);
 

@@ -87,6 +87,7 @@ struct file_state {
 	FILE *f;
 	int lineno;            /* counted by our reader: Debian's inih gives no line numbers */
 	bool too_long;
+	int too_long_line;
 	int max_line;
 	const char *env;       /* NULL on the first pass (which only looks for env=) */
 	struct acme_err *err;
@@ -210,7 +211,16 @@ static char *read_line(char *str, int num, void *stream)
 		return NULL;
 	st->lineno++;
 	size_t n = strlen(str);
+	/* inih reads an indented line as a continuation of the previous value;
+	 * people indent keys under sections, so drop leading blanks */
+	size_t lead = strspn(str, " \t");
+	if (lead) {
+		memmove(str, str + lead, n - lead + 1);
+		n -= lead;
+	}
 	if (n == (size_t)num - 1 && str[n - 1] != '\n' && !feof(st->f)) {
+		if (!st->too_long)
+			st->too_long_line = st->lineno;
 		st->too_long = true;
 		st->max_line = num - 1;
 		int c;
@@ -222,7 +232,7 @@ static char *read_line(char *str, int num, void *stream)
 
 static int parse_file(struct config *cfg, const char *path, const char *env, struct acme_err *err)
 {
-	struct file_state st = { cfg, path, NULL, 0, false, 0, env, err, false };
+	struct file_state st = { cfg, path, NULL, 0, false, 0, 0, env, err, false };
 	st.f = fopen(path, "r");
 	if (!st.f)
 		return acme_err_set(err, ACME_E_CONFIG, "%s: cannot open: %s", path, strerror(errno));
@@ -231,8 +241,9 @@ static int parse_file(struct config *cfg, const char *path, const char *env, str
 	if (st.failed)
 		return -1;
 	if (st.too_long)
-		return acme_err_set(err, ACME_E_CONFIG, "%s: a line is too long (the limit is %d bytes)",
-				    path, st.max_line);
+		return acme_err_set(err, ACME_E_CONFIG, "%s:%d: the line is too long (the limit is %d "
+				    "bytes); put long values such as URLs in a file named by a *_file key",
+				    path, st.too_long_line, st.max_line);
 	if (rc == -2)
 		return acme_err_set(err, ACME_E_CONFIG, "%s: out of memory while parsing", path);
 	if (rc > 0)

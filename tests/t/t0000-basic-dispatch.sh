@@ -48,5 +48,10 @@ t_like "$ERR" 'yaml' "bad format is named"
 t_exit 2 "unknown verb exits 2" acmectl config frobnicate
 t_exit 2 "extra argument exits 2" acmectl config show extra
 t_exit 2 "help for an unknown command exits 2" acmectl help nosuch
+t_ok "help accepts a verb prefix like dispatch does" acmectl help dev st
+t_like "$OUT" 'usage: acmectl dev status' "help dev st shows dev status"
+t_exit 2 "help of a command without verbs rejects a verb" acmectl help version extra
+t_ok "--version after a command prints the version" acmectl config show --version
+t_like "$OUT" '^acmectl [0-9]' "and does not run the command"
 
 t_done

@@ -95,6 +95,16 @@ printf '[env.staging]\nlog_level=debug\n' > "$TEST_TMP/bad4"
 t_exit 78 "an unknown environment section exits 78" acmectl --config "$TEST_TMP/bad4" config show
 ACME_CONFIG="$TEST_TMP/bad2" t_exit 78 "ACME_CONFIG names the file" acmectl config show
 
+# Regression: indented keys under a section were read by inih as a
+# continuation of the previous value ("log_level = debug log_format = json").
+printf '[env.development]\n   log_level = debug\n\tlog_format = json\n' > "$TEST_TMP/indented"
+t_ok "indented keys are read" acmectl --env development --config "$TEST_TMP/indented" config show -o json
+t_json "$OUT" "d['settings']['log_level']['value']=='debug' and d['settings']['log_format']['value']=='json'" \
+	"each indented key keeps its own value"
+python3 -c "print('log_level = info'); print('database_url = ' + 'x' * 300)" > "$TEST_TMP/long"
+t_exit 78 "an over-long line exits 78" acmectl --config "$TEST_TMP/long" config show
+t_like "$ERR" "long:2: the line is too long" "names the file and line"
+
 # values that do not make sense: check exits 78, show still works
 printf 'log_level = chatty\n' > "$TEST_TMP/bad5"
 t_exit 78 "config check rejects a bad log level" acmectl --config "$TEST_TMP/bad5" config check

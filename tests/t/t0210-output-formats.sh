@@ -28,9 +28,12 @@ if command -v script >/dev/null 2>&1; then
 	t_like "$(cat "$TEST_TMP/tty")" "$(printf '\033')\[1m" "table header is bold on a TTY"
 	NO_COLOR=1 script -qec "$ACMECTL config show" /dev/null > "$TEST_TMP/tty" 2>&1
 	t_unlike "$(cat "$TEST_TMP/tty")" "$(printf '\033')" "NO_COLOR disables colour"
+	NO_COLOR= script -qec "$ACMECTL config show" /dev/null > "$TEST_TMP/tty" 2>&1
+	t_like "$(cat "$TEST_TMP/tty")" "$(printf '\033')" "an empty NO_COLOR does not (no-color.org)"
 	script -qec "$ACMECTL --no-color config show" /dev/null > "$TEST_TMP/tty" 2>&1
 	t_unlike "$(cat "$TEST_TMP/tty")" "$(printf '\033')" "--no-color disables colour"
 else
+	t_skip "script(1) not installed"
 	t_skip "script(1) not installed"
 	t_skip "script(1) not installed"
 	t_skip "script(1) not installed"
