@@ -96,7 +96,9 @@ check_opts() {
 
 for c in $commands; do
 	page=$MAN/acmectl-$c.1
-	t_ok "man/acmectl-$c.1 exists" test -f "$page"
+	# daemons live in section 8 (acmectl-worker(8))
+	[ -f "$MAN/acmectl-$c.8" ] && page=$MAN/acmectl-$c.8
+	t_ok "man page of $c exists" test -f "$page"
 	help=$(acmectl "$c" --help)
 	t_like "$help" "See man acmectl-$c\\b" "acmectl $c --help points to acmectl-$c"
 	[ -f "$page" ] || continue
