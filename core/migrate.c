@@ -412,6 +412,11 @@ int migrate_check(const struct migrate *mg, struct acme_err *err)
 	return check(mg, CHECK_ALL, 0, 0, err);
 }
 
+int migrate_verify(const struct migrate *mg, struct acme_err *err)
+{
+	return check(mg, CHECK_UNKNOWN | CHECK_DRIFT | CHECK_FAILED, 0, 0, err);
+}
+
 /* ---- the advisory lock -------------------------------------------------------------------- */
 
 /* "pid 123 (acmectl migrate root@web1, user acme)" for whoever holds the lock,

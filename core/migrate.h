@@ -201,6 +201,9 @@ int migrate_read(struct migrate *mg, struct acme_err *err);
  * interrupted no-transaction migrations. Returns 0, or -1 with ACME_E_DATA
  * and a message naming the versions and what to do. Needs migrate_read(). */
 int migrate_check(const struct migrate *mg, struct acme_err *err);
+/* What `verify` reports: unknown versions, drift, failed migrations (pending
+ * ones, in or out of order, are not its business). */
+int migrate_verify(const struct migrate *mg, struct acme_err *err);
 
 /* Highest applied (or baseline) version, 0 when none; the head of the binary;
  * the number of pending versions. */
