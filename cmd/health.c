@@ -95,8 +95,12 @@ static char *failures(const struct round *rd)
 {
 	struct strbuf sb = STRBUF_INIT;
 	for (int i = 0; i < CHK__COUNT; i++)
-		if (rd->used[i] && rd->c[i].status == HEALTH_FAIL)
-			strbuf_addf(&sb, "%s%s: %s", sb.len ? "; " : "", rd->c[i].name, rd->c[i].detail);
+		if (rd->used[i] && rd->c[i].status == HEALTH_FAIL) {
+			/* core's messages often start with the service's name already */
+			bool named = strncmp(rd->c[i].detail, rd->c[i].name, strlen(rd->c[i].name)) == 0;
+			strbuf_addf(&sb, "%s%s%s%s", sb.len ? "; " : "", named ? "" : rd->c[i].name,
+				    named ? "" : ": ", rd->c[i].detail);
+		}
 	return strbuf_detach(&sb, NULL);
 }
 
