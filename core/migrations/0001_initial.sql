@@ -183,7 +183,8 @@ CREATE INDEX webhook_deliveries_event_id_idx ON webhook_deliveries (event_id);
 CREATE INDEX webhook_deliveries_created_at_idx ON webhook_deliveries (created_at);
 
 -- Every attempt of a delivery: the request headers sent (timestamp and
--- signature change per attempt) and what came back.
+-- signature change per attempt) and what came back (status, headers such as
+-- Retry-After, a capped excerpt of the body, or the error).
 CREATE TABLE webhook_attempts (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     delivery_id      bigint NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,
@@ -193,6 +194,7 @@ CREATE TABLE webhook_attempts (
     status_code      integer,
     latency_ms       integer,
     remote_addr      text,
+    response_headers jsonb,
     response_excerpt bytea,
     error            text,
     CONSTRAINT webhook_attempts_attempt_key UNIQUE (delivery_id, attempt),
