@@ -151,6 +151,8 @@ void help_main(FILE *f);
 
 extern const struct cmd_entry cmd_config;
 extern const struct cmd_entry cmd_dev;
+extern const struct cmd_entry cmd_health;
+extern const struct cmd_entry cmd_migrate;
 extern const struct cmd_entry cmd_help;
 extern const struct cmd_entry cmd_version;
 extern const struct cmd_entry cmd_complete;

@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "core/db.h"
 #include "core/devstack.h"
+#include "core/migrate.h"
 #include "core/output.h"
 #include "core/xalloc.h"
 
@@ -26,6 +28,20 @@ static int dev_up(struct ctx *ctx, struct args *a)
 	int rc = devstack_up(&ds, &started, &ctx->err);
 	if (rc == 0)
 		ctx_msg(ctx, "dev stack %s in %s", started ? "started" : "already running", ds.dir);
+	/* migrated and ready: bring the dev database to the head of this binary */
+	if (rc == 0) {
+		char *url = devstack_database_url(&ds);
+		PGconn *db = db_connect_url(url, 10, "acmectl dev", &ctx->err);
+		size_t applied = 0;
+		int current = 0;
+		rc = db ? migrate_to_head(db, &ctx->cfg, &applied, &current, &ctx->err) : -1;
+		if (rc == 0)
+			ctx_msg(ctx, "dev database at migration %04d%s", current,
+				applied ? " (migrated just now)" : "");
+		if (db)
+			PQfinish(db);
+		free(url);
+	}
 	devstack_release(&ds);
 	return rc;
 }

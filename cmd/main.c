@@ -27,7 +27,9 @@
 const struct cmd_entry *const commands[] = {
 	&cmd_config,
 	&cmd_dev,
+	&cmd_health,
 	&cmd_help,
+	&cmd_migrate,
 	&cmd_version,
 	&cmd_complete,
 	NULL,

@@ -1,0 +1,275 @@
+/* health.c — readiness probes for `acmectl health`; see health.h.
+ *
+ * Every probe must end by its deadline whatever the server does: libpq's
+ * connect_timeout bounds the connection (it counts whole seconds, at least
+ * 2), the query runs asynchronously and is cancelled at the deadline, and
+ * Redis commands run with a socket timeout. Errors keep the transient flag
+ * core/db.c and core/rds.c set, which is what `--wait` retries on.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/db.h"
+#include "core/health.h"
+#include "core/migrate.h"
+#include "core/rds.h"
+#include "core/strbuf.h"
+#include "core/xalloc.h"
+
+#define WORKER_SCAN_MAX_CALLS 10000   /* bounds a SCAN over a huge keyspace */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *health_status_name(enum health_status s)
+{
+	static const char *const names[] = { "pass", "fail", "skip" };
+	return names[s];
+}
+
+static void init(struct health_check *hc, const char *name)
+{
+	memset(hc, 0, sizeof(*hc));
+	hc->name = name;
+	hc->status = HEALTH_FAIL;
+}
+
+static int fail(struct health_check *hc, bool transient, long long t0, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail(struct health_check *hc, bool transient, long long t0, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(hc->detail, sizeof(hc->detail), fmt, ap);
+	va_end(ap);
+	hc->status = HEALTH_FAIL;
+	hc->transient = transient;
+	hc->duration_ms = now_ms() - t0;
+	return -1;
+}
+
+static int pass(struct health_check *hc, long long t0)
+{
+	hc->status = HEALTH_PASS;
+	hc->transient = false;
+	hc->duration_ms = now_ms() - t0;
+	return 0;
+}
+
+void health_skip(struct health_check *hc, const char *why)
+{
+	hc->status = HEALTH_SKIP;
+	hc->transient = false;
+	snprintf(hc->detail, sizeof(hc->detail), "%s", why);
+}
+
+/* ---- PostgreSQL ------------------------------------------------------------------ */
+
+int health_postgres(const char *url, long long timeout_ms, struct health_check *hc, PGconn **out)
+{
+	struct acme_err err = { 0 };
+	long long t0 = now_ms(), deadline = t0 + timeout_ms;
+	PGconn *db = NULL;
+	PGresult *r = NULL;
+
+	init(hc, "postgresql");
+	if (out)
+		*out = NULL;
+	if (!url)
+		return fail(hc, false, t0, "DATABASE_URL is not set");
+	int secs = (int)((timeout_ms + 999) / 1000);
+	db = db_connect_url(url, secs < 2 ? 2 : secs, "acmectl health", &err);
+	if (!db)
+		return fail(hc, err.transient, t0, "%s", err.msg);
+	if (!PQsendQuery(db, "SELECT 1")) {
+		fail(hc, true, t0, "postgresql: %.*s", (int)strcspn(PQerrorMessage(db), "\n"),
+		     PQerrorMessage(db));
+		goto out;
+	}
+	while (PQisBusy(db)) {
+		long long left = deadline - now_ms();
+		if (left <= 0) {
+			PGcancel *c = PQgetCancel(db);
+			char buf[256];
+			if (c) {
+				PQcancel(c, buf, sizeof(buf));
+				PQfreeCancel(c);
+			}
+			fail(hc, true, t0, "postgresql connected but did not answer SELECT 1 within %lld ms",
+			     timeout_ms);
+			goto out;
+		}
+		struct pollfd pfd = { PQsocket(db), POLLIN, 0 };
+		if (poll(&pfd, 1, (int)(left < 100 ? left : 100)) < 0 && errno != EINTR) {
+			fail(hc, true, t0, "postgresql: poll: %s", strerror(errno));
+			goto out;
+		}
+		if (!PQconsumeInput(db)) {
+			fail(hc, true, t0, "postgresql: connection lost: %.*s",
+			     (int)strcspn(PQerrorMessage(db), "\n"), PQerrorMessage(db));
+			goto out;
+		}
+	}
+	bool ok = true;
+	while ((r = PQgetResult(db))) {
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+			fail(hc, true, t0, "postgresql: SELECT 1 failed: %s (SQLSTATE %s)",
+			     m ? m : "no message", db_sqlstate(r));
+			ok = false;
+		}
+		PQclear(r);
+	}
+	r = NULL;
+	if (!ok)
+		goto out;
+	pass(hc, t0);
+	if (out) {
+		*out = db;
+		db = NULL;
+	}
+out:
+	PQclear(r);
+	if (db)
+		PQfinish(db);
+	return hc->status == HEALTH_PASS ? 0 : -1;
+}
+
+int health_schema(PGconn *db, const struct config *cfg, struct health_check *hc)
+{
+	struct acme_err err = { 0 };
+	struct migrate_schema st;
+	long long t0 = now_ms();
+
+	init(hc, "schema");
+	if (migrate_schema_state(db, cfg, &st, &err) < 0)
+		return fail(hc, err.transient, t0, "%s", err.msg);
+	hc->current = st.current;
+	hc->head = st.head;
+	hc->pending = (long)st.pending;
+	if (st.failed)
+		return fail(hc, false, t0, "a migration failed outside a transaction and needs repair; "
+			    "see 'acmectl migrate status'");
+	if (st.pending)
+		return fail(hc, true, t0, "schema at %04d, this binary needs %04d: %zu migration%s "
+			    "pending; run 'acmectl migrate up'", st.current, st.head, st.pending,
+			    st.pending == 1 ? "" : "s");
+	if (st.unknown)
+		snprintf(hc->detail, sizeof(hc->detail), "at %04d, ahead of this binary (%zu newer "
+			 "migration%s); expected during a rolling deploy", st.current, st.unknown,
+			 st.unknown == 1 ? "" : "s");
+	else if (st.drifted)
+		snprintf(hc->detail, sizeof(hc->detail), "at %04d, but %zu applied migration%s differ "
+			 "from this binary; see 'acmectl migrate verify'", st.current, st.drifted,
+			 st.drifted == 1 ? "" : "s");
+	else
+		snprintf(hc->detail, sizeof(hc->detail), "at %04d (head)", st.current);
+	return pass(hc, t0);
+}
+
+/* ---- Redis ------------------------------------------------------------------------- */
+
+int health_redis(const char *url, long long timeout_ms, struct health_check *hc, redisContext **out)
+{
+	struct acme_err err = { 0 };
+	long long t0 = now_ms();
+	redisContext *c;
+
+	init(hc, "redis");
+	if (out)
+		*out = NULL;
+	if (!url)
+		return fail(hc, false, t0, "REDIS_URL is not set");
+	int secs = (int)((timeout_ms + 999) / 1000);
+	c = rds_connect_url(url, secs < 1 ? 1 : secs, (int)(timeout_ms < 1 ? 1 : timeout_ms), &err);
+	if (!c)
+		return fail(hc, err.transient && err.code != ACME_E_CONFIG, t0, "%s", err.msg);
+	if (rds_ping(c, &err) < 0) {
+		redisFree(c);
+		if (strstr(err.msg, "LOADING"))
+			return fail(hc, true, t0, "%s; redis is loading its dataset, retry shortly",
+				    err.msg);
+		if (strstr(err.msg, "NOAUTH") || strstr(err.msg, "WRONGPASS"))
+			return fail(hc, false, t0, "%s; check the password in REDIS_URL", err.msg);
+		return fail(hc, err.transient, t0, "%s", err.msg);
+	}
+	pass(hc, t0);
+	if (out)
+		*out = c;
+	else
+		redisFree(c);
+	return 0;
+}
+
+/* A glob pattern matching the literal prefix, then HEALTH_WORKER_PATTERN. */
+static char *worker_pattern(const char *prefix)
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (const char *p = prefix; *p; p++) {
+		if (strchr("*?[]\\", *p))
+			strbuf_addch(&sb, '\\');
+		strbuf_addch(&sb, *p);
+	}
+	strbuf_adds(&sb, HEALTH_WORKER_PATTERN);
+	return strbuf_detach(&sb, NULL);
+}
+
+int health_worker(redisContext *c, const char *prefix, struct health_check *hc)
+{
+	struct acme_err err = { 0 };
+	long long t0 = now_ms();
+	char *pattern = worker_pattern(prefix ? prefix : "");
+	char cursor[32] = "0";
+	long alive = 0, stale = 0;
+	int calls = 0;
+
+	init(hc, "worker");
+	do {
+		const char *argv[] = { "SCAN", cursor, "MATCH", pattern, "COUNT", "1000" };
+		redisReply *r = rds_command(c, &err, 6, argv, NULL);
+		if (!r) {
+			free(pattern);
+			return fail(hc, err.transient, t0, "%s", err.msg);
+		}
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		    r->element[0]->type != REDIS_REPLY_STRING) {
+			freeReplyObject(r);
+			free(pattern);
+			return fail(hc, false, t0, "redis: unexpected SCAN reply");
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		redisReply *keys = r->element[1];
+		for (size_t i = 0; i < keys->elements; i++) {
+			const char *pargv[] = { "PTTL", keys->element[i]->str };
+			size_t plen[] = { 4, keys->element[i]->len };
+			redisReply *t = rds_command(c, &err, 2, pargv, plen);
+			if (!t)
+				continue;
+			if (t->type == REDIS_REPLY_INTEGER && t->integer > 0)
+				alive++;
+			else
+				stale++;
+			freeReplyObject(t);
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0 && ++calls < WORKER_SCAN_MAX_CALLS);
+	hc->workers = alive;
+	if (!alive) {
+		int rc = fail(hc, true, t0, "no live worker: no key %s with a TTL%s; start one with "
+			      "'acmectl worker'", pattern, stale ? " (only keys without a TTL)" : "");
+		free(pattern);
+		return rc;
+	}
+	snprintf(hc->detail, sizeof(hc->detail), "%ld live worker%s", alive, alive == 1 ? "" : "s");
+	free(pattern);
+	return pass(hc, t0);
+}
