@@ -134,6 +134,9 @@ int ctx_require_format(struct ctx *ctx, unsigned allowed);
 /* Ask for confirmation on a TTY. Returns true if confirmed. */
 bool ctx_confirm(struct ctx *ctx, const char *prompt, const char *expected);
 
+/* Start the dev stack if needed and migrate it to head (cmd/dev.c). */
+int dev_stack_ensure(struct ctx *ctx, bool *started, int *current, size_t *applied);
+
 /* Parse a duration like 250ms, 30s, 5m, 2h, 1d (bare number = seconds) into
  * milliseconds. 0 / -1. */
 int parse_duration_ms(const char *s, long long *out);

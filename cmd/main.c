@@ -172,22 +172,22 @@ int ctx_require_format(struct ctx *ctx, unsigned allowed)
 static int ensure_devstack(struct ctx *ctx)
 {
 	struct devstack ds;
+	struct devstack_status st;
 	bool started = false;
+	size_t applied = 0;
+	int current = 0;
 	if (!config_uses_devstack(&ctx->cfg))
 		return 0;
 	if (devstack_init(&ds, config_get(&ctx->cfg, CFG_DEV_DIR), &ctx->err) < 0)
 		return -1;
-	struct devstack_status st;
-	if (devstack_status(&ds, &st, &ctx->err) == 0 && st.pg_ready && st.redis_ready) {
-		devstack_release(&ds);
+	bool ready = devstack_status(&ds, &st, &ctx->err) == 0 && st.pg_ready && st.redis_ready;
+	devstack_release(&ds);
+	if (ready)
 		return 0;
-	}
 	if (!ctx->quiet)
 		fprintf(stderr, "acmectl: starting the dev stack in %s (stop it with 'acmectl dev down')\n",
-			ds.dir);
-	int rc = devstack_up(&ds, &started, &ctx->err);
-	devstack_release(&ds);
-	return rc;
+			config_get(&ctx->cfg, CFG_DEV_DIR));
+	return dev_stack_ensure(ctx, &started, &current, &applied);
 }
 
 PGconn *ctx_db(struct ctx *ctx)

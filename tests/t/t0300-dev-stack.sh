@@ -55,7 +55,17 @@ t_exit 69 "config check --connect fails with 69 when the stack is down" acmectl 
 t_like "$ERR" "postgresql at unix socket $dir/pg/run/.s.PGSQL.5432: .*acmectl dev up" \
 	"the error names the socket and what to do"
 
+# the embedded default: a command that needs the database starts the stack
+t_ok "a database command starts the stopped dev stack by itself" acmectl migrate status --exit-code
+t_like "$ERR" "starting the dev stack in $dir" "one line on stderr says so"
+t_is "$(printf '%s\n' "$ERR" | grep -c 'starting the dev stack')" "1" "exactly one such line"
+t_ok "the auto-started stack answers" acmectl dev status
+t_ok "a second command finds it running" acmectl migrate status --exit-code
+t_unlike "$ERR" "starting the dev stack" "and says nothing about starting"
+t_ok "dev down" acmectl dev down
+
 t_ok "dev up after down restarts with the data kept" acmectl dev up
+t_like "$ERR" "dev database at migration [0-9]{4}" "dev up reports the schema version"
 t_ok "dev down --purge" acmectl dev down --purge
 t_exit 1 "the data directory is gone" test -e "$dir"
 t_is "$(stray)" "" "no process remains after purge"
