@@ -28,6 +28,7 @@
 
 #include "core/db.h"
 #include "core/log.h"
+#include "core/audit.h"
 #include "core/migrate.h"
 #include "core/strbuf.h"
 #include "core/version.h"
@@ -66,30 +67,9 @@ static void sleep_ms(long long ms)
 		;
 }
 
-static char *os_user(void)
-{
-	struct passwd *pw = getpwuid(geteuid());
-	if (pw && pw->pw_name)
-		return xstrdup(pw->pw_name);
-	return xasprintf("uid%d", (int)geteuid());
-}
-
-static char *host_name(void)
-{
-	char h[256];
-	if (gethostname(h, sizeof(h)) < 0)
-		return xstrdup("unknown-host");
-	h[sizeof(h) - 1] = '\0';
-	return xstrdup(h);
-}
-
 char *migrate_whoami(void)
 {
-	char *u = os_user(), *h = host_name();
-	char *s = xasprintf("%s@%s", u, h);
-	free(u);
-	free(h);
-	return s;
+	return acme_whoami();
 }
 
 static char *tool_version(void)
@@ -696,7 +676,7 @@ static int audit(struct migrate *mg, const char *target, const char *details, st
 	PQclear(r);
 	if (!exists)
 		return 0;
-	char *u = os_user(), *h = host_name();
+	char *u = acme_os_user(), *h = acme_host_name();
 	int rc = db_cmd(mg->db, err, "INSERT INTO audit_log (os_user, host, environment, command, "
 			"target, details) VALUES ($1, $2, $3, $4, $5, $6::jsonb)", 6,
 			(const char *[]){ u, h, mg->environment, mg->command, target, details });

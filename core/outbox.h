@@ -1,0 +1,26 @@
+/* outbox.h — events written to the `outbox` table in the same transaction as
+ * the change that caused them, and their relay into the job queue.
+ *
+ * outbox_add() is called inside the caller's open transaction, so an event
+ * exists exactly when its change committed. The worker's supervisor calls
+ * outbox_relay() a few times a second: each unrelayed row becomes one
+ * `event.dispatch` job whose id is derived from the row id ("evt-<id>"), so
+ * the relay may crash or run twice concurrently and still enqueue each event
+ * exactly once (enqueue is idempotent by id); the row is then marked relayed.
+ */
+#ifndef ACME_OUTBOX_H
+#define ACME_OUTBOX_H
+#include <jansson.h>
+#include <libpq-fe.h>
+#include "core/err.h"
+
+#define OUTBOX_JOB_TYPE  "event.dispatch"
+#define OUTBOX_QUEUE     "webhooks"
+
+/* Insert an event (payload: a JSON object, borrowed). Must run inside the
+ * transaction of the change. The new row id goes to *id (may be NULL). */
+int outbox_add(PGconn *db, const char *event_type, json_t *payload, long long *id,
+	       struct acme_err *err);
+
+
+#endif
