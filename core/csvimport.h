@@ -52,9 +52,11 @@
  * field, and whatever product.h's validators refuse. One reject per record;
  * the first problem in column order is reported.
  *
- * Memory is bounded whatever the input: at most about twice max_record
- * (libcsv's field buffer is capped through its realloc hook, the record is
- * held in a capped buffer) plus fixed tables.
+ * Memory is bounded whatever the input: libcsv's field buffer is capped at
+ * max_record + 2 bytes through its realloc hook, and the record in progress
+ * is held in a buffer that stops growing past max_record (plus what an
+ * excerpt needs); with the default 1 MiB that is at most about 3 MiB, the
+ * record buffer's doubling included, plus fixed tables.
  */
 #ifndef ACME_CSVIMPORT_H
 #define ACME_CSVIMPORT_H
@@ -84,7 +86,7 @@ struct csvimport_header {
 	const int *fields;            /* per column: an enum product_field, or -1 (ignored) */
 	unsigned present;             /* PRODUCT_F() bits of the fields the file supplies */
 	size_t nunknown;
-	const char *const *unknown;   /* unknown column names (quoted as in `"colour"`) */
+	const char *const *unknown;   /* unknown column names, as in columns ("" for a nameless one) */
 };
 
 struct csvimport_reject {

@@ -173,6 +173,21 @@ static void test_sku(void **state)
 	      "sku contains a control character (U+009F at byte 2)");
 	FAILS(product_validate_sku("A\0", 2, &t, &e_), "sku contains a NUL byte (byte 2)");
 	FAILS(product_validate_sku("\xc0\x80", 2, &t, &e_), "sku is not valid UTF-8 (byte 1)");
+	/* the eight-bytes-at-a-time path: a control character at every position */
+	for (size_t at = 1; at < 30; at++) {
+		static const unsigned char bad[] = { 0x01, 0x1f, 0x7f };
+		char buf[32], want[80];
+		for (size_t k = 0; k < sizeof(bad); k++) {
+			memset(buf, 'A', sizeof(buf));
+			buf[at] = (char)bad[k];
+			snprintf(want, sizeof(want),
+			         "sku contains a control character (U+%04X at byte %zu)", bad[k], at + 1);
+			FAILS(product_validate_sku(buf, 31, &t, &e_), want);
+		}
+		memset(buf, '~', sizeof(buf));
+		buf[at] = ' ';
+		assert_int_equal(product_validate_sku(buf, 31, &t, NULL), 0);
+	}
 	memset(long_sku, 'x', sizeof(long_sku));
 	assert_int_equal(product_validate_sku(long_sku, PRODUCT_SKU_MAX, &t, NULL), 0);
 	FAILS(product_validate_sku(long_sku, PRODUCT_SKU_MAX + 1, &t, &e_),
