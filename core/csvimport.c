@@ -13,7 +13,8 @@
  * libcsv stops in two situations we recover from, one record at a time:
  *
  *   CSV_EPARSE  malformed quoting. The record is rejected and the rest of
- *               its physical line skipped; parsing restarts on the next line.
+ *               its physical line skipped (to the next LF or CR); parsing
+ *               restarts on the next line.
  *   CSV_ENOMEM  a field outgrew the cap that our realloc hook puts on libcsv's
  *               field buffer (max_record + 2). The record is rejected as too
  *               long; its data so far is dropped and libcsv is put back in the
@@ -649,14 +650,20 @@ static void parse(struct csvimport *ci, const unsigned char *p, size_t n)
 {
 	while (n > 0 && !ci->failed) {
 		if (ci->skip_to_eol) {
-			const unsigned char *nl = memchr(p, '\n', n);
-			if (!nl)
+			/* to the end of the physical line: LF, or CR (the LF of a
+			 * CRLF then reaches libcsv as a blank line, and a file with
+			 * old Mac line ends does not lose its next lines) */
+			size_t i = 0;
+			while (i < n && p[i] != '\n' && p[i] != '\r')
+				i++;
+			if (i == n)
 				return;
-			n -= (size_t)(nl + 1 - p);
-			p = nl + 1;
 			ci->skip_to_eol = false;
 			end_record(ci);
-			ci->line++;
+			if (p[i] == '\n')
+				ci->line++;
+			p += i + 1;
+			n -= i + 1;
 			continue;
 		}
 		size_t used = call_parse(ci, p, n);

@@ -540,6 +540,15 @@ static void test_malformed_quoting(void **state)
 	       "X4 [name] malformed quoting: text after the closing quote of a value "
 	       "{C,\"multi\nline\"}\n"
 	       "R6 D|d|d|t|~\n");
+	/* CRLF and lone CR line ends after a malformed line */
+	expect(run("sku,name\r\nA,a\"b\r\nB,b\r\n\r\nC,c\"\rD,d\r"),
+	       "H1 present=3 unknown=\n"
+	       "X2 [name] malformed quoting: a quote inside an unquoted value (quote the whole "
+	       "value and double its quotes: \"12\"\" monitor\") {A,a}\n"
+	       "R3 B|b|~|t|~\n"
+	       "X5 [name] malformed quoting: a quote inside an unquoted value (quote the whole "
+	       "value and double its quotes: \"12\"\" monitor\") {C,c}\n"
+	       "R5 D|d|~|t|~\n");
 	/* the bad line is the last one, with and without its newline */
 	expect(run("sku,name\nA,a\"b"),
 	       "H1 present=3 unknown=\n"
