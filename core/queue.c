@@ -602,6 +602,8 @@ void queue_job_release(struct queue_job *job)
 
 void queue_jobs_free(struct queue_job *jobs, size_t n)
 {
+	if (!jobs)
+		return;
 	for (size_t i = 0; i < n; i++)
 		queue_job_release(&jobs[i]);
 	free(jobs);
@@ -1270,6 +1272,7 @@ int queue_reap(struct queue *q, const char *queue, size_t limit, struct queue_jo
 		*out = reaped;
 		*n = nreaped;
 		reaped = NULL;
+		nreaped = 0;
 	}
 out:
 	calls_release(calls, nexp);
@@ -1449,6 +1452,7 @@ int queue_purge(struct queue *q, const char *queue, struct queue_job **out, size
 		*out = all;
 		*n = nall;
 		all = NULL;
+		nall = 0;
 	}
 out:
 	queue_jobs_free(all, nall);
