@@ -14,6 +14,12 @@
  *   P queues          set of queue names seen (for stats)
  *   P events:job:<id> pub/sub channel: one JSON event per transition/progress
  *
+ * Events (for `jobs watch` and the TUI; PSUBSCRIBE "P events:job:*" for all):
+ *   {"id":"ID","event":"state","state":"running","version":5,"ts":MS}
+ *   event is "state" (every transition; failures add "error":"TEXT"),
+ *   "progress" (adds "progress":{...}) or "cancel_requested". ts is the
+ *   Redis clock in ms; anything else about the job: queue_get().
+ *
  * Every state transition is one Lua script run with EVALSHA; the SHA1 of each
  * script is computed locally and the script is loaded (SCRIPT LOAD) the first
  * time Redis answers NOSCRIPT, so a restarted or failed-over Redis needs no
