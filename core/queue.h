@@ -68,6 +68,16 @@
  * not thread-safe. With Redis Cluster, dequeue from several queues needs them
  * in one slot (BRPOP across slots is refused); use one connection per queue.
  *
+ * A heartbeat that arrives after the deadline but before the reaper ran still
+ * succeeds: a lease is lost when it is reaped, not when its deadline passes.
+ *
+ * Scripts touch the job hashes of ids they pop (dequeue, promote, reap,
+ * purge) by computing their keys; those keys share the queue's hash tag, so
+ * this works on Redis Cluster, though the keys are not all declared up front.
+ *
+ * Ownership: every struct queue_job out-parameter must be zero-initialised
+ * (or released) before the call; a call that fills it releases what it held.
+ *
  * Return values: -1 means Redis failed (err set: ACME_E_UNAVAILABLE when the
  * connection is gone, the context is then unusable). Otherwise a
  * non-negative enum queue_rc saying what happened; each function lists which.

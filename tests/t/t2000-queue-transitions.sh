@@ -44,8 +44,9 @@ t_like "$OUT" '^[0-9A-HJKMNP-TV-Z]{26}$' "a generated id is a ULID"
 gen=$OUT
 
 # ---- dequeue, heartbeat, ack ------------------------------------------------------------------
-dq --lease 30s --worker w1
-t_is "$_t_rc" 0 "dequeue takes a job"
+t_ok "dequeue takes a job" acmectl __queue dequeue --lease 30s --worker w1
+ID=$(jget "$OUT" id)
+TOK=$(jget "$OUT" token)
 t_is "$ID" "e1" "jobs come out in order (FIFO)"
 t_like "$TOK" '^[0-9a-f]{32}$' "the lease token is 128 bits of hex"
 t_is "$(jget "$OUT" state) $(jget "$OUT" attempts) $(jget "$OUT" start)" "running 1 ok" \
@@ -102,14 +103,15 @@ t_like "$events" '"event":"state".*"state":"succeeded"' "watchers get the state 
 # ---- fail: retry with backoff, then dead with the error kept ----------------------------------
 acmectl jobs enqueue noop --id f1 --max-attempts 2 >/dev/null
 dq --lease 30s
+before=$(redis_now_ms)
 t_ok "fail an attempt" acmectl __queue fail f1 "$TOK" --error "boom 1"
-now=$(redis_now_ms)
+after=$(redis_now_ms)
 due=$(tredis ZSCORE "${K}sched" f1)
-wait_ms=$((due - now))
 t_is "$(jget "$OUT" state)" "retrying" "a failed attempt with attempts left is retrying"
-# noop: backoff 100 ms; attempt 1 waits 50-100 ms (equal jitter); allow for the time
-# redis-cli took to start
-t_is "$((wait_ms <= 100 && wait_ms >= 0))" 1 "retry is due within the first backoff ($wait_ms ms left)"
+# noop: backoff 100 ms, so attempt 1 waits 50-100 ms (equal jitter); the fail
+# happened between before and after on the Redis clock
+t_is "$((due - before >= 50 && due - after <= 100))" 1 \
+	"retry is due 50-100 ms after the failure ($((due - after))-$((due - before)) ms)"
 t_is "$(row f1)" "retrying 1 -" "row: retrying, attempt 1, lease cleared"
 t_is "$(pg "SELECT error FROM jobs WHERE id = 'f1'")" "boom 1" "row keeps the error"
 t_exit 3 "nothing to dequeue before the retry is due" acmectl __queue dequeue
@@ -134,10 +136,12 @@ acmectl __queue fail f2 "$TOK" --error one >/dev/null
 sleep 0.12
 acmectl __queue promote >/dev/null
 dq --lease 30s
+before=$(redis_now_ms)
 acmectl __queue fail f2 "$TOK" --error two >/dev/null
-now=$(redis_now_ms)
-wait_ms=$(( $(tredis ZSCORE "${K}sched" f2) - now ))
-t_is "$((wait_ms <= 200 && wait_ms >= 30))" 1 "attempt 2 waits 100-200 ms ($wait_ms ms left)"
+after=$(redis_now_ms)
+due=$(tredis ZSCORE "${K}sched" f2)
+t_is "$((due - before >= 100 && due - after <= 200))" 1 \
+	"attempt 2 waits 100-200 ms ($((due - after))-$((due - before)) ms)"
 acmectl jobs cancel f2 2>/dev/null
 
 # permanent failure: no retry

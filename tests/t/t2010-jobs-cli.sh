@@ -16,7 +16,6 @@ print("" if v is None else json.dumps(v) if isinstance(v, (dict, list)) else str
 }
 dq() {
 	_t_run acmectl __queue dequeue "$@"
-	ID=$(jget "$OUT" id)
 	TOK=$(jget "$OUT" token)
 }
 

@@ -71,7 +71,7 @@ t_like "$(jget "$OUT" state) $(jget "$OUT" error)" 'failed unknown job type "bog
 acmectl jobs enqueue noop --id hb --payload '{"sleep_ms": 1500}' >/dev/null
 "$ACMECTL" __queue run --max 1 --lease 300ms > "$TEST_TMP/hb.out" 2> "$TEST_TMP/hb.err" &
 runner=$!
-for i in 1 2 3 4 5 6 7 8; do acmectl __queue reap >/dev/null; sleep 0.2; done
+for _ in 1 2 3 4 5 6 7 8; do acmectl __queue reap >/dev/null; sleep 0.2; done
 wait $runner
 t_is "$(jget "$(cat "$TEST_TMP/hb.out")" state)" "succeeded" \
 	"a 1.5 s job with a 0.3 s lease succeeds: the runner heartbeats"
