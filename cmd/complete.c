@@ -2,12 +2,51 @@
  * call. WORDs are the command line after "acmectl", the last one being the word
  * under the cursor (possibly empty). It prints one candidate per line; a line
  * ":file" or ":dir" asks the shell to complete file or directory names.
- * Everything comes from the command and option tables.
+ * Everything comes from the command and option tables, except "@NAME" hints,
+ * whose values come from the database (SKUs for `products get`): one cheap
+ * indexed query, never starting the dev stack, silent when anything fails.
  */
 #include <string.h>
 
 #include "cmd/args.h"
 #include "cmd/cmd.h"
+#include "core/config.h"
+#include "core/db.h"
+
+/* Where a dynamic hint looks: --env and --config as typed on the line. */
+struct complete_where {
+	const char *env, *config;
+};
+
+static void no_notices(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+/* Values of a "@NAME" hint from the database. A completion must never hang
+ * or print errors: a one-second connect timeout and statement timeout, and
+ * every failure simply offers nothing. */
+static void emit_dynamic(FILE *f, const char *hint, const char *prefix,
+			 const struct complete_where *where)
+{
+	struct config cfg;
+	struct acme_err err = { 0 };
+	struct config_flags cf = { where->env, where->config, "error" };
+	if (strcmp(hint, "@sku") != 0)
+		return;
+	if (config_load(&cfg, &cf, &err) < 0)
+		return;
+	const char *url = config_get(&cfg, CFG_DATABASE_URL);
+	PGconn *db = url ? db_connect_url(url, 1, "acmectl-complete", &err) : NULL;
+	if (db) {
+		PQsetNoticeProcessor(db, no_notices, NULL);
+		PQclear(PQexec(db, "SET statement_timeout = 1000"));
+		products_complete_sku(f, db, prefix);
+		PQfinish(db);
+	}
+	config_release(&cfg);
+}
 
 static void emit(FILE *f, const char *cand, const char *prefix)
 {
@@ -26,7 +65,8 @@ static void emit_opts(FILE *f, const struct opt *opts, const char *prefix)
 	}
 }
 
-static void emit_hint(FILE *f, const char *hint, const char *prefix)
+static void emit_hint(FILE *f, const char *hint, const char *prefix,
+		      const struct complete_where *where)
 {
 	if (!hint)
 		return;
@@ -40,8 +80,10 @@ static void emit_hint(FILE *f, const char *hint, const char *prefix)
 				emit(f, commands[i]->name, prefix);
 		return;
 	}
-	if (hint[0] == '@')        /* dynamic values: provided by later commands */
+	if (hint[0] == '@') {
+		emit_dynamic(f, hint, prefix, where);
 		return;
+	}
 	for (const char *c = hint; *c;) {
 		size_t n = strcspn(c, "|");
 		char cand[128];
@@ -73,6 +115,7 @@ static int complete_exec(struct ctx *ctx, struct args *a)
 	const struct cmd_verb *verb = NULL;
 	int npos = 0;       /* positionals after command/verb before cur */
 	const struct opt *const globals[] = { global_opts, NULL };
+	struct complete_where where = { NULL, NULL };
 
 	/* walk the words before the current one */
 	for (int i = 0; i < n - 1; i++) {
@@ -82,6 +125,12 @@ static int complete_exec(struct ctx *ctx, struct args *a)
 			cmd && cmd->opts ? cmd->opts : global_opts, global_opts, NULL };
 		if (w[0] == '-' && w[1]) {
 			const struct opt *o = find_opt(cmd ? tables : globals, w);
+			const char *val = strchr(w, '=') ? strchr(w, '=') + 1 :
+					  i + 1 < n - 1 ? a->argv[i + 1] : NULL;
+			if (o && o->type != OPT_FLAG && val && strcmp(o->name, "env") == 0)
+				where.env = val;
+			if (o && o->type != OPT_FLAG && val && strcmp(o->name, "config") == 0)
+				where.config = val;
 			if (o && o->type != OPT_FLAG && !strchr(w, '='))
 				i++;    /* skip its value */
 			continue;
@@ -110,7 +159,7 @@ static int complete_exec(struct ctx *ctx, struct args *a)
 		const char *prev = a->argv[n - 2];
 		const struct opt *o = find_opt(cmd ? tables : globals, prev);
 		if (o && o->type != OPT_FLAG && !strchr(prev, '=')) {
-			emit_hint(f, o->complete, cur);
+			emit_hint(f, o->complete, cur, &where);
 			return 0;
 		}
 	}
@@ -123,7 +172,7 @@ static int complete_exec(struct ctx *ctx, struct args *a)
 		return 0;
 	}
 	if (!cmd) {
-		emit_hint(f, "@command", cur);
+		emit_hint(f, "@command", cur, &where);
 		return 0;
 	}
 	if (cmd->verbs && !verb) {
@@ -131,7 +180,7 @@ static int complete_exec(struct ctx *ctx, struct args *a)
 			emit(f, v->name, cur);
 		return 0;
 	}
-	emit_hint(f, verb ? verb->arg_complete : cmd->arg_complete, cur);
+	emit_hint(f, verb ? verb->arg_complete : cmd->arg_complete, cur, &where);
 	return 0;
 }
 

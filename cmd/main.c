@@ -25,11 +25,13 @@
 #include "core/xalloc.h"
 
 const struct cmd_entry *const commands[] = {
+	&cmd_audit,
 	&cmd_config,
 	&cmd_dev,
 	&cmd_health,
 	&cmd_help,
 	&cmd_migrate,
+	&cmd_products,
 	&cmd_version,
 	&cmd_complete,
 	NULL,
