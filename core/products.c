@@ -23,7 +23,8 @@
  * must match the request so a cursor cannot silently mean something else.
  *
  * Totals. count(*) of a large match is as slow as the scan it needs, so we
- * count at most PRODUCTS_COUNT_CAP + 1 rows; above the cap the total is the
+ * count at most PRODUCTS_COUNT_CAP + 1 rows, within PRODUCTS_COUNT_BUDGET_MS;
+ * above the cap, or when counting would take longer, the total is the
  * planner's estimate (pg_class.reltuples without a filter, EXPLAIN's row
  * estimate with one) and says so.
  */
@@ -457,8 +458,10 @@ out:
 	return rc;
 }
 
-static int count_capped(PGconn *db, const struct products_filter *f, long long cap, long long *n,
-			struct acme_err *err)
+/* count(*) of the first cap matches, or of all when cap is 0. With
+ * budget_ms > 0 the count may give up: 1 when it ran out of time. */
+static int count_capped(PGconn *db, const struct products_filter *f, long long cap,
+			int budget_ms, long long *n, struct acme_err *err)
 {
 	struct sqlq q;
 	char lim[32];
@@ -470,6 +473,26 @@ static int count_capped(PGconn *db, const struct products_filter *f, long long c
 		sqlq_add(&q, lim);
 	}
 	sqlq_add(&q, ") s");
+	if (budget_ms > 0) {
+		char set[64];
+		snprintf(set, sizeof(set), "SET statement_timeout = %d", budget_ms);
+		if (db_cmd(db, err, set, 0, NULL) < 0) {
+			sqlq_release(&q);
+			return -1;
+		}
+		PGresult *res = PQexecParams(db, q.sql.buf, q.n, NULL, q.params, NULL, NULL, 0);
+		bool timed_out = strcmp(db_sqlstate(res), "57014") == 0;   /* query_canceled */
+		bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+		if (ok)
+			*n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+		int rc = db_cmd(db, err, "RESET statement_timeout", 0, NULL);
+		if (rc == 0 && !ok && !timed_out)
+			rc = acme_err_set(err, ACME_E_FAILURE, "postgresql: counting products: %s",
+					  PQerrorMessage(db));
+		sqlq_release(&q);
+		return rc < 0 ? -1 : timed_out ? 1 : 0;
+	}
 	PGresult *res = sqlq_exec(db, &q, err);
 	sqlq_release(&q);
 	if (!res)
@@ -479,10 +502,37 @@ static int count_capped(PGconn *db, const struct products_filter *f, long long c
 	return 0;
 }
 
+/* The total of a page: exact when counting is cheap, else an estimate. The
+ * planner's estimate comes first (a millisecond): above the cap a count could
+ * not be exact anyway, so it stands. Otherwise we count up to the cap within
+ * a time budget, and fall back to the estimate when the budget runs out
+ * (estimates of substring matches can be several times too low). */
+static int page_total(PGconn *db, const struct products_filter *f, struct products_page *pg,
+		      struct acme_err *err)
+{
+	long long est, n = 0;
+	if (estimate_rows(db, f, &est, err) < 0)
+		return -1;
+	pg->total = est;
+	pg->total_is_estimate = true;
+	if (est > PRODUCTS_COUNT_CAP)
+		return 0;
+	int rc = count_capped(db, f, PRODUCTS_COUNT_CAP + 1, PRODUCTS_COUNT_BUDGET_MS, &n, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 0 && n <= PRODUCTS_COUNT_CAP) {
+		pg->total = n;
+		pg->total_is_estimate = false;
+	} else if (rc == 0) {
+		pg->total = PRODUCTS_COUNT_CAP + 1;   /* at least that many */
+	}
+	return 0;
+}
+
 int products_count(PGconn *db, const struct products_filter *f, long long *n,
 		   struct acme_err *err)
 {
-	return count_capped(db, f, 0, n, err);
+	return count_capped(db, f, 0, 0, n, err);
 }
 
 void products_page_release(struct products_page *pg)
@@ -558,18 +608,8 @@ int products_list(PGconn *db, const struct products_list_opts *o, products_row_f
 	if (o->want_total) {
 		if (!o->after && offset == 0 && nrows <= o->limit) {
 			pg->total = nrows;     /* the whole match fitted on the first page */
-		} else {
-			long long n;
-			if (count_capped(db, &o->filter, PRODUCTS_COUNT_CAP + 1, &n, err) < 0)
-				goto out;
-			if (n <= PRODUCTS_COUNT_CAP) {
-				pg->total = n;
-			} else {
-				if (estimate_rows(db, &o->filter, &n, err) < 0)
-					goto out;
-				pg->total = n > PRODUCTS_COUNT_CAP ? n : PRODUCTS_COUNT_CAP + 1;
-				pg->total_is_estimate = true;
-			}
+		} else if (page_total(db, &o->filter, pg, err) < 0) {
+			goto out;
 		}
 	}
 	rc = 0;

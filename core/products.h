@@ -25,6 +25,7 @@
 #define PRODUCTS_LIMIT_DEFAULT  50
 #define PRODUCTS_LIMIT_MAX      10000
 #define PRODUCTS_COUNT_CAP      10000   /* totals above this are estimates */
+#define PRODUCTS_COUNT_BUDGET_MS 10     /* ...and so are counts slower than this */
 #define PRODUCTS_EXPORT_BATCH   10000   /* rows per FETCH */
 #define PRODUCTS_COMPLETE_MAX   50      /* SKUs offered to the shell */
 
@@ -97,7 +98,8 @@ struct products_list_opts {
 struct products_page {
 	size_t count;             /* rows passed to the callback */
 	long long total;          /* matching products (-1 when not asked) */
-	bool total_is_estimate;   /* total above PRODUCTS_COUNT_CAP: planner estimate */
+	bool total_is_estimate;   /* the planner's estimate: above PRODUCTS_COUNT_CAP, or
+				     counting took longer than PRODUCTS_COUNT_BUDGET_MS */
 	char *next_cursor;        /* owned (free()); NULL on the last page */
 };
 void products_page_release(struct products_page *pg);
