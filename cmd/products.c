@@ -16,6 +16,7 @@
 
 #include "cmd/cmd.h"
 #include "core/output.h"
+#include "core/product.h"
 #include "core/products.h"
 #include "core/strbuf.h"
 #include "core/xalloc.h"
@@ -40,10 +41,16 @@ static int filter_from_args(struct ctx *ctx, const struct args *a, struct produc
 	else if (args_has(a, "inactive"))
 		f->active = 0;
 	const char *vals[] = { f->sku, f->name, f->description, f->query };
-	for (size_t i = 0; i < 4; i++)
-		if (vals[i] && !vals[i][0])
+	static const char *const names[] = { "--sku", "--name", "--description", "--query" };
+	for (size_t i = 0; i < 4; i++) {
+		if (!vals[i])
+			continue;
+		if (!vals[i][0])
 			return acme_err_set(&ctx->err, ACME_E_USAGE, "%s: an empty filter value matches "
 					    "everything; leave the option out instead", a->cmdname);
+		if (product_check_text(names[i], vals[i], strlen(vals[i]), &ctx->err) < 0)
+			return acme_err_prefix(&ctx->err, "%s", a->cmdname);
+	}
 	return 0;
 }
 
