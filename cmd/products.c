@@ -396,7 +396,8 @@ static int inputs_from_json(struct ctx *ctx, const char *path, struct products_i
 
 struct change_state {
 	struct ctx *ctx;
-	struct output *o;       /* several products: one list */
+	bool multi;             /* several products: one list... */
+	struct output *o;       /* ...begun with the first one */
 	size_t n;
 };
 
@@ -409,10 +410,13 @@ static int change_done(void *arg, const struct products_row *row, enum products_
 	ctx_msg(st->ctx, "%s product %s (%s)", products_outcome_name(what), row->id, row->sku);
 	if (what == PRODUCTS_DELETED)
 		return 0;
-	if (st->o)
+	if (st->multi) {
+		if (!st->o)
+			st->o = rows_begin(st->ctx);
 		rows_put(st->ctx, st->o, row);
-	else
+	} else {
 		print_product(st->ctx, row);
+	}
 	return 0;
 }
 
@@ -426,7 +430,7 @@ static int products_create_exec(struct ctx *ctx, struct args *a)
 {
 	struct products_input one = { 0 }, *in = &one;
 	size_t n = 1;
-	struct change_state st = { ctx, NULL, 0 };
+	struct change_state st = { ctx, false, NULL, 0 };
 	struct products_actor who = actor(ctx, a);
 	const char *json = args_get(a, "from-json");
 	int rc = -1;
@@ -448,9 +452,7 @@ static int products_create_exec(struct ctx *ctx, struct args *a)
 		if (input_from_args(ctx, a, in) < 0)
 			goto out;
 	}
-	if (n > 1) {
-		st.o = rows_begin(ctx);
-	}
+	st.multi = n > 1;
 	rc = products_create(ctx->db, in, n, args_has(a, "upsert"), &who, change_done, &st,
 			     &ctx->err);
 	if (st.o)
@@ -468,7 +470,7 @@ out:
 static int products_update_exec(struct ctx *ctx, struct args *a)
 {
 	struct products_input in = { 0 };
-	struct change_state st = { ctx, NULL, 0 };
+	struct change_state st = { ctx, false, NULL, 0 };
 	struct products_actor who = actor(ctx, a);
 	int rc = -1;
 	if (input_from_args(ctx, a, &in) < 0)
@@ -535,7 +537,7 @@ static int products_delete_exec(struct ctx *ctx, struct args *a)
 	bool filtered = !products_filter_empty(&f);
 
 	if (a->argc > 0) {
-		struct change_state st = { ctx, NULL, 0 };
+		struct change_state st = { ctx, false, NULL, 0 };
 		if (all || filtered)
 			return acme_err_set(&ctx->err, ACME_E_USAGE, "products delete: give SKUs or ids, "
 					    "or --all / filters, not both");

@@ -910,9 +910,11 @@ static json_t *fields_json(unsigned present)
 	return a;
 }
 
+/* Insert (or upsert) one product inside the open transaction. On success
+ * *row owns its result and *what says what happened. */
 static int create_one(PGconn *db, const struct products_input *in, bool upsert,
-		      const struct products_actor *who, products_change_fn fn, void *arg,
-		      struct acme_err *err)
+		      const struct products_actor *who, struct products_row *row,
+		      enum products_outcome *what, struct acme_err *err)
 {
 	struct sqlq q;
 	PGresult *res = NULL;
@@ -962,9 +964,6 @@ static int create_one(PGconn *db, const struct products_input *in, bool upsert,
 	if (!(res = sqlq_exec(db, &q, err)))
 		goto out;
 
-	struct products_row row;
-	enum products_outcome what;
-	json_t *details = NULL;
 	if (PQntuples(res) == 0) {
 		if (!upsert) {
 			conflict_error(db, in->sku, "use --upsert to overwrite it, or 'acmectl products "
@@ -972,28 +971,29 @@ static int create_one(PGconn *db, const struct products_input *in, bool upsert,
 			goto out;
 		}
 		/* upsert of identical values: report the product as it is */
-		struct products_row ex = { 0 };
-		if (resolve_by(db, in->sku, false, true, &ex, err) != 1) {
+		if (resolve_by(db, in->sku, false, true, row, err) != 1) {
 			if (!err->msg[0])
 				acme_err_set(err, ACME_E_FAILURE, "SKU \"%s\" vanished during the upsert", in->sku);
 			goto out;
 		}
-		rc = fn ? fn(arg, &ex, PRODUCTS_UNCHANGED, err) : 0;
-		products_row_release(&ex);
+		*what = PRODUCTS_UNCHANGED;
+		rc = 0;
 		goto out;
 	}
-	row_from_result(res, 0, &row);
-	what = PQgetvalue(res, 0, ROW_NCOLS)[0] == 't' ? PRODUCTS_CREATED : PRODUCTS_UPDATED;
-	details = json_object();
-	if (what == PRODUCTS_UPDATED) {
+	row_from_result(res, 0, row);
+	*what = PQgetvalue(res, 0, ROW_NCOLS)[0] == 't' ? PRODUCTS_CREATED : PRODUCTS_UPDATED;
+	json_t *details = json_object();
+	if (*what == PRODUCTS_UPDATED) {
 		json_object_set_new(details, "upsert", json_true());
 		json_object_set_new(details, "fields", fields_json(in->present));
 	}
-	rc = record_change(db, who, what == PRODUCTS_CREATED ? "product.created" : "product.updated",
-			   &row, details, err);
+	rc = record_change(db, who, *what == PRODUCTS_CREATED ? "product.created" : "product.updated",
+			   row, details, err);
 	json_decref(details);
-	if (rc == 0 && fn)
-		rc = fn(arg, &row, what, err);
+	if (rc == 0) {
+		row->priv = res;   /* the row now owns the result */
+		res = NULL;
+	}
 out:
 	PQclear(res);
 	sqlq_release(&q);
@@ -1004,21 +1004,35 @@ int products_create(PGconn *db, const struct products_input *in, size_t n, bool 
 		    const struct products_actor *who, products_change_fn fn, void *arg,
 		    struct acme_err *err)
 {
+	struct products_row *rows = xcalloc(n ? n : 1, sizeof(*rows));
+	enum products_outcome *what = xcalloc(n ? n : 1, sizeof(*what));
+	size_t done = 0;
+	int rc = -1;
+
 	if (tx_begin(db, err) < 0)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (create_one(db, &in[i], upsert, who, fn, arg, err) != 0) {
+		goto out;
+	for (; done < n; done++) {
+		if (create_one(db, &in[done], upsert, who, &rows[done], &what[done], err) < 0) {
 			if (n > 1)
-				acme_err_prefix(err, "product %zu of %zu", i + 1, n);
+				acme_err_prefix(err, "product %zu of %zu", done + 1, n);
 			tx_rollback(db);
-			return -1;
+			goto out;
 		}
 	}
 	if (tx_commit(db, err) < 0) {
 		tx_rollback(db);
-		return -1;
+		goto out;
 	}
-	return 0;
+	/* reported only once committed: nothing is printed that did not happen */
+	rc = 0;
+	for (size_t i = 0; i < n && fn && rc == 0; i++)
+		rc = fn(arg, &rows[i], what[i], err);
+out:
+	for (size_t i = 0; i < done; i++)
+		products_row_release(&rows[i]);
+	free(rows);
+	free(what);
+	return rc;
 }
 
 int products_update(PGconn *db, const char *key, const struct products_input *in,
