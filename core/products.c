@@ -373,7 +373,6 @@ static void list_branch(struct sqlq *q, const struct products_list_opts *o,
 {
 	const struct sort_spec *sp = &sort_specs[o->sort];
 	const char *dir = o->desc ? " DESC" : "";
-	char tail[96];
 	sqlq_add(q, "(SELECT " RAW_COLS " FROM products WHERE true");
 	filter_sql(q, &o->filter);
 	if (cond)
@@ -381,11 +380,11 @@ static void list_branch(struct sqlq *q, const struct products_list_opts *o,
 	strbuf_addf(&q->sql, " ORDER BY %s%s", sp->col, dir);
 	if (!sp->unique)
 		strbuf_addf(&q->sql, ", id%s", dir);
-	snprintf(tail, sizeof(tail), " LIMIT %ld", o->limit + 1);
-	sqlq_add(q, tail);
+	sqlq_add(q, " LIMIT ");
+	sqlq_param(q, xasprintf("%ld", o->limit + 1), true, "::bigint");
 	if (offset > 0) {
-		snprintf(tail, sizeof(tail), " OFFSET %lld", offset);
-		sqlq_add(q, tail);
+		sqlq_add(q, " OFFSET ");
+		sqlq_param(q, xasprintf("%lld", offset), true, "::bigint");
 	}
 	sqlq_add(q, ")");
 }
@@ -464,13 +463,12 @@ static int count_capped(PGconn *db, const struct products_filter *f, long long c
 			int budget_ms, long long *n, struct acme_err *err)
 {
 	struct sqlq q;
-	char lim[32];
 	sqlq_init(&q);
 	sqlq_add(&q, "SELECT count(*) FROM (SELECT 1 FROM products WHERE true");
 	filter_sql(&q, f);
 	if (cap > 0) {
-		snprintf(lim, sizeof(lim), " LIMIT %lld", cap);
-		sqlq_add(&q, lim);
+		sqlq_add(&q, " LIMIT ");
+		sqlq_param(&q, xasprintf("%lld", cap), true, "::bigint");
 	}
 	sqlq_add(&q, ") s");
 	if (budget_ms > 0) {
@@ -582,7 +580,8 @@ int products_list(PGconn *db, const struct products_list_opts *o, products_row_f
 	strbuf_addf(&q.sql, ") s ORDER BY s.%s%s", sp->col, dir);
 	if (!sp->unique)
 		strbuf_addf(&q.sql, ", s.id%s", dir);
-	strbuf_addf(&q.sql, " LIMIT %ld", o->limit + 1);
+	sqlq_add(&q, " LIMIT ");
+	sqlq_param(&q, xasprintf("%ld", o->limit + 1), true, "::bigint");
 
 	if (!(res = sqlq_exec(db, &q, err)))
 		goto out;
