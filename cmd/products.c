@@ -306,23 +306,23 @@ static char *read_all(struct ctx *ctx, const char *path, size_t *len)
 	struct strbuf sb;
 	char buf[65536];
 	size_t n;
+	bool too_big = false;
 	if (!f) {
 		acme_err_set(&ctx->err, ACME_E_DATA, "--from-json %s: %s", path, strerror(errno));
 		return NULL;
 	}
 	strbuf_init(&sb, JSON_INPUT_MAX);
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		if (strbuf_add(&sb, buf, n) < 0) {
-			acme_err_set(&ctx->err, ACME_E_DATA, "--from-json %s: larger than %u MiB; use "
-				     "'acmectl import' for big files", path, JSON_INPUT_MAX >> 20);
-			break;
-		}
-	bool bad = ferror(f) || ctx->err.code == ACME_E_DATA;
-	if (ferror(f))
+	while (!too_big && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+		too_big = strbuf_add(&sb, buf, n) < 0;
+	bool failed = ferror(f) != 0;
+	if (failed)
 		acme_err_set(&ctx->err, ACME_E_DATA, "--from-json %s: %s", path, strerror(errno));
+	else if (too_big)
+		acme_err_set(&ctx->err, ACME_E_DATA, "--from-json %s: larger than %u MiB; use "
+			     "'acmectl import' for big files", path, JSON_INPUT_MAX >> 20);
 	if (f != stdin)
 		fclose(f);
-	if (bad) {
+	if (failed || too_big) {
 		strbuf_release(&sb);
 		return NULL;
 	}
