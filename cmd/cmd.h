@@ -160,5 +160,11 @@ extern const struct cmd_entry cmd_migrate;
 extern const struct cmd_entry cmd_help;
 extern const struct cmd_entry cmd_version;
 extern const struct cmd_entry cmd_complete;
+extern const struct cmd_entry cmd_products;
+extern const struct cmd_entry cmd_audit;
+
+/* SKUs starting with prefix, one per line, for `__complete` (cmd/products.c).
+ * Silent on any failure. */
+void products_complete_sku(FILE *f, PGconn *db, const char *prefix);
 
 #endif
