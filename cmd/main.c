@@ -28,8 +28,10 @@ const struct cmd_entry *const commands[] = {
 	&cmd_config,
 	&cmd_dev,
 	&cmd_health,
+	&cmd_jobs, &cmd_queue_debug,  /* __queue is hidden */
 	&cmd_help,
 	&cmd_migrate,
+	&cmd_worker,
 	&cmd_version,
 	&cmd_complete,
 	NULL,

@@ -65,6 +65,9 @@ CREATE TABLE jobs (
     finished_at      timestamptz,
     updated_at       timestamptz NOT NULL DEFAULT now(),
     cancel_requested boolean NOT NULL DEFAULT false,
+    -- bumped by every transition in Redis; the mirror applies only newer
+    -- versions, so late, repeated or batched writes never move a row back
+    version          bigint NOT NULL DEFAULT 0,
     CONSTRAINT jobs_id_not_blank CHECK (id <> '' AND length(id) <= 200),
     CONSTRAINT jobs_state_check CHECK (state IN ('scheduled', 'queued', 'running', 'retrying',
                                                  'succeeded', 'failed', 'dead', 'cancelled')),
@@ -72,7 +75,7 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_state_created_at_idx ON jobs (state, created_at);
 CREATE INDEX jobs_type_created_at_idx ON jobs (type, created_at);
-CREATE INDEX jobs_created_at_idx ON jobs (created_at);
+CREATE INDEX jobs_created_at_idx ON jobs (created_at DESC, id DESC);
 -- retention: purge finished jobs older than a cutoff
 CREATE INDEX jobs_finished_at_idx ON jobs (finished_at) WHERE finished_at IS NOT NULL;
 

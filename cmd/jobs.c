@@ -1,0 +1,839 @@
+/* jobs.c — `acmectl jobs enqueue|list|show|cancel|retry|purge|stats|pause|resume`:
+ * the job queue for people and scripts, on core/queue (Redis) and core/job
+ * (the PostgreSQL history).
+ *
+ * Also the hidden `acmectl __queue` command: one verb per queue transition
+ * (dequeue, heartbeat, progress, ack, fail, release, reap, promote, ...) plus
+ * a small burst runner, so shell tests can drive every transition against
+ * real servers, and developers can poke a queue by hand. It is what a worker
+ * does, one step at a time; it is not the worker.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "cmd/cmd.h"
+#include "core/db.h"
+#include "core/job.h"
+#include "core/jobtypes.h"
+#include "core/output.h"
+#include "core/queue.h"
+#include "core/xalloc.h"
+
+#define FINAL_STATE_CHOICES "succeeded|failed|dead|cancelled"
+#define STATE_CHOICES "scheduled|queued|running|retrying|" FINAL_STATE_CHOICES
+
+/* ---- shared helpers ---------------------------------------------------------------- */
+
+static int open_queue(struct ctx *ctx, struct queue *q)
+{
+	redisContext *rc = ctx_redis(ctx);
+	if (!rc)
+		return -1;
+	return queue_init(q, rc, config_get(&ctx->cfg, CFG_REDIS_PREFIX), &ctx->err);
+}
+
+/* A Redis time (ms) as ISO 8601 UTC; "" for 0. */
+static void iso_ms(long long ms, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (ms <= 0)
+		return;
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03lldZ", ms % 1000);
+}
+
+static json_t *json_text_or_null(const char *text)
+{
+	json_t *j = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+	return j ? j : text ? json_string(text) : json_null();
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s && s[0] ? json_string(s) : json_null();
+}
+
+static json_t *time_or_null(long long ms)
+{
+	char buf[40];
+	iso_ms(ms, buf, sizeof(buf));
+	return str_or_null(buf);
+}
+
+/* A Redis snapshot as JSON; the lease token only when asked (it is the
+ * holder's capability, not something to print in listings). */
+static json_t *snapshot_json(const struct queue_job *j, bool with_token)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "id", str_or_null(j->id));
+	json_object_set_new(o, "type", str_or_null(j->type));
+	json_object_set_new(o, "queue", str_or_null(j->queue));
+	json_object_set_new(o, "state", json_string(job_state_name(j->state)));
+	json_object_set_new(o, "attempts", json_integer(j->attempts));
+	json_object_set_new(o, "max_attempts", json_integer(j->max_attempts));
+	json_object_set_new(o, "version", json_integer(j->version));
+	if (with_token)
+		json_object_set_new(o, "token", str_or_null(j->token));
+	json_object_set_new(o, "payload", json_text_or_null(j->payload));
+	json_object_set_new(o, "progress", json_text_or_null(j->progress));
+	json_object_set_new(o, "result", json_text_or_null(j->result));
+	json_object_set_new(o, "error", str_or_null(j->error));
+	json_object_set_new(o, "cancel_requested", json_boolean(j->cancel_requested));
+	json_object_set_new(o, "created_at", time_or_null(j->created_ms));
+	json_object_set_new(o, "scheduled_at", time_or_null(j->scheduled_ms));
+	json_object_set_new(o, "enqueued_at", time_or_null(j->enqueued_ms));
+	json_object_set_new(o, "started_at", time_or_null(j->started_ms));
+	json_object_set_new(o, "finished_at", time_or_null(j->finished_ms));
+	json_object_set_new(o, "lease_deadline", time_or_null(j->deadline_ms));
+	json_object_set_new(o, "worker", str_or_null(j->worker));
+	return o;
+}
+
+/* Print a JSON object: as JSON for -o json/ndjson, else as field/value rows. */
+static void print_object(struct ctx *ctx, json_t *obj)
+{
+	enum out_format fmt = ctx_format(ctx);
+	if (fmt == OUT_JSON || fmt == OUT_NDJSON) {
+		output_json(ctx->out, obj, fmt == OUT_JSON);
+		return;
+	}
+	static const struct out_col cols[] = { { "field", COL_STR }, { "value", COL_STR } };
+	struct output *o = output_new(ctx->out, fmt, cols, 2);
+	output_set_color(o, ctx->color);
+	const char *key;
+	json_t *v;
+	json_object_foreach(obj, key, v) {
+		char *text = json_is_string(v) ? xstrdup(json_string_value(v)) :
+			     json_is_null(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		if (json_is_object(v) && strcmp(key, "live") == 0) {
+			/* one level of nesting: live.state etc. */
+			const char *k2;
+			json_t *v2;
+			free(text);
+			json_object_foreach(v, k2, v2) {
+				char name[64];
+				char *t2 = json_is_string(v2) ? xstrdup(json_string_value(v2)) :
+					   json_is_null(v2) ? NULL :
+					   json_dumps(v2, JSON_COMPACT | JSON_ENCODE_ANY);
+				snprintf(name, sizeof(name), "live.%s", k2);
+				const char *row[2] = { name, t2 };
+				output_row(o, row);
+				free(t2);
+			}
+			continue;
+		}
+		const char *row[2] = { key, text };
+		output_row(o, row);
+		free(text);
+	}
+	output_end(o, NULL);
+}
+
+/* ---- enqueue -------------------------------------------------------------------------- */
+
+static int jobs_enqueue(struct ctx *ctx, struct args *a)
+{
+	struct queue q;
+	struct queue_job job = { 0 };
+	bool existed = false;
+	int rc = -1;
+
+	struct queue_spec spec = { 0 };
+	spec.type = a->argv[0];
+	spec.payload = args_get(a, "payload");
+	spec.queue = args_get(a, "queue");
+	spec.id = args_get(a, "id");
+	spec.max_attempts = (int)args_int(a, "max-attempts", 0);
+	spec.delay_ms = args_int(a, "delay", 0);
+	if (jobtype_fill_spec(&spec, &ctx->err) < 0 || queue_check_spec(&spec, &ctx->err) < 0) {
+		acme_err_prefix(&ctx->err, "jobs enqueue");
+		return -1;
+	}
+	if (open_queue(ctx, &q) < 0)
+		return -1;
+	if (job_enqueue(ctx->db, &q, &spec, NULL, &job, &existed, &ctx->err) < 0)
+		goto out;
+	if (existed)
+		ctx_msg(ctx, "job %s exists already (%s); not enqueued again", job.id,
+			job.known ? job_state_name(job.state) : "finished");
+	enum out_format fmt = ctx_format(ctx);
+	if (ctx->fmt_given && (fmt == OUT_JSON || fmt == OUT_NDJSON)) {
+		json_t *o = snapshot_json(&job, false);
+		json_object_set_new(o, "created", json_boolean(!existed));
+		output_json(ctx->out, o, fmt == OUT_JSON);
+		json_decref(o);
+	} else {
+		fprintf(ctx->out, "%s\n", job.id);
+	}
+	rc = 0;
+out:
+	queue_job_release(&job);
+	queue_release(&q);
+	return rc;
+}
+
+/* ---- list, show ------------------------------------------------------------------------ */
+
+static int jobs_list(struct ctx *ctx, struct args *a)
+{
+	static const struct out_col cols[] = {
+		{ "id", COL_STR }, { "type", COL_STR }, { "queue", COL_STR }, { "state", COL_STR },
+		{ "attempts", COL_INT }, { "max_attempts", COL_INT }, { "created_at", COL_STR },
+		{ "finished_at", COL_STR }, { "created_by", COL_STR }, { "error", COL_STR },
+	};
+	struct job_filter f = { args_get(a, "state"), args_get(a, "type"), args_get(a, "queue"),
+				(long)args_int(a, "limit", 50) };
+	struct job_row *rows = NULL;
+	enum out_format fmt = ctx_format(ctx);
+
+	int n = job_list(ctx->db, &f, &rows, &ctx->err);
+	if (n < 0)
+		return -1;
+	struct output *o = output_new(ctx->out, fmt, cols, sizeof(cols) / sizeof(cols[0]));
+	output_set_color(o, ctx->color);
+	for (int i = 0; i < n; i++) {
+		const struct job_row *r = &rows[i];
+		char att[16], max[16], err[84];
+		snprintf(att, sizeof(att), "%d", r->attempts);
+		snprintf(max, sizeof(max), "%d", r->max_attempts);
+		const char *error = r->error;
+		if (error && fmt == OUT_TABLE) {
+			/* tables are for people: the first line, cut short */
+			size_t len = strcspn(error, "\n");
+			snprintf(err, sizeof(err), "%.*s%s", (int)(len > 72 ? 72 : len), error,
+				 len > 72 || error[len] ? "..." : "");
+			error = err;
+		}
+		const char *row[] = { r->id, r->type, r->queue, job_state_name(r->state), att, max,
+				      r->created_at, r->finished_at[0] ? r->finished_at : NULL,
+				      r->created_by, error };
+		output_row(o, row);
+	}
+	output_end(o, NULL);
+	job_rows_free(rows, (size_t)n);
+	return 0;
+}
+
+static int jobs_show(struct ctx *ctx, struct args *a)
+{
+	struct job_row row = { 0 };
+	struct queue_job live = { 0 };
+	struct queue q;
+	int rc = -1;
+
+	if (queue_check_id(a->argv[0], &ctx->err) < 0 || job_get(ctx->db, a->argv[0], &row, &ctx->err) < 0)
+		return -1;
+	if (open_queue(ctx, &q) < 0)
+		goto out_row;
+	int got = queue_get(&q, row.queue, row.id, &live, &ctx->err);
+	if (got < 0)
+		goto out;
+
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_string(row.id));
+	json_object_set_new(o, "type", json_string(row.type));
+	json_object_set_new(o, "queue", json_string(row.queue));
+	json_object_set_new(o, "state", json_string(job_state_name(row.state)));
+	json_object_set_new(o, "attempts", json_integer(row.attempts));
+	json_object_set_new(o, "max_attempts", json_integer(row.max_attempts));
+	json_object_set_new(o, "payload", json_text_or_null(row.payload));
+	json_object_set_new(o, "progress", json_text_or_null(row.progress));
+	json_object_set_new(o, "result", json_text_or_null(row.result));
+	json_object_set_new(o, "error", str_or_null(row.error));
+	json_object_set_new(o, "created_by", str_or_null(row.created_by));
+	json_object_set_new(o, "created_at", str_or_null(row.created_at));
+	json_object_set_new(o, "scheduled_at", str_or_null(row.scheduled_at));
+	json_object_set_new(o, "started_at", str_or_null(row.started_at));
+	json_object_set_new(o, "finished_at", str_or_null(row.finished_at));
+	json_object_set_new(o, "updated_at", str_or_null(row.updated_at));
+	json_object_set_new(o, "cancel_requested", json_boolean(row.cancel_requested));
+	json_object_set_new(o, "version", json_integer(row.version));
+	if (got == QUEUE_OK) {
+		/* what Redis says right now: fresher than the row while it runs */
+		json_t *l = json_object();
+		json_object_set_new(l, "state", json_string(job_state_name(live.state)));
+		json_object_set_new(l, "attempts", json_integer(live.attempts));
+		json_object_set_new(l, "version", json_integer(live.version));
+		json_object_set_new(l, "progress", json_text_or_null(live.progress));
+		json_object_set_new(l, "worker", str_or_null(live.worker));
+		json_object_set_new(l, "lease_deadline", time_or_null(live.deadline_ms));
+		json_object_set_new(l, "retry_at", live.state == JOB_RETRYING ||
+				    live.state == JOB_SCHEDULED ? time_or_null(live.scheduled_ms) :
+				    json_null());
+		json_object_set_new(l, "cancel_requested", json_boolean(live.cancel_requested));
+		json_object_set_new(o, "live", l);
+	} else {
+		json_object_set_new(o, "live", json_null());
+	}
+	print_object(ctx, o);
+	json_decref(o);
+	rc = 0;
+out:
+	queue_job_release(&live);
+	queue_release(&q);
+out_row:
+	job_row_release(&row);
+	return rc;
+}
+
+/* ---- cancel, retry ------------------------------------------------------------------- */
+
+static int jobs_cancel(struct ctx *ctx, struct args *a)
+{
+	struct queue q;
+	struct queue_job job = { 0 };
+	const char *id = a->argv[0];
+	int status = -1;
+
+	if (queue_check_id(id, &ctx->err) < 0 || open_queue(ctx, &q) < 0)
+		return -1;
+	int rc = job_cancel(ctx->db, &q, id, &job, &ctx->err);
+	if (rc < 0)
+		goto out;
+	status = 0;
+	if (rc == QUEUE_OK) {
+		ctx_msg(ctx, "job %s cancelled", id);
+	} else if (rc == QUEUE_REQUESTED) {
+		ctx_msg(ctx, "job %s is running; it stops at its next heartbeat (cancel requested)", id);
+	} else if (job.known && job.state == JOB_CANCELLED) {
+		ctx_msg(ctx, "job %s was cancelled already", id);
+	} else {
+		status = acme_err_set(&ctx->err, ACME_E_REFUSED, "job %s already %s; nothing to cancel",
+				      id, job.known ? job_state_name(job.state) : "finished");
+	}
+	if (status == 0 && ctx->fmt_given && (ctx->fmt == OUT_JSON || ctx->fmt == OUT_NDJSON)) {
+		json_t *o = json_pack("{s:s, s:s}", "id", id, "outcome",
+				      rc == QUEUE_OK ? "cancelled" : rc == QUEUE_REQUESTED ?
+				      "requested" : "already_cancelled");
+		output_json(ctx->out, o, ctx->fmt == OUT_JSON);
+		json_decref(o);
+	}
+out:
+	queue_job_release(&job);
+	queue_release(&q);
+	return status;
+}
+
+static int jobs_retry(struct ctx *ctx, struct args *a)
+{
+	struct queue q;
+	struct queue_job job = { 0 };
+	const char *id = a->argv[0];
+	int rc = -1;
+
+	if (queue_check_id(id, &ctx->err) < 0 || open_queue(ctx, &q) < 0)
+		return -1;
+	if (job_retry(ctx->db, &q, id, &job, &ctx->err) < 0)
+		goto out;
+	ctx_msg(ctx, "job %s queued again on %s", id, job.queue);
+	if (ctx->fmt_given && (ctx->fmt == OUT_JSON || ctx->fmt == OUT_NDJSON)) {
+		json_t *o = snapshot_json(&job, false);
+		output_json(ctx->out, o, ctx->fmt == OUT_JSON);
+		json_decref(o);
+	}
+	rc = 0;
+out:
+	queue_job_release(&job);
+	queue_release(&q);
+	return rc;
+}
+
+/* ---- purge ------------------------------------------------------------------------------- */
+
+/* Destructive: confirmed on a terminal, --yes otherwise; --yes always in
+ * production (DESIGN.md sections 4 and 11). */
+static int confirm(struct ctx *ctx, struct args *a, const char *what)
+{
+	const char *env = config_get(&ctx->cfg, CFG_ENV);
+	char prompt[512];
+	if (args_has(a, "yes"))
+		return 0;
+	if (config_is_production(&ctx->cfg))
+		return acme_err_set(&ctx->err, ACME_E_REFUSED, "refusing to %s in production "
+				    "without --yes", what);
+	snprintf(prompt, sizeof(prompt), "%s in environment %s? [y/N]", what, env);
+	if (prompt[0] >= 'a' && prompt[0] <= 'z')
+		prompt[0] = (char)(prompt[0] - 32);
+	if (!ctx->stdin_tty || !ctx->stderr_tty)
+		return acme_err_set(&ctx->err, ACME_E_REFUSED, "refusing to %s without --yes "
+				    "(not a terminal)", what);
+	if (!ctx_confirm(ctx, prompt, NULL))
+		return acme_err_set(&ctx->err, ACME_E_REFUSED, "not confirmed; nothing purged");
+	return 0;
+}
+
+static int jobs_purge(struct ctx *ctx, struct args *a)
+{
+	struct queue q;
+	const char *queue = args_get(a, "queue");
+	const char *older = args_get(a, "older-than");
+	char what[256];
+	int rc = -1;
+
+	if (!queue == !older)
+		return acme_err_set(&ctx->err, ACME_E_USAGE, "jobs purge: give --older-than DUR "
+				    "(finished jobs) or --queue Q (waiting jobs of a queue)");
+	if (queue && args_get(a, "state"))
+		return acme_err_set(&ctx->err, ACME_E_USAGE, "jobs purge: --state goes with "
+				    "--older-than, not --queue");
+	if (queue && queue_check_name("queue", queue, &ctx->err) < 0)
+		return -1;
+	if (queue)
+		snprintf(what, sizeof(what), "cancel every waiting job of queue %s", queue);
+	else
+		snprintf(what, sizeof(what), "delete %s jobs that finished more than %s ago",
+			 args_get(a, "state") ? args_get(a, "state") : "all finished", older);
+	if (confirm(ctx, a, what) < 0 || open_queue(ctx, &q) < 0)
+		return -1;
+	if (queue) {
+		struct queue_job *jobs = NULL;
+		size_t n = 0;
+		if (queue_purge(&q, queue, &jobs, &n, &ctx->err) < 0)
+			goto out;
+		int m = job_mirror(ctx->db, jobs, n, &ctx->err);
+		queue_jobs_free(jobs, n);
+		if (m < 0)
+			goto out;
+		ctx_msg(ctx, "%zu waiting job%s of queue %s cancelled", n, n == 1 ? "" : "s", queue);
+		fprintf(ctx->out, "%zu\n", n);
+	} else {
+		long long n = 0;
+		if (job_purge(ctx->db, &q, args_int(a, "older-than", 0), args_get(a, "state"), &n,
+			      &ctx->err) < 0)
+			goto out;
+		ctx_msg(ctx, "%lld finished job%s deleted", n, n == 1 ? "" : "s");
+		fprintf(ctx->out, "%lld\n", n);
+	}
+	rc = 0;
+out:
+	queue_release(&q);
+	return rc;
+}
+
+/* ---- stats, pause, resume ---------------------------------------------------------------- */
+
+static int jobs_stats(struct ctx *ctx, struct args *a)
+{
+	static const struct out_col cols[] = {
+		{ "queue", COL_STR }, { "paused", COL_BOOL }, { "ready", COL_INT },
+		{ "scheduled", COL_INT }, { "running", COL_INT }, { "dead", COL_INT },
+		{ "oldest_ready_s", COL_NUM }, { "enqueued", COL_INT }, { "succeeded", COL_INT },
+		{ "retried", COL_INT }, { "failed", COL_INT }, { "cancelled", COL_INT },
+	};
+	struct queue q;
+	char **names = NULL;
+	int n = 0, rc = -1;
+	const char *only = args_get(a, "queue");
+
+	if (only && queue_check_name("queue", only, &ctx->err) < 0)
+		return -1;
+	if (open_queue(ctx, &q) < 0)
+		return -1;
+	if (only) {
+		names = xcalloc(2, sizeof(char *));
+		names[0] = xstrdup(only);
+		n = 1;
+	} else if ((n = queue_names(&q, &names, &ctx->err)) < 0) {
+		goto out;
+	}
+	struct output *o = output_new(ctx->out, ctx_format(ctx), cols, sizeof(cols) / sizeof(cols[0]));
+	output_set_color(o, ctx->color);
+	for (int i = 0; i < n; i++) {
+		struct queue_stats st;
+		if (queue_stats(&q, names[i], &st, &ctx->err) < 0) {
+			output_end(o, NULL);
+			goto out;
+		}
+		char v[11][32];
+		snprintf(v[0], 32, "%lld", st.ready);
+		snprintf(v[1], 32, "%lld", st.scheduled);
+		snprintf(v[2], 32, "%lld", st.running);
+		snprintf(v[3], 32, "%lld", st.dead);
+		snprintf(v[4], 32, "%.3f", st.oldest_ready_ms > 0 ?
+			 (double)(st.now_ms - st.oldest_ready_ms) / 1000.0 : 0.0);
+		snprintf(v[5], 32, "%lld", st.enqueued);
+		snprintf(v[6], 32, "%lld", st.succeeded);
+		snprintf(v[7], 32, "%lld", st.retried);
+		snprintf(v[8], 32, "%lld", st.failed + st.dead_total);
+		snprintf(v[9], 32, "%lld", st.cancelled);
+		const char *row[] = { names[i], st.paused ? "true" : "false", v[0], v[1], v[2], v[3],
+				      st.oldest_ready_ms > 0 ? v[4] : NULL, v[5], v[6], v[7], v[8], v[9] };
+		output_row(o, row);
+	}
+	output_end(o, NULL);
+	rc = 0;
+out:
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	queue_release(&q);
+	return rc;
+}
+
+static int pause_or_resume(struct ctx *ctx, struct args *a, bool pause)
+{
+	struct queue q;
+	bool was = false;
+	const char *queue = a->argv[0];
+	if (queue_check_name("queue", queue, &ctx->err) < 0 || open_queue(ctx, &q) < 0)
+		return -1;
+	int rc = (pause ? queue_pause : queue_resume)(&q, queue, &was, &ctx->err);
+	queue_release(&q);
+	if (rc < 0)
+		return -1;
+	if (pause)
+		ctx_msg(ctx, was ? "queue %s was paused already" : "queue %s paused; running jobs go on, "
+			"no new ones start", queue);
+	else
+		ctx_msg(ctx, was ? "queue %s resumed" : "queue %s was not paused", queue);
+	return 0;
+}
+
+static int jobs_pause(struct ctx *ctx, struct args *a) { return pause_or_resume(ctx, a, true); }
+static int jobs_resume(struct ctx *ctx, struct args *a) { return pause_or_resume(ctx, a, false); }
+
+/* ---- the command -------------------------------------------------------------------------- */
+
+static const struct opt enqueue_opts[] = {
+	{ "payload", 0, OPT_STRING, "JSON", "the job's payload, a JSON object (default {})",
+	  0, 0, NULL, 0 },
+	{ "queue", 0, OPT_STRING, "QUEUE", "the queue (default: the job type's)", 0, 0, NULL, 0 },
+	{ "delay", 0, OPT_DURATION, "DUR", "start no sooner than DUR from now", 0, 0, NULL, 0 },
+	{ "max-attempts", 0, OPT_INT, "N", "attempts before the job is dead (default: the type's)",
+	  1, 1000, NULL, 0 },
+	{ "id", 0, OPT_STRING, "ID", "the job id: enqueuing an id again changes nothing "
+	  "(default: a new ULID)", 0, 0, NULL, 0 },
+	OPT_END
+};
+
+static const struct opt list_opts[] = {
+	{ "state", 0, OPT_STRING, "STATE", "only jobs in this state", 0, 0, STATE_CHOICES, 0 },
+	{ "type", 0, OPT_STRING, "TYPE", "only jobs of this type", 0, 0, NULL, 0 },
+	{ "queue", 0, OPT_STRING, "QUEUE", "only jobs of this queue", 0, 0, NULL, 0 },
+	{ "limit", 0, OPT_INT, "N", "at most N jobs, newest first (default 50)", 1, 100000, NULL, 0 },
+	OPT_END
+};
+
+static const struct opt purge_opts[] = {
+	{ "older-than", 0, OPT_DURATION, "DUR", "delete finished jobs that finished more than "
+	  "DUR ago", 0, 0, NULL, 0 },
+	{ "state", 0, OPT_STRING, "STATE", "with --older-than: only jobs that ended in this state",
+	  0, 0, FINAL_STATE_CHOICES, 0 },
+	{ "queue", 0, OPT_STRING, "QUEUE", "instead: cancel every waiting job of QUEUE",
+	  0, 0, NULL, 0 },
+	{ "yes", 'y', OPT_FLAG, NULL, "do not ask for confirmation", 0, 0, NULL, 0 },
+	OPT_END
+};
+
+static const struct opt stats_opts[] = {
+	{ "queue", 0, OPT_STRING, "QUEUE", "only this queue", 0, 0, NULL, 0 },
+	OPT_END
+};
+
+#define DB_REDIS (CMD_NEEDS_DB | CMD_NEEDS_REDIS)
+
+static const struct cmd_verb jobs_verbs[] = {
+	{ "enqueue", "TYPE [--payload JSON] [--queue Q] [--delay DUR] [--max-attempts N] [--id ID]",
+	  "record a job and queue it; prints its id", enqueue_opts, jobs_enqueue, DB_REDIS, 1, 1,
+	  "@jobtype" },
+	{ "list", "[--state S] [--type T] [--queue Q] [--limit N] [-o FORMAT]",
+	  "list jobs, newest first", list_opts, jobs_list, CMD_NEEDS_DB, 0, 0, NULL },
+	{ "show", "ID [-o FORMAT]", "show one job: its row, and its live state in Redis", NULL,
+	  jobs_show, DB_REDIS, 1, 1, "@job" },
+	{ "cancel", "ID", "cancel a waiting job, or ask a running one to stop", NULL, jobs_cancel,
+	  DB_REDIS, 1, 1, "@job" },
+	{ "retry", "ID", "queue a failed, dead or cancelled job again (or one Redis lost)", NULL,
+	  jobs_retry, DB_REDIS, 1, 1, "@job" },
+	{ "purge", "--older-than DUR [--state S] [--yes] | --queue Q [--yes]",
+	  "delete old finished jobs, or cancel the waiting jobs of a queue", purge_opts, jobs_purge,
+	  DB_REDIS, 0, 0, NULL },
+	{ "stats", "[--queue Q] [-o FORMAT]", "queue sizes, age of the oldest ready job, counters",
+	  stats_opts, jobs_stats, CMD_NEEDS_REDIS, 0, 0, NULL },
+	{ "pause", "QUEUE", "stop starting jobs from QUEUE (running jobs go on)", NULL, jobs_pause,
+	  CMD_NEEDS_REDIS, 1, 1, "@queue" },
+	{ "resume", "QUEUE", "start jobs from QUEUE again", NULL, jobs_resume, CMD_NEEDS_REDIS, 1, 1,
+	  "@queue" },
+	{ NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL }
+};
+
+static const char *const jobs_aliases[] = { "job", NULL };
+
+const struct cmd_entry cmd_jobs = {
+	.name = "jobs",
+	.aliases = jobs_aliases,
+	.summary = "enqueue, inspect, cancel and retry background jobs",
+	.description = "Jobs run in `acmectl worker`. Redis holds the queues and live state;\n"
+		       "the jobs table in PostgreSQL keeps every job's history.",
+	.verbs = jobs_verbs,
+};
+
+/* ==== the hidden __queue command =========================================================== */
+
+static const char *one_queue(struct args *a)
+{
+	const char *qn = args_get(a, "queue");
+	return qn ? qn : "default";
+}
+
+/* The job id/token of argv as a held job: its snapshot with our token. */
+static int load_held(struct ctx *ctx, struct queue *q, struct args *a, struct queue_job *job)
+{
+	int got = queue_get(q, one_queue(a), a->argv[0], job, &ctx->err);
+	if (got < 0)
+		return -1;
+	if (got == QUEUE_MISSING)
+		return acme_err_set(&ctx->err, ACME_E_NOT_FOUND, "job %s is not in queue %s",
+				    a->argv[0], one_queue(a));
+	free(job->token);
+	job->token = xstrdup(a->argv[1]);
+	return 0;
+}
+
+static void print_snapshot(struct ctx *ctx, const char *outcome, const struct queue_job *job,
+			   bool with_token)
+{
+	json_t *o = snapshot_json(job, with_token);
+	json_object_set_new(o, "outcome", json_string(outcome));
+	output_json(ctx->out, o, false);
+	json_decref(o);
+}
+
+/* Print the outcome; mirror the snapshot to PostgreSQL. LOST is exit 4. */
+static int held_outcome(struct ctx *ctx, int rc, const char *ok_word, struct queue_job *job)
+{
+	if (rc < 0)
+		return -1;
+	if (rc == QUEUE_LOST)
+		return acme_err_set(&ctx->err, ACME_E_REFUSED, "job %s: lease lost (token refused)",
+				    job->id);
+	if (job_mirror(ctx->db, job, 1, &ctx->err) < 0)
+		return -1;
+	print_snapshot(ctx, rc == QUEUE_CANCEL ? "cancel" : ok_word, job, false);
+	return 0;
+}
+
+static int q_dequeue(struct ctx *ctx, struct args *a)
+{
+	struct queue q;
+	struct queue_job job = { 0 };
+	const char **names;
+	int n = args_all(a, "queue", &names), rc = -1;
+	static const char *const def[] = { "default" };
+
+	if (open_queue(ctx, &q) < 0)
+		return -1;
+	int got = queue_dequeue(&q, n ? names : def, n ? (size_t)n : 1, args_int(a, "lease", 30000),
+				args_int(a, "wait", 0), args_get(a, "worker"), &job, &ctx->err);
+	if (got < 0)
+		goto out;
+	if (got == QUEUE_EMPTY) {
+		rc = acme_err_set(&ctx->err, ACME_E_NOT_FOUND, "no job ready");
+		goto out;
+	}
+	int s = job_start(ctx->db, &job, &ctx->err);
+	if (s < 0)
+		goto out;
+	static const char *const start_words[] = { "ok", "finished", "stale", "no_row" };
+	json_t *o = snapshot_json(&job, true);
+	json_object_set_new(o, "start", json_string(start_words[s]));
+	output_json(ctx->out, o, false);
+	json_decref(o);
+	rc = 0;
+out:
+	queue_job_release(&job);
+	queue_release(&q);
+	return rc;
+}
+
+/* heartbeat/progress/ack/fail/release: ID TOKEN [...] */
+static int q_held(struct ctx *ctx, struct args *a, const char *verb)
+{
+	struct queue q;
+	struct queue_job job = { 0 };
+	int rc = -1;
+
+	if (open_queue(ctx, &q) < 0)
+		return -1;
+	if (load_held(ctx, &q, a, &job) < 0)
+		goto out;
+	if (strcmp(verb, "heartbeat") == 0) {
+		rc = held_outcome(ctx, queue_heartbeat(&q, &job, args_int(a, "lease", 30000), &ctx->err),
+				  "extended", &job);
+	} else if (strcmp(verb, "progress") == 0) {
+		if (a->argc < 3) {
+			rc = acme_err_set(&ctx->err, ACME_E_USAGE, "__queue progress ID TOKEN JSON");
+			goto out;
+		}
+		rc = held_outcome(ctx, queue_progress(&q, &job, a->argv[2], &ctx->err), "stored", &job);
+	} else if (strcmp(verb, "ack") == 0) {
+		rc = held_outcome(ctx, queue_ack(&q, &job, args_get(a, "result"), &ctx->err), "acked",
+				  &job);
+	} else if (strcmp(verb, "fail") == 0) {
+		rc = held_outcome(ctx, queue_fail(&q, &job, args_get(a, "error"),
+						  args_has(a, "permanent"), &ctx->err), "failed", &job);
+	} else {
+		rc = held_outcome(ctx, queue_release_job(&q, &job, &ctx->err), "released", &job);
+	}
+out:
+	queue_job_release(&job);
+	queue_release(&q);
+	return rc;
+}
+
+static int q_heartbeat(struct ctx *ctx, struct args *a) { return q_held(ctx, a, "heartbeat"); }
+static int q_progress(struct ctx *ctx, struct args *a) { return q_held(ctx, a, "progress"); }
+static int q_ack(struct ctx *ctx, struct args *a) { return q_held(ctx, a, "ack"); }
+static int q_fail(struct ctx *ctx, struct args *a) { return q_held(ctx, a, "fail"); }
+static int q_release(struct ctx *ctx, struct args *a) { return q_held(ctx, a, "release"); }
+
+/* reap / promote: print one line per job, then mirror */
+static int q_sweep(struct ctx *ctx, struct args *a, bool reap)
+{
+	struct queue q;
+	struct queue_job *jobs = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	if (open_queue(ctx, &q) < 0)
+		return -1;
+	int got = reap ? queue_reap(&q, one_queue(a), 1000, &jobs, &n, &ctx->err) :
+			 queue_promote(&q, one_queue(a), 1000, &jobs, &n, &ctx->err);
+	if (got < 0)
+		goto out;
+	if (job_mirror(ctx->db, jobs, n, &ctx->err) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		print_snapshot(ctx, reap ? "reaped" : "promoted", &jobs[i], false);
+	rc = 0;
+out:
+	queue_jobs_free(jobs, n);
+	queue_release(&q);
+	return rc;
+}
+
+static int q_reap(struct ctx *ctx, struct args *a) { return q_sweep(ctx, a, true); }
+static int q_promote(struct ctx *ctx, struct args *a) { return q_sweep(ctx, a, false); }
+
+static int q_get(struct ctx *ctx, struct args *a)
+{
+	struct queue q;
+	struct queue_job job = { 0 };
+	int rc = -1;
+	if (open_queue(ctx, &q) < 0)
+		return -1;
+	int got = queue_get(&q, one_queue(a), a->argv[0], &job, &ctx->err);
+	if (got == QUEUE_MISSING)
+		acme_err_set(&ctx->err, ACME_E_NOT_FOUND, "job %s is not in queue %s", a->argv[0],
+			     one_queue(a));
+	else if (got == QUEUE_OK) {
+		print_snapshot(ctx, "found", &job, false);
+		rc = 0;
+	}
+	queue_job_release(&job);
+	queue_release(&q);
+	return rc;
+}
+
+/* The fence, as a job would use it: BEGIN; job_check_lease; COMMIT. */
+static int q_check_lease(struct ctx *ctx, struct args *a)
+{
+	bool cancel = false;
+	if (db_cmd(ctx->db, &ctx->err, "BEGIN", 0, NULL) < 0)
+		return -1;
+	int rc = job_check_lease(ctx->db, a->argv[0], a->argv[1], &cancel, &ctx->err);
+	struct acme_err ignored;
+	db_cmd(ctx->db, &ignored, rc == 0 ? "COMMIT" : "ROLLBACK", 0, NULL);
+	if (rc == 0)
+		fprintf(ctx->out, "%s\n", cancel ? "held, cancel requested" : "held");
+	return rc;
+}
+
+/* A burst runner: dequeue and run jobs until the queues are empty (or --max). */
+static int q_run(struct ctx *ctx, struct args *a)
+{
+	struct queue q;
+	const char **names;
+	int n = args_all(a, "queue", &names), rc = -1;
+	static const char *const def[] = { "default" };
+	long long max = args_int(a, "max", 0), done = 0;
+
+	if (open_queue(ctx, &q) < 0)
+		return -1;
+	while (max == 0 || done < max) {
+		struct queue_job job = { 0 };
+		int got = queue_dequeue(&q, n ? names : def, n ? (size_t)n : 1,
+					args_int(a, "lease", 30000), args_int(a, "wait", 0),
+					args_get(a, "worker"), &job, &ctx->err);
+		if (got < 0)
+			goto out;
+		if (got == QUEUE_EMPTY)
+			break;
+		if (jobtype_execute(&q, args_has(a, "no-db") ? NULL : ctx->db, &job,
+				    args_int(a, "lease", 0), NULL, &ctx->err) < 0) {
+			queue_job_release(&job);
+			goto out;
+		}
+		if (!args_has(a, "quiet-jobs"))
+			print_snapshot(ctx, "ran", &job, false);
+		queue_job_release(&job);
+		done++;
+	}
+	ctx_msg(ctx, "ran %lld job%s", done, done == 1 ? "" : "s");
+	rc = 0;
+out:
+	queue_release(&q);
+	return rc;
+}
+
+static const struct opt q_opts[] = {
+	{ "queue", 0, OPT_STRING, "QUEUE", "the queue (default: default); dequeue/run: repeatable, "
+	  "in priority order", 0, 0, NULL, OPT_REPEAT },
+	{ "lease", 0, OPT_DURATION, "DUR", "lease length (default 30s)", 1, 86400000, NULL, 0 },
+	{ "wait", 0, OPT_DURATION, "DUR", "dequeue: wait up to DUR for a job", 0, 0, NULL, 0 },
+	{ "worker", 0, OPT_STRING, "NAME", "dequeue: the holder's name", 0, 0, NULL, 0 },
+	{ "result", 0, OPT_STRING, "JSON", "ack: the result", 0, 0, NULL, 0 },
+	{ "error", 0, OPT_STRING, "TEXT", "fail: the error", 0, 0, NULL, 0 },
+	{ "permanent", 0, OPT_FLAG, NULL, "fail: do not retry", 0, 0, NULL, 0 },
+	{ "max", 0, OPT_INT, "N", "run: stop after N jobs", 0, 0, NULL, 0 },
+	{ "no-db", 0, OPT_FLAG, NULL, "run: no PostgreSQL mirror", 0, 0, NULL, 0 },
+	{ "quiet-jobs", 0, OPT_FLAG, NULL, "run: print nothing per job", 0, 0, NULL, 0 },
+	OPT_END
+};
+
+static const struct cmd_verb q_verbs[] = {
+	{ "dequeue", "[--queue Q]... [--lease DUR] [--wait DUR] [--worker NAME]",
+	  "take a job (printed with its token) and record it running", q_opts, q_dequeue, DB_REDIS,
+	  0, 0, NULL },
+	{ "heartbeat", "ID TOKEN [--lease DUR]", "extend a lease", q_opts, q_heartbeat, DB_REDIS,
+	  2, 2, NULL },
+	{ "progress", "ID TOKEN JSON", "store and publish progress", q_opts, q_progress, DB_REDIS,
+	  3, 3, NULL },
+	{ "ack", "ID TOKEN [--result JSON]", "the job succeeded", q_opts, q_ack, DB_REDIS, 2, 2, NULL },
+	{ "fail", "ID TOKEN [--error TEXT] [--permanent]", "the attempt failed", q_opts, q_fail,
+	  DB_REDIS, 2, 2, NULL },
+	{ "release", "ID TOKEN", "give the job back, not counting the attempt", q_opts, q_release,
+	  DB_REDIS, 2, 2, NULL },
+	{ "reap", "[--queue Q]", "fail expired leases", q_opts, q_reap, DB_REDIS, 0, 0, NULL },
+	{ "promote", "[--queue Q]", "queue due scheduled jobs", q_opts, q_promote, DB_REDIS, 0, 0, NULL },
+	{ "get", "ID [--queue Q]", "the job as Redis holds it", q_opts, q_get, CMD_NEEDS_REDIS, 1, 1,
+	  NULL },
+	{ "check-lease", "ID TOKEN", "the PostgreSQL fence in a transaction", q_opts, q_check_lease,
+	  CMD_NEEDS_DB, 2, 2, NULL },
+	{ "run", "[--queue Q]... [--max N] [--lease DUR] [--no-db] [--quiet-jobs]",
+	  "run jobs until the queues are empty", q_opts, q_run, DB_REDIS, 0, 0, NULL },
+	{ NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL }
+};
+
+const struct cmd_entry cmd_queue_debug = {
+	.name = "__queue",
+	.summary = "drive single queue transitions (tests and debugging)",
+	.verbs = q_verbs,
+	.flags = CMD_HIDDEN,
+};

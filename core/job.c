@@ -1,0 +1,558 @@
+/* job.c — the jobs table: enqueue through PostgreSQL, the versioned mirror of
+ * Redis transitions, the lease fence, and the row-level verbs behind `acmectl
+ * jobs` (get, list, cancel, retry, purge). See job.h for the model.
+ *
+ * All SQL of the module is here, parameterised. Snapshots travel to
+ * PostgreSQL as one jsonb array read with jsonb_to_recordset(), so a batch of
+ * any size is one statement and one round trip.
+ */
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "core/db.h"
+#include "core/job.h"
+#include "core/jobtypes.h"
+#include "core/xalloc.h"
+
+#define FINAL_STATES "('succeeded', 'failed', 'dead', 'cancelled')"
+#define ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+char *job_created_by(void)
+{
+	char host[256] = "";
+	const char *user = NULL;
+	struct passwd *pw = getpwuid(geteuid());
+	if (pw && pw->pw_name)
+		user = pw->pw_name;
+	if (!user)
+		user = getenv("USER");
+	if (gethostname(host, sizeof(host) - 1) != 0 || !host[0])
+		snprintf(host, sizeof(host), "unknown");
+	return xasprintf("%s@%s", user && user[0] ? user : "unknown", host);
+}
+
+/* ---- mirror ------------------------------------------------------------------ */
+
+static json_t *json_or_null(const char *text)
+{
+	json_t *j = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+	return j ? j : json_null();
+}
+
+static json_t *ms_or_null(long long ms)
+{
+	return ms > 0 ? json_integer(ms) : json_null();
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+static const char mirror_sql[] =
+	"UPDATE jobs AS j SET state = u.state, attempts = u.attempts, lease_token = u.token,"
+	" error = u.error, result = u.result, progress = u.progress,"
+	" cancel_requested = u.cancel,"
+	" scheduled_at = to_timestamp(u.scheduled_ms / 1000.0),"
+	" started_at = to_timestamp(u.started_ms / 1000.0),"
+	" finished_at = to_timestamp(u.finished_ms / 1000.0),"
+	" version = u.version, updated_at = now()"
+	" FROM (SELECT DISTINCT ON (x.id) x.* FROM jsonb_to_recordset($1::jsonb) AS x("
+	"   id text, state text, attempts int, token text, error text, result jsonb,"
+	"   progress jsonb, cancel boolean, scheduled_ms bigint, started_ms bigint,"
+	"   finished_ms bigint, version bigint)"
+	"   ORDER BY x.id, x.version DESC) AS u"
+	" WHERE j.id = u.id AND j.version < u.version AND j.state NOT IN " FINAL_STATES;
+
+int job_mirror(PGconn *db, const struct queue_job *jobs, size_t n, struct acme_err *err)
+{
+	json_t *arr = json_array();
+	char *text = NULL;
+	PGresult *res = NULL;
+	int rc = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct queue_job *j = &jobs[i];
+		if (!j->known || !j->id)
+			continue;
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:b, s:o, "
+						     "s:o, s:o, s:I}",
+			"id", j->id, "state", job_state_name(j->state), "attempts", j->attempts,
+			"token", str_or_null(j->token), "error", str_or_null(j->error),
+			"result", json_or_null(j->result), "progress", json_or_null(j->progress),
+			"cancel", j->cancel_requested, "scheduled_ms", ms_or_null(j->scheduled_ms),
+			"started_ms", ms_or_null(j->started_ms), "finished_ms", ms_or_null(j->finished_ms),
+			"version", (json_int_t)j->version));
+	}
+	if (json_array_size(arr) == 0) {
+		rc = 0;
+		goto out;
+	}
+	text = json_dumps(arr, JSON_COMPACT);
+	const char *params[1] = { text };
+	res = db_exec(db, err, mirror_sql, 1, params);
+	if (!res) {
+		acme_err_prefix(err, "recording job states in the jobs table");
+		goto out;
+	}
+	rc = atoi(PQcmdTuples(res));
+out:
+	PQclear(res);
+	free(text);
+	json_decref(arr);
+	return rc;
+}
+
+int job_start(PGconn *db, const struct queue_job *job, struct acme_err *err)
+{
+	PGresult *res = NULL;
+	int rc = -1;
+
+	int n = job_mirror(db, job, 1, err);
+	if (n < 0)
+		return -1;
+	if (n == 1)
+		return JOB_START_OK;
+	const char *params[1] = { job->id };
+	res = db_exec(db, err, "SELECT state, lease_token FROM jobs WHERE id = $1", 1, params);
+	if (!res)
+		return -1;
+	enum job_state st;
+	if (PQntuples(res) == 0)
+		rc = JOB_START_NO_ROW;
+	else if (job_state_parse(PQgetvalue(res, 0, 0), &st) == 0 && job_state_is_final(st))
+		rc = JOB_START_FINISHED;
+	else if (job->token && !PQgetisnull(res, 0, 1) && strcmp(PQgetvalue(res, 0, 1), job->token) == 0)
+		rc = JOB_START_OK;     /* recorded already (a repeated call) */
+	else
+		rc = JOB_START_STALE;
+	PQclear(res);
+	return rc;
+}
+
+int job_save_progress(PGconn *db, const struct queue_job *job, struct acme_err *err)
+{
+	if (!job->progress || !job->token)
+		return 0;
+	const char *params[3] = { job->id, job->token, job->progress };
+	return db_cmd(db, err, "UPDATE jobs SET progress = $3::jsonb, updated_at = now()"
+		      " WHERE id = $1 AND lease_token = $2 AND state = 'running'", 3, params);
+}
+
+int job_check_lease(PGconn *db, const char *id, const char *token, bool *cancel_requested,
+		    struct acme_err *err)
+{
+	PGresult *res = NULL;
+	int rc = -1;
+
+	if (PQtransactionStatus(db) != PQTRANS_INTRANS)
+		return acme_err_set(err, ACME_E_USAGE, "job %s: the lease must be checked inside the "
+				    "transaction that commits the job's effects", id);
+	const char *params[1] = { id };
+	res = db_exec(db, err, "SELECT state, lease_token, cancel_requested FROM jobs"
+		      " WHERE id = $1 FOR UPDATE", 1, params);
+	if (!res)
+		return -1;
+	if (PQntuples(res) == 0) {
+		acme_err_set(err, ACME_E_NOT_FOUND, "job %s: no row in the jobs table", id);
+		goto out;
+	}
+	const char *state = PQgetvalue(res, 0, 0);
+	if (strcmp(state, "running") != 0 || PQgetisnull(res, 0, 1) || !token ||
+	    strcmp(PQgetvalue(res, 0, 1), token) != 0) {
+		acme_err_set(err, ACME_E_REFUSED, "job %s: lease lost (the job is %s%s); this "
+			     "attempt must not commit", id, state,
+			     strcmp(state, "running") == 0 ? " under another lease" : "");
+		goto out;
+	}
+	if (cancel_requested)
+		*cancel_requested = PQgetvalue(res, 0, 2)[0] == 't';
+	rc = 0;
+out:
+	PQclear(res);
+	return rc;
+}
+
+/* ---- rows --------------------------------------------------------------------- */
+
+/* The columns of struct job_row, in order; PAYLOAD is the payload expression. */
+#define ROW_COLUMNS(PAYLOAD)                                                        \
+	"id, type, queue, state, " PAYLOAD ", attempts, max_attempts, progress::text," \
+	" result::text, error, created_by, " ISO("created_at") ", " ISO("scheduled_at") \
+	", " ISO("started_at") ", " ISO("finished_at") ", " ISO("updated_at") ","      \
+	" cancel_requested, version, (extract(epoch FROM created_at) * 1000)::bigint"
+
+static char *col(const PGresult *res, int r, int c)
+{
+	return PQgetisnull(res, r, c) ? NULL : xstrdup(PQgetvalue(res, r, c));
+}
+
+static char *col_text(const PGresult *res, int r, int c)
+{
+	return xstrdup(PQgetvalue(res, r, c));  /* "" for NULL */
+}
+
+static void row_from(const PGresult *res, int r, struct job_row *row)
+{
+	memset(row, 0, sizeof(*row));
+	row->id = col_text(res, r, 0);
+	row->type = col_text(res, r, 1);
+	row->queue = col_text(res, r, 2);
+	if (job_state_parse(PQgetvalue(res, r, 3), &row->state) < 0)
+		row->state = JOB_QUEUED;
+	row->payload = col(res, r, 4);
+	row->attempts = atoi(PQgetvalue(res, r, 5));
+	row->max_attempts = atoi(PQgetvalue(res, r, 6));
+	row->progress = col(res, r, 7);
+	row->result = col(res, r, 8);
+	row->error = col(res, r, 9);
+	row->created_by = col(res, r, 10);
+	row->created_at = col_text(res, r, 11);
+	row->scheduled_at = col_text(res, r, 12);
+	row->started_at = col_text(res, r, 13);
+	row->finished_at = col_text(res, r, 14);
+	row->updated_at = col_text(res, r, 15);
+	row->cancel_requested = PQgetvalue(res, r, 16)[0] == 't';
+	row->version = strtoll(PQgetvalue(res, r, 17), NULL, 10);
+	row->created_ms = strtoll(PQgetvalue(res, r, 18), NULL, 10);
+}
+
+void job_row_release(struct job_row *row)
+{
+	free(row->id);
+	free(row->type);
+	free(row->queue);
+	free(row->payload);
+	free(row->progress);
+	free(row->result);
+	free(row->error);
+	free(row->created_by);
+	free(row->created_at);
+	free(row->scheduled_at);
+	free(row->started_at);
+	free(row->finished_at);
+	free(row->updated_at);
+	memset(row, 0, sizeof(*row));
+}
+
+void job_rows_free(struct job_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		job_row_release(&rows[i]);
+	free(rows);
+}
+
+int job_get(PGconn *db, const char *id, struct job_row *row, struct acme_err *err)
+{
+	const char *params[1] = { id };
+	PGresult *res = db_exec(db, err, "SELECT " ROW_COLUMNS("payload::text")
+				" FROM jobs WHERE id = $1", 1, params);
+	if (!res)
+		return -1;
+	int rc = 0;
+	if (PQntuples(res) == 0)
+		rc = acme_err_set(err, ACME_E_NOT_FOUND, "job %s not found", id);
+	else
+		row_from(res, 0, row);
+	PQclear(res);
+	return rc;
+}
+
+int job_list(PGconn *db, const struct job_filter *f, struct job_row **rows, struct acme_err *err)
+{
+	char limit[24];
+	snprintf(limit, sizeof(limit), "%ld", f->limit > 0 ? f->limit : 50);
+	const char *params[4] = { f->state, f->type, f->queue, limit };
+	*rows = NULL;
+	/* unnamed statement: planned with the values, so the NULL tests fold
+	 * away and the (state|type, created_at) indexes are used */
+	PGresult *res = db_exec(db, err, "SELECT " ROW_COLUMNS("NULL::text") " FROM jobs"
+				" WHERE ($1::text IS NULL OR state = $1)"
+				" AND ($2::text IS NULL OR type = $2)"
+				" AND ($3::text IS NULL OR queue = $3)"
+				" ORDER BY created_at DESC, id DESC LIMIT $4::bigint", 4, params);
+	if (!res)
+		return -1;
+	int n = PQntuples(res);
+	*rows = xcalloc((size_t)n + 1, sizeof(**rows));
+	for (int i = 0; i < n; i++)
+		row_from(res, i, &(*rows)[i]);
+	PQclear(res);
+	return n;
+}
+
+/* ---- enqueue -------------------------------------------------------------------- */
+
+int job_enqueue(PGconn *db, struct queue *q, const struct queue_spec *spec_in,
+		const char *created_by, struct queue_job *out, bool *existed, struct acme_err *err)
+{
+	struct queue_spec spec = *spec_in;
+	struct queue_job tmp = { 0 };
+	struct queue_job *snap = out ? out : &tmp;
+	char id[QUEUE_ULID_LEN + 1];
+	char maxa[16], delay[24];
+	char *by = NULL;
+	PGresult *res = NULL;
+	int rc = -1;
+
+	*existed = false;
+	if (!spec.id) {
+		if (queue_new_id(id, err) < 0)
+			return -1;
+		spec.id = id;
+	}
+	if (queue_check_spec(&spec, err) < 0)
+		return -1;
+	by = created_by ? xstrdup(created_by) : job_created_by();
+	snprintf(maxa, sizeof(maxa), "%d", spec.max_attempts);
+	snprintf(delay, sizeof(delay), "%lld", spec.delay_ms);
+	const char *params[8] = { spec.id, spec.type, spec.queue,
+				  spec.delay_ms > 0 ? "scheduled" : "queued",
+				  spec.payload ? spec.payload : "{}", maxa, by, delay };
+	res = db_exec(db, err, "INSERT INTO jobs (id, type, queue, state, payload, max_attempts,"
+		      " created_by, scheduled_at, version) VALUES ($1, $2, $3, $4, $5::jsonb, $6::int,"
+		      " $7, CASE WHEN $8::bigint > 0 THEN now() + $8::bigint * interval '1 millisecond'"
+		      " END, 1) ON CONFLICT (id) DO NOTHING RETURNING id", 8, params);
+	if (!res)
+		goto out;
+	if (PQntuples(res) == 1) {
+		spec.version = 1;
+		rc = queue_enqueue(q, &spec, snap, err);
+		if (rc < 0) {
+			acme_err_prefix(err, "job %s is recorded but not queued; run 'acmectl jobs retry "
+					"%s' once Redis answers", spec.id, spec.id);
+			goto out;
+		}
+		rc = 0;
+		goto out;
+	}
+
+	/* the id exists: change nothing, but repair a waiting job Redis lost */
+	*existed = true;
+	PQclear(res);
+	const char *p1[1] = { spec.id };
+	res = db_exec(db, err, "SELECT queue, state, version, type, payload::text, max_attempts"
+		      " FROM jobs WHERE id = $1", 1, p1);
+	if (!res)
+		goto out;
+	if (PQntuples(res) == 0) {   /* deleted in between */
+		acme_err_set(err, ACME_E_TEMPFAIL, "job %s changed while enqueuing; try again", spec.id);
+		goto out;
+	}
+	const char *state = PQgetvalue(res, 0, 1);
+	if (strcmp(state, "queued") == 0 || strcmp(state, "scheduled") == 0) {
+		struct queue_spec again = spec;
+		again.queue = PQgetvalue(res, 0, 0);
+		again.type = PQgetvalue(res, 0, 3);
+		again.payload = PQgetvalue(res, 0, 4);
+		again.max_attempts = atoi(PQgetvalue(res, 0, 5));
+		again.version = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+		if (queue_enqueue(q, &again, snap, err) < 0)
+			goto out;
+	} else if (queue_get(q, PQgetvalue(res, 0, 0), spec.id, snap, err) < 0) {
+		goto out;
+	}
+	if (!snap->id)
+		snap->id = xstrdup(spec.id);
+	rc = 0;
+out:
+	if (rc < 0 || !out)
+		queue_job_release(&tmp);
+	PQclear(res);
+	free(by);
+	return rc;
+}
+
+/* ---- cancel, retry, purge ----------------------------------------------------------- */
+
+int job_cancel(PGconn *db, struct queue *q, const char *id, struct queue_job *out,
+	       struct acme_err *err)
+{
+	struct queue_job tmp = { 0 };
+	struct queue_job *snap = out ? out : &tmp;
+	PGresult *res = NULL;
+	int rc = -1;
+
+	const char *params[1] = { id };
+	res = db_exec(db, err, "SELECT queue, state FROM jobs WHERE id = $1", 1, params);
+	if (!res)
+		return -1;
+	if (PQntuples(res) == 0) {
+		acme_err_set(err, ACME_E_NOT_FOUND, "job %s not found", id);
+		goto out;
+	}
+	int qrc = queue_cancel(q, PQgetvalue(res, 0, 0), id, snap, err);
+	if (qrc < 0)
+		goto out;
+	if (qrc != QUEUE_MISSING) {
+		if (job_mirror(db, snap, 1, err) < 0)
+			goto out;
+		rc = qrc;
+		goto out;
+	}
+	/* Redis lost the job: the row is all there is */
+	PQclear(res);
+	res = db_exec(db, err, "UPDATE jobs SET state = 'cancelled', finished_at = now(),"
+		      " lease_token = NULL, error = 'cancelled (redis had lost the job)',"
+		      " version = version + 1, updated_at = now()"
+		      " WHERE id = $1 AND state NOT IN " FINAL_STATES " RETURNING id", 1, params);
+	if (!res)
+		goto out;
+	rc = PQntuples(res) == 1 ? QUEUE_OK : QUEUE_FINAL;
+out:
+	queue_job_release(&tmp);
+	PQclear(res);
+	return rc;
+}
+
+int job_retry(PGconn *db, struct queue *q, const char *id, struct queue_job *out,
+	      struct acme_err *err)
+{
+	struct queue_job tmp = { 0 }, live = { 0 };
+	struct queue_job *snap = out ? out : &tmp;
+	struct job_row row = { 0 };
+	PGresult *res = NULL;
+	int rc = -1;
+
+	if (job_get(db, id, &row, err) < 0)
+		return -1;
+	if (row.state == JOB_SUCCEEDED) {
+		acme_err_set(err, ACME_E_REFUSED, "job %s succeeded; it is not run again (enqueue a "
+			     "new job instead)", id);
+		goto out;
+	}
+	int got = queue_get(q, row.queue, id, &live, err);
+	if (got < 0)
+		goto out;
+	if (got == QUEUE_OK && !job_state_is_final(live.state)) {
+		acme_err_set(err, ACME_E_REFUSED, "job %s is %s; there is nothing to retry", id,
+			     job_state_name(live.state));
+		goto out;
+	}
+	if (got == QUEUE_OK && live.state == JOB_SUCCEEDED) {
+		acme_err_set(err, ACME_E_REFUSED, "job %s succeeded; it is not run again (enqueue a "
+			     "new job instead)", id);
+		goto out;
+	}
+
+	/* reopen the row first, so no mirror write from the new run can find
+	 * it final and be ignored */
+	const char *p1[1] = { id };
+	res = db_exec(db, err, "UPDATE jobs SET state = 'queued', attempts = 0, lease_token = NULL,"
+		      " error = NULL, result = NULL, progress = NULL, cancel_requested = false,"
+		      " scheduled_at = NULL, started_at = NULL, finished_at = NULL,"
+		      " version = version + 1, updated_at = now()"
+		      " WHERE id = $1 AND state <> 'succeeded' RETURNING version", 1, p1);
+	if (!res)
+		goto out;
+	if (PQntuples(res) != 1) {
+		acme_err_set(err, ACME_E_TEMPFAIL, "job %s changed while retrying; try again", id);
+		goto out;
+	}
+	struct queue_spec spec = { id, row.type, row.queue, row.payload, row.max_attempts, 0, 0, 0,
+				   strtoll(PQgetvalue(res, 0, 0), NULL, 10) };
+	const struct jobtype *t = jobtype_find(row.type);
+	spec.backoff_ms = t ? t->backoff_ms : 1000;
+	spec.backoff_max_ms = t ? t->backoff_max_ms : 300000;
+	int qrc = queue_requeue(q, &spec, row.created_ms, snap, err);
+	if (qrc < 0) {
+		acme_err_prefix(err, "job %s is reopened but not queued; run 'acmectl jobs retry %s' "
+				"again once Redis answers", id, id);
+		goto out;
+	}
+	if (qrc == QUEUE_BUSY) {
+		acme_err_set(err, ACME_E_TEMPFAIL, "job %s became %s while retrying; try again", id,
+			     job_state_name(snap->state));
+		goto out;
+	}
+	if (job_mirror(db, snap, 1, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	queue_job_release(&tmp);
+	queue_job_release(&live);
+	job_row_release(&row);
+	PQclear(res);
+	return rc;
+}
+
+int job_purge(PGconn *db, struct queue *q, long long older_than_ms, const char *state,
+	      long long *n, struct acme_err *err)
+{
+	enum job_state st = JOB_QUEUED;
+	char age[24];
+	const char *states = "{succeeded,failed,dead,cancelled}";
+	PGresult *res = NULL;
+	int rc = -1;
+
+	*n = 0;
+	if (state && (job_state_parse(state, &st) < 0 || !job_state_is_final(st)))
+		return acme_err_set(err, ACME_E_USAGE, "purge: state \"%s\": only finished jobs are "
+				    "purged (succeeded, failed, dead, cancelled)", state);
+	char *one = state ? xasprintf("{%s}", state) : NULL;
+	snprintf(age, sizeof(age), "%lld", older_than_ms);
+	const char *params[2] = { one ? one : states, age };
+	for (;;) {
+		res = db_exec(db, err, "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs"
+			      " WHERE state = ANY($1::text[]) AND finished_at IS NOT NULL"
+			      " AND finished_at < now() - $2::bigint * interval '1 millisecond'"
+			      " LIMIT 2000) RETURNING queue, id", 2, params);
+		if (!res)
+			goto out;
+		int rows = PQntuples(res);
+		if (rows == 0)
+			break;
+		*n += rows;
+		/* forget them in Redis, one queue at a time */
+		const char **ids = xcalloc((size_t)rows, sizeof(char *));
+		bool *done = xcalloc((size_t)rows, sizeof(bool));
+		for (int i = 0; i < rows; i++) {
+			if (done[i])
+				continue;
+			const char *queue = PQgetvalue(res, i, 0);
+			size_t k = 0;
+			for (int j = i; j < rows; j++)
+				if (!done[j] && strcmp(PQgetvalue(res, j, 0), queue) == 0) {
+					ids[k++] = PQgetvalue(res, j, 1);
+					done[j] = true;
+				}
+			if (queue_forget(q, queue, ids, k, err) < 0) {
+				free(ids);
+				free(done);
+				acme_err_prefix(err, "%lld job rows deleted, but their Redis state "
+						"was not", *n);
+				goto out;
+			}
+		}
+		free(ids);
+		free(done);
+		PQclear(res);
+		res = NULL;
+	}
+	/* dead and failed jobs Redis still keeps past the same age */
+	if (!state || st == JOB_DEAD || st == JOB_FAILED) {
+		char **names = NULL;
+		int nq = queue_names(q, &names, err);
+		if (nq < 0)
+			goto out;
+		int bad = 0;
+		for (int i = 0; i < nq; i++) {
+			if (!bad && queue_purge_dead(q, names[i], older_than_ms, err) < 0)
+				bad = 1;
+			free(names[i]);
+		}
+		free(names);
+		if (bad)
+			goto out;
+	}
+	rc = 0;
+out:
+	PQclear(res);
+	free(one);
+	return rc;
+}

@@ -1,0 +1,127 @@
+/* job.h — the PostgreSQL side of jobs: the `jobs` table is the durable
+ * history of the queue in Redis (core/queue.h) and the place where a job
+ * proves it still holds its lease before it commits.
+ *
+ * Mirroring: every transition in Redis returns a snapshot of the job with a
+ * version that the transition bumped. job_mirror() writes snapshots to their
+ * rows and applies one only when it is newer than the row (jobs.version) and
+ * the row is not final, so writes that arrive late, twice or batched never
+ * move a row backwards, and a row that reached succeeded/failed/dead/cancelled
+ * stays there (only job_retry() reopens one, and it writes the row first).
+ *
+ * The worker's order for one job:
+ *
+ *   queue_dequeue()                     lease token T, attempt n
+ *   job_start(db, job)                  row: running, lease_token T   (before any work)
+ *   ... work; queue_heartbeat() while it runs ...
+ *   BEGIN
+ *   job_check_lease(db, id, T)          SELECT ... FOR UPDATE; refuses if T is not current
+ *   ... the job's own writes ...
+ *   COMMIT
+ *   queue_ack() / queue_fail()          then job_mirror() of the snapshot
+ *
+ * Because job_start() writes the new token before the new holder works and
+ * job_check_lease() locks the row, a stalled process whose lease was reaped
+ * and taken over cannot commit after the new holder started: its token is no
+ * longer the row's.
+ *
+ * Functions return 0 (or a count, or an enum value >= 0) or -1 with err set.
+ * Every string in the structs here is owned by the struct.
+ */
+#ifndef ACME_JOB_H
+#define ACME_JOB_H
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "core/err.h"
+#include "core/queue.h"
+
+/* "user@host" of this process, for jobs.created_by. Caller frees. */
+char *job_created_by(void);
+
+/* Enqueue: insert the row (queued, or scheduled with delay_ms; version 1),
+ * then queue_enqueue() with the same id (generated when spec->id is NULL).
+ * Idempotent by id: when the row exists, *existed is set and nothing changes,
+ * except that a job whose row says it is still waiting but which Redis does
+ * not have is queued again. When Redis fails after the row was written, the
+ * error says so and the row stays: `acmectl jobs retry ID` queues it. out (may
+ * be NULL) gets the Redis snapshot, out->id the id. */
+int job_enqueue(PGconn *db, struct queue *q, const struct queue_spec *spec,
+		const char *created_by, struct queue_job *out, bool *existed, struct acme_err *err);
+
+/* Write n snapshots to their rows in one statement (see above). Snapshots
+ * with known == false are skipped. Returns the number of rows changed. */
+int job_mirror(PGconn *db, const struct queue_job *jobs, size_t n, struct acme_err *err);
+
+enum job_start_rc {
+	JOB_START_OK,        /* the row is running with this lease token: work */
+	JOB_START_FINISHED,  /* the row is final (an earlier attempt committed and
+			      * its ack was lost): do not run it again; ack it */
+	JOB_START_STALE,     /* the row has a newer version: this lease is already
+			      * lost; drop the job */
+	JOB_START_NO_ROW,    /* no row (enqueued to Redis only): run it unfenced */
+};
+/* Record a freshly dequeued job (its snapshot from queue_dequeue) as running,
+ * with its lease token, before any work. Returns enum job_start_rc or -1. */
+int job_start(PGconn *db, const struct queue_job *job, struct acme_err *err);
+
+/* Save job->progress to the row while job->token holds it. Callers throttle
+ * this (a few times a second at most); Redis carries the live value. */
+int job_save_progress(PGconn *db, const struct queue_job *job, struct acme_err *err);
+
+/* The fence: inside the job's own open transaction, lock the row
+ * (SELECT ... FOR UPDATE) and check that token is its lease token and it is
+ * running. 0 when it is (the lock holds until COMMIT, so no reaper or new
+ * holder can change the row in between); -1 with ACME_E_REFUSED when the
+ * lease was lost (the caller must roll back), ACME_E_NOT_FOUND without a row,
+ * ACME_E_USAGE outside a transaction. *cancel_requested (may be NULL) says
+ * whether someone asked to cancel the job meanwhile. */
+int job_check_lease(PGconn *db, const char *id, const char *token, bool *cancel_requested,
+		    struct acme_err *err);
+
+/* A row of jobs. Times are ISO 8601 UTC text ("" when NULL). */
+struct job_row {
+	char *id, *type, *queue, *payload;
+	enum job_state state;
+	int attempts, max_attempts;
+	char *progress, *result, *error, *created_by;   /* NULL when NULL */
+	char *created_at, *scheduled_at, *started_at, *finished_at, *updated_at;
+	bool cancel_requested;
+	long long version;
+	long long created_ms;
+};
+void job_row_release(struct job_row *row);
+void job_rows_free(struct job_row *rows, size_t n);
+
+/* One row; -1 with ACME_E_NOT_FOUND when there is none. */
+int job_get(PGconn *db, const char *id, struct job_row *row, struct acme_err *err);
+
+struct job_filter {
+	const char *state, *type, *queue;   /* NULL = any */
+	long limit;
+};
+/* Newest first. *rows owned (job_rows_free). Returns the count or -1. */
+int job_list(PGconn *db, const struct job_filter *f, struct job_row **rows, struct acme_err *err);
+
+/* `jobs cancel`: cancel in Redis (queue_cancel) and mirror. When Redis has
+ * lost the job, the row alone is marked cancelled. Returns QUEUE_OK
+ * (cancelled), QUEUE_REQUESTED (running: it stops at its next heartbeat) or
+ * QUEUE_FINAL (already finished; *out / the row say how), or -1
+ * (ACME_E_NOT_FOUND without a row). out may be NULL. */
+int job_cancel(PGconn *db, struct queue *q, const char *id, struct queue_job *out,
+	       struct acme_err *err);
+
+/* `jobs retry`: put a failed, dead or cancelled job back in its queue with
+ * fresh attempts, or re-create a job Redis has lost from its row. The row is
+ * reopened first, then Redis. -1 with ACME_E_REFUSED when it succeeded or is
+ * alive in Redis, ACME_E_NOT_FOUND without a row. out may be NULL. */
+int job_retry(PGconn *db, struct queue *q, const char *id, struct queue_job *out,
+	      struct acme_err *err);
+
+/* `jobs purge`: delete the rows of final jobs (state, or every final state
+ * when NULL) that finished more than older_than_ms ago, in batches, and their
+ * Redis state. Returns the number of rows deleted through *n; 0 / -1. */
+int job_purge(PGconn *db, struct queue *q, long long older_than_ms, const char *state,
+	      long long *n, struct acme_err *err);
+
+#endif

@@ -1,0 +1,314 @@
+/* jobtypes.c — the table of job types, the `noop` type, and the runner that
+ * takes one leased job through its handler (see jobtypes.h).
+ *
+ * The runner owns the conversation with the queue while a handler works:
+ * handlers only see checkpoint() and progress(), and learn through their
+ * errors that they must stop. Heartbeats go out from checkpoint() once a third
+ * of the lease has passed, so a handler that checkpoints often never loses its
+ * lease; one that blocks longer than a lease is reaped and retried, and its
+ * late commit is refused by the fence in PostgreSQL.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/job.h"
+#include "core/jobtypes.h"
+#include "core/xalloc.h"
+
+static int noop_run(struct job_run *run, struct acme_err *err);
+
+static const struct jobtype types[] = {
+	{ .name = "noop", .summary = "does nothing, optionally slowly, failing or with progress "
+	  "(tests and benchmarks)", .handler = noop_run, .queue = "default", .max_attempts = 3,
+	  .lease_ms = 30000, .soft_limit_ms = 0, .hard_limit_ms = 0, .backoff_ms = 100,
+	  .backoff_max_ms = 2000 },
+};
+#define NTYPES (sizeof(types) / sizeof(types[0]))
+
+const struct jobtype *jobtype_find(const char *name)
+{
+	for (size_t i = 0; name && i < NTYPES; i++)
+		if (strcmp(types[i].name, name) == 0)
+			return &types[i];
+	return NULL;
+}
+
+const struct jobtype *jobtype_at(size_t i)
+{
+	return i < NTYPES ? &types[i] : NULL;
+}
+
+static void known_types(char *buf, size_t len)
+{
+	size_t off = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < NTYPES && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", types[i].name);
+}
+
+int jobtype_fill_spec(struct queue_spec *spec, struct acme_err *err)
+{
+	const struct jobtype *t = jobtype_find(spec->type);
+	if (!t) {
+		char known[256];
+		known_types(known, sizeof(known));
+		return acme_err_set(err, ACME_E_USAGE, "unknown job type \"%s\" (known types: %s)",
+				    spec->type ? spec->type : "", known);
+	}
+	if (!spec->queue)
+		spec->queue = t->queue;
+	if (spec->max_attempts <= 0)
+		spec->max_attempts = t->max_attempts;
+	if (spec->backoff_ms <= 0)
+		spec->backoff_ms = t->backoff_ms;
+	if (spec->backoff_max_ms <= 0)
+		spec->backoff_max_ms = t->backoff_max_ms;
+	return 0;
+}
+
+/* ---- noop ---------------------------------------------------------------------- */
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long long ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static int noop_bad(struct job_run *run, struct acme_err *err, const char *key, const char *want)
+{
+	run->permanent = true;
+	return acme_err_set(err, ACME_E_DATA, "noop: payload \"%s\" must be %s", key, want);
+}
+
+/* payload {"sleep_ms": N, "fail": bool, "fail_times": N, "progress_steps": N} */
+static int noop_run(struct job_run *run, struct acme_err *err)
+{
+	long long sleep_total = 0, steps = 0, fail_times = 0;
+	bool fail = false;
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(run->payload, key, v) {
+		if (strcmp(key, "sleep_ms") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+			    json_integer_value(v) > 86400000)
+				return noop_bad(run, err, key, "a whole number of milliseconds (0-86400000)");
+			sleep_total = json_integer_value(v);
+		} else if (strcmp(key, "fail") == 0) {
+			if (!json_is_boolean(v))
+				return noop_bad(run, err, key, "true or false");
+			fail = json_is_true(v);
+		} else if (strcmp(key, "fail_times") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < 0)
+				return noop_bad(run, err, key, "a whole number (0 or more)");
+			fail_times = json_integer_value(v);
+		} else if (strcmp(key, "progress_steps") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+			    json_integer_value(v) > 100000)
+				return noop_bad(run, err, key, "a whole number (0-100000)");
+			steps = json_integer_value(v);
+		} else {
+			run->permanent = true;
+			return acme_err_set(err, ACME_E_DATA, "noop: unknown payload key \"%s\" (known: "
+					    "sleep_ms, fail, fail_times, progress_steps)", key);
+		}
+	}
+
+	long long nslices = steps > 0 ? steps : 1;
+	for (long long i = 1; i <= nslices; i++) {
+		long long slice = sleep_total / nslices + (i <= sleep_total % nslices);
+		while (slice > 0) {
+			long long nap = slice < 50 ? slice : 50;
+			sleep_ms(nap);
+			slice -= nap;
+			if (run->checkpoint(run, err) < 0)
+				return -1;
+		}
+		if (steps > 0) {
+			json_t *p = json_pack("{s:I, s:I}", "step", (json_int_t)i, "steps", (json_int_t)steps);
+			int rc = run->progress(run, p, err);
+			json_decref(p);
+			if (rc < 0)
+				return -1;
+		}
+	}
+	if (run->checkpoint(run, err) < 0)
+		return -1;
+	if (fail)
+		return acme_err_set(err, ACME_E_FAILURE, "noop: failing as asked (\"fail\": true)");
+	if (run->job->attempts <= fail_times)
+		return acme_err_set(err, ACME_E_FAILURE, "noop: failing as asked (attempt %d of the "
+				    "first %lld)", run->job->attempts, fail_times);
+	run->result = json_pack("{s:I, s:I, s:i}", "slept_ms", (json_int_t)sleep_total,
+				"progress_steps", (json_int_t)steps, "attempt", run->job->attempts);
+	return 0;
+}
+
+/* ---- the runner ------------------------------------------------------------------- */
+
+struct runner {
+	struct queue *q;
+	PGconn *db;
+	long long lease_ms, soft_ms;
+	const volatile sig_atomic_t *stop;
+	long long started, last_beat, last_save;
+	bool lost, cancel, stopping;
+	bool broken;                  /* Redis failed: infra holds why */
+	struct acme_err infra;
+};
+
+/* What a queue answer means for the handler. */
+static int runner_answer(struct runner *r, int qrc, struct acme_err *err)
+{
+	if (qrc < 0) {
+		r->broken = true;
+		*err = r->infra;
+		return -1;
+	}
+	if (qrc == QUEUE_LOST) {
+		r->lost = true;
+		return acme_err_set(err, ACME_E_REFUSED, "lease lost: the job was reaped or taken "
+				    "over; stopping without committing");
+	}
+	if (qrc == QUEUE_CANCEL) {
+		r->cancel = true;
+		return acme_err_set(err, ACME_E_REFUSED, "cancelled on request");
+	}
+	return 0;
+}
+
+static int runner_checkpoint(struct job_run *run, struct acme_err *err)
+{
+	struct runner *r = run->runner;
+	if (r->broken) {
+		*err = r->infra;
+		return -1;
+	}
+	if (r->lost)
+		return runner_answer(r, QUEUE_LOST, err);
+	if (r->cancel)
+		return runner_answer(r, QUEUE_CANCEL, err);
+	if (r->stop && *r->stop) {
+		r->stopping = true;
+		return acme_err_set(err, ACME_E_REFUSED, "the worker is shutting down");
+	}
+	long long now = mono_ms();
+	if (r->soft_ms > 0 && now - r->started > r->soft_ms)
+		return acme_err_set(err, ACME_E_TEMPFAIL, "soft time limit of %lld ms exceeded",
+				    r->soft_ms);
+	if (now - r->last_beat >= r->lease_ms / 3) {
+		int qrc = queue_heartbeat(r->q, run->job, r->lease_ms, &r->infra);
+		r->last_beat = now;
+		return runner_answer(r, qrc, err);
+	}
+	return 0;
+}
+
+static int runner_progress(struct job_run *run, json_t *progress, struct acme_err *err)
+{
+	struct runner *r = run->runner;
+	char *text = json_dumps(progress, JSON_COMPACT);
+	if (!text)
+		return acme_err_set(err, ACME_E_FAILURE, "progress: cannot encode as JSON");
+	int qrc = queue_progress(r->q, run->job, text, &r->infra);
+	free(text);
+	if (runner_answer(r, qrc, err) < 0)
+		return -1;
+	long long now = mono_ms();
+	if (r->db && now - r->last_save >= 250) {
+		struct acme_err ignored;
+		/* the row's progress is a convenience; Redis has the live value */
+		job_save_progress(r->db, run->job, &ignored);
+		r->last_save = now;
+	}
+	return runner_checkpoint(run, err);
+}
+
+int jobtype_execute(struct queue *q, PGconn *db, struct queue_job *job, long long lease_ms,
+		    const volatile sig_atomic_t *stop, struct acme_err *err)
+{
+	const struct jobtype *t = jobtype_find(job->type);
+	struct runner r = { 0 };
+	struct job_run run = { 0 };
+	struct acme_err herr = { 0 };
+	json_t *payload = NULL;
+	char *result = NULL;
+	int hrc = -1, qrc, rc = -1;
+
+	r.q = q;
+	r.db = db;
+	r.stop = stop;
+	r.lease_ms = lease_ms > 0 ? lease_ms : t ? t->lease_ms : 30000;
+	r.soft_ms = t ? t->soft_limit_ms : 0;
+	r.started = r.last_beat = mono_ms();
+
+	if (db) {
+		int s = job_start(db, job, err);
+		if (s < 0)
+			return -1;
+		if (s == JOB_START_STALE)
+			return 0;       /* someone newer holds it; leave it alone */
+		if (s == JOB_START_FINISHED) {
+			/* an earlier attempt committed; only its ack was lost */
+			return queue_ack(q, job, NULL, err) < 0 ? -1 : 0;
+		}
+	}
+
+	if (!t) {
+		char known[256];
+		known_types(known, sizeof(known));
+		acme_err_set(&herr, ACME_E_DATA, "unknown job type \"%s\" (this worker knows: %s)",
+			     job->type ? job->type : "", known);
+		run.permanent = true;
+	} else if (!(payload = json_loads(job->payload ? job->payload : "{}", 0, NULL)) ||
+		   !json_is_object(payload)) {
+		acme_err_set(&herr, ACME_E_DATA, "payload is not a JSON object");
+		run.permanent = true;
+	} else {
+		run.job = job;
+		run.payload = payload;
+		run.db = db;
+		run.progress = runner_progress;
+		run.checkpoint = runner_checkpoint;
+		run.runner = &r;
+		hrc = t->handler(&run, &herr);
+	}
+
+	if (r.broken) {
+		*err = r.infra;
+		goto out;
+	}
+	if (r.lost) {
+		rc = 0;         /* the new holder owns it now */
+		goto out;
+	}
+	if (r.stopping && hrc < 0) {
+		qrc = queue_release_job(q, job, err);
+	} else if (hrc == 0) {
+		result = run.result ? json_dumps(run.result, JSON_COMPACT) : NULL;
+		qrc = queue_ack(q, job, result, err);
+	} else {
+		qrc = queue_fail(q, job, herr.msg[0] ? herr.msg : "failed", run.permanent, err);
+	}
+	if (qrc < 0)
+		goto out;
+	if (qrc == QUEUE_OK && db && job_mirror(db, job, 1, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	json_decref(run.result);
+	json_decref(payload);
+	free(result);
+	return rc;
+}

@@ -1,0 +1,86 @@
+/* jobtypes.h — the job types: one table, name -> handler and defaults (default
+ * queue, attempts, lease, time limits, retry backoff), and a runner that takes
+ * one leased job through its handler to ack, fail or release.
+ *
+ * To add a type: write `static int <name>_run(struct job_run *, struct
+ * acme_err *)` in a core/ file, declare it in jobtypes.c and add a line to the
+ * table there. A handler:
+ *   - reads run->payload (a JSON object, borrowed);
+ *   - calls run->checkpoint() often (at least every lease/3) and stops with
+ *     its error when it fails: that is how cancel, the soft time limit, a
+ *     lost lease and shutdown reach it; run->progress() reports progress and
+ *     checkpoints too;
+ *   - commits database effects in one transaction that first calls
+ *     job_check_lease(run->db, job->id, job->token, ...) (core/job.h), and
+ *     makes them idempotent: an attempt may run again after a crash;
+ *   - returns 0 with run->result set (a JSON object, or NULL), or -1 with err
+ *     set, and run->permanent = true when retrying cannot help (bad input).
+ */
+#ifndef ACME_JOBTYPES_H
+#define ACME_JOBTYPES_H
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdbool.h>
+
+#include "core/err.h"
+#include "core/queue.h"
+
+struct job_run {
+	struct queue_job *job;     /* the leased job (borrowed) */
+	json_t *payload;           /* job->payload parsed (borrowed) */
+	PGconn *db;                /* the runner's connection; NULL when it has none */
+	/* Report progress (a JSON object, borrowed): stored, published to
+	 * watchers, saved to the row now and then; also a checkpoint. 0, or -1
+	 * with err when the handler must stop. */
+	int (*progress)(struct job_run *run, json_t *progress, struct acme_err *err);
+	/* 0 to go on, or -1 with err (ACME_E_REFUSED) when the handler must stop:
+	 * cancel requested, soft time limit passed, lease lost, shutting down.
+	 * Cheap unless a heartbeat is due. */
+	int (*checkpoint)(struct job_run *run, struct acme_err *err);
+	json_t *result;            /* set by the handler on success; the runner decrefs it */
+	bool permanent;            /* set by the handler with a failure */
+	void *runner;              /* the runner's own state */
+};
+
+typedef int (*job_handler_fn)(struct job_run *run, struct acme_err *err);
+
+struct jobtype {
+	const char *name;
+	const char *summary;
+	job_handler_fn handler;
+	const char *queue;           /* default queue */
+	int max_attempts;            /* default attempts */
+	long long lease_ms;          /* lease per heartbeat; heartbeats every lease/3 */
+	long long soft_limit_ms;     /* checkpoint() fails after this; 0 = none */
+	long long hard_limit_ms;     /* the worker kills the attempt after this; 0 = none */
+	long long backoff_ms;        /* retry delay base (see queue_backoff_ms) */
+	long long backoff_max_ms;    /* and cap */
+};
+
+/* The type called name, or NULL. */
+const struct jobtype *jobtype_find(const char *name);
+/* The i-th type, or NULL past the end (for listings and completion). */
+const struct jobtype *jobtype_at(size_t i);
+
+/* Fill spec->type's defaults into the fields spec leaves at 0/NULL (queue,
+ * max_attempts, backoff). -1 with ACME_E_USAGE naming the known types when
+ * the type does not exist. */
+int jobtype_fill_spec(struct queue_spec *spec, struct acme_err *err);
+
+/* The runner. Takes a job just dequeued (job, its lease token inside) to the
+ * end of this attempt:
+ *   - job_start() when db is given (a final row is acked without running; a
+ *     stale lease is dropped);
+ *   - the handler, with checkpoint/progress hooks that heartbeat every
+ *     lease/3, publish progress, save it to the row at most every 250 ms, stop
+ *     on cancel, on the soft limit and when *stop becomes non-zero;
+ *   - queue_ack(), queue_fail() (cancelled when cancel was requested) or,
+ *     after *stop, queue_release_job(); then job_mirror() when db is given.
+ * job becomes the final snapshot. A lost lease ends the attempt without
+ * touching Redis. Returns 0 whatever the job's outcome (see job->state), -1
+ * when Redis or PostgreSQL failed. lease_ms 0 = the type's. stop may be NULL. */
+int jobtype_execute(struct queue *q, PGconn *db, struct queue_job *job, long long lease_ms,
+		    const volatile sig_atomic_t *stop, struct acme_err *err);
+
+#endif
