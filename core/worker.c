@@ -63,6 +63,7 @@ struct slot {
 
 static volatile sig_atomic_t sig_stop;     /* number of stop signals seen */
 static volatile sig_atomic_t child_stop;
+static pid_t supervisor_pid;
 
 static void on_stop_signal(int sig)
 {
@@ -214,7 +215,7 @@ static int child_main(const struct config *cfg, const struct worker_opts *opts,
 	/* if the supervisor dies (kill -9, OOM), finish the current job and stop
 	 * rather than run on unsupervised */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() == 1)
+	if (getppid() != supervisor_pid)      /* it died before prctl */
 		child_stop = 1;
 	signal(SIGCHLD, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
@@ -334,6 +335,7 @@ static pid_t spawn(struct supervisor *sv, int idx, bool *is_child, int *child_st
 	struct slot *s = &sv->slots[idx];
 	const struct worker_pool *pool = &sv->opts->pools[s->pool];
 	fflush(NULL);
+	supervisor_pid = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_error("fork: %s", strerror(errno));
