@@ -19,6 +19,8 @@ static const struct opt worker_opts[] = {
 	  "before releasing them (default 30s)", 0, 86400000, NULL, 0 },
 	{ "lease", 0, OPT_DURATION, "DUR", "job lease, renewed by heartbeat every third of it "
 	  "(default 30s)", 1000, 3600000, NULL, 0 },
+	{ "time-limit", 0, OPT_DURATION, "DUR", "kill an attempt that runs longer than DUR, for job "
+	  "types without a hard time limit of their own (default: none)", 1000, 604800000, NULL, 0 },
 	{ "burst", 0, OPT_FLAG, NULL, "exit when the queues are empty (scripts and tests)", 0, 0, NULL, 0 },
 	{ "beat", 0, OPT_FLAG, NULL, "also run the scheduler (periodic jobs)", 0, 0, NULL, 0 },
 	{ "beat-only", 0, OPT_FLAG, NULL, "run only the scheduler, no job children", 0, 0, NULL, 0 },
@@ -42,6 +44,7 @@ static int worker_exec(struct ctx *ctx, struct args *a)
 	opts.max_memory_kb = (long)args_int(a, "max-memory-per-child", 0) * 1024;
 	opts.shutdown_timeout_ms = args_int(a, "shutdown-timeout", 30000);
 	opts.lease_ms = args_int(a, "lease", 30000);
+	opts.time_limit_ms = args_int(a, "time-limit", 0);
 	opts.burst = args_has(a, "burst");
 	opts.beat = args_has(a, "beat");
 	opts.beat_only = args_has(a, "beat-only");

@@ -227,18 +227,28 @@ static int hold_lease(struct scheduler *s, redisContext *rc, struct acme_err *er
 	return 0;
 }
 
+/* Fire one tick. The job id is derived from the schedule and the tick, and
+ * enqueueing is idempotent by id, so however many schedulers fire the same
+ * tick (a paused ex-leader, a handover) it becomes one job. The tick key is
+ * set only after the job is recorded: a scheduler that dies in between
+ * leaves the tick to the next leader instead of losing it. */
 static int fire(struct scheduler *s, struct schedule *sc, time_t tick, redisContext *rc,
 		PGconn *db, struct queue *q, struct acme_err *err)
 {
-	char key[512], job_id[QUEUE_ID_MAX + 1];
+	char key[512], job_id[QUEUE_ID_MAX + 1], last_key[512];
 	snprintf(key, sizeof(key), "%sscheduler:tick:%s:%lld", s->prefix, sc->name, (long long)tick);
-	redisReply *r = redisCommand(rc, "SET %s %s NX EX %d", key, s->me, 7 * 86400);
-	if (!r)
-		return acme_err_set(err, ACME_E_UNAVAILABLE, "redis: %s", rc->errstr);
-	bool claimed = r->type == REDIS_REPLY_STATUS;
+	redisReply *r = redisCommand(rc, "EXISTS %s", key);
+	if (!r || r->type != REDIS_REPLY_INTEGER) {
+		acme_err_set(err, ACME_E_UNAVAILABLE, "redis: %s",
+			     r && r->type == REDIS_REPLY_ERROR ? r->str : rc->errstr);
+		if (r)
+			freeReplyObject(r);
+		return -1;
+	}
+	bool fired = r->integer == 1;
 	freeReplyObject(r);
-	if (!claimed)
-		return 0;        /* someone else fired it */
+	if (fired)
+		return 0;        /* someone fired it already */
 	snprintf(job_id, sizeof(job_id), "sched-%s-%lld", sc->name, (long long)tick);
 	struct queue_spec spec = { 0 };
 	spec.id = job_id;
@@ -248,20 +258,49 @@ static int fire(struct scheduler *s, struct schedule *sc, time_t tick, redisCont
 	spec.max_attempts = sc->max_attempts;
 	bool existed = false;
 	if (jobtype_fill_spec(&spec, err) < 0 ||
-	    job_enqueue(db, q, &spec, s->created_by, NULL, &existed, err) < 0) {
-		/* unclaim so the next tick (ours or another scheduler's) retries */
-		r = redisCommand(rc, "DEL %s", key);
+	    job_enqueue(db, q, &spec, s->created_by, NULL, &existed, err) < 0)
+		return acme_err_prefix(err, "schedule %s", sc->name);
+	snprintf(last_key, sizeof(last_key), "%sscheduler:last:%s", s->prefix, sc->name);
+	r = redisCommand(rc, "SET %s %s EX %d", key, s->me, 7 * 86400);
+	if (r)
+		freeReplyObject(r);
+	r = redisCommand(rc, "SET %s %lld", last_key, (long long)tick);
+	if (r)
+		freeReplyObject(r);
+	if (!existed)
+		log_info("scheduler: %s fired (job %s)", sc->name, job_id);
+	return 0;
+}
+
+/* Where a new leader starts for schedule i: after the last tick anyone fired
+ * (but not more than the grace period back), or now when it never fired. */
+static int start_point(struct scheduler *s, size_t i, redisContext *rc, time_t now,
+		       struct acme_err *err)
+{
+	char key[512];
+	snprintf(key, sizeof(key), "%sscheduler:last:%s", s->prefix, s->sched[i].name);
+	redisReply *r = redisCommand(rc, "GET %s", key);
+	if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL)) {
+		acme_err_set(err, ACME_E_UNAVAILABLE, "redis: %s",
+			     r && r->type == REDIS_REPLY_ERROR ? r->str : rc->errstr);
 		if (r)
 			freeReplyObject(r);
 		return -1;
 	}
-	log_info("scheduler: %s fired (job %s)", sc->name, job_id);
+	time_t last = r->type == REDIS_REPLY_STRING ? (time_t)strtoll(r->str, NULL, 10) : 0;
+	freeReplyObject(r);
+	time_t from = last > 0 ? last : now - 1;
+	if (from < now - SCHEDULER_GRACE_S)
+		from = now - SCHEDULER_GRACE_S;
+	if (s->claimed_upto[i] < from)
+		s->claimed_upto[i] = from;
 	return 0;
 }
 
 int scheduler_tick(struct scheduler *s, redisContext *rc, PGconn *db, struct queue *q,
 		   struct acme_err *err)
 {
+	bool was = s->leader;
 	if (hold_lease(s, rc, err) < 0)
 		return -1;
 	if (!s->leader)
@@ -269,6 +308,10 @@ int scheduler_tick(struct scheduler *s, redisContext *rc, PGconn *db, struct que
 	time_t now = time(NULL);
 	for (size_t i = 0; i < s->n; i++) {
 		struct schedule *sc = &s->sched[i];
+		if (!was && start_point(s, i, rc, now, err) < 0) {
+			s->leader = false;      /* try again as a new leader next time */
+			return -1;
+		}
 		time_t from = now - SCHEDULER_GRACE_S;
 		if (s->claimed_upto[i] > from)
 			from = s->claimed_upto[i];

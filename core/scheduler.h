@@ -16,11 +16,15 @@
  * Exactly once: one scheduler at a time holds a leader lease in Redis
  * (renewed and released by compare-and-set, so a paused ex-leader cannot
  * extend or delete a lease it lost). Each tick has an identity (schedule name
- * + tick time, computed the same by everyone from UTC), is claimed with SET NX
- * before it is enqueued, and is enqueued with a job id derived from it
- * (enqueue is idempotent by id). Two schedulers that overlap during a
- * handover therefore still enqueue each tick once. A tick missed by less than
- * a minute (handover, restart) is still fired; older ones are not replayed.
+ * + tick time, computed the same by everyone from UTC) and is enqueued with a
+ * job id derived from it; enqueue is idempotent by id (the jobs row's primary
+ * key), so two schedulers that overlap during a handover still enqueue each
+ * tick once. Only then is the tick marked fired in Redis (a key per tick,
+ * kept a week, and the schedule's last fired tick), so a leader that dies
+ * between the two leaves the tick to the next one instead of losing it.
+ * A new leader goes on from the last fired tick: ticks missed by less than a
+ * minute (handover, restart) are still fired, older ones are not replayed,
+ * and a schedule that never fired starts now.
  */
 #ifndef ACME_SCHEDULER_H
 #define ACME_SCHEDULER_H

@@ -40,7 +40,8 @@ struct worker_opts {
 	int max_jobs_per_child;       /* 0 = no limit */
 	long max_memory_kb;           /* 0 = no limit */
 	long long shutdown_timeout_ms;
-	long long lease_ms;           /* lease per heartbeat */
+	long long lease_ms;           /* lease per heartbeat (>= 1000) */
+	long long time_limit_ms;      /* hard limit for types without one; 0 = none */
 	bool burst;                   /* exit when the queues are empty */
 	bool beat, beat_only;         /* run the scheduler (beside / instead of pools) */
 	bool json_logs;
