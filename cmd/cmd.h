@@ -157,6 +157,7 @@ extern const struct cmd_entry cmd_dev;
 extern const struct cmd_entry cmd_health;
 extern const struct cmd_entry cmd_jobs, cmd_queue_debug;  /* cmd/jobs.c */
 extern const struct cmd_entry cmd_migrate;
+extern const struct cmd_entry cmd_worker;
 extern const struct cmd_entry cmd_help;
 extern const struct cmd_entry cmd_version;
 extern const struct cmd_entry cmd_complete;

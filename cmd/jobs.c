@@ -1,4 +1,5 @@
-/* jobs.c — `acmectl jobs enqueue|list|show|cancel|retry|purge|stats|pause|resume`:
+/* jobs.c — `acmectl jobs enqueue|list|show|watch|cancel|retry|purge|stats|pause|resume|
+ * workers|schedules`:
  * the job queue for people and scripts, on core/queue (Redis) and core/job
  * (the PostgreSQL history).
  *
@@ -8,6 +9,9 @@
  * real servers, and developers can poke a queue by hand. It is what a worker
  * does, one step at a time; it is not the worker.
  */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +25,9 @@
 #include "core/jobtypes.h"
 #include "core/output.h"
 #include "core/queue.h"
+#include "core/rds.h"
+#include "core/scheduler.h"
+#include "core/strbuf.h"
 #include "core/xalloc.h"
 
 #define FINAL_STATE_CHOICES "succeeded|failed|dead|cancelled"
@@ -499,6 +506,445 @@ static int pause_or_resume(struct ctx *ctx, struct args *a, bool pause)
 static int jobs_pause(struct ctx *ctx, struct args *a) { return pause_or_resume(ctx, a, true); }
 static int jobs_resume(struct ctx *ctx, struct args *a) { return pause_or_resume(ctx, a, false); }
 
+/* ---- workers, schedules ------------------------------------------------------------------ */
+
+/* Every live worker's heartbeat record (the worker writes
+ * P worker:<host>:<pid> as JSON with a TTL; core/worker.c). */
+static int jobs_workers(struct ctx *ctx, struct args *a)
+{
+	static const struct out_col cols[] = {
+		{ "host", COL_STR }, { "pid", COL_INT }, { "version", COL_STR }, { "pools", COL_JSON },
+		{ "children", COL_INT }, { "busy", COL_INT }, { "current_jobs", COL_JSON },
+		{ "jobs_done", COL_INT }, { "rss_kb", COL_INT }, { "beat", COL_BOOL },
+		{ "leader", COL_BOOL }, { "started_at", COL_STR }, { "ttl_s", COL_INT },
+	};
+	(void)a;
+	redisContext *rc = ctx_redis(ctx);
+	const char *prefix = config_get(&ctx->cfg, CFG_REDIS_PREFIX);
+	struct strbuf pat = STRBUF_INIT;
+	char cursor[32] = "0";
+	char **keys = NULL;
+	size_t nkeys = 0;
+	int rc_out = -1, calls = 0;
+
+	if (!rc)
+		return -1;
+	for (const char *p = prefix; *p; p++) {
+		if (strchr("*?[]\\", *p))
+			strbuf_addch(&pat, '\\');
+		strbuf_addch(&pat, *p);
+	}
+	strbuf_adds(&pat, "worker:*");
+	do {
+		const char *argv[] = { "SCAN", cursor, "MATCH", pat.buf, "COUNT", "1000" };
+		redisReply *r = rds_command(rc, &ctx->err, 6, argv, NULL);
+		if (!r)
+			goto out;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			freeReplyObject(r);
+			acme_err_set(&ctx->err, ACME_E_FAILURE, "redis: unexpected answer to SCAN");
+			goto out;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		for (size_t i = 0; i < r->element[1]->elements; i++) {
+			keys = xrealloc(keys, (nkeys + 1) * sizeof(char *));
+			keys[nkeys++] = xstrdup(r->element[1]->element[i]->str);
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0 && ++calls < 10000);
+
+	/* GET and PTTL of each, pipelined */
+	for (size_t i = 0; i < nkeys; i++) {
+		redisAppendCommand(rc, "GET %s", keys[i]);
+		redisAppendCommand(rc, "PTTL %s", keys[i]);
+	}
+	json_t *list = json_array();
+	for (size_t i = 0; i < nkeys; i++) {
+		redisReply *g = NULL, *t = NULL;
+		if (redisGetReply(rc, (void **)&g) != REDIS_OK || redisGetReply(rc, (void **)&t) != REDIS_OK) {
+			if (g)
+				freeReplyObject(g);
+			json_decref(list);
+			acme_err_set(&ctx->err, ACME_E_UNAVAILABLE, "redis: %s", rc->errstr);
+			goto out;
+		}
+		json_t *rec = g->type == REDIS_REPLY_STRING ? json_loads(g->str, 0, NULL) : NULL;
+		long long ttl = t->type == REDIS_REPLY_INTEGER ? t->integer : -2;
+		freeReplyObject(g);
+		freeReplyObject(t);
+		/* a key without a TTL is not a heartbeat (health --require-worker agrees) */
+		if (!json_is_object(rec) || ttl < 0) {
+			json_decref(rec);
+			continue;
+		}
+		json_object_set_new(rec, "key", json_string(keys[i]));
+		json_object_set_new(rec, "ttl_s", json_integer((ttl + 999) / 1000));
+		json_array_append_new(list, rec);
+	}
+
+	enum out_format fmt = ctx_format(ctx);
+	if (fmt == OUT_JSON) {
+		output_json(ctx->out, list, true);
+	} else if (fmt == OUT_NDJSON) {
+		size_t i;
+		json_t *rec;
+		json_array_foreach(list, i, rec)
+			output_json(ctx->out, rec, false);
+	} else {
+		struct output *o = output_new(ctx->out, fmt, cols, sizeof(cols) / sizeof(cols[0]));
+		output_set_color(o, ctx->color);
+		size_t i;
+		json_t *rec;
+		json_array_foreach(list, i, rec) {
+			char pid[24], children[24], busy[24], done[24], rss[24], ttl[24], started[40];
+			char *pools = NULL, *current = NULL;
+			struct strbuf pb = STRBUF_INIT;
+			size_t j;
+			json_t *pool;
+			/* pools as "name=size" for people: default=2,import=1 */
+			json_array_foreach(json_object_get(rec, "pools"), j, pool)
+				strbuf_addf(&pb, "%s%s=%lld", j ? "," : "",
+					    json_string_value(json_object_get(pool, "name")) ?: "?",
+					    (long long)json_integer_value(json_object_get(pool, "size")));
+			pools = fmt == OUT_TABLE ? strbuf_detach(&pb, NULL) :
+				json_dumps(json_object_get(rec, "pools"), JSON_COMPACT);
+			strbuf_release(&pb);
+			json_t *cur = json_object_get(rec, "current_jobs");
+			if (fmt == OUT_TABLE) {
+				struct strbuf cb = STRBUF_INIT;
+				json_t *cj;
+				json_array_foreach(cur, j, cj)
+					strbuf_addf(&cb, "%s%s", j ? "," : "",
+						    json_string_value(json_object_get(cj, "job_id")) ?: "?");
+				current = strbuf_detach(&cb, NULL);
+			} else {
+				current = json_dumps(cur ? cur : json_array(), JSON_COMPACT);
+			}
+			snprintf(pid, sizeof(pid), "%lld", (long long)json_integer_value(json_object_get(rec, "pid")));
+			snprintf(children, sizeof(children), "%lld",
+				 (long long)json_integer_value(json_object_get(rec, "children")));
+			snprintf(busy, sizeof(busy), "%zu", json_array_size(cur));
+			snprintf(done, sizeof(done), "%lld",
+				 (long long)json_integer_value(json_object_get(rec, "jobs_done")));
+			snprintf(rss, sizeof(rss), "%lld", (long long)json_integer_value(json_object_get(rec, "rss_kb")));
+			snprintf(ttl, sizeof(ttl), "%lld", (long long)json_integer_value(json_object_get(rec, "ttl_s")));
+			iso_ms(json_integer_value(json_object_get(rec, "started_ms")), started, sizeof(started));
+			const char *row[] = {
+				json_string_value(json_object_get(rec, "host")), pid,
+				json_string_value(json_object_get(rec, "version")), pools, children, busy,
+				current, done, rss, json_is_true(json_object_get(rec, "beat")) ? "true" : "false",
+				json_is_true(json_object_get(rec, "leader")) ? "true" : "false",
+				started[0] ? started : NULL, ttl };
+			output_row(o, row);
+			free(pools);
+			free(current);
+		}
+		output_end(o, NULL);
+	}
+	if (json_array_size(list) == 0)
+		ctx_msg(ctx, "no live worker (start one with 'acmectl worker')");
+	json_decref(list);
+	rc_out = 0;
+out:
+	for (size_t i = 0; i < nkeys; i++)
+		free(keys[i]);
+	free(keys);
+	strbuf_release(&pat);
+	return rc_out;
+}
+
+/* The schedules of the config file and the built-in ones, with their next
+ * run (core/scheduler.h). Needs no server. */
+static int jobs_schedules(struct ctx *ctx, struct args *a)
+{
+	static const struct out_col cols[] = {
+		{ "name", COL_STR }, { "schedule", COL_STR }, { "type", COL_STR }, { "queue", COL_STR },
+		{ "next_run", COL_STR }, { "payload", COL_JSON }, { "max_attempts", COL_INT },
+		{ "origin", COL_STR },
+	};
+	struct schedule *sched = NULL;
+	size_t n = 0;
+	(void)a;
+	if (schedules_load(&ctx->cfg, &sched, &n, &ctx->err) < 0)
+		return -1;
+	time_t now = time(NULL);
+	struct output *o = output_new(ctx->out, ctx_format(ctx), cols, sizeof(cols) / sizeof(cols[0]));
+	output_set_color(o, ctx->color);
+	for (size_t i = 0; i < n; i++) {
+		char next[40] = "", maxa[16] = "";
+		time_t t = schedule_next(&sched[i].spec, now);
+		if (t != (time_t)-1)
+			iso_ms((long long)t * 1000, next, sizeof(next));
+		if (sched[i].max_attempts)
+			snprintf(maxa, sizeof(maxa), "%d", sched[i].max_attempts);
+		const char *row[] = { sched[i].name, sched[i].expr, sched[i].type, sched[i].queue,
+				      next[0] ? next : NULL, sched[i].payload, maxa[0] ? maxa : NULL,
+				      sched[i].origin };
+		output_row(o, row);
+	}
+	output_end(o, NULL);
+	schedules_free(sched, n);
+	return 0;
+}
+
+/* ---- watch ------------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t watch_interrupted;
+
+static void on_watch_sigint(int sig)
+{
+	(void)sig;
+	watch_interrupted = 1;
+}
+
+struct watch {
+	struct ctx *ctx;
+	const char *id;
+	bool ndjson;
+	enum job_state state;
+	bool have_state;
+	char *error;
+};
+
+/* Print one event: NDJSON as it came, or a line for people. */
+static void watch_print(struct watch *w, json_t *ev)
+{
+	if (w->ndjson) {
+		output_json(w->ctx->out, ev, false);
+		fflush(w->ctx->out);
+		return;
+	}
+	char when[40];
+	iso_ms(json_integer_value(json_object_get(ev, "ts")), when, sizeof(when));
+	const char *kind = json_string_value(json_object_get(ev, "event")) ?: "event";
+	const char *state = json_string_value(json_object_get(ev, "state")) ?: "";
+	if (strcmp(kind, "progress") == 0) {
+		char *p = json_dumps(json_object_get(ev, "progress"), JSON_COMPACT | JSON_ENCODE_ANY);
+		fprintf(w->ctx->out, "%s  progress %s\n", when, p ? p : "");
+		free(p);
+	} else {
+		const char *error = json_string_value(json_object_get(ev, "error"));
+		fprintf(w->ctx->out, "%s  %s%s%s (attempt %lld)%s%s\n", when,
+			strcmp(kind, "state") == 0 ? "" : kind, strcmp(kind, "state") == 0 ? "" : " ",
+			state, (long long)json_integer_value(json_object_get(ev, "attempts")),
+			error ? ": " : "", error ? error : "");
+	}
+	fflush(w->ctx->out);
+}
+
+/* An event of the job: remember its state (and error), print it. */
+static void watch_event(struct watch *w, json_t *ev)
+{
+	const char *state = json_string_value(json_object_get(ev, "state"));
+	enum job_state st;
+	if (state && state[0] && job_state_parse(state, &st) == 0) {
+		w->state = st;
+		w->have_state = true;
+	}
+	const char *error = json_string_value(json_object_get(ev, "error"));
+	if (error) {
+		free(w->error);
+		w->error = xstrdup(error);
+	}
+	watch_print(w, ev);
+}
+
+/* The job's current state as an event ("snapshot"): from Redis, or from the
+ * row when Redis no longer has it. 0, or -1 with ctx->err. */
+static int watch_snapshot(struct watch *w, struct queue *q, const char *queue, bool print)
+{
+	struct queue_job job = { 0 };
+	struct job_row row = { 0 };
+	json_t *ev = NULL;
+	int got = queue_get(q, queue, w->id, &job, &w->ctx->err);
+	if (got < 0)
+		return -1;
+	if (got == QUEUE_OK) {
+		ev = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I}", "id", w->id, "event", "snapshot",
+			       "queue", queue, "state", job_state_name(job.state), "attempts", job.attempts,
+			       "version", (json_int_t)job.version, "ts", (json_int_t)time(NULL) * 1000);
+		if (job.progress)
+			json_object_set_new(ev, "progress", json_text_or_null(job.progress));
+		if (job.error)
+			json_object_set_new(ev, "error", json_string(job.error));
+		if (job.result)
+			json_object_set_new(ev, "result", json_text_or_null(job.result));
+	} else {
+		if (job_get(w->ctx->db, w->id, &row, &w->ctx->err) < 0)
+			return -1;
+		ev = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I}", "id", w->id, "event", "snapshot",
+			       "queue", queue, "state", job_state_name(row.state), "attempts", row.attempts,
+			       "version", (json_int_t)row.version, "ts", (json_int_t)time(NULL) * 1000);
+		if (row.error)
+			json_object_set_new(ev, "error", json_string(row.error));
+		if (row.result)
+			json_object_set_new(ev, "result", json_text_or_null(row.result));
+		if (!job_state_is_final(row.state))
+			ctx_msg(w->ctx, "job %s is %s in PostgreSQL but Redis does not have it; "
+				"'acmectl jobs retry %s' queues it again", w->id,
+				job_state_name(row.state), w->id);
+	}
+	enum job_state before = w->state;
+	bool had = w->have_state;
+	if (print || !had) {
+		watch_event(w, ev);
+	} else {
+		/* a periodic check: print only when an event was missed */
+		const char *state = json_string_value(json_object_get(ev, "state"));
+		enum job_state st;
+		if (job_state_parse(state, &st) == 0 && (!had || st != before))
+			watch_event(w, ev);
+	}
+	json_decref(ev);
+	queue_job_release(&job);
+	job_row_release(&row);
+	return 0;
+}
+
+static redisContext *watch_subscribe(struct ctx *ctx, const char *channel)
+{
+	redisContext *c = rds_connect(&ctx->cfg, 5000, &ctx->err);
+	if (!c)
+		return NULL;
+	redisReply *r = redisCommand(c, "SUBSCRIBE %s", channel);
+	if (!r || r->type == REDIS_REPLY_ERROR) {
+		acme_err_set(&ctx->err, ACME_E_UNAVAILABLE, "redis: SUBSCRIBE: %s",
+			     r ? r->str : c->errstr);
+		if (r)
+			freeReplyObject(r);
+		redisFree(c);
+		return NULL;
+	}
+	freeReplyObject(r);
+	return c;
+}
+
+/* Follow a job over pub/sub until it ends: exit 0 succeeded, 1 failed or
+ * dead, 4 cancelled; Ctrl-C detaches (130) and leaves the job alone. Events
+ * are checked against the job's state every 2 s, so a missed message or a
+ * Redis reconnect loses nothing. */
+static int jobs_watch(struct ctx *ctx, struct args *a)
+{
+	struct watch w = { ctx, a->argv[0], ctx_format(ctx) == OUT_NDJSON && ctx->fmt_given,
+			   JOB_QUEUED, false, NULL };
+	struct job_row row = { 0 };
+	struct queue q;
+	redisContext *sub = NULL;
+	char *channel = NULL;
+	struct sigaction sa, old_int, old_term;
+	int rc = -1;
+
+	if (queue_check_id(w.id, &ctx->err) < 0 || job_get(ctx->db, w.id, &row, &ctx->err) < 0)
+		return -1;
+	if (open_queue(ctx, &q) < 0) {
+		job_row_release(&row);
+		return -1;
+	}
+	channel = queue_events_channel(&q, w.id);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_watch_sigint;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+
+	/* subscribe first, then read the state: nothing falls in between */
+	if (!(sub = watch_subscribe(ctx, channel)) || watch_snapshot(&w, &q, row.queue, true) < 0)
+		goto out;
+	long long next_check = 0;
+	while (!(w.have_state && job_state_is_final(w.state))) {
+		void *reply = NULL;
+		if (watch_interrupted) {
+			ctx_msg(ctx, "detached from job %s; it goes on (acmectl jobs watch %s follows it "
+				"again)", w.id, w.id);
+			rc = 130;
+			goto out;
+		}
+		if (redisGetReplyFromReader(sub, &reply) != REDIS_OK) {
+			acme_err_set(&ctx->err, ACME_E_FAILURE, "redis: %s", sub->errstr);
+			goto out;
+		}
+		if (reply) {
+			redisReply *r = reply;
+			if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+			    r->element[0]->type == REDIS_REPLY_STRING &&
+			    strcmp(r->element[0]->str, "message") == 0 &&
+			    r->element[2]->type == REDIS_REPLY_STRING) {
+				json_t *ev = json_loads(r->element[2]->str, 0, NULL);
+				if (json_is_object(ev))
+					watch_event(&w, ev);
+				json_decref(ev);
+			}
+			freeReplyObject(r);
+			continue;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		if (now >= next_check) {
+			if (next_check && watch_snapshot(&w, &q, row.queue, false) < 0) {
+				/* the main connection broke: reconnect it */
+				if (!ctx->redis || ctx->redis->err) {
+					if (ctx->redis)
+						redisFree(ctx->redis);
+					ctx->redis = NULL;
+					if (!ctx_redis(ctx))
+						goto out;
+					queue_set_connection(&q, ctx->redis);
+					continue;
+				}
+				goto out;
+			}
+			next_check = now + 2000;
+			continue;
+		}
+		struct pollfd pfd = { sub->fd, POLLIN, 0 };
+		int pr = poll(&pfd, 1, (int)(next_check - now));
+		if (pr < 0 && errno != EINTR) {
+			acme_err_set(&ctx->err, ACME_E_FAILURE, "poll: %s", strerror(errno));
+			goto out;
+		}
+		if (pr > 0 && redisBufferRead(sub) != REDIS_OK) {
+			/* Redis went away: subscribe again and catch up from the state */
+			ctx_msg(ctx, "redis: %s; reconnecting", sub->errstr[0] ? sub->errstr : "connection lost");
+			redisFree(sub);
+			sub = NULL;
+			while (!watch_interrupted && !(sub = watch_subscribe(ctx, channel))) {
+				struct timespec d = { 1, 0 };
+				nanosleep(&d, NULL);
+			}
+			if (!sub)
+				continue;
+			next_check = 0;
+			if (ctx->redis)
+				redisFree(ctx->redis);
+			ctx->redis = NULL;
+			if (!ctx_redis(ctx))
+				goto out;
+			queue_set_connection(&q, ctx->redis);
+			if (watch_snapshot(&w, &q, row.queue, false) < 0)
+				goto out;
+		}
+	}
+	/* the outcome is the exit status */
+	if (w.state == JOB_SUCCEEDED)
+		rc = 0;
+	else if (w.state == JOB_CANCELLED)
+		rc = acme_err_set(&ctx->err, ACME_E_REFUSED, "job %s was cancelled", w.id);
+	else
+		rc = acme_err_set(&ctx->err, ACME_E_FAILURE, "job %s %s%s%s", w.id,
+				  job_state_name(w.state), w.error ? ": " : "", w.error ? w.error : "");
+out:
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	if (sub)
+		redisFree(sub);
+	free(channel);
+	free(w.error);
+	queue_release(&q);
+	job_row_release(&row);
+	return rc;
+}
+
 /* ---- the command -------------------------------------------------------------------------- */
 
 static const struct opt enqueue_opts[] = {
@@ -547,6 +993,8 @@ static const struct cmd_verb jobs_verbs[] = {
 	  "list jobs, newest first", list_opts, jobs_list, CMD_NEEDS_DB, 0, 0, NULL },
 	{ "show", "ID [-o FORMAT]", "show one job: its row, and its live state in Redis", NULL,
 	  jobs_show, DB_REDIS, 1, 1, "@job" },
+	{ "watch", "ID [-o ndjson]", "follow a job's state and progress live until it ends; the exit "
+	  "status is its outcome", NULL, jobs_watch, DB_REDIS, 1, 1, "@job" },
 	{ "cancel", "ID", "cancel a waiting job, or ask a running one to stop", NULL, jobs_cancel,
 	  DB_REDIS, 1, 1, "@job" },
 	{ "retry", "ID", "queue a failed, dead or cancelled job again (or one Redis lost)", NULL,
@@ -560,6 +1008,10 @@ static const struct cmd_verb jobs_verbs[] = {
 	  CMD_NEEDS_REDIS, 1, 1, "@queue" },
 	{ "resume", "QUEUE", "start jobs from QUEUE again", NULL, jobs_resume, CMD_NEEDS_REDIS, 1, 1,
 	  "@queue" },
+	{ "workers", "[-o FORMAT]", "live workers, from their heartbeat records", NULL, jobs_workers,
+	  CMD_NEEDS_REDIS, 0, 0, NULL },
+	{ "schedules", "[-o FORMAT]", "periodic jobs (config file and built-in) with their next run",
+	  NULL, jobs_schedules, 0, 0, 0, NULL },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL }
 };
 

@@ -33,6 +33,7 @@ const struct cmd_entry *const commands[] = {
 	&cmd_help,
 	&cmd_migrate,
 	&cmd_products,
+	&cmd_worker,
 	&cmd_version,
 	&cmd_complete,
 	NULL,

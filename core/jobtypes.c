@@ -14,8 +14,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/audit.h"
+#include "core/db.h"
 #include "core/job.h"
 #include "core/jobtypes.h"
+#include "core/systemjobs.h"
 #include "core/xalloc.h"
 
 static int noop_run(struct job_run *run, struct acme_err *err);
@@ -25,6 +28,12 @@ static const struct jobtype types[] = {
 	  "(tests and benchmarks)", .handler = noop_run, .queue = "default", .max_attempts = 3,
 	  .lease_ms = 30000, .soft_limit_ms = 0, .hard_limit_ms = 0, .backoff_ms = 100,
 	  .backoff_max_ms = 2000 },
+	{ .name = "event.dispatch", .summary = "fan an outbox event out to the webhooks subscribed "
+	  "to it", .handler = event_dispatch_run, .queue = "webhooks", .max_attempts = 10,
+	  .lease_ms = 30000, .backoff_ms = 1000, .backoff_max_ms = 300000 },
+	{ .name = "housekeeping", .summary = "purge finished jobs, staged uploads and relayed outbox "
+	  "rows past retention", .handler = housekeeping_run, .queue = "default", .max_attempts = 3,
+	  .lease_ms = 30000, .backoff_ms = 10000, .backoff_max_ms = 600000 },
 };
 #define NTYPES (sizeof(types) / sizeof(types[0]))
 
@@ -91,12 +100,40 @@ static int noop_bad(struct job_run *run, struct acme_err *err, const char *key, 
 	return acme_err_set(err, ACME_E_DATA, "noop: payload \"%s\" must be %s", key, want);
 }
 
-/* payload {"sleep_ms": N, "fail": bool, "fail_times": N, "progress_steps": N} */
+/* Commit one audit_log row (command "noop commit", target tag) in a
+ * transaction fenced by job_check_lease(): the observable effect tests count
+ * to prove a job committed once. */
+static int noop_commit(struct job_run *run, const char *tag, struct acme_err *err)
+{
+	struct acme_err ignored;
+	if (!run->db) {
+		run->permanent = true;
+		return acme_err_set(err, ACME_E_USAGE, "noop: \"commit\" needs a database connection");
+	}
+	if (db_cmd(run->db, err, "BEGIN", 0, NULL) < 0)
+		return -1;
+	char *details = xasprintf("{\"job_id\": \"%s\", \"attempt\": %d}", run->job->id,
+				  run->job->attempts);
+	int rc = job_check_lease(run->db, run->job->id, run->job->token, NULL, err);
+	if (rc == 0)
+		rc = audit_add(run->db, "-", "noop commit", tag, details, err);
+	if (rc == 0)
+		rc = db_cmd(run->db, err, "COMMIT", 0, NULL);
+	if (rc < 0 && PQtransactionStatus(run->db) != PQTRANS_IDLE)
+		db_cmd(run->db, &ignored, "ROLLBACK", 0, NULL);
+	free(details);
+	return rc;
+}
+
+/* payload {"sleep_ms": N, "fail": bool, "fail_times": N, "progress_steps": N,
+ * "stall_ms": N, "commit": "TAG"}: stall_ms blocks after the sleep without a
+ * checkpoint (a handler stuck in work: no heartbeat meanwhile); commit then
+ * writes one fenced row (noop_commit). */
 static int noop_run(struct job_run *run, struct acme_err *err)
 {
-	long long sleep_total = 0, steps = 0, fail_times = 0;
+	long long sleep_total = 0, steps = 0, fail_times = 0, stall = 0;
 	bool fail = false;
-	const char *key;
+	const char *key, *commit = NULL;
 	json_t *v;
 
 	json_object_foreach(run->payload, key, v) {
@@ -118,10 +155,20 @@ static int noop_run(struct job_run *run, struct acme_err *err)
 			    json_integer_value(v) > 100000)
 				return noop_bad(run, err, key, "a whole number (0-100000)");
 			steps = json_integer_value(v);
+		} else if (strcmp(key, "stall_ms") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+			    json_integer_value(v) > 86400000)
+				return noop_bad(run, err, key, "a whole number of milliseconds (0-86400000)");
+			stall = json_integer_value(v);
+		} else if (strcmp(key, "commit") == 0) {
+			if (!json_is_string(v) || !json_string_value(v)[0])
+				return noop_bad(run, err, key, "a non-empty string");
+			commit = json_string_value(v);
 		} else {
 			run->permanent = true;
 			return acme_err_set(err, ACME_E_DATA, "noop: unknown payload key \"%s\" (known: "
-					    "sleep_ms, fail, fail_times, progress_steps)", key);
+					    "sleep_ms, fail, fail_times, progress_steps, stall_ms, commit)",
+					    key);
 		}
 	}
 
@@ -144,6 +191,10 @@ static int noop_run(struct job_run *run, struct acme_err *err)
 		}
 	}
 	if (run->checkpoint(run, err) < 0)
+		return -1;
+	if (stall > 0)
+		sleep_ms(stall);
+	if (commit && noop_commit(run, commit, err) < 0)
 		return -1;
 	if (fail)
 		return acme_err_set(err, ACME_E_FAILURE, "noop: failing as asked (\"fail\": true)");
@@ -279,6 +330,7 @@ int jobtype_execute(struct queue *q, PGconn *db, struct queue_job *job, long lon
 		run.job = job;
 		run.payload = payload;
 		run.db = db;
+		run.queue = q;
 		run.progress = runner_progress;
 		run.checkpoint = runner_checkpoint;
 		run.runner = &r;

@@ -30,6 +30,8 @@ struct job_run {
 	struct queue_job *job;     /* the leased job (borrowed) */
 	json_t *payload;           /* job->payload parsed (borrowed) */
 	PGconn *db;                /* the runner's connection; NULL when it has none */
+	struct queue *queue;       /* the runner's queue (borrowed), for handlers that
+				    * manage jobs themselves (housekeeping) */
 	/* Report progress (a JSON object, borrowed): stored, published to
 	 * watchers, saved to the row now and then; also a checkpoint. 0, or -1
 	 * with err when the handler must stop. */

@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 #include "core/err.h"
+#include "core/queue.h"
 
 #define OUTBOX_JOB_TYPE  "event.dispatch"
 #define OUTBOX_QUEUE     "webhooks"
@@ -22,5 +23,7 @@
 int outbox_add(PGconn *db, const char *event_type, json_t *payload, long long *id,
 	       struct acme_err *err);
 
+/* Relay up to limit unrelayed rows; *n = how many were relayed. */
+int outbox_relay(PGconn *db, struct queue *q, int limit, long long *n, struct acme_err *err);
 
 #endif

@@ -1,0 +1,923 @@
+/* worker.c — the worker daemon's supervisor and children; see worker.h.
+ *
+ * Why pre-forked children and not threads: a job may run C code that crashes
+ * or leaks (libcsv on hostile input, libcurl), and an operator must be able to
+ * bound and recycle it. A child that dies takes only its own job with it, and
+ * the supervisor still holds the job's lease token in the shared slot table,
+ * so it fails that attempt at once instead of waiting for the lease to expire.
+ *
+ * Signals: the first SIGTERM or SIGINT stops fetching (children finish their
+ * current job; the job itself is not told), then after shutdown_timeout the
+ * supervisor kills children still busy and releases their leases so another
+ * worker takes the jobs at once. A second signal does that immediately. A
+ * child whose supervisor dies gets SIGTERM from the kernel (PDEATHSIG) and
+ * does the same: it finishes its job and stops.
+ *
+ * PostgreSQL and Redis may restart at any time. Whatever the queue in Redis
+ * has recorded but the jobs table has not yet (the mirror write failed) is
+ * kept in a pending list and written again first thing after reconnecting,
+ * so a row never stays behind; a job whose attempt stopped because
+ * PostgreSQL went away is released (not an attempt) rather than left to its
+ * lease; a job whose Redis connection broke is left to its lease, which the
+ * reaper turns into a retry.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/db.h"
+#include "core/job.h"
+#include "core/jobtypes.h"
+#include "core/log.h"
+#include "core/outbox.h"
+#include "core/queue.h"
+#include "core/rds.h"
+#include "core/scheduler.h"
+#include "core/version.h"
+#include "core/worker.h"
+#include "core/xalloc.h"
+
+#define TICK_MS            100
+#define MAINT_INTERVAL_MS  250    /* reaper, promoter, outbox relay */
+#define RECORD_INTERVAL_MS 5000   /* worker heartbeat record */
+#define RECORD_TTL_S       15
+#define DEQUEUE_WAIT_MS    1000
+#define EXIT_RECYCLE       3      /* child: done its share, start a new one */
+#define EXIT_DRAINED       0      /* child: stopped or (burst) nothing left */
+
+/* One per child, in memory shared with the supervisor. */
+struct slot {
+	volatile pid_t pid;
+	int pool;
+	volatile int busy;
+	char job_id[QUEUE_ID_MAX + 1];
+	char queue[QUEUE_NAME_MAX + 1];
+	char type[QUEUE_NAME_MAX + 1];
+	char token[QUEUE_TOKEN_LEN + 1];
+	volatile long long started_ms;
+	volatile long long hard_deadline_ms;   /* 0 = none */
+	volatile long rss_kb;
+	volatile unsigned jobs_done;
+	volatile int killed_for_time;
+	/* the supervisor's own bookkeeping (children do not touch these) */
+	long long respawn_ms;      /* start a child here no sooner than this */
+	bool finished;             /* burst: drained, not replaced */
+};
+
+static volatile sig_atomic_t sig_stop;     /* number of stop signals seen */
+static volatile sig_atomic_t child_stop;   /* child: take no new job */
+static volatile sig_atomic_t child_abort;  /* child: stop the job and release it */
+static pid_t supervisor_pid;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	sig_stop++;
+}
+
+static void on_child_stop(int sig)
+{
+	(void)sig;
+	child_stop = 1;
+}
+
+static void on_child_abort(int sig)
+{
+	(void)sig;
+	child_stop = 1;
+	child_abort = 1;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static long rss_kb_of(pid_t pid)
+{
+	char path[64];
+	if (pid > 0)
+		snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/statm");
+	FILE *f = fopen(path, "r");
+	long pages = 0, rss = 0;
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = 0;
+	fclose(f);
+	return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* ---- snapshots the jobs table has not recorded yet ------------------------- */
+
+#define PENDING_MAX 100000
+
+struct pending {
+	struct queue_job *jobs;
+	size_t n, cap;
+};
+
+/* Keep job's snapshot for a later job_mirror(); takes over its strings and
+ * leaves *job empty. Past PENDING_MAX the oldest is dropped (a later
+ * transition of the same job brings its row up to date). */
+static void pending_add(struct pending *p, struct queue_job *job)
+{
+	if (!job->known || !job->id) {
+		queue_job_release(job);
+		return;
+	}
+	if (p->n == PENDING_MAX) {
+		log_warn("job %s: too many state changes wait for PostgreSQL; dropping the oldest",
+			 p->jobs[0].id);
+		queue_job_release(&p->jobs[0]);
+		memmove(p->jobs, p->jobs + 1, (p->n - 1) * sizeof(*p->jobs));
+		p->n--;
+	}
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 16;
+		p->jobs = xrealloc(p->jobs, p->cap * sizeof(*p->jobs));
+	}
+	p->jobs[p->n++] = *job;
+	memset(job, 0, sizeof(*job));
+}
+
+/* Mirror n snapshots; those PostgreSQL did not take are kept in p. */
+static int mirror_or_keep(struct pending *p, PGconn *db, struct queue_job *jobs, size_t n,
+			  struct acme_err *err)
+{
+	if (n == 0)
+		return 0;
+	if (db && job_mirror(db, jobs, n, err) >= 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		pending_add(p, &jobs[i]);
+	return -1;
+}
+
+/* Write what waits; 0 when nothing is left. */
+static int pending_flush(struct pending *p, PGconn *db, struct acme_err *err)
+{
+	if (p->n == 0)
+		return 0;
+	if (job_mirror(db, p->jobs, p->n, err) < 0)
+		return -1;
+	log_info("recorded %zu job state change%s that waited for PostgreSQL", p->n,
+		 p->n == 1 ? "" : "s");
+	for (size_t i = 0; i < p->n; i++)
+		queue_job_release(&p->jobs[i]);
+	p->n = 0;
+	return 0;
+}
+
+static void pending_release(struct pending *p)
+{
+	queue_jobs_free(p->jobs, p->n);
+	memset(p, 0, sizeof(*p));
+}
+
+/* ---- pool specs ------------------------------------------------------------ */
+
+int worker_parse_pools(const char *spec, int default_size, struct worker_opts *opts,
+		       struct acme_err *err)
+{
+	char *copy = xstrdup(spec), *save = NULL;
+	int rc = -1;
+	opts->npools = 0;
+	for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		if (opts->npools == WORKER_MAX_POOLS) {
+			acme_err_set(err, ACME_E_USAGE, "--queues: at most %d pools", WORKER_MAX_POOLS);
+			goto out;
+		}
+		struct worker_pool *p = &opts->pools[opts->npools];
+		memset(p, 0, sizeof(*p));
+		p->size = default_size;
+		char *eq = strchr(item, '=');
+		if (eq) {
+			*eq = '\0';
+			char *end;
+			long n = strtol(eq + 1, &end, 10);
+			if (*end || n < 1 || n > 64) {
+				acme_err_set(err, ACME_E_USAGE, "--queues: \"%s\": the pool size must be 1-64",
+					     eq + 1);
+				goto out;
+			}
+			p->size = (int)n;
+		}
+		char *colon = strchr(item, ':');
+		char *queues = colon ? colon + 1 : item;
+		if (colon)
+			*colon = '\0';
+		if (queue_check_name("pool", item, err) < 0)
+			goto out;
+		snprintf(p->name, sizeof(p->name), "%s", item);
+		char *qsave = NULL;
+		for (char *q = strtok_r(queues, "+", &qsave); q; q = strtok_r(NULL, "+", &qsave)) {
+			if (p->nqueues == WORKER_MAX_QUEUES) {
+				acme_err_set(err, ACME_E_USAGE, "--queues: at most %d queues per pool",
+					     WORKER_MAX_QUEUES);
+				goto out;
+			}
+			if (queue_check_name("queue", q, err) < 0)
+				goto out;
+			snprintf(p->queues[p->nqueues++], sizeof(p->queues[0]), "%s", q);
+		}
+		if (p->nqueues == 0) {
+			acme_err_set(err, ACME_E_USAGE, "--queues: pool \"%s\" has no queue", item);
+			goto out;
+		}
+		opts->npools++;
+	}
+	if (opts->npools == 0) {
+		acme_err_set(err, ACME_E_USAGE, "--queues: no pool given");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(copy);
+	return rc;
+}
+
+/* ---- shared slots ------------------------------------------------------------ */
+
+struct supervisor {
+	const struct config *cfg;
+	const struct worker_opts *opts;
+	struct slot *slots;
+	int nslots;
+	redisContext *rc;
+	struct queue q;
+	bool have_q;
+	PGconn *db;
+	char host[256];
+	char worker_key[512];
+	long long started_ms;
+	long long next_connect_ms;
+	int backoff_ms;
+	struct scheduler *sched;
+	bool warned_policy;
+	struct pending pending;       /* snapshots PostgreSQL has not recorded yet */
+	unsigned jobs_done;           /* by children that have ended */
+};
+
+static int live_children(const struct supervisor *sv)
+{
+	int n = 0;
+	for (int i = 0; i < sv->nslots; i++)
+		n += sv->slots[i].pid > 0;
+	return n;
+}
+
+static void slot_clear(struct slot *s)
+{
+	s->busy = 0;
+	s->job_id[0] = s->queue[0] = s->type[0] = s->token[0] = '\0';
+	s->started_ms = 0;
+	s->hard_deadline_ms = 0;
+	s->killed_for_time = 0;
+}
+
+/* ---- the child ---------------------------------------------------------------- */
+
+/* A child: connect, take one job at a time from the pool's queues, run it,
+ * until told to stop, out of work in burst mode, or done its share. */
+static int child_main(const struct config *cfg, const struct worker_opts *opts,
+		      const struct worker_pool *pool, struct slot *slot)
+{
+	struct queue q;
+	bool have_q = false;
+	redisContext *rc = NULL;
+	PGconn *db = NULL;
+	struct acme_err err;
+	struct pending pending = { 0 };
+	const char *queues[WORKER_MAX_QUEUES];
+	char worker_name[320], host[256];
+	int backoff = 100, status = EXIT_DRAINED;
+	unsigned done = 0;
+	struct sigaction sa;
+
+	/* SIGTERM: take no new job, finish this one. SIGUSR1: stop this one
+	 * at its next checkpoint and give it back. No SA_RESTART, so a blocking
+	 * wait for jobs returns at once. */
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_child_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_child_abort;
+	sigaction(SIGUSR1, &sa, NULL);
+	signal(SIGINT, SIG_IGN);          /* the supervisor decides what Ctrl-C means */
+	/* if the supervisor dies (kill -9, OOM), finish the current job and stop
+	 * rather than run on unsupervised */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != supervisor_pid)      /* it died before prctl */
+		child_stop = 1;
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	for (size_t i = 0; i < pool->nqueues; i++)
+		queues[i] = pool->queues[i];
+	gethostname(host, sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	snprintf(worker_name, sizeof(worker_name), "%s:%d:%s", host, (int)getpid(), pool->name);
+
+	while (!child_stop) {
+		/* (re)connect with backoff; PostgreSQL and Redis may restart under us */
+		if (!rc || !db) {
+			if (!rc && !(rc = rds_connect(cfg, DEQUEUE_WAIT_MS + 5000, &err)))
+				goto retry_later;
+			if (!db && !(db = db_connect(cfg, &err)))
+				goto retry_later;
+			if (!have_q) {
+				if (queue_init(&q, rc, config_get(cfg, CFG_REDIS_PREFIX), &err) < 0)
+					goto fatal;
+				q.stop = &child_stop;
+				have_q = true;
+			} else {
+				queue_set_connection(&q, rc);
+			}
+			if (backoff > 100)
+				log_info("%s: connected again", pool->name);
+			backoff = 100;
+		}
+		/* first what the jobs table missed while PostgreSQL was away */
+		if (pending_flush(&pending, db, &err) < 0) {
+			PQfinish(db);
+			db = NULL;
+			goto retry_later;
+		}
+
+		struct queue_job job;
+		memset(&job, 0, sizeof(job));
+		int r = queue_dequeue(&q, queues, pool->nqueues, opts->lease_ms, DEQUEUE_WAIT_MS,
+				      worker_name, &job, &err);
+		if (r < 0) {
+			redisFree(rc);
+			rc = NULL;
+			goto retry_later;
+		}
+		if (r == QUEUE_EMPTY) {
+			if (opts->burst)
+				break;
+			continue;
+		}
+
+		/* publish what we run before running it */
+		snprintf(slot->job_id, sizeof(slot->job_id), "%s", job.id);
+		snprintf(slot->queue, sizeof(slot->queue), "%s", job.queue);
+		snprintf(slot->type, sizeof(slot->type), "%s", job.type);
+		snprintf(slot->token, sizeof(slot->token), "%s", job.token ? job.token : "");
+		slot->started_ms = now_ms();
+		const struct jobtype *jt = jobtype_find(job.type);
+		long long hard = jt && jt->hard_limit_ms ? jt->hard_limit_ms : opts->time_limit_ms;
+		slot->hard_deadline_ms = hard > 0 ? slot->started_ms + hard : 0;
+		__atomic_store_n(&slot->busy, 1, __ATOMIC_SEQ_CST);
+
+		log_info("%s: job %s (%s) attempt %d/%d", pool->name, job.id, job.type, job.attempts,
+			 job.max_attempts);
+		long long t0 = now_ms();
+		/* the lease the job was dequeued with is the one its heartbeats renew */
+		r = jobtype_execute(&q, db, &job, opts->lease_ms, &child_abort, &err);
+		if (r < 0) {
+			bool redis_down = rc->err != 0;
+			bool db_down = PQstatus(db) != CONNECTION_OK;
+			log_warn("%s: job %s: %s", pool->name, job.id, err.msg);
+			if (job.known && job.state != JOB_RUNNING) {
+				/* Redis took the outcome; only the jobs table missed it */
+				pending_add(&pending, &job);
+			} else if (db_down && !redis_down && job.token) {
+				/* PostgreSQL went away under the job: give it back now
+				 * (not an attempt) instead of waiting for its lease */
+				struct acme_err rerr;
+				int rr = queue_release_job(&q, &job, &rerr);
+				if (rr == QUEUE_OK) {
+					log_warn("%s: job %s released: PostgreSQL is unavailable", pool->name,
+						 job.id);
+					pending_add(&pending, &job);
+				} else if (rr < 0) {
+					log_warn("%s: job %s: %s", pool->name, job.id, rerr.msg);
+				}
+			}
+			/* otherwise its lease expires and the reaper retries the attempt */
+			if (db_down) {
+				PQfinish(db);
+				db = NULL;
+			}
+			if (redis_down || (rc && rc->err)) {
+				redisFree(rc);
+				rc = NULL;
+			}
+		} else if (job.state == JOB_RUNNING) {
+			/* the runner found its lease gone (reaped, taken over) */
+			log_warn("%s: job %s: lease lost after %lld ms; this attempt stopped without "
+				 "committing", pool->name, job.id, now_ms() - t0);
+		} else {
+			log_info("%s: job %s %s in %lld ms%s%s", pool->name, job.id,
+				 job_state_name(job.state), now_ms() - t0,
+				 job.error && job.state != JOB_SUCCEEDED ? ": " : "",
+				 job.error && job.state != JOB_SUCCEEDED ? job.error : "");
+		}
+		queue_job_release(&job);
+		slot_clear(slot);
+		slot->jobs_done = ++done;
+		slot->rss_kb = rss_kb_of(0);
+
+		if (opts->max_jobs_per_child && done >= (unsigned)opts->max_jobs_per_child) {
+			log_info("%s: child %d ran %u jobs; recycling", pool->name, (int)getpid(), done);
+			status = EXIT_RECYCLE;
+			break;
+		}
+		if (opts->max_memory_kb && slot->rss_kb > opts->max_memory_kb) {
+			log_info("%s: child %d uses %ld kB (limit %ld kB); recycling", pool->name,
+				 (int)getpid(), slot->rss_kb, opts->max_memory_kb);
+			status = EXIT_RECYCLE;
+			break;
+		}
+		if (!rc || !db)
+			goto retry_later;
+		continue;
+retry_later:
+		log_warn("%s: %s; retrying in %d ms", pool->name, err.msg, backoff);
+		for (int waited = 0; waited < backoff && !child_stop; waited += 50)
+			sleep_ms(50);
+		backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+	}
+	/* last chance for what the jobs table missed */
+	if (pending.n && db && pending_flush(&pending, db, &err) < 0)
+		log_warn("%s: %zu job state changes not recorded in PostgreSQL: %s", pool->name,
+			 pending.n, err.msg);
+	goto out;
+fatal:
+	log_error("%s: %s", pool->name, err.msg);
+	status = 1;
+out:
+	pending_release(&pending);
+	if (have_q)
+		queue_release(&q);
+	if (rc)
+		redisFree(rc);
+	if (db)
+		PQfinish(db);
+	return status;
+}
+
+/* ---- the supervisor ------------------------------------------------------------ */
+
+static pid_t spawn(struct supervisor *sv, int idx, bool *is_child, int *child_status)
+{
+	struct slot *s = &sv->slots[idx];
+	const struct worker_pool *pool = &sv->opts->pools[s->pool];
+	fflush(NULL);
+	supervisor_pid = getpid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_error("fork: %s; trying again in a second", strerror(errno));
+		s->respawn_ms = now_ms() + 1000;
+		return -1;
+	}
+	if (pid == 0) {
+		/* The child: the supervisor's connections are not ours. Close our
+		 * copies of their sockets without a word on the wire (PQfinish
+		 * would end the supervisor's PostgreSQL session), so that when the
+		 * supervisor dies its servers see it at once. */
+		if (sv->rc) {
+			close(sv->rc->fd);
+			sv->rc->fd = -1;
+			sv->rc = NULL;          /* left allocated: freeing it is not ours */
+		}
+		if (sv->db) {
+			close(PQsocket(sv->db));
+			sv->db = NULL;
+		}
+		sv->have_q = false;
+		s->pid = getpid();
+		*is_child = true;
+		*child_status = child_main(sv->cfg, sv->opts, pool, s);
+		return 0;
+	}
+	s->pid = pid;
+	slot_clear(s);
+	s->jobs_done = 0;
+	s->rss_kb = 0;
+	return pid;
+}
+
+static bool redis_ok(const struct supervisor *sv)
+{
+	return sv->rc && !sv->rc->err;
+}
+
+static bool db_ok(const struct supervisor *sv)
+{
+	return sv->db && PQstatus(sv->db) == CONNECTION_OK;
+}
+
+static void warn_policy(struct supervisor *sv)
+{
+	redisReply *r = redisCommand(sv->rc, "CONFIG GET maxmemory-policy");
+	if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[1]->type == REDIS_REPLY_STRING &&
+	    strcmp(r->element[1]->str, "noeviction") != 0)
+		log_warn("redis maxmemory-policy is %s, not noeviction: under memory pressure "
+			 "Redis may evict queued jobs; set maxmemory-policy noeviction",
+			 r->element[1]->str);
+	if (r)
+		freeReplyObject(r);
+	sv->warned_policy = true;
+}
+
+/* Connect what is not connected, with backoff. 0 when both servers are. */
+static int sv_connect(struct supervisor *sv)
+{
+	struct acme_err err;
+	if (redis_ok(sv) && db_ok(sv))
+		return 0;
+	if (now_ms() < sv->next_connect_ms)
+		return -1;
+	if (sv->rc && sv->rc->err) {
+		redisFree(sv->rc);
+		sv->rc = NULL;
+	}
+	if (sv->db && PQstatus(sv->db) != CONNECTION_OK) {
+		PQfinish(sv->db);
+		sv->db = NULL;
+	}
+	if (!sv->rc) {
+		if (!(sv->rc = rds_connect(sv->cfg, 5000, &err)))
+			goto fail;
+		if (!sv->have_q) {
+			if (queue_init(&sv->q, sv->rc, config_get(sv->cfg, CFG_REDIS_PREFIX), &err) < 0)
+				goto fail;
+			sv->have_q = true;
+		} else {
+			queue_set_connection(&sv->q, sv->rc);
+		}
+		if (!sv->warned_policy)
+			warn_policy(sv);
+	}
+	if (!sv->db && !(sv->db = db_connect(sv->cfg, &err)))
+		goto fail;
+	if (sv->backoff_ms > 250)
+		log_info("supervisor: connected again");
+	sv->backoff_ms = 250;
+	return 0;
+fail:
+	log_warn("supervisor: %s; retrying in %d ms", err.msg, sv->backoff_ms);
+	sv->next_connect_ms = now_ms() + sv->backoff_ms;
+	sv->backoff_ms = sv->backoff_ms * 2 > 5000 ? 5000 : sv->backoff_ms * 2;
+	return -1;
+}
+
+/* The job of a slot as a minimal snapshot the queue can fail or release. */
+static void slot_job(const struct slot *s, struct queue_job *job)
+{
+	memset(job, 0, sizeof(*job));
+	job->id = xstrdup(s->job_id);
+	job->queue = xstrdup(s->queue);
+	job->type = xstrdup(s->type);
+	job->token = xstrdup(s->token);
+	job->known = true;
+	job->state = JOB_RUNNING;
+}
+
+/* A child died while it held a job: fail that attempt now (or, shutting
+ * down, give the job back) instead of waiting for the lease to expire. */
+static void settle_slot(struct supervisor *sv, struct slot *s, const char *why, bool release)
+{
+	struct queue_job job;
+	struct acme_err err;
+	if (!s->busy || !s->job_id[0]) {
+		slot_clear(s);
+		return;
+	}
+	if (sv_connect(sv) < 0 && !redis_ok(sv)) {
+		slot_clear(s);
+		return;           /* the reaper settles it when the lease expires */
+	}
+	slot_job(s, &job);
+	int r = release ? queue_release_job(&sv->q, &job, &err) :
+			  queue_fail(&sv->q, &job, why, false, &err);
+	if (r < 0) {
+		log_warn("job %s: %s", s->job_id, err.msg);
+	} else if (r == QUEUE_OK) {
+		log_warn("job %s: %s; %s", s->job_id, why, release ? "released" :
+			 job.state == JOB_RETRYING ? "will retry" : job_state_name(job.state));
+		if (mirror_or_keep(&sv->pending, db_ok(sv) ? sv->db : NULL, &job, 1, &err) < 0)
+			log_warn("job %s: not recorded in PostgreSQL yet: %s", s->job_id,
+				 db_ok(sv) ? err.msg : "not connected");
+	}
+	queue_job_release(&job);
+	slot_clear(s);
+}
+
+static void write_record(struct supervisor *sv)
+{
+	json_t *pools = json_array(), *current = json_array();
+	long rss = rss_kb_of(0);
+	for (size_t i = 0; i < sv->opts->npools; i++) {
+		const struct worker_pool *p = &sv->opts->pools[i];
+		json_t *qs = json_array();
+		for (size_t j = 0; j < p->nqueues; j++)
+			json_array_append_new(qs, json_string(p->queues[j]));
+		json_array_append_new(pools, json_pack("{s:s, s:o, s:i}", "name", p->name, "queues", qs,
+						       "size", sv->opts->beat_only ? 0 : p->size));
+	}
+	for (int i = 0; i < sv->nslots; i++) {
+		struct slot *s = &sv->slots[i];
+		if (s->pid > 0)
+			rss += rss_kb_of(s->pid);
+		if (s->pid > 0 && s->busy && s->job_id[0])
+			json_array_append_new(current, json_pack("{s:s, s:s, s:s, s:i, s:s, s:I}",
+				"job_id", s->job_id, "type", s->type, "queue", s->queue,
+				"pid", (int)s->pid, "pool", sv->opts->pools[s->pool].name,
+				"started_ms", (json_int_t)s->started_ms));
+	}
+	json_t *doc = json_pack("{s:s, s:i, s:s, s:o, s:o, s:I, s:I, s:I, s:b, s:b, s:i, s:i}",
+		"host", sv->host, "pid", (int)getpid(), "version", acme_version(),
+		"pools", pools, "current_jobs", current, "rss_kb", (json_int_t)rss,
+		"started_ms", (json_int_t)sv->started_ms, "updated_ms", (json_int_t)now_ms(),
+		"beat", sv->sched != NULL, "leader", sv->sched && scheduler_is_leader(sv->sched),
+		"children", live_children(sv), "jobs_done", (int)sv->jobs_done);
+	char *text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	redisReply *r = redisCommand(sv->rc, "SET %s %s EX %d", sv->worker_key, text, RECORD_TTL_S);
+	if (r)
+		freeReplyObject(r);
+	free(text);
+}
+
+/* Reaper, promoter and outbox relay for every queue of every pool. */
+static void maintain(struct supervisor *sv)
+{
+	struct acme_err err;
+	struct queue_job *jobs = NULL;
+	size_t n = 0;
+	if (pending_flush(&sv->pending, sv->db, &err) < 0) {
+		log_warn("supervisor: %zu job state changes wait for PostgreSQL: %s", sv->pending.n,
+			 err.msg);
+		return;
+	}
+	for (size_t i = 0; i < sv->opts->npools; i++) {
+		for (size_t j = 0; j < sv->opts->pools[i].nqueues; j++) {
+			const char *qn = sv->opts->pools[i].queues[j];
+			if (queue_reap(&sv->q, qn, 100, &jobs, &n, &err) < 0) {
+				log_warn("reaper: %s", err.msg);
+				return;
+			}
+			for (size_t k = 0; k < n; k++)
+				log_warn("job %s: lease expired; %s", jobs[k].id,
+					 job_state_name(jobs[k].state));
+			if (mirror_or_keep(&sv->pending, sv->db, jobs, n, &err) < 0)
+				log_warn("reaper: %s", err.msg);
+			queue_jobs_free(jobs, n);
+			jobs = NULL;
+			if (queue_promote(&sv->q, qn, 1000, &jobs, &n, &err) < 0) {
+				log_warn("promoter: %s", err.msg);
+				return;
+			}
+			if (mirror_or_keep(&sv->pending, sv->db, jobs, n, &err) < 0)
+				log_warn("promoter: %s", err.msg);
+			queue_jobs_free(jobs, n);
+			jobs = NULL;
+		}
+	}
+	long long relayed = 0;
+	if (outbox_relay(sv->db, &sv->q, 500, &relayed, &err) < 0)
+		log_warn("outbox relay: %s", err.msg);
+	else if (relayed)
+		log_debug("outbox relay: %lld events", relayed);
+}
+
+/* Children that ended: settle their jobs and say whether to replace them. */
+static void reap_children(struct supervisor *sv, bool stopping)
+{
+	int wst;
+	pid_t pid;
+	while ((pid = waitpid(-1, &wst, WNOHANG)) > 0) {
+		for (int i = 0; i < sv->nslots; i++) {
+			struct slot *s = &sv->slots[i];
+			if (s->pid != pid)
+				continue;
+			char why[160];
+			bool expected = WIFEXITED(wst) && (WEXITSTATUS(wst) == EXIT_RECYCLE ||
+							   WEXITSTATUS(wst) == EXIT_DRAINED);
+			if (s->killed_for_time)
+				snprintf(why, sizeof(why), "hard time limit exceeded; the attempt was killed");
+			else if (WIFSIGNALED(wst))
+				snprintf(why, sizeof(why), "worker child %d was killed by signal %d",
+					 (int)pid, WTERMSIG(wst));
+			else
+				snprintf(why, sizeof(why), "worker child %d exited with status %d",
+					 (int)pid, WEXITSTATUS(wst));
+			settle_slot(sv, s, why, false);
+			sv->jobs_done += s->jobs_done;
+			s->pid = 0;
+			s->jobs_done = 0;
+			if (sv->opts->burst && WIFEXITED(wst) && WEXITSTATUS(wst) == EXIT_DRAINED)
+				s->finished = true;
+			if (!expected && !stopping) {
+				log_warn("%s; starting another", why);
+				/* no fork storm when children crash at once */
+				s->respawn_ms = now_ms() + 200;
+			} else {
+				s->respawn_ms = 0;
+			}
+		}
+	}
+}
+
+int worker_run(const struct config *cfg, const struct worker_opts *opts, bool *is_child,
+	       int *child_status, struct acme_err *err)
+{
+	struct supervisor sv;
+	struct sigaction sa;
+	int rc = -1;
+	long long stop_deadline = 0;
+	int stop_seen = 0;
+	long long next_maint = 0, next_record = 0;
+
+	memset(&sv, 0, sizeof(sv));
+	*is_child = false;
+	sv.cfg = cfg;
+	sv.opts = opts;
+	sv.started_ms = now_ms();
+	sv.backoff_ms = 250;
+	gethostname(sv.host, sizeof(sv.host));
+	sv.host[sizeof(sv.host) - 1] = '\0';
+	snprintf(sv.worker_key, sizeof(sv.worker_key), "%sworker:%s:%d",
+		 config_get(cfg, CFG_REDIS_PREFIX), sv.host, (int)getpid());
+
+	if (!opts->beat_only)
+		for (size_t i = 0; i < opts->npools; i++)
+			sv.nslots += opts->pools[i].size;
+	if (sv.nslots > WORKER_MAX_CHILDREN)
+		return acme_err_set(err, ACME_E_USAGE, "at most %d children in all", WORKER_MAX_CHILDREN);
+	if (opts->lease_ms < 1000)
+		return acme_err_set(err, ACME_E_USAGE, "the lease must be at least 1s");
+	if (sv.nslots) {
+		sv.slots = mmap(NULL, sizeof(struct slot) * (size_t)sv.nslots, PROT_READ | PROT_WRITE,
+				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (sv.slots == MAP_FAILED)
+			return acme_err_set(err, ACME_E_FAILURE, "mmap: %s", strerror(errno));
+		memset(sv.slots, 0, sizeof(struct slot) * (size_t)sv.nslots);
+		int k = 0;
+		for (size_t i = 0; i < opts->npools; i++)
+			for (int j = 0; j < opts->pools[i].size; j++)
+				sv.slots[k++].pool = (int)i;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (opts->beat || opts->beat_only) {
+		if (scheduler_new(cfg, &sv.sched, err) < 0)
+			goto out;
+	}
+	log_info("worker %s:%d started: %d children, lease %lld ms%s%s", sv.host, (int)getpid(),
+		 sv.nslots, opts->lease_ms, opts->burst ? ", burst" : "",
+		 sv.sched ? ", scheduler" : "");
+	/* connect once before the children, so the maxmemory-policy warning
+	 * comes first and the heartbeat record appears at once */
+	sv_connect(&sv);
+
+	for (;;) {
+		long long now = now_ms();
+		reap_children(&sv, stop_seen != 0);
+
+		/* start children for empty slots */
+		for (int i = 0; i < sv.nslots && !stop_seen && !sig_stop; i++) {
+			struct slot *s = &sv.slots[i];
+			if (s->pid > 0 || s->finished || now < s->respawn_ms)
+				continue;
+			if (spawn(&sv, i, is_child, child_status) == 0 && *is_child) {
+				rc = 0;
+				goto child_out;
+			}
+		}
+
+		/* stopping: the first signal drains, the timeout or a second signal
+		 * kills what still runs and gives its jobs back */
+		if (sig_stop && !stop_seen) {
+			stop_seen = 1;
+			stop_deadline = now + opts->shutdown_timeout_ms;
+			log_info("stopping: no new jobs; waiting up to %lld ms for running ones",
+				 opts->shutdown_timeout_ms);
+			for (int i = 0; i < sv.nslots; i++)
+				if (sv.slots[i].pid > 0)
+					kill(sv.slots[i].pid, SIGTERM);
+			if (sv.sched && redis_ok(&sv))
+				scheduler_resign(sv.sched, sv.rc);
+		}
+		if (stop_seen && (sig_stop > 1 || now >= stop_deadline) && live_children(&sv)) {
+			log_warn("stopping now: killing %d children and releasing their jobs",
+				 live_children(&sv));
+			for (int i = 0; i < sv.nslots; i++)
+				if (sv.slots[i].pid > 0)
+					kill(sv.slots[i].pid, SIGKILL);
+			for (int i = 0; i < sv.nslots; i++) {
+				struct slot *s = &sv.slots[i];
+				int wst;
+				if (s->pid > 0) {
+					while (waitpid(s->pid, &wst, 0) < 0 && errno == EINTR)
+						;
+					settle_slot(&sv, s, "worker stopped", true);
+					sv.jobs_done += s->jobs_done;
+					s->pid = 0;
+				}
+			}
+		}
+		if (stop_seen && !live_children(&sv))
+			break;
+
+		/* hard time limits */
+		for (int i = 0; i < sv.nslots; i++) {
+			struct slot *s = &sv.slots[i];
+			if (s->pid > 0 && s->busy && s->hard_deadline_ms && now > s->hard_deadline_ms &&
+			    !s->killed_for_time) {
+				log_warn("job %s passed its hard time limit; killing child %d", s->job_id,
+					 (int)s->pid);
+				s->killed_for_time = 1;
+				kill(s->pid, SIGKILL);
+			}
+		}
+
+		if (sv_connect(&sv) == 0) {
+			if (now >= next_maint) {
+				maintain(&sv);
+				if (sv.sched && !stop_seen &&
+				    scheduler_tick(sv.sched, sv.rc, sv.db, &sv.q, err) < 0)
+					log_warn("scheduler: %s", err->msg);
+				next_maint = now + MAINT_INTERVAL_MS;
+			}
+		}
+		/* the heartbeat record needs only Redis */
+		if (redis_ok(&sv) && now >= next_record) {
+			write_record(&sv);
+			next_record = now + RECORD_INTERVAL_MS;
+		}
+		if (opts->burst && !live_children(&sv)) {
+			bool all_finished = true;
+			for (int i = 0; i < sv.nslots; i++)
+				all_finished &= sv.slots[i].finished;
+			if (all_finished)
+				break;
+		}
+		sleep_ms(TICK_MS);
+	}
+	rc = 0;
+	if (sv.pending.n && db_ok(&sv)) {
+		struct acme_err ferr;
+		if (pending_flush(&sv.pending, sv.db, &ferr) < 0)
+			log_warn("supervisor: %zu job state changes not recorded in PostgreSQL: %s",
+				 sv.pending.n, ferr.msg);
+	}
+	if (redis_ok(&sv)) {
+		redisReply *r = redisCommand(sv.rc, "DEL %s", sv.worker_key);
+		if (r)
+			freeReplyObject(r);
+		if (sv.sched)
+			scheduler_resign(sv.sched, sv.rc);
+	}
+	log_info("worker stopped");
+out:
+	if (sv.sched)
+		scheduler_free(sv.sched);
+	pending_release(&sv.pending);
+	if (sv.have_q)
+		queue_release(&sv.q);
+	if (sv.rc)
+		redisFree(sv.rc);
+	if (sv.db)
+		PQfinish(sv.db);
+	if (sv.slots)
+		munmap(sv.slots, sizeof(struct slot) * (size_t)sv.nslots);
+	return rc;
+child_out:
+	/* in a child: nothing of the supervisor's is ours to close over the
+	 * wire; free memory only */
+	if (sv.sched)
+		scheduler_free(sv.sched);
+	pending_release(&sv.pending);
+	return rc;
+}

@@ -1,0 +1,75 @@
+#!/bin/sh
+# Shutdown: the first SIGTERM stops fetching and lets the running job finish;
+# past --shutdown-timeout the job is killed and released (not counted as an
+# attempt) and a second worker finishes it; a second SIGTERM stops at once.
+. "$(dirname "$0")/../lib/test-lib.sh"
+need_servers
+. "$TEST_TOP/tests/lib/worker-lib.sh"
+
+P=$ACME_REDIS_PREFIX
+runner_pid() { tredis HGET "${P}{default}:job:$1" worker | cut -d: -f2; }
+running() { [ "$(job_col "$1" state)" = running ] && [ -n "$(runner_pid "$1")" ]; }
+now_ms() { date +%s%3N; }
+
+# ---- graceful: the running job finishes, nothing new starts ----
+start_worker w1 -Q default=1 --shutdown-timeout 20s
+job=$(enqueue noop '{"sleep_ms": 1500, "commit": "graceful"}')
+t_ok "the job runs" wait_for 15 "running $job"
+next=$(enqueue noop)
+t0=$(now_ms)
+stop_worker w1
+t_is "$W_STATUS" 0 "SIGTERM: the worker exits 0"
+t_is "$(job_col "$job" state)" succeeded "the running job was let finish"
+t_is "$(job_col "$job" attempts)" 1 "in one attempt"
+t_is "$(commits graceful)" 1 "and committed once"
+t_is "$(job_col "$next" state)" queued "the next job was not taken"
+t_like "$(cat "$TEST_TMP/w1.log")" 'stopping: no new jobs; waiting up to 20000 ms' "the log says so"
+t_unlike "$(cat "$TEST_TMP/w1.log")" 'releasing' "nothing was released"
+t_ok "a burst worker runs the waiting job" timeout 60 "$ACMECTL" worker --burst -Q default=1
+t_is "$(job_col "$next" state)" succeeded "done"
+
+# ---- past the shutdown timeout: killed, released, finished by another ----
+start_worker w2 -Q default=1 --shutdown-timeout 1s
+job=$(enqueue noop '{"sleep_ms": 6000, "commit": "released"}')
+t_ok "the long job runs" wait_for 15 "running $job"
+t0=$(now_ms)
+stop_worker w2
+t1=$(now_ms)
+t_is "$W_STATUS" 0 "the worker exits 0"
+t_ok "after about the timeout ($((t1 - t0)) ms), not the job's 6 s" test $((t1 - t0)) -lt 4000
+t_like "$(cat "$TEST_TMP/w2.log")" 'stopping now: killing 1 children and releasing their jobs' \
+	"the log says it released the job"
+t_is "$(job_col "$job" state)" queued "the job is queued again"
+t_is "$(job_col "$job" attempts)" 0 "the released attempt is not counted"
+t_is "$(tredis HGET "${P}{default}:job:$job" state)" queued "in Redis too"
+t_is "$(commits released)" 0 "nothing was committed"
+t_ok "a second worker finishes it" timeout 60 "$ACMECTL" worker --burst -Q default=1
+t_is "$(job_col "$job" state)" succeeded "it succeeded"
+t_is "$(job_col "$job" attempts)" 1 "in one counted attempt"
+t_is "$(commits released)" 1 "committed once"
+
+# ---- a second SIGTERM stops at once ----
+start_worker w3 -Q default=1 --shutdown-timeout 60s
+wpid=$W_PID
+job=$(enqueue noop '{"sleep_ms": 8000}')
+t_ok "the long job runs" wait_for 15 "running $job"
+t0=$(now_ms)
+kill -TERM "$wpid"
+sleep 0.3
+kill -TERM "$wpid"
+wait "$wpid"
+st=$?
+t1=$(now_ms)
+t_is "$st" 0 "the worker exits 0"
+t_ok "at once ($((t1 - t0)) ms), not after 60 s or the job's 8 s" test $((t1 - t0)) -lt 3000
+t_is "$(job_col "$job" state)" queued "the job was released"
+t_is "$(job_col "$job" attempts)" 0 "not counted as an attempt"
+
+# ---- SIGINT is a stop signal too ----
+start_worker w4 -Q default=1
+wpid=$W_PID
+t_ok "the worker is up" wait_for 10 "grep -q started '$TEST_TMP/w4.log'"
+stop_worker w4 INT
+t_is "$W_STATUS" 0 "SIGINT: it exits 0"
+
+t_done

@@ -1,0 +1,127 @@
+#!/bin/sh
+# Server restarts under a running worker, on private servers (the run's shared
+# ones are never restarted): Redis restarted while the worker idles and while
+# it works (it reconnects and goes on; the running job completes or is
+# retried, never lost), PostgreSQL restarted the same way (the job is
+# retried; the jobs table catches up), and the maxmemory-policy warning.
+. "$(dirname "$0")/../lib/test-lib.sh"
+
+SRV=$TEST_TMP/srv
+sh "$TEST_TOP/tests/lib/servers.sh" start "$SRV" >&2 || { echo "Bail out! cannot start private servers"; exit 1; }
+_t_own_servers=$SRV      # stopped at exit by test-lib
+# shellcheck disable=SC1091
+. "$SRV/env"
+export DATABASE_URL="postgresql:///acme_template?host=$TEST_PG_HOST&user=acme"
+export REDIS_URL="unix://$TEST_REDIS_SOCK"
+export ACME_REDIS_PREFIX="t:restart:"
+TEST_DB=acme_template
+. "$TEST_TOP/tests/lib/worker-lib.sh"
+
+P=$ACME_REDIS_PREFIX
+runner_pid() { tredis HGET "${P}{default}:job:$1" worker | cut -d: -f2; }
+running() { [ "$(job_col "$1" state)" = running ] && [ -n "$(runner_pid "$1")" ]; }
+
+# Restart Redis keeping its data, as a production Redis with persistence
+# does: SHUTDOWN SAVE writes the dataset, the new server loads it.
+restart_redis() {
+	tredis SHUTDOWN SAVE >/dev/null 2>&1
+	i=0
+	while [ -S "$TEST_REDIS_SOCK" ] && tredis PING >/dev/null 2>&1 && [ $i -lt 50 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
+	sleep "${1:-0.5}"       # down for a while
+	redis-server --port 0 --unixsocket "$TEST_REDIS_SOCK" --unixsocketperm 700 \
+		--daemonize yes --pidfile "$SRV/redis/redis.pid" --logfile "$SRV/redis/redis.log" \
+		--dir "$SRV/redis" --save '' --appendonly no >/dev/null
+	wait_for 10 'tredis PING >/dev/null 2>&1'
+	cp "$SRV/redis/redis.pid" "$SRV/redis.pid"
+}
+
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+stop_pg() { as_pg "$TEST_PG_BIN/pg_ctl" -D "$SRV/pg/data" -w -t 60 -m fast stop >/dev/null; }
+# the options of tests/lib/servers.sh
+start_pg() {
+	as_pg "$TEST_PG_BIN/pg_ctl" -D "$SRV/pg/data" -l "$SRV/pg/server.log" -w -t 60 \
+		-o "-c listen_addresses='' -c unix_socket_directories='$SRV/pg' -c fsync=off \
+		    -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
+		    -c shared_buffers=128MB" start >/dev/null
+	head -n 1 "$SRV/pg/data/postmaster.pid" >"$SRV/pg.pid"
+}
+restart_pg() {
+	stop_pg
+	sleep "${1:-0.5}"
+	start_pg
+}
+
+# ---- maxmemory-policy ----
+tredis CONFIG SET maxmemory-policy allkeys-lru >/dev/null
+start_worker warn -Q default=1
+t_ok "a worker on an allkeys-lru Redis warns at start" wait_for 10 \
+	"grep -q 'maxmemory-policy is allkeys-lru, not noeviction' '$TEST_TMP/warn.log'"
+stop_worker warn
+tredis CONFIG SET maxmemory-policy noeviction >/dev/null
+start_worker quiet -Q default=1
+t_ok "the worker is up" wait_for 10 "grep -q started '$TEST_TMP/quiet.log'"
+sleep 0.5
+stop_worker quiet
+t_unlike "$(cat "$TEST_TMP/quiet.log")" 'maxmemory-policy' "with noeviction it says nothing"
+
+start_worker w -Q default=2 --lease 2s
+t_ok "the worker is up" wait_for 10 "grep -q started '$TEST_TMP/w.log'"
+t_ok "a first job runs" wait_for 15 "[ \"\$(job_col $(enqueue noop) state)\" = succeeded ]"
+
+# ---- Redis restarted while the worker idles ----
+restart_redis 1
+job=$(enqueue noop '{"commit": "after-redis-idle"}')
+t_ok "after a Redis restart an idle worker takes new jobs" wait_for 30 \
+	"[ \"\$(job_col $job state)\" = succeeded ]"
+t_like "$(cat "$TEST_TMP/w.log")" 'connected again' "the log says it reconnected"
+
+# ---- Redis restarted while the worker works ----
+job=$(enqueue noop '{"sleep_ms": 3000, "commit": "redis-busy"}')
+t_ok "a long job runs" wait_for 15 "running $job"
+restart_redis 1
+t_ok "the job completes (or is retried and completes)" wait_for 40 \
+	"[ \"\$(job_col $job state)\" = succeeded ]"
+t_is "$(commits redis-busy)" 1 "committed once"
+att=$(job_col "$job" attempts)
+t_ok "in at most two attempts ($att)" test "$att" -le 2
+t_is "$(tredis HGET "${P}{default}:job:$job" state)" succeeded "Redis agrees"
+job=$(enqueue noop)
+t_ok "and the worker goes on consuming" wait_for 20 "[ \"\$(job_col $job state)\" = succeeded ]"
+
+# ---- PostgreSQL restarted while the worker idles ----
+restart_pg 1
+job=$(enqueue noop '{"commit": "after-pg-idle"}')
+t_ok "after a PostgreSQL restart an idle worker takes new jobs" wait_for 30 \
+	"[ \"\$(job_col $job state)\" = succeeded ]"
+t_is "$(commits after-pg-idle)" 1 "committed once"
+
+# ---- PostgreSQL restarted while the worker works ----
+job=$(enqueue noop '{"sleep_ms": 2000, "commit": "pg-busy"}')
+t_ok "a long job runs" wait_for 15 "running $job"
+restart_pg 1
+t_ok "the job is retried, not lost, and succeeds" wait_for 40 \
+	"[ \"\$(job_col $job state)\" = succeeded ]"
+t_is "$(commits pg-busy)" 1 "committed once"
+t_is "$(job_col "$job" attempts)" 2 "the attempt PostgreSQL failed counted; the retry succeeded"
+t_is "$(tredis HGET "${P}{default}:job:$job" state)" succeeded "Redis agrees"
+
+# ---- PostgreSQL down while a job finishes: the row catches up ----
+job=$(enqueue noop '{"sleep_ms": 1500}')
+t_ok "a job runs" wait_for 15 "running $job"
+stop_pg
+t_ok "it succeeds in Redis while PostgreSQL is down" wait_for 20 \
+	"[ \"\$(tredis HGET '${P}{default}:job:$job' state)\" = succeeded ]"
+sleep 0.5
+start_pg
+t_ok "the jobs row records it once PostgreSQL is back" wait_for 30 \
+	"[ \"\$(job_col $job state)\" = succeeded ]"
+t_like "$(cat "$TEST_TMP/w.log")" 'recorded [0-9]+ job state changes? that waited for PostgreSQL' \
+	"the log says the waiting change was recorded"
+
+stop_worker w
+t_is "$W_STATUS" 0 "the worker stops cleanly after all that"
+t_is "$(tpsql -c "SELECT count(*) FROM jobs WHERE state <> 'succeeded'")" 0 "every job succeeded"
+
+t_done
