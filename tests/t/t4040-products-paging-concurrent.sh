@@ -36,7 +36,11 @@ cur, seen, pages = None, [], 0
 while True:
     cmd = [acmectl, "products", "list", "--sort", sort, "--limit", "40", "-o", "json"]
     if cur: cmd += ["--after", cur]
-    d = json.loads(subprocess.run(cmd, capture_output=True, check=True).stdout)
+    r = subprocess.run(cmd, capture_output=True)
+    if r.returncode != 0:
+        print("command failed (exit %d): %s" % (r.returncode, r.stderr.decode(errors="replace").strip()))
+        sys.exit(0)
+    d = json.loads(r.stdout)
     seen += [i["id"] for i in d["items"]]
     pages += 1
     cur = d["page"]["next_cursor"]
@@ -44,6 +48,8 @@ while True:
 dups = len(seen) - len(set(seen))
 missing = len(want - set(seen))
 print(pages > 30, dups, missing)
+if dups or missing:
+    print("pages=%d seen=%d" % (pages, len(seen)))
 PY
 }
 for s in sku name:desc price price:desc created_at id:desc; do
