@@ -16,6 +16,7 @@
 
 #include "core/job.h"
 #include "core/jobtypes.h"
+#include "core/webhook.h"
 #include "core/xalloc.h"
 
 static int noop_run(struct job_run *run, struct acme_err *err);
@@ -25,6 +26,7 @@ static const struct jobtype types[] = {
 	  "(tests and benchmarks)", .handler = noop_run, .queue = "default", .max_attempts = 3,
 	  .lease_ms = 30000, .soft_limit_ms = 0, .hard_limit_ms = 0, .backoff_ms = 100,
 	  .backoff_max_ms = 2000 },
+	WEBHOOK_JOBTYPES,
 };
 #define NTYPES (sizeof(types) / sizeof(types[0]))
 
