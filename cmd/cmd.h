@@ -161,5 +161,9 @@ extern const struct cmd_entry cmd_worker;
 extern const struct cmd_entry cmd_help;
 extern const struct cmd_entry cmd_version;
 extern const struct cmd_entry cmd_complete;
+extern const struct cmd_entry cmd_webhooks;
+/* Live ids for the completion hints @webhook, @delivery and @delivery-show
+ * (cmd/webhooks.c); npos = positionals before the word. 1 when handled. */
+int webhooks_complete(FILE *f, const char *hint, int npos, const char *prefix);
 
 #endif

@@ -100,7 +100,6 @@ static int complete_exec(struct ctx *ctx, struct args *a)
 			npos++;
 		}
 	}
-	(void)npos;
 
 	const struct opt *const tables[] = { verb && verb->opts ? verb->opts : global_opts,
 					     cmd && cmd->opts ? cmd->opts : global_opts, global_opts,
@@ -131,7 +130,10 @@ static int complete_exec(struct ctx *ctx, struct args *a)
 			emit(f, v->name, cur);
 		return 0;
 	}
-	emit_hint(f, verb ? verb->arg_complete : cmd->arg_complete, cur);
+	const char *hint = verb ? verb->arg_complete : cmd->arg_complete;
+	if (hint && hint[0] == '@' && webhooks_complete(f, hint, npos, cur))
+		return 0;
+	emit_hint(f, hint, cur);
 	return 0;
 }
 

@@ -33,6 +33,7 @@ const struct cmd_entry *const commands[] = {
 	&cmd_migrate,
 	&cmd_worker,
 	&cmd_version,
+	&cmd_webhooks,
 	&cmd_complete,
 	NULL,
 };
