@@ -37,6 +37,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,7 +271,7 @@ struct transfer {
 	char *body;                   /* owned; sent as is */
 	size_t body_len;
 	json_t *request_headers;
-	char tried[INET6_ADDRSTRLEN + 8];   /* the last address a socket was opened for */
+	char tried[INET6_ADDRSTRLEN + 16];  /* the last address a socket was opened for */
 	char refused[320];            /* set when the guard refused an address */
 	struct strbuf excerpt;
 	size_t received;
@@ -319,14 +320,20 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
 {
 	struct transfer *t = clientp;
 	(void)purpose;
-	netguard_addr_text(&a->addr, t->tried, sizeof(t->tried));
+	char ip[INET6_ADDRSTRLEN];
+	netguard_addr_text(&a->addr, ip, sizeof(ip));
+	unsigned port = a->family == AF_INET ?
+		ntohs(((const struct sockaddr_in *)(const void *)&a->addr)->sin_port) :
+		a->family == AF_INET6 ?
+		ntohs(((const struct sockaddr_in6 *)(const void *)&a->addr)->sin6_port) : 0;
+	snprintf(t->tried, sizeof(t->tried), strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, port);
 	if (t->guard) {
 		enum netguard_class c = netguard_classify(&a->addr, (socklen_t)a->addrlen);
 		if (!netguard_allowed(c)) {
 			snprintf(t->refused, sizeof(t->refused), "refused by the outgoing-request guard: "
 				 "%s is a %s address; in production webhooks only go to public "
 				 "addresses (allow this endpoint with 'acmectl webhooks edit %lld "
-				 "--allow-private')", t->tried, netguard_class_name(c), t->webhook_id);
+				 "--allow-private')", ip, netguard_class_name(c), t->webhook_id);
 			return CURL_SOCKET_BAD;
 		}
 	}
@@ -505,7 +512,7 @@ static void transfer_done(struct pump *p, struct transfer *t, CURLcode cc)
 	CURL *e = t->easy;
 	curl_off_t us = 0, connect_us = 0, ra = -1;
 	char *ip = NULL, *redirect = NULL;
-	long port = 0;
+	long port = 0, os_errno = 0;
 	int transport = 0;
 
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &t->status);
@@ -515,8 +522,9 @@ static void transfer_done(struct pump *p, struct transfer *t, CURLcode cc)
 	curl_easy_getinfo(e, CURLINFO_PRIMARY_PORT, &port);
 	curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &ra);
 	curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &redirect);
+	curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno);
 	t->latency_ms = (long long)(us / 1000);
-	if (ip && ip[0])
+	if (ip && ip[0] && port)
 		snprintf(t->remote, sizeof(t->remote), strchr(ip, ':') ? "[%s]:%ld" : "%s:%ld", ip, port);
 	else if (t->tried[0])
 		snprintf(t->remote, sizeof(t->remote), "%s", t->tried);
@@ -538,10 +546,13 @@ static void transfer_done(struct pump *p, struct transfer *t, CURLcode cc)
 				t->error = xasprintf("connect timed out after %lld ms (%s)",
 						     t->latency_ms, t->errbuf);
 			else if (cc == CURLE_OPERATION_TIMEDOUT)
-				t->error = xasprintf("timed out after %lld ms without a complete response",
-						     t->latency_ms);
+				t->error = xasprintf("timed out after %lld ms without a complete response "
+						     "(timeout %lld ms)", t->latency_ms, p->s.timeout_ms);
 			else if (cc == CURLE_COULDNT_RESOLVE_HOST)
 				t->error = xasprintf("cannot resolve the host name (%s)", t->errbuf);
+			else if (cc == CURLE_COULDNT_CONNECT && os_errno && t->tried[0])
+				t->error = xasprintf("cannot connect to %s: %s", t->tried,
+						     strerror((int)os_errno));
 			else if (cc == CURLE_COULDNT_CONNECT)
 				t->error = xasprintf("cannot connect (%s)", t->errbuf);
 			else
@@ -559,7 +570,6 @@ static void transfer_done(struct pump *p, struct transfer *t, CURLcode cc)
 		else
 			t->error = xasprintf("HTTP %ld", t->status);
 	}
-	(void)p;
 }
 
 /* ---- claims ------------------------------------------------------------------------ */
