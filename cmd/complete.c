@@ -2,12 +2,86 @@
  * call. WORDs are the command line after "acmectl", the last one being the word
  * under the cursor (possibly empty). It prints one candidate per line; a line
  * ":file" or ":dir" asks the shell to complete file or directory names.
- * Everything comes from the command and option tables.
+ * Everything comes from the command and option tables, except "@NAME" hints,
+ * whose values come from the database (SKUs for `products get`): one cheap
+ * indexed query, never starting the dev stack, silent when anything fails.
  */
 #include <string.h>
 
 #include "cmd/args.h"
 #include "cmd/cmd.h"
+#include "core/config.h"
+#include "core/db.h"
+#include "core/migrate.h"
+
+/* Where a dynamic hint looks: --env and --config as typed on the line; and
+ * which positional argument is being completed (0 = the first). */
+struct complete_where {
+	const char *env, *config;
+	int npos;
+};
+
+static void no_notices(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+/* Values from the database. A completion must never hang or print errors: a
+ * one-second connect timeout and statement timeout, and every failure simply
+ * offers nothing. fn gets the connection; what is passed through. */
+static void from_db(FILE *f, const char *prefix, const struct complete_where *where,
+		    void (*fn)(FILE *, PGconn *, const char *what, int npos, const char *prefix),
+		    const char *what)
+{
+	struct config cfg;
+	struct acme_err err = { 0 };
+	struct config_flags cf = { where->env, where->config, "error" };
+	if (config_load(&cfg, &cf, &err) < 0)
+		return;
+	const char *url = config_get(&cfg, CFG_DATABASE_URL);
+	PGconn *db = url ? db_connect_url(url, 1, "acmectl-complete", &err) : NULL;
+	if (db) {
+		PQsetNoticeProcessor(db, no_notices, NULL);
+		PQclear(PQexec(db, "SET statement_timeout = 1000"));
+		fn(f, db, what, where->npos, prefix);
+		PQfinish(db);
+	}
+	config_release(&cfg);
+}
+
+static void sku_fn(FILE *f, PGconn *db, const char *what, int npos, const char *prefix)
+{
+	(void)what;
+	(void)npos;
+	products_complete_sku(f, db, prefix);
+}
+
+static void complete_skus(FILE *f, const char *prefix, const struct complete_where *where)
+{
+	from_db(f, prefix, where, sku_fn, NULL);
+}
+
+/* Webhook and delivery ids; `delivery show DID` offers "show" first. */
+static void complete_webhooks(FILE *f, const char *prefix, const struct complete_where *where)
+{
+	from_db(f, prefix, where, webhooks_complete_ids, "webhook");
+}
+
+static void complete_deliveries(FILE *f, const char *prefix, const struct complete_where *where)
+{
+	from_db(f, prefix, where, webhooks_complete_ids, "delivery");
+}
+
+static void complete_delivery_show(FILE *f, const char *prefix, const struct complete_where *where)
+{
+	if (where->npos == 0) {
+		if (strncmp("show", prefix, strlen(prefix)) == 0)
+			fputs("show\n", f);
+		return;
+	}
+	from_db(f, prefix, where, webhooks_complete_ids, "delivery-show");
+}
 
 static void emit(FILE *f, const char *cand, const char *prefix)
 {
@@ -26,7 +100,46 @@ static void emit_opts(FILE *f, const struct opt *opts, const char *prefix)
 	}
 }
 
-static void emit_hint(FILE *f, const char *hint, const char *prefix)
+/* Dynamic candidates: "@name" hints in option tables name one of these.
+ * Providers must be quick and must fail silently (print nothing) when what
+ * they need (the database, say) is not there. */
+static void complete_commands(FILE *f, const char *prefix, const struct complete_where *where)
+{
+	(void)where;
+	for (int i = 0; commands[i]; i++)
+		if (!(commands[i]->flags & CMD_HIDDEN))
+			emit(f, commands[i]->name, prefix);
+}
+
+static void complete_migrations(FILE *f, const char *prefix, const struct complete_where *where)
+{
+	struct migration_set set;
+	struct acme_err err;
+	char v[16];
+	(void)where;
+	if (migration_set_load_embedded(&set, &err) < 0)
+		return;
+	for (size_t i = 0; i < set.n; i++) {
+		snprintf(v, sizeof(v), "%04d", set.v[i].version);
+		emit(f, v, prefix);
+	}
+	migration_set_release(&set);
+}
+
+static const struct {
+	const char *hint;
+	void (*fn)(FILE *f, const char *prefix, const struct complete_where *where);
+} providers[] = {
+	{ "@command", complete_commands },
+	{ "@migration", complete_migrations },
+	{ "@sku", complete_skus },
+	{ "@webhook", complete_webhooks },
+	{ "@delivery", complete_deliveries },
+	{ "@delivery-show", complete_delivery_show },
+};
+
+static void emit_hint(FILE *f, const char *hint, const char *prefix,
+		      const struct complete_where *where)
 {
 	if (!hint)
 		return;
@@ -34,14 +147,12 @@ static void emit_hint(FILE *f, const char *hint, const char *prefix)
 		fprintf(f, ":%s\n", hint);
 		return;
 	}
-	if (strcmp(hint, "@command") == 0) {
-		for (int i = 0; commands[i]; i++)
-			if (!(commands[i]->flags & CMD_HIDDEN))
-				emit(f, commands[i]->name, prefix);
+	if (hint[0] == '@') {
+		for (size_t i = 0; i < sizeof(providers) / sizeof(providers[0]); i++)
+			if (strcmp(hint, providers[i].hint) == 0)
+				providers[i].fn(f, prefix, where);
 		return;
 	}
-	if (hint[0] == '@')        /* dynamic values: provided by later commands */
-		return;
 	for (const char *c = hint; *c;) {
 		size_t n = strcspn(c, "|");
 		char cand[128];
@@ -73,6 +184,7 @@ static int complete_exec(struct ctx *ctx, struct args *a)
 	const struct cmd_verb *verb = NULL;
 	int npos = 0;       /* positionals after command/verb before cur */
 	const struct opt *const globals[] = { global_opts, NULL };
+	struct complete_where where = { NULL, NULL, 0 };
 
 	/* walk the words before the current one */
 	for (int i = 0; i < n - 1; i++) {
@@ -82,6 +194,12 @@ static int complete_exec(struct ctx *ctx, struct args *a)
 			cmd && cmd->opts ? cmd->opts : global_opts, global_opts, NULL };
 		if (w[0] == '-' && w[1]) {
 			const struct opt *o = find_opt(cmd ? tables : globals, w);
+			const char *val = strchr(w, '=') ? strchr(w, '=') + 1 :
+					  i + 1 < n - 1 ? a->argv[i + 1] : NULL;
+			if (o && o->type != OPT_FLAG && val && strcmp(o->name, "env") == 0)
+				where.env = val;
+			if (o && o->type != OPT_FLAG && val && strcmp(o->name, "config") == 0)
+				where.config = val;
 			if (o && o->type != OPT_FLAG && !strchr(w, '='))
 				i++;    /* skip its value */
 			continue;
@@ -109,7 +227,7 @@ static int complete_exec(struct ctx *ctx, struct args *a)
 		const char *prev = a->argv[n - 2];
 		const struct opt *o = find_opt(cmd ? tables : globals, prev);
 		if (o && o->type != OPT_FLAG && !strchr(prev, '=')) {
-			emit_hint(f, o->complete, cur);
+			emit_hint(f, o->complete, cur, &where);
 			return 0;
 		}
 	}
@@ -122,7 +240,7 @@ static int complete_exec(struct ctx *ctx, struct args *a)
 		return 0;
 	}
 	if (!cmd) {
-		emit_hint(f, "@command", cur);
+		emit_hint(f, "@command", cur, &where);
 		return 0;
 	}
 	if (cmd->verbs && !verb) {
@@ -130,10 +248,8 @@ static int complete_exec(struct ctx *ctx, struct args *a)
 			emit(f, v->name, cur);
 		return 0;
 	}
-	const char *hint = verb ? verb->arg_complete : cmd->arg_complete;
-	if (hint && hint[0] == '@' && webhooks_complete(f, hint, npos, cur))
-		return 0;
-	emit_hint(f, hint, cur);
+	where.npos = npos;
+	emit_hint(f, verb ? verb->arg_complete : cmd->arg_complete, cur, &where);
 	return 0;
 }
 

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "cmd/cmd.h"
+#include "core/clock.h"
 #include "core/health.h"
 #include "core/output.h"
 #include "core/strbuf.h"
@@ -33,20 +34,6 @@ struct round {
 	struct health_check c[CHK__COUNT];
 	bool used[CHK__COUNT];
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long long ms)
-{
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 /* One pass over the readiness checks, each bounded by timeout_ms. */
 static void run_ready(struct ctx *ctx, struct round *rd, long long timeout_ms, bool worker)
@@ -165,7 +152,7 @@ static void report(struct ctx *ctx, const struct round *rd, const char *mode, in
 static int health_exec(struct ctx *ctx, struct args *a)
 {
 	struct round rd;
-	long long t0 = now_ms();
+	long long t0 = clock_mono_ms();
 	bool live = args_has(a, "live");
 	bool wait = args_has(a, "wait");
 	bool worker = args_has(a, "require-worker");
@@ -203,7 +190,7 @@ static int health_exec(struct ctx *ctx, struct args *a)
 	}
 
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_mono_ms();
 		attempts++;
 		struct health_check cfgc = rd.c[CHK_CONFIG];
 		memset(&rd, 0, sizeof(rd));
@@ -213,7 +200,7 @@ static int health_exec(struct ctx *ctx, struct args *a)
 		status = verdict(&rd);
 		if (status != 69 || !wait)
 			break;
-		left = deadline - now_ms();
+		left = deadline - clock_mono_ms();
 		if (left <= 0)
 			break;
 		char *why = failures(&rd);
@@ -221,11 +208,11 @@ static int health_exec(struct ctx *ctx, struct args *a)
 			ctx_msg(ctx, "health: waiting (%.0f s left): %s", (double)left / 1000.0, why);
 		free(last);
 		last = why;
-		sleep_ms(interval < left ? interval : left);
+		clock_sleep_ms(interval < left ? interval : left);
 	}
 done:
 	free(last);
-	report(ctx, &rd, mode, status, attempts, now_ms() - t0);
+	report(ctx, &rd, mode, status, attempts, clock_mono_ms() - t0);
 	return status;
 }
 

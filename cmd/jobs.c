@@ -672,6 +672,8 @@ static int q_held(struct ctx *ctx, struct args *a, const char *verb)
 			goto out;
 		}
 		rc = held_outcome(ctx, queue_progress(&q, &job, a->argv[2], &ctx->err), "stored", &job);
+		if (rc == 0 && job_save_progress(ctx->db, &job, &ctx->err) < 0)
+			rc = -1;
 	} else if (strcmp(verb, "ack") == 0) {
 		rc = held_outcome(ctx, queue_ack(&q, &job, args_get(a, "result"), &ctx->err), "acked",
 				  &job);

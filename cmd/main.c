@@ -25,15 +25,17 @@
 #include "core/xalloc.h"
 
 const struct cmd_entry *const commands[] = {
+	&cmd_audit,
 	&cmd_config,
 	&cmd_dev,
 	&cmd_health,
 	&cmd_jobs, &cmd_queue_debug,  /* __queue is hidden */
 	&cmd_help,
 	&cmd_migrate,
-	&cmd_worker,
+	&cmd_products,
 	&cmd_version,
 	&cmd_webhooks,
+	&cmd_worker,
 	&cmd_complete,
 	NULL,
 };

@@ -22,6 +22,7 @@
 
 #include "cmd/cmd.h"
 #include "core/audit.h"
+#include "core/clock.h"
 #include "core/db.h"
 #include "core/httpd.h"
 #include "core/outbox.h"
@@ -36,20 +37,6 @@
 #define SECRET_FILE_MAX 8192
 
 /* ---- helpers ------------------------------------------------------------------------ */
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long long ms)
-{
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 static int parse_id(struct ctx *ctx, const char *s, const char *what, long long *id)
 {
@@ -643,7 +630,7 @@ static int wh_test(struct ctx *ctx, struct args *a)
 	}
 
 	long long timeout = args_int(a, "timeout", 60000);
-	long long start = mono_ms();
+	long long start = clock_mono_ms();
 	bool told = false;
 	struct webhook_delivery d;
 	memset(&d, 0, sizeof(d));
@@ -657,7 +644,7 @@ static int wh_test(struct ctx *ctx, struct args *a)
 		if (got == 0 && (strcmp(d.status, "succeeded") == 0 || strcmp(d.status, "failed") == 0 ||
 				 strcmp(d.status, "cancelled") == 0))
 			break;
-		long long waited = mono_ms() - start;
+		long long waited = clock_mono_ms() - start;
 		if (!told && waited > 3000 && (got < 0 || strcmp(d.status, "pending") == 0)) {
 			ctx_msg(ctx, "still waiting for a worker to deliver %s; is 'acmectl worker' running "
 				"with the webhooks queue?", event_id);
@@ -673,7 +660,7 @@ static int wh_test(struct ctx *ctx, struct args *a)
 			return rc;
 		}
 		webhook_delivery_release(&d);
-		sleep_ms(100);
+		clock_sleep_ms(100);
 	}
 	json_t *doc = test_json(id, event_id, &d);
 	print_doc(ctx, doc);
@@ -1057,39 +1044,19 @@ static int wh_listen(struct ctx *ctx, struct args *a)
 
 /* ---- completion ------------------------------------------------------------------------- */
 
-int webhooks_complete(FILE *f, const char *hint, int npos, const char *prefix)
+void webhooks_complete_ids(FILE *f, PGconn *db, const char *what, int npos, const char *prefix)
 {
-	const char *sql;
-	if (strcmp(hint, "@webhook") == 0 && npos == 0)
-		sql = "SELECT id FROM webhooks ORDER BY id LIMIT 200";
-	else if (strcmp(hint, "@delivery") == 0 && npos == 0)
-		sql = "SELECT id FROM webhook_deliveries ORDER BY id DESC LIMIT 200";
-	else if (strcmp(hint, "@delivery-show") == 0 && npos == 0) {
-		if (strncmp("show", prefix, strlen(prefix)) == 0)
-			fprintf(f, "show\n");
-		return 1;
-	} else if (strcmp(hint, "@delivery-show") == 0 && npos == 1)
-		sql = "SELECT id FROM webhook_deliveries ORDER BY id DESC LIMIT 200";
-	else
-		return strcmp(hint, "@webhook") == 0 || strncmp(hint, "@delivery", 9) == 0;
-
-	/* quietly, quickly, and never starting anything: no answer is fine */
-	struct config cfg;
+	const char *sql = strcmp(what, "webhook") == 0 ?
+		"SELECT id FROM webhooks ORDER BY id LIMIT 500" :
+		"SELECT id FROM webhook_deliveries ORDER BY id DESC LIMIT 500";
 	struct acme_err err;
-	if (config_load(&cfg, NULL, &err) < 0)
-		return 1;
-	const char *url = config_get(&cfg, CFG_DATABASE_URL);
-	PGconn *db = url ? db_connect_url(url, 2, "acmectl-complete", &err) : NULL;
-	if (db) {
-		PGresult *res = db_exec(db, &err, sql, 0, NULL);
-		for (int i = 0; res && i < PQntuples(res); i++)
-			if (strncmp(PQgetvalue(res, i, 0), prefix, strlen(prefix)) == 0)
-				fprintf(f, "%s\n", PQgetvalue(res, i, 0));
-		PQclear(res);
-		PQfinish(db);
-	}
-	config_release(&cfg);
-	return 1;
+	if (npos != (strcmp(what, "delivery-show") == 0 ? 1 : 0))
+		return;
+	PGresult *res = db_exec(db, &err, sql, 0, NULL);
+	for (int i = 0; res && i < PQntuples(res); i++)
+		if (strncmp(PQgetvalue(res, i, 0), prefix, strlen(prefix)) == 0)
+			fprintf(f, "%s\n", PQgetvalue(res, i, 0));
+	PQclear(res);
 }
 
 /* ---- the command -------------------------------------------------------------------------- */

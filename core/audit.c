@@ -1,5 +1,6 @@
 /* audit.c — the audit log and the identity of whoever runs acmectl. */
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -43,4 +44,20 @@ int audit_add(PGconn *db, const char *environment, const char *command, const ch
 	free(u);
 	free(h);
 	return rc < 0 ? acme_err_prefix(err, "audit log") : 0;
+}
+
+PGresult *audit_list(PGconn *db, long long since_ms, long limit, struct acme_err *err)
+{
+	char since[32], lim[32];
+	snprintf(since, sizeof(since), "%lld", since_ms);
+	snprintf(lim, sizeof(lim), "%ld", limit);
+	const char *params[2] = { since, lim };
+	PGresult *res = db_exec(db, err, "SELECT id::text, to_char(at AT TIME ZONE 'UTC', "
+				"'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), os_user, host, environment, command, "
+				"target, details::text FROM audit_log WHERE $1::bigint <= 0 OR "
+				"at >= now() - $1::bigint * interval '1 millisecond' "
+				"ORDER BY at DESC, id DESC LIMIT $2::bigint", 2, params);
+	if (!res)
+		acme_err_prefix(err, "audit log");
+	return res;
 }

@@ -16,4 +16,10 @@ char *acme_whoami(void);
 int audit_add(PGconn *db, const char *environment, const char *command, const char *target,
 	      const char *details, struct acme_err *err);
 
+/* The newest rows first: at most limit (> 0) of them, only those younger
+ * than since_ms when since_ms > 0. Returns an owned PGresult (PQclear it)
+ * with the text columns id, at (ISO 8601 UTC), os_user, host, environment,
+ * command, target (may be NULL), details (JSON text); NULL with err set. */
+PGresult *audit_list(PGconn *db, long long since_ms, long limit, struct acme_err *err);
+
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/db.h"
 #include "core/health.h"
 #include "core/migrate.h"
@@ -22,13 +23,6 @@
 #include "core/xalloc.h"
 
 #define WORKER_SCAN_MAX_CALLS 10000   /* bounds a SCAN over a huge keyspace */
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 const char *health_status_name(enum health_status s)
 {
@@ -53,7 +47,7 @@ static int fail(struct health_check *hc, bool transient, long long t0, const cha
 	va_end(ap);
 	hc->status = HEALTH_FAIL;
 	hc->transient = transient;
-	hc->duration_ms = now_ms() - t0;
+	hc->duration_ms = clock_mono_ms() - t0;
 	return -1;
 }
 
@@ -61,7 +55,7 @@ static int pass(struct health_check *hc, long long t0)
 {
 	hc->status = HEALTH_PASS;
 	hc->transient = false;
-	hc->duration_ms = now_ms() - t0;
+	hc->duration_ms = clock_mono_ms() - t0;
 	return 0;
 }
 
@@ -77,7 +71,7 @@ void health_skip(struct health_check *hc, const char *why)
 int health_postgres(const char *url, long long timeout_ms, struct health_check *hc, PGconn **out)
 {
 	struct acme_err err = { 0 };
-	long long t0 = now_ms(), deadline = t0 + timeout_ms;
+	long long t0 = clock_mono_ms(), deadline = t0 + timeout_ms;
 	PGconn *db = NULL;
 	PGresult *r = NULL;
 
@@ -96,7 +90,7 @@ int health_postgres(const char *url, long long timeout_ms, struct health_check *
 		goto out;
 	}
 	while (PQisBusy(db)) {
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_mono_ms();
 		if (left <= 0) {
 			PGcancel *c = PQgetCancel(db);
 			char buf[256];
@@ -148,7 +142,7 @@ int health_schema(PGconn *db, const struct config *cfg, struct health_check *hc)
 {
 	struct acme_err err = { 0 };
 	struct migrate_schema st;
-	long long t0 = now_ms();
+	long long t0 = clock_mono_ms();
 
 	init(hc, "schema");
 	if (migrate_schema_state(db, cfg, &st, &err) < 0)
@@ -181,7 +175,7 @@ int health_schema(PGconn *db, const struct config *cfg, struct health_check *hc)
 int health_redis(const char *url, long long timeout_ms, struct health_check *hc, redisContext **out)
 {
 	struct acme_err err = { 0 };
-	long long t0 = now_ms();
+	long long t0 = clock_mono_ms();
 	redisContext *c;
 
 	init(hc, "redis");
@@ -226,7 +220,7 @@ static char *worker_pattern(const char *prefix)
 int health_worker(redisContext *c, const char *prefix, struct health_check *hc)
 {
 	struct acme_err err = { 0 };
-	long long t0 = now_ms();
+	long long t0 = clock_mono_ms();
 	char *pattern = worker_pattern(prefix ? prefix : "");
 	char cursor[32] = "0";
 	long alive = 0, stale = 0;

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/httpd.h"
 #include "core/strbuf.h"
 #include "core/xalloc.h"
@@ -36,20 +37,6 @@ struct conn {
 	bool close_after;
 	char peer[80];
 };
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int httpd_open(struct httpd *h, const char *bind_addr, int port, struct acme_err *err)
 {
@@ -131,7 +118,7 @@ static void set_response(struct conn *c, const struct httpd_response *r, bool cl
 	c->out = strbuf_detach(&out, &c->out_len);
 	c->out_off = 0;
 	c->close_after = close_after;
-	c->send_at = mono_ms() + (r->delay_ms > 0 ? r->delay_ms : 0);
+	c->send_at = clock_mono_ms() + (r->delay_ms > 0 ? r->delay_ms : 0);
 	c->state = C_HOLD;
 }
 
@@ -168,7 +155,7 @@ static void try_request(struct httpd *h, struct conn *c, httpd_handler_fn handle
 	char saved = c->in.buf[need];
 	c->in.buf[need] = '\0';
 	struct httpd_request hr = { &req, c->in.buf + head_len, (size_t)req.content_length, c->peer,
-				    wall_ms() };
+				    clock_wall_ms() };
 	struct httpd_response r;
 	memset(&r, 0, sizeof(r));
 	r.status = 200;
@@ -197,7 +184,7 @@ int httpd_run(struct httpd *h, httpd_handler_fn handler, void *user,
 	int rc = 0;
 
 	for (;;) {
-		long long now = mono_ms();
+		long long now = clock_mono_ms();
 		if (*stop && !stop_deadline)
 			stop_deadline = now + 5000;
 		if (stop_deadline) {
@@ -244,7 +231,7 @@ int httpd_run(struct httpd *h, httpd_handler_fn handler, void *user,
 		}
 		if (pr <= 0)
 			continue;
-		now = mono_ms();
+		now = clock_mono_ms();
 		size_t base = accepting ? 1 : 0;
 		/* connections first (indices are stable until we remove) */
 		for (size_t k = n; k-- > 0;) {

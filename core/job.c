@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "core/db.h"
+#include "core/audit.h"
 #include "core/job.h"
 #include "core/jobtypes.h"
 #include "core/xalloc.h"
@@ -24,16 +25,7 @@
 
 char *job_created_by(void)
 {
-	char host[256] = "";
-	const char *user = NULL;
-	struct passwd *pw = getpwuid(geteuid());
-	if (pw && pw->pw_name)
-		user = pw->pw_name;
-	if (!user)
-		user = getenv("USER");
-	if (gethostname(host, sizeof(host) - 1) != 0 || !host[0])
-		snprintf(host, sizeof(host), "unknown");
-	return xasprintf("%s@%s", user && user[0] ? user : "unknown", host);
+	return acme_whoami();
 }
 
 /* ---- mirror ------------------------------------------------------------------ */
@@ -67,10 +59,57 @@ static const char mirror_sql[] =
 	"   progress jsonb, cancel boolean, scheduled_ms bigint, started_ms bigint,"
 	"   finished_ms bigint, version bigint)"
 	"   ORDER BY x.id, x.version DESC) AS u"
-	" WHERE j.id = u.id AND j.version < u.version AND j.state NOT IN " FINAL_STATES;
+	/* the ANY() over the ids steers the planner to the primary key: it
+	 * guesses 100 rows for jsonb_to_recordset and would scan a small table */
+	" WHERE j.id = ANY(ARRAY(SELECT jsonb_array_elements($1::jsonb) ->> 'id'))"
+	" AND j.id = u.id AND j.version < u.version AND j.state NOT IN " FINAL_STATES;
+
+/* The same for one snapshot, with plain parameters: what a worker does for
+ * every transition, so it is kept cheap (no JSON decoding, no sort). */
+static const char mirror_one_sql[] =
+	"UPDATE jobs SET state = $2, attempts = $3::int, lease_token = $4, error = $5,"
+	" result = $6::jsonb, progress = $7::jsonb, cancel_requested = $8::boolean,"
+	" scheduled_at = to_timestamp($9::bigint / 1000.0),"
+	" started_at = to_timestamp($10::bigint / 1000.0),"
+	" finished_at = to_timestamp($11::bigint / 1000.0),"
+	" version = $12::bigint, updated_at = now()"
+	" WHERE id = $1 AND version < $12::bigint AND state NOT IN " FINAL_STATES;
+
+/* A JSON text for a jsonb parameter, or NULL when it is not valid JSON. */
+static const char *valid_json(const char *text)
+{
+	json_t *j = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+	json_decref(j);
+	return j ? text : NULL;
+}
+
+static int mirror_one(PGconn *db, const struct queue_job *j, struct acme_err *err)
+{
+	char att[16], sched[24], start[24], fin[24], ver[24];
+	snprintf(att, sizeof(att), "%d", j->attempts);
+	snprintf(sched, sizeof(sched), "%lld", j->scheduled_ms);
+	snprintf(start, sizeof(start), "%lld", j->started_ms);
+	snprintf(fin, sizeof(fin), "%lld", j->finished_ms);
+	snprintf(ver, sizeof(ver), "%lld", j->version);
+	const char *params[12] = {
+		j->id, job_state_name(j->state), att, j->token, j->error, valid_json(j->result),
+		valid_json(j->progress), j->cancel_requested ? "true" : "false",
+		j->scheduled_ms > 0 ? sched : NULL, j->started_ms > 0 ? start : NULL,
+		j->finished_ms > 0 ? fin : NULL, ver,
+	};
+	PGresult *res = db_exec(db, err, mirror_one_sql, 12, params);
+	if (!res)
+		return acme_err_prefix(err, "recording the state of job %s in the jobs table", j->id);
+	int n = atoi(PQcmdTuples(res));
+	PQclear(res);
+	return n;
+}
 
 int job_mirror(PGconn *db, const struct queue_job *jobs, size_t n, struct acme_err *err)
 {
+	if (n == 1)
+		return jobs[0].known && jobs[0].id ? mirror_one(db, &jobs[0], err) : 0;
+
 	json_t *arr = json_array();
 	char *text = NULL;
 	PGresult *res = NULL;

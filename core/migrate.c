@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/db.h"
 #include "core/log.h"
 #include "core/audit.h"
@@ -51,20 +52,6 @@ static int state_parse(const char *s)
 		if (strcmp(s, state_names[i]) == 0)
 			return i;
 	return -1;
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long long ms)
-{
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
 }
 
 char *migrate_whoami(void)
@@ -429,7 +416,7 @@ static int lock_acquire(struct migrate *mg, struct acme_err *err)
 {
 	char k1[16], k2[16];
 	const char *p[2] = { k1, k2 };
-	long long start = now_ms(), wait = 100;
+	long long start = clock_mono_ms(), wait = 100;
 	bool announced = false;
 	char *who = migrate_whoami();
 	char *app = xasprintf("acmectl %s %s", mg->command, who);
@@ -456,10 +443,10 @@ static int lock_acquire(struct migrate *mg, struct acme_err *err)
 		if (got) {
 			mg->locked = true;
 			if (announced)
-				emit(mg, MIGRATE_EV_LOCKED, NULL, false, now_ms() - start, NULL);
+				emit(mg, MIGRATE_EV_LOCKED, NULL, false, clock_mono_ms() - start, NULL);
 			return 0;
 		}
-		long long elapsed = now_ms() - start;
+		long long elapsed = clock_mono_ms() - start;
 		if (!announced || elapsed >= mg->lock_timeout_ms) {
 			char *holder = lock_holder(mg->db);
 			if (!announced)
@@ -478,7 +465,7 @@ static int lock_acquire(struct migrate *mg, struct acme_err *err)
 		long long left = mg->lock_timeout_ms - elapsed;
 		/* jitter, different in each process, so racing replicas spread out */
 		long long nap = wait + (long long)(((unsigned)getpid() * 7919u + (unsigned)elapsed) % 50u);
-		sleep_ms(nap < left ? nap : left);
+		clock_sleep_ms(nap < left ? nap : left);
 		if (wait < 1000)
 			wait = wait * 3 / 2;
 	}
@@ -577,7 +564,7 @@ static void watch_once(struct lockwatch *lw, PGconn *db)
 static PGresult *exec_watched(PGconn *db, struct lockwatch *lw, const char *sql, struct acme_err *err)
 {
 	PGresult *keep = NULL, *r;
-	long long start = now_ms(), last_watch = 0;
+	long long start = clock_mono_ms(), last_watch = 0;
 
 	lw->seen[0] = '\0';
 	if (!PQsendQuery(db, sql))
@@ -590,7 +577,7 @@ static PGresult *exec_watched(PGconn *db, struct lockwatch *lw, const char *sql,
 				goto lost;
 			if (PQconsumeInput(db) == 0)
 				goto lost;
-			long long t = now_ms();
+			long long t = clock_mono_ms();
 			if (PQisBusy(db) && t - start >= WATCH_AFTER_MS && t - last_watch >= WATCH_EVERY_MS) {
 				watch_once(lw, db);
 				last_watch = t;
@@ -751,7 +738,7 @@ static int run_part(struct migrate *mg, const struct migration *m, bool down, lo
 	if (!no_tx) {
 		if (db_cmd(mg->db, err, "BEGIN", 0, NULL) < 0 || set_lock_timeout(mg, true, err) < 0)
 			goto out;
-		t0 = now_ms();
+		t0 = clock_mono_ms();
 		for (size_t i = 0; i < n; i++) {
 			char *sql = xstrndup(part + st[i].off, st[i].len);
 			r = exec_watched(mg->db, &lw, sql, err);
@@ -767,7 +754,7 @@ static int run_part(struct migrate *mg, const struct migration *m, bool down, lo
 			PQclear(r);
 			r = NULL;
 		}
-		*ms = now_ms() - t0;
+		*ms = clock_mono_ms() - t0;
 		if ((down ? unrecord(mg, m->version, err) : record(mg, m, "applied", *ms, NULL, err)) < 0 ||
 		    run_audit(mg, m, down, *ms, err) < 0) {
 			acme_err_prefix(err, "migration %04d %s: recording it", m->version, m->name);
@@ -785,11 +772,11 @@ static int run_part(struct migrate *mg, const struct migration *m, bool down, lo
 	if (set_lock_timeout(mg, false, err) < 0 ||
 	    record(mg, m, "running", 0, down ? "down part started" : "up part started", err) < 0)
 		goto out;
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	char *sql = xstrndup(part + st[0].off, st[0].len);
 	r = exec_watched(mg->db, &lw, sql, err);
 	free(sql);
-	*ms = now_ms() - t0;
+	*ms = clock_mono_ms() - t0;
 	if (!r)
 		goto out;       /* connection lost: the "running" row stays as the marker */
 	if (!result_ok(r)) {
@@ -861,7 +848,7 @@ int migrate_up(struct migrate *mg, const struct migrate_opts *o, struct migrate_
 	       struct acme_err *err)
 {
 	unsigned what = o->retry_failed ? CHECK_ALL & ~CHECK_FAILED : CHECK_ALL;
-	long long t0 = now_ms();
+	long long t0 = clock_mono_ms();
 
 	memset(res, 0, sizeof(*res));
 	if (o->to && check_target(mg, o->to, err) < 0)
@@ -898,11 +885,11 @@ int migrate_up(struct migrate *mg, const struct migrate_opts *o, struct migrate_
 		res->to = m->version > res->to ? m->version : res->to;
 		emit(mg, MIGRATE_EV_DONE, m, false, ms, NULL);
 	}
-	res->total_ms = now_ms() - t0;
+	res->total_ms = clock_mono_ms() - t0;
 	lock_release(mg);
 	return 0;
 fail:
-	res->total_ms = now_ms() - t0;
+	res->total_ms = clock_mono_ms() - t0;
 	lock_release(mg);
 	return -1;
 }
@@ -926,7 +913,7 @@ int migrate_down(struct migrate *mg, const struct migrate_opts *o, struct migrat
 		 struct acme_err *err)
 {
 	int lowest = 0, count = o->count > 0 ? o->count : 1;
-	long long t0 = now_ms();
+	long long t0 = clock_mono_ms();
 
 	memset(res, 0, sizeof(*res));
 	if (migrate_read(mg, err) < 0)
@@ -964,11 +951,11 @@ int migrate_down(struct migrate *mg, const struct migrate_opts *o, struct migrat
 	}
 	if (migrate_read(mg, err) == 0)
 		res->to = migrate_current(mg);
-	res->total_ms = now_ms() - t0;
+	res->total_ms = clock_mono_ms() - t0;
 	lock_release(mg);
 	return 0;
 fail:
-	res->total_ms = now_ms() - t0;
+	res->total_ms = clock_mono_ms() - t0;
 	lock_release(mg);
 	return -1;
 }

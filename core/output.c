@@ -116,9 +116,13 @@ static void put_tsv(FILE *f, const char *v)
 	}
 }
 
+/* Quoted when it holds a delimiter, quote or line break, or starts or ends
+ * with a space or tab (CSV readers such as the import's drop those around
+ * unquoted values). */
 static void put_csv(FILE *f, const char *v)
 {
-	if (!strpbrk(v, ",\"\r\n") && v[0] != ' ' && (!*v || v[strlen(v) - 1] != ' ')) {
+	size_t n = strlen(v);
+	if (!strpbrk(v, ",\"\r\n") && !(n && strchr(" \t", v[0])) && !(n && strchr(" \t", v[n - 1]))) {
 		fputs(v, f);
 		return;
 	}

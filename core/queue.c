@@ -209,14 +209,14 @@ static const char prelude[] =
 	"    redis.call('LTRIM', K_WAKE, 0, 0)\n"
 	"  end\n"
 	"end\n"
-	"local function bump(jk) redis.call('HINCRBY', jk, 'version', 1) end\n"
+	"local function bump(jk) return redis.call('HINCRBY', jk, 'version', 1) end\n"
 	"local function count(what) redis.call('HINCRBY', K_STATS, what, 1) end\n"
-	"local function event(jk, id, kind, now, extra)\n"
-	"  local s = redis.call('HMGET', jk, 'state', 'attempts', 'version', 'queue')\n"
-	"  redis.call('PUBLISH', CHAN .. id, '{\"id\":' .. cjson.encode(id) .. ',\"event\":\"' ..\n"
-	"    kind .. '\",\"queue\":' .. cjson.encode(s[4] or '') .. ',\"state\":\"' .. (s[1] or '') ..\n"
-	"    '\",\"attempts\":' .. (s[2] or '0') .. ',\"version\":' .. (s[3] or '0') ..\n"
-	"    ',\"ts\":' .. n(now) .. (extra or '') .. '}')\n"
+	/* ids and states need no JSON escaping (queue_check_id allows none of
+	 * the characters that would); the event is built without reading */
+	"local function event(id, kind, state, version, now, extra)\n"
+	"  redis.call('PUBLISH', CHAN .. id, '{\"id\":\"' .. id .. '\",\"event\":\"' .. kind ..\n"
+	"    '\",\"state\":\"' .. state .. '\",\"version\":' .. n(version) .. ',\"ts\":' .. n(now) ..\n"
+	"    (extra or '') .. '}')\n"
 	"end\n"
 	"local function holds(token)\n"
 	"  local h = redis.call('HMGET', K_JOB, 'state', 'token')\n"
@@ -235,19 +235,19 @@ static const char body_enqueue[] =
 	"if redis.call('EXISTS', K_JOB) == 1 then return reply('exists', K_JOB) end\n"
 	"local now = now_ms()\n"
 	"local delay = tonumber(ARGV[8])\n"
+	"local state, when = 'queued', 'enqueued_ms'\n"
+	"if delay > 0 then state, when = 'scheduled', 'scheduled_ms' end\n"
 	"redis.call('HSET', K_JOB, 'id', ID, 'type', ARGV[4], 'queue', ARGV[5], 'payload', ARGV[6],\n"
 	"  'attempts', 0, 'max_attempts', ARGV[7], 'backoff_ms', ARGV[9], 'backoff_max_ms', ARGV[10],\n"
-	"  'version', ARGV[11], 'created_ms', n(now), 'cancel', 0)\n"
+	"  'version', ARGV[11], 'created_ms', n(now), 'cancel', 0, 'state', state, when, n(now + delay))\n"
 	"if delay > 0 then\n"
-	"  redis.call('HSET', K_JOB, 'state', 'scheduled', 'scheduled_ms', n(now + delay))\n"
 	"  redis.call('ZADD', K_SCHED, now + delay, ID)\n"
 	"else\n"
-	"  redis.call('HSET', K_JOB, 'state', 'queued', 'enqueued_ms', n(now))\n"
 	"  redis.call('LPUSH', K_READY, ID)\n"
 	"  wake()\n"
 	"end\n"
 	"count('enqueued')\n"
-	"event(K_JOB, ID, 'state', now)\n"
+	"event(ID, 'state', state, ARGV[11], now)\n"
 	"return reply('ok', K_JOB)\n";
 
 /* ARGV: 3 (unused), 4 token, 5 lease_ms, 6 worker. Ids whose hash is gone or
@@ -259,15 +259,16 @@ static const char body_dequeue[] =
 	"  local id = redis.call('RPOP', K_READY)\n"
 	"  if not id then return {'empty'} end\n"
 	"  local jk = jobkey(id)\n"
-	"  if redis.call('HGET', jk, 'state') == 'queued' then\n"
+	"  local h = redis.call('HMGET', jk, 'state', 'attempts', 'version')\n"
+	"  if h[1] == 'queued' then\n"
 	"    local deadline = now + tonumber(ARGV[5])\n"
-	"    redis.call('HINCRBY', jk, 'attempts', 1)\n"
-	"    redis.call('HSET', jk, 'state', 'running', 'token', ARGV[4], 'started_ms', n(now),\n"
-	"      'deadline_ms', n(deadline), 'worker', ARGV[6])\n"
-	"    bump(jk)\n"
+	"    local v = tonumber(h[3]) + 1\n"
+	"    redis.call('HSET', jk, 'state', 'running', 'attempts', n(tonumber(h[2]) + 1),\n"
+	"      'version', n(v), 'token', ARGV[4], 'started_ms', n(now), 'deadline_ms', n(deadline),\n"
+	"      'worker', ARGV[6])\n"
 	"    redis.call('ZADD', K_ACTIVE, deadline, id)\n"
 	"    if redis.call('LLEN', K_READY) > 0 then wake() end\n"
-	"    event(jk, id, 'state', now)\n"
+	"    event(id, 'state', 'running', v, now)\n"
 	"    return reply('ok', jk)\n"
 	"  end\n"
 	"end\n"
@@ -286,22 +287,27 @@ static const char body_heartbeat[] =
 static const char body_progress[] =
 	"if not holds(ARGV[4]) then return {'lost'} end\n"
 	"redis.call('HSET', K_JOB, 'progress', ARGV[5])\n"
-	"event(K_JOB, ID, 'progress', now_ms(), ',\"progress\":' .. ARGV[5])\n"
+	"event(ID, 'progress', 'running', redis.call('HGET', K_JOB, 'version'), now_ms(),\n"
+	"  ',\"progress\":' .. ARGV[5])\n"
 	"if redis.call('HGET', K_JOB, 'cancel') == '1' then return reply('cancel', K_JOB) end\n"
 	"return reply('ok', K_JOB)\n";
 
 /* ARGV: 4 token, 5 result JSON or '', 6 keep_ms */
 static const char body_ack[] =
-	"if not holds(ARGV[4]) then return {'lost'} end\n"
-	"local now = now_ms()\n"
+	"local h = redis.call('HMGET', K_JOB, 'state', 'token', 'version')\n"
+	"if h[1] ~= 'running' or h[2] ~= ARGV[4] then return {'lost'} end\n"
+	"local now, v = now_ms(), tonumber(h[3]) + 1\n"
 	"redis.call('ZREM', K_ACTIVE, ID)\n"
-	"finish(K_JOB, 'succeeded', now)\n"
-	"redis.call('HDEL', K_JOB, 'error')\n"
-	"if ARGV[5] ~= '' then redis.call('HSET', K_JOB, 'result', ARGV[5]) end\n"
-	"bump(K_JOB)\n"
+	"redis.call('HDEL', K_JOB, 'token', 'deadline_ms', 'error')\n"
+	"if ARGV[5] ~= '' then\n"
+	"  redis.call('HSET', K_JOB, 'state', 'succeeded', 'finished_ms', n(now), 'version', n(v),\n"
+	"    'result', ARGV[5])\n"
+	"else\n"
+	"  redis.call('HSET', K_JOB, 'state', 'succeeded', 'finished_ms', n(now), 'version', n(v))\n"
+	"end\n"
 	"expire(K_JOB)\n"
 	"count('succeeded')\n"
-	"event(K_JOB, ID, 'state', now)\n"
+	"event(ID, 'state', 'succeeded', v, now)\n"
 	"return reply('ok', K_JOB)\n";
 
 /* ARGV: 4 token, 5 error, 6 retry delay_ms, 7 permanent 0|1, 8 reap 0|1, 9 keep_ms.
@@ -336,8 +342,9 @@ static const char body_fail[] =
 	"    count('retried')\n"
 	"  end\n"
 	"end\n"
-	"bump(K_JOB)\n"
-	"event(K_JOB, ID, 'state', now, ',\"error\":' .. cjson.encode(ARGV[5]))\n"
+	"local v = bump(K_JOB)\n"
+	"event(ID, 'state', redis.call('HGET', K_JOB, 'state'), v, now,\n"
+	"  ',\"error\":' .. cjson.encode(ARGV[5]))\n"
 	"return reply('ok', K_JOB)\n";
 
 /* ARGV: 4 token, 5 keep_ms */
@@ -359,8 +366,7 @@ static const char body_release[] =
 	"  wake()\n"
 	"  count('released')\n"
 	"end\n"
-	"bump(K_JOB)\n"
-	"event(K_JOB, ID, 'state', now)\n"
+	"event(ID, 'state', redis.call('HGET', K_JOB, 'state'), bump(K_JOB), now)\n"
 	"return reply('ok', K_JOB)\n";
 
 /* Read only: snapshots of leases past their deadline. ARGV: 4 limit.
@@ -386,9 +392,8 @@ static const char body_promote[] =
 	"  local st = redis.call('HGET', jk, 'state')\n"
 	"  if st == 'scheduled' or st == 'retrying' then\n"
 	"    redis.call('HSET', jk, 'state', 'queued', 'enqueued_ms', n(now))\n"
-	"    bump(jk)\n"
 	"    redis.call('LPUSH', K_READY, id)\n"
-	"    event(jk, id, 'state', now)\n"
+	"    event(id, 'state', 'queued', bump(jk), now)\n"
 	"    out[#out + 1] = snap(jk)\n"
 	"  end\n"
 	"end\n"
@@ -405,16 +410,14 @@ static const char body_cancel[] =
 	"elseif st == 'running' then\n"
 	"  if redis.call('HGET', K_JOB, 'cancel') ~= '1' then\n"
 	"    redis.call('HSET', K_JOB, 'cancel', 1)\n"
-	"    bump(K_JOB)\n"
-	"    event(K_JOB, ID, 'cancel_requested', now)\n"
+	"    event(ID, 'cancel_requested', 'running', bump(K_JOB), now)\n"
 	"  end\n"
 	"  return reply('requested', K_JOB)\n"
 	"else return reply('final', K_JOB) end\n"
 	"finish(K_JOB, 'cancelled', now)\n"
-	"bump(K_JOB)\n"
 	"expire(K_JOB)\n"
 	"count('cancelled')\n"
-	"event(K_JOB, ID, 'state', now)\n"
+	"event(ID, 'state', 'cancelled', bump(K_JOB), now)\n"
 	"return reply('ok', K_JOB)\n";
 
 /* ARGV: 4 type, 5 queue, 6 payload, 7 max_attempts, 8 backoff_ms,
@@ -441,7 +444,7 @@ static const char body_requeue[] =
 	"redis.call('LPUSH', K_READY, ID)\n"
 	"wake()\n"
 	"count('requeued')\n"
-	"event(K_JOB, ID, 'state', now)\n"
+	"event(ID, 'state', 'queued', v + 1, now)\n"
 	"return reply('ok', K_JOB)\n";
 
 static const char body_pause[] =
@@ -461,10 +464,9 @@ static const char body_purge[] =
 	"local function purge(jk, id)\n"
 	"  finish(jk, 'cancelled', now)\n"
 	"  redis.call('HSET', jk, 'error', 'purged')\n"
-	"  bump(jk)\n"
 	"  redis.call('PEXPIRE', jk, ARGV[5])\n"
 	"  count('cancelled')\n"
-	"  event(jk, id, 'state', now)\n"
+	"  event(id, 'state', 'cancelled', bump(jk), now)\n"
 	"  out[#out + 1] = snap(jk)\n"
 	"end\n"
 	"while removed < limit do\n"
@@ -602,6 +604,8 @@ void queue_job_release(struct queue_job *job)
 
 void queue_jobs_free(struct queue_job *jobs, size_t n)
 {
+	if (!jobs)
+		return;
 	for (size_t i = 0; i < n; i++)
 		queue_job_release(&jobs[i]);
 	free(jobs);
@@ -1270,6 +1274,7 @@ int queue_reap(struct queue *q, const char *queue, size_t limit, struct queue_jo
 		*out = reaped;
 		*n = nreaped;
 		reaped = NULL;
+		nreaped = 0;
 	}
 out:
 	calls_release(calls, nexp);
@@ -1449,6 +1454,7 @@ int queue_purge(struct queue *q, const char *queue, struct queue_job **out, size
 		*out = all;
 		*n = nall;
 		all = NULL;
+		nall = 0;
 	}
 out:
 	queue_jobs_free(all, nall);

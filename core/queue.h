@@ -14,6 +14,12 @@
  *   P queues          set of queue names seen (for stats)
  *   P events:job:<id> pub/sub channel: one JSON event per transition/progress
  *
+ * Events (for `jobs watch` and the TUI; PSUBSCRIBE "P events:job:*" for all):
+ *   {"id":"ID","event":"state","state":"running","version":5,"ts":MS}
+ *   event is "state" (every transition; failures add "error":"TEXT"),
+ *   "progress" (adds "progress":{...}) or "cancel_requested". ts is the
+ *   Redis clock in ms; anything else about the job: queue_get().
+ *
  * Every state transition is one Lua script run with EVALSHA; the SHA1 of each
  * script is computed locally and the script is loaded (SCRIPT LOAD) the first
  * time Redis answers NOSCRIPT, so a restarted or failed-over Redis needs no
@@ -61,6 +67,16 @@
  * the new context to queue_set_connection(). One struct queue per connection;
  * not thread-safe. With Redis Cluster, dequeue from several queues needs them
  * in one slot (BRPOP across slots is refused); use one connection per queue.
+ *
+ * A heartbeat that arrives after the deadline but before the reaper ran still
+ * succeeds: a lease is lost when it is reaped, not when its deadline passes.
+ *
+ * Scripts touch the job hashes of ids they pop (dequeue, promote, reap,
+ * purge) by computing their keys; those keys share the queue's hash tag, so
+ * this works on Redis Cluster, though the keys are not all declared up front.
+ *
+ * Ownership: every struct queue_job out-parameter must be zero-initialised
+ * (or released) before the call; a call that fills it releases what it held.
  *
  * Return values: -1 means Redis failed (err set: ACME_E_UNAVAILABLE when the
  * connection is gone, the context is then unusable). Otherwise a

@@ -47,6 +47,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "core/clock.h"
 #include "core/db.h"
 #include "core/job.h"
 #include "core/log.h"
@@ -71,20 +72,6 @@
 /* A deliverer runs in this process: dispatches run inline and do not wake
  * another; a `webhook.deliver` job taken inline has nothing to do. */
 static bool pump_active;
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* PQexecParams with per-parameter lengths and formats (bytea as binary). */
 static PGresult *exec_bin(PGconn *db, struct acme_err *err, const char *sql, int n,
@@ -447,7 +434,7 @@ static struct transfer *transfer_start(struct pump *p, const PGresult *res, int 
 	t->request_headers = json_object();
 	t->response_headers = json_object();
 	strbuf_init(&t->excerpt, 0);
-	t->started_wall_ms = wall_ms();
+	t->started_wall_ms = clock_wall_ms();
 
 	char ts[24];
 	long long now_s = t->started_wall_ms / 1000;
@@ -947,12 +934,12 @@ static void hand_over(struct pump *p, long long in_ms, long long at_s)
 
 static int pump_loop(struct pump *p, struct acme_err *err)
 {
-	long long start = mono_ms(), last_busy = start, next_claim = 0, next_dequeue = 0;
+	long long start = clock_mono_ms(), last_busy = start, next_claim = 0, next_dequeue = 0;
 	long long next_recover = 0, next_due_check = 0;
 	bool draining = false;
 
 	for (;;) {
-		long long now = mono_ms();
+		long long now = clock_mono_ms();
 		if (p->run->checkpoint(p->run, err) < 0) {
 			abort_all(p);
 			return -1;
@@ -990,7 +977,7 @@ static int pump_loop(struct pump *p, struct acme_err *err)
 		if (collect(p, err) < 0)
 			goto fail;
 		if (p->nactive > 0) {
-			last_busy = mono_ms();
+			last_busy = clock_mono_ms();
 		} else if (draining) {
 			long long in_ms = 0, at_s = 0;
 			if (next_due(p, &in_ms, &at_s, err) > 0)
@@ -1010,7 +997,7 @@ static int pump_loop(struct pump *p, struct acme_err *err)
 		}
 		/* sleep until a socket wakes us, or the next claim/dequeue is due */
 		long long wake = next_claim < next_dequeue || !p->hq.open ? next_claim : next_dequeue;
-		long long t = wake - mono_ms();
+		long long t = wake - clock_mono_ms();
 		if ((int)p->nactive >= p->s.max_in_flight || draining)
 			t = 100;
 		if (t < 0)
@@ -1061,11 +1048,11 @@ int webhook_deliver_run(struct job_run *run, struct acme_err *err)
 		log_warn("webhooks: %s; new events wait until this deliverer ends", qerr.msg);
 
 	pump_active = true;
-	long long t0 = mono_ms();
+	long long t0 = clock_mono_ms();
 	rc = pump_loop(&p, err);
 	pump_active = false;
 
-	long long ms = mono_ms() - t0;
+	long long ms = clock_mono_ms() - t0;
 	if (p.sent || p.inline_jobs)
 		log_info("webhooks: deliverer %s: %lld sent (%lld succeeded, %lld to retry, %lld failed), "
 			 "%lld jobs taken inline, in %lld ms", run->job->id, p.sent, p.succeeded,

@@ -128,4 +128,17 @@ t_is "$(tpsql -c "SELECT status FROM webhook_deliveries WHERE id = (SELECT max(i
 	"cancelled" "disabling cancelled the pending redelivery"
 t_is "$(tpsql -c "SELECT count(*) FROM audit_log WHERE command = 'webhooks redeliver'")" 2 "redeliveries are audited"
 
+# ---- a real product change: one delivery per subscribed endpoint -------------------------
+tpsql -c "UPDATE webhooks SET enabled = (id = $CREATED)" >/dev/null
+before=$(recv_count created)
+t_ok "products create" acmectl products create --sku WH-1 --name "Webhook widget" --price 3.10
+t_ok "products update (product.updated: this endpoint is not subscribed)" \
+	acmectl products update WH-1 --price 3.20
+t_ok "worker" run_worker
+t_is "$(($(recv_count created) - before))" 1 "the product.created endpoint got exactly one request"
+t_json "$(tail -n 1 "$TEST_TMP/created.log" | python3 -c 'import base64,json,sys; print(base64.b64decode(json.load(sys.stdin)["body_b64"]).decode())')" \
+	"d['type'] == 'product.created' and d['data']['sku'] == 'WH-1'" "carrying the new product"
+t_is "$(tpsql -c "SELECT count(*) FROM webhook_deliveries d JOIN outbox o ON d.event_id = 'evt_' || o.id
+	WHERE o.event_type = 'product.created' AND o.payload->>'sku' = 'WH-1'")" 1 "one delivery row for that event"
+
 t_done

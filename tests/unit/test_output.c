@@ -49,6 +49,27 @@ static void test_csv(void **state)
 	free(s);
 }
 
+/* Regression: a value starting or ending with a tab was written unquoted,
+ * and CSV readers that drop blanks around unquoted values (the import's)
+ * lost the tab, so `products export` did not re-import unchanged. */
+static void test_csv_edge_blanks(void **state)
+{
+	static const struct out_col one[] = { { "v", COL_STR } };
+	const char *vals[] = { "\tlead", "trail\t", " space", "in\tside", "" };
+	const char *want = "v\n\"\tlead\"\n\"trail\t\"\n\" space\"\nin\tside\n\n";
+	char *buf = NULL;
+	size_t len = 0;
+	(void)state;
+	FILE *f = open_memstream(&buf, &len);
+	struct output *o = output_new(f, OUT_CSV, one, 1);
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++)
+		output_row(o, &vals[i]);
+	output_end(o, NULL);
+	fclose(f);
+	assert_string_equal(buf, want);
+	free(buf);
+}
+
 static void test_json(void **state)
 {
 	(void)state;
@@ -139,6 +160,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tsv),        cmocka_unit_test(test_csv),
+		cmocka_unit_test(test_csv_edge_blanks),
 		cmocka_unit_test(test_json),       cmocka_unit_test(test_json_envelope),
 		cmocka_unit_test(test_json_empty), cmocka_unit_test(test_ndjson),
 		cmocka_unit_test(test_table),      cmocka_unit_test(test_format_parse),

@@ -1,0 +1,58 @@
+/* audit.c — `acmectl audit [--since DUR] [--limit N]`: the audit log, newest
+ * first: who (OS user, host) ran which destructive or configuration-changing
+ * command, on what, in which environment, with the details as JSON. */
+#include <libpq-fe.h>
+
+#include "cmd/cmd.h"
+#include "core/audit.h"
+#include "core/output.h"
+
+#define AUDIT_LIMIT_DEFAULT 100
+#define AUDIT_LIMIT_MAX 100000
+
+static int audit_exec(struct ctx *ctx, struct args *a)
+{
+	static const struct out_col cols[] = {
+		{ "id", COL_INT }, { "at", COL_STR }, { "os_user", COL_STR }, { "host", COL_STR },
+		{ "environment", COL_STR }, { "command", COL_STR }, { "target", COL_STR },
+		{ "details", COL_JSON },
+	};
+	long long since = args_int(a, "since", 0);
+	long limit = (long)args_int(a, "limit", AUDIT_LIMIT_DEFAULT);
+	PGresult *res = audit_list(ctx->db, since, limit, &ctx->err);
+	if (!res)
+		return -1;
+	struct output *o = output_new(ctx->out, ctx_format(ctx), cols, 8);
+	output_set_color(o, ctx->color);
+	for (int r = 0; r < PQntuples(res); r++) {
+		const char *row[8];
+		for (int c = 0; c < 8; c++)
+			row[c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
+		output_row(o, row);
+	}
+	output_end(o, NULL);
+	if (PQntuples(res) == 0)
+		ctx_msg(ctx, "the audit log has no entries%s", since ? " in that period" : "");
+	PQclear(res);
+	return 0;
+}
+
+static const struct opt audit_opts[] = {
+	{ "since", 0, OPT_DURATION, "DUR", "only entries younger than DUR (30m, 2h, 7d)",
+	  0, 0, NULL, 0 },
+	{ "limit", 0, OPT_INT, "N", "at most N entries (default 100)", 1, AUDIT_LIMIT_MAX, NULL, 0 },
+	OPT_END
+};
+
+const struct cmd_entry cmd_audit = {
+	.name = "audit",
+	.summary = "show the audit log of changes: who, what, when, where",
+	.usage = "[--since DUR] [--limit N] [-o FORMAT]",
+	.description = "Every destructive or configuration-changing command writes one row per\n"
+		       "change, in the same transaction as the change. Newest first.\n"
+		       "See acmectl-audit(1).",
+	.opts = audit_opts,
+	.exec = audit_exec,
+	.flags = CMD_NEEDS_DB,
+	.max_args = 0,
+};
