@@ -94,6 +94,45 @@ static PGresult *exec_bin(PGconn *db, struct acme_err *err, const char *sql, int
 	return NULL;
 }
 
+#define CLAIM_STMT  "acmectl_webhook_claim"
+#define RECORD_STMT "acmectl_webhook_record"
+
+/* Prepare the hot statements on this connection (once per session: the
+ * worker child keeps its connection between jobs). */
+static int prepare(PGconn *db, const char *name, const char *sql, int nparams,
+		   struct acme_err *err)
+{
+	PGresult *res = PQprepare(db, name, sql, nparams, NULL);
+	ExecStatusType st = PQresultStatus(res);
+	int rc = 0;
+	if (st != PGRES_COMMAND_OK && strcmp(db_sqlstate(res), "42P05") != 0)   /* exists already */
+		rc = acme_err_set(err, PQstatus(db) == CONNECTION_OK ? ACME_E_FAILURE :
+				  ACME_E_UNAVAILABLE, "postgresql: preparing %s: %s", name,
+				  PQerrorMessage(db));
+	PQclear(res);
+	return rc;
+}
+
+static PGresult *exec_prepared(PGconn *db, struct acme_err *err, const char *name, int n,
+			       const char *const *values)
+{
+	PGresult *res = PQexecPrepared(db, name, n, values, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return res;
+	if (PQstatus(db) != CONNECTION_OK) {
+		acme_err_set(err, ACME_E_UNAVAILABLE, "postgresql: connection lost: %s",
+			     PQerrorMessage(db));
+		err->transient = true;
+	} else {
+		const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+		acme_err_set(err, ACME_E_FAILURE, "postgresql: %s (SQLSTATE %s)",
+			     primary ? primary : PQerrorMessage(db), db_sqlstate(res));
+	}
+	PQclear(res);
+	return NULL;
+}
+
 /* A Redis queue handle for enqueueing from a handler, on the configuration
  * the worker loaded. */
 struct handle_queue {
@@ -284,6 +323,7 @@ struct pump {
 	struct handle_queue hq;       /* inline jobs, successors; may be closed */
 	char user_agent[96];
 	long long sent, succeeded, failed, retried, inline_jobs;
+	long long claims, claims_empty, batches;    /* round trips, for the log */
 };
 
 static void transfer_free(struct transfer *t)
@@ -569,7 +609,7 @@ static const char claim_sql[] =
 	" CROSS JOIN LATERAL (SELECT d.id, d.next_attempt_at FROM webhook_deliveries d"
 	"   WHERE d.webhook_id = w.id AND d.status IN ('pending', 'retrying')"
 	"   AND d.next_attempt_at <= now() AND (w.enabled OR d.event_type = 'webhook.test')"
-	"   ORDER BY d.next_attempt_at, d.id LIMIT greatest($1::int - f.n, 0)) d"
+	"   ORDER BY d.next_attempt_at LIMIT greatest($1::int - f.n, 0)) d"
 	" ORDER BY d.next_attempt_at, d.id LIMIT $2::int)"
 	" UPDATE webhook_deliveries d SET status = 'delivering', attempts = d.attempts + 1,"
 	"  next_attempt_at = now() + make_interval(secs => $3::float8), updated_at = now()"
@@ -586,11 +626,19 @@ static int claim(struct pump *p, int room, struct acme_err *err)
 	snprintf(lim, sizeof(lim), "%d", room);
 	snprintf(lease, sizeof(lease), "%.3f", (double)(p->s.timeout_ms + CLAIM_MARGIN_MS) / 1000.0);
 	const char *params[3] = { cap, lim, lease };
-	if (db_cmd(p->db, err, "BEGIN", 0, NULL) < 0)
-		return -1;
-	if (db_cmd(p->db, err, "SELECT pg_advisory_xact_lock(" CLAIM_LOCK_KEY ")", 0, NULL) < 0)
+	/* one round trip: the transaction, no JIT (the estimates of a growing
+	 * log can pass its threshold, and compiling costs more than the claim),
+	 * and the lock that makes claims one at a time, so the cap holds */
+	PGresult *res = PQexec(p->db, "BEGIN; SET LOCAL jit = off; "
+			       "SELECT pg_advisory_xact_lock(" CLAIM_LOCK_KEY ")");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		acme_err_set(err, PQstatus(p->db) == CONNECTION_OK ? ACME_E_FAILURE :
+			     ACME_E_UNAVAILABLE, "postgresql: %s", PQerrorMessage(p->db));
+		PQclear(res);
 		goto fail;
-	PGresult *res = db_exec(p->db, err, claim_sql, 3, params);
+	}
+	PQclear(res);
+	res = exec_prepared(p->db, err, CLAIM_STMT, 3, params);
 	if (!res)
 		goto fail;
 	if (db_cmd(p->db, err, "COMMIT", 0, NULL) < 0) {
@@ -598,6 +646,8 @@ static int claim(struct pump *p, int room, struct acme_err *err)
 		return -1;
 	}
 	int n = PQntuples(res);
+	p->claims++;
+	p->claims_empty += n == 0;
 	for (int i = 0; i < n; i++) {
 		struct transfer *t = transfer_start(p, res, i);
 		p->active = xrealloc(p->active, (p->nactive + 1) * sizeof(*p->active));
@@ -636,19 +686,50 @@ static int recover(struct pump *p, struct acme_err *err)
 
 /* ---- recording ------------------------------------------------------------------------ */
 
+/* One statement records a whole batch: the outcomes travel as one jsonb
+ * array. Each delivery's update is fenced by its attempt number (a deliverer
+ * whose claim expired changes nothing); its attempt row is inserted; a
+ * success clears its endpoint's failure count. Returns the ids recorded. */
 static const char record_sql[] =
-	"WITH d AS (UPDATE webhook_deliveries SET"
-	"  status = CASE WHEN $3 = 'retrying' AND NOT (SELECT enabled FROM webhooks w"
-	"   WHERE w.id = webhook_id) THEN 'cancelled' ELSE $3 END,"
-	"  next_attempt_at = CASE WHEN $3 = 'retrying' THEN now() + make_interval(secs => $4::float8) END,"
-	"  last_error = $5, delivered_at = CASE WHEN $3 = 'succeeded' THEN now() ELSE delivered_at END,"
+	"WITH o AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, attempt int,"
+	"  status text, delay float8, error text, started bigint, req jsonb, code int, latency int,"
+	"  remote text, resp jsonb, excerpt text, ok boolean)),"
+	" d AS (UPDATE webhook_deliveries w SET"
+	"  status = CASE WHEN o.status = 'retrying' AND NOT (SELECT enabled FROM webhooks h"
+	"   WHERE h.id = w.webhook_id) THEN 'cancelled' ELSE o.status END,"
+	"  next_attempt_at = CASE WHEN o.status = 'retrying' THEN now() + make_interval(secs => o.delay) END,"
+	"  last_error = o.error,"
+	"  delivered_at = CASE WHEN o.status = 'succeeded' THEN now() ELSE w.delivered_at END,"
 	"  updated_at = now()"
-	"  WHERE id = $1 AND attempts = $2::int AND status = 'delivering' RETURNING id),"
+	"  FROM o WHERE w.id = o.id AND w.attempts = o.attempt AND w.status = 'delivering'"
+	"  RETURNING w.id, w.webhook_id),"
 	" a AS (INSERT INTO webhook_attempts (delivery_id, attempt, started_at, request_headers,"
 	"  status_code, latency_ms, remote_addr, response_headers, response_excerpt, error)"
-	"  SELECT id, $2::int, to_timestamp($6::float8 / 1000), $7::jsonb, $8::int, $9::int, $10,"
-	"  $11::jsonb, $12::bytea, $13 FROM d ON CONFLICT (delivery_id, attempt) DO NOTHING)"
-	" SELECT count(*) FROM d";
+	"  SELECT o.id, o.attempt, to_timestamp(o.started / 1000.0), o.req, o.code, o.latency,"
+	"  o.remote, o.resp, decode(o.excerpt, 'base64'), o.error FROM o JOIN d ON d.id = o.id"
+	"  ON CONFLICT (delivery_id, attempt) DO NOTHING),"
+	" r AS (UPDATE webhooks h SET consecutive_failures = 0, failing_since = NULL"
+	"  FROM (SELECT DISTINCT d.webhook_id FROM d JOIN o ON o.id = d.id WHERE o.ok) s"
+	"  WHERE h.id = s.webhook_id AND (h.consecutive_failures > 0 OR h.failing_since IS NOT NULL))"
+	" SELECT id FROM d";
+
+/* Text from outside (errors quoting a Location, say) as a JSON string:
+ * bytes that are not UTF-8 become '?'. */
+static json_t *text_json(const char *s)
+{
+	if (!s)
+		return json_null();
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	char *copy = xstrdup(s);
+	for (char *c = copy; *c; c++)
+		if ((unsigned char)*c >= 0x80)
+			*c = '?';
+	j = json_string(copy);
+	free(copy);
+	return j ? j : json_null();
+}
 
 static int record_endpoint(struct pump *p, struct transfer *t, struct acme_err *err)
 {
@@ -713,84 +794,126 @@ static int record_endpoint(struct pump *p, struct transfer *t, struct acme_err *
 	return 0;
 }
 
-static int record_one(struct pump *p, struct transfer *t, struct acme_err *err)
+/* What becomes of a delivery after this attempt: its status and, when it
+ * is retried, the delay. */
+static const char *decide(struct pump *p, struct transfer *t, long long *delay_ms)
 {
-	const char *status;
-	char delay[32] = "", did[24], att[16], started[32], code[16], lat[24];
-	long long d = -1;
-
-	if (t->outcome == WEBHOOK_SUCCEEDED) {
-		status = "succeeded";
-	} else if (t->outcome == WEBHOOK_RETRY && !t->test &&
-		   (d = webhook_retry_delay_ms(&p->s, t->attempt, t->retry_after_ms)) >= 0) {
-		status = "retrying";
-		snprintf(delay, sizeof(delay), "%.3f", (double)d / 1000.0);
-	} else {
-		status = "failed";
-		if (t->outcome == WEBHOOK_RETRY && !t->test) {
-			char *more = xasprintf("%s; gave up after %d attempts", t->error, t->attempt);
-			free(t->error);
-			t->error = more;
-		}
-	}
-	snprintf(did, sizeof(did), "%lld", t->delivery_id);
-	snprintf(att, sizeof(att), "%d", t->attempt);
-	snprintf(started, sizeof(started), "%lld", t->started_wall_ms);
-	snprintf(code, sizeof(code), "%ld", t->status);
-	snprintf(lat, sizeof(lat), "%lld", t->latency_ms);
-	char *req = json_dumps(t->request_headers, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	char *resp = json_dumps(t->response_headers, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	bool completed = t->status > 0;
-	const char *params[13] = { did, att, status, delay[0] ? delay : NULL, t->error, started, req,
-				   completed ? code : NULL, t->easy ? lat : NULL,
-				   t->remote[0] ? t->remote : NULL, completed ? resp : NULL,
-				   completed ? t->excerpt.buf : NULL, t->error };
-	int lens[13] = { 0 };
-	int fmts[13] = { 0 };
-	lens[11] = (int)t->excerpt.len;
-	fmts[11] = 1;
-	PGresult *res = exec_bin(p->db, err, record_sql, 13, params, lens, fmts);
-	free(req);
-	free(resp);
-	if (!res)
-		return -1;
-	bool ours = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
-	PQclear(res);
-	if (!ours) {
-		log_warn("webhooks: delivery %lld attempt %d: the claim expired before the outcome was "
-			 "recorded; another deliverer has it now", t->delivery_id, t->attempt);
-		return 0;
-	}
-	if (strcmp(status, "succeeded") == 0)
-		p->succeeded++;
-	else if (strcmp(status, "retrying") == 0)
-		p->retried++;
-	else
-		p->failed++;
+	*delay_ms = -1;
 	if (t->outcome == WEBHOOK_SUCCEEDED)
-		log_debug("webhooks: delivery %lld (%s to webhook %lld) attempt %d: HTTP %ld in %lld ms",
-			  t->delivery_id, t->event_id, t->webhook_id, t->attempt, t->status,
-			  t->latency_ms);
-	else
-		log_info("webhooks: delivery %lld (%s to webhook %lld) attempt %d: %s; %s%s%s",
-			 t->delivery_id, t->event_id, t->webhook_id, t->attempt, t->error, status,
-			 d >= 0 ? " in " : "", d >= 0 ? delay : "");
-	return record_endpoint(p, t, err);
+		return "succeeded";
+	if (t->outcome == WEBHOOK_RETRY && !t->test &&
+	    (*delay_ms = webhook_retry_delay_ms(&p->s, t->attempt, t->retry_after_ms)) >= 0)
+		return "retrying";
+	if (t->outcome == WEBHOOK_RETRY && !t->test) {
+		char *more = xasprintf("%s; gave up after %d attempts", t->error, t->attempt);
+		free(t->error);
+		t->error = more;
+	}
+	return "failed";
 }
 
-/* Record finished transfers in one transaction, then free them. */
+static json_t *outcome_json(struct pump *p, struct transfer *t, const char **status,
+			    long long *delay_ms)
+{
+	*status = decide(p, t, delay_ms);
+	bool completed = t->status > 0;
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_integer(t->delivery_id));
+	json_object_set_new(o, "attempt", json_integer(t->attempt));
+	json_object_set_new(o, "status", json_string(*status));
+	json_object_set_new(o, "delay", *delay_ms >= 0 ? json_real((double)*delay_ms / 1000.0) :
+			    json_null());
+	json_object_set_new(o, "error", text_json(t->error));
+	json_object_set_new(o, "started", json_integer(t->started_wall_ms));
+	json_object_set_new(o, "req", json_incref(t->request_headers));
+	json_object_set_new(o, "code", completed ? json_integer(t->status) : json_null());
+	json_object_set_new(o, "latency", t->easy ? json_integer(t->latency_ms) : json_null());
+	json_object_set_new(o, "remote", t->remote[0] ? json_string(t->remote) : json_null());
+	json_object_set_new(o, "resp", completed ? json_incref(t->response_headers) : json_null());
+	if (completed) {
+		char *b64 = xmalloc(4 * ((t->excerpt.len + 2) / 3) + 1);
+		whsig_base64_encode((const unsigned char *)t->excerpt.buf, t->excerpt.len, b64);
+		json_object_set_new(o, "excerpt", json_string(b64));
+		free(b64);
+	} else {
+		json_object_set_new(o, "excerpt", json_null());
+	}
+	json_object_set_new(o, "ok", json_boolean(t->outcome == WEBHOOK_SUCCEEDED && !t->test));
+	return o;
+}
+
+/* Record finished transfers (one statement for the batch; a transaction for
+ * the few that need more: tests, failures), then free them. */
 static int record_batch(struct pump *p, struct transfer **done, size_t n, struct acme_err *err)
 {
 	struct acme_err ignored;
-	int rc = db_cmd(p->db, err, "BEGIN", 0, NULL);
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = record_one(p, done[i], err);
-	if (rc == 0)
-		rc = db_cmd(p->db, err, "COMMIT", 0, NULL);
-	else
-		db_cmd(p->db, &ignored, "ROLLBACK", 0, NULL);
+	json_t *arr = json_array();
+	const char **status = xcalloc(n, sizeof(*status));
+	long long *delay = xcalloc(n, sizeof(*delay));
+	bool *ours = xcalloc(n, sizeof(*ours));
+	bool extra = false;
+	int rc = -1;
+
+	p->batches++;
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, outcome_json(p, done[i], &status[i], &delay[i]));
+	char *text = json_dumps(arr, JSON_COMPACT);
+	json_decref(arr);
+	const char *params[1] = { text };
+	PGresult *res = text ? exec_prepared(p->db, err, RECORD_STMT, 1, params) :
+		       (acme_err_set(err, ACME_E_FAILURE, "cannot encode the outcomes"), NULL);
+	free(text);
+	if (!res)
+		goto out;
+	for (int r = 0; r < PQntuples(res); r++) {
+		long long id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+		for (size_t i = 0; i < n; i++)
+			if (done[i]->delivery_id == id)
+				ours[i] = true;
+	}
+	PQclear(res);
+
+	for (size_t i = 0; i < n; i++) {
+		struct transfer *t = done[i];
+		if (!ours[i]) {
+			log_warn("webhooks: delivery %lld attempt %d: the claim expired before the outcome "
+				 "was recorded; another deliverer has it now", t->delivery_id, t->attempt);
+			continue;
+		}
+		if (strcmp(status[i], "succeeded") == 0)
+			p->succeeded++;
+		else if (strcmp(status[i], "retrying") == 0)
+			p->retried++;
+		else
+			p->failed++;
+		if (t->outcome == WEBHOOK_SUCCEEDED)
+			log_debug("webhooks: delivery %lld (%s to webhook %lld) attempt %d: HTTP %ld in "
+				  "%lld ms", t->delivery_id, t->event_id, t->webhook_id, t->attempt,
+				  t->status, t->latency_ms);
+		else
+			log_info("webhooks: delivery %lld (%s to webhook %lld) attempt %d: %s; %s%s%.3f%s",
+				 t->delivery_id, t->event_id, t->webhook_id, t->attempt, t->error,
+				 status[i], delay[i] >= 0 ? " in " : "",
+				 delay[i] >= 0 ? (double)delay[i] / 1000.0 : 0.0, delay[i] >= 0 ? " s" : "");
+		extra |= t->test || t->outcome != WEBHOOK_SUCCEEDED;
+	}
+	rc = 0;
+	if (extra) {
+		rc = db_cmd(p->db, err, "BEGIN", 0, NULL);
+		for (size_t i = 0; rc == 0 && i < n; i++)
+			if (ours[i] && (done[i]->test || done[i]->outcome != WEBHOOK_SUCCEEDED))
+				rc = record_endpoint(p, done[i], err);
+		if (rc == 0)
+			rc = db_cmd(p->db, err, "COMMIT", 0, NULL);
+		else
+			db_cmd(p->db, &ignored, "ROLLBACK", 0, NULL);
+	}
+out:
 	for (size_t i = 0; i < n; i++)
 		transfer_free(done[i]);
+	free(status);
+	free(delay);
+	free(ours);
 	return rc;
 }
 
@@ -803,7 +926,8 @@ static void remove_active(struct pump *p, struct transfer *t)
 		}
 }
 
-/* Collect what libcurl has finished (and transfers that never started). */
+/* Collect what libcurl has finished (and transfers that never started) and
+ * record it. Returns how many, or -1. */
 static int collect(struct pump *p, struct acme_err *err)
 {
 	struct transfer **done = NULL;
@@ -834,7 +958,7 @@ static int collect(struct pump *p, struct acme_err *err)
 	}
 	int rc = ndone ? record_batch(p, done, ndone, err) : 0;
 	free(done);
-	return rc;
+	return rc < 0 ? -1 : (int)ndone;
 }
 
 /* Stopping (shutdown, cancel, lost lease): abort transfers in flight and give
@@ -974,8 +1098,11 @@ static int pump_loop(struct pump *p, struct acme_err *err)
 		}
 		int running = 0;
 		curl_multi_perform(p->multi, &running);
-		if (collect(p, err) < 0)
+		int finished = collect(p, err);
+		if (finished < 0)
 			goto fail;
+		if (finished > 0)
+			next_claim = 0;        /* room again (the cap may have been the limit) */
 		if (p->nactive > 0) {
 			last_busy = clock_mono_ms();
 		} else if (draining) {
@@ -1047,6 +1174,13 @@ int webhook_deliver_run(struct job_run *run, struct acme_err *err)
 	if (hq_open(&p.hq, &qerr) < 0)
 		log_warn("webhooks: %s; new events wait until this deliverer ends", qerr.msg);
 
+	if (prepare(p.db, CLAIM_STMT, claim_sql, 3, err) < 0 ||
+	    prepare(p.db, RECORD_STMT, record_sql, 1, err) < 0) {
+		hq_close(&p.hq);
+		curl_multi_cleanup(p.multi);
+		return -1;
+	}
+
 	pump_active = true;
 	long long t0 = clock_mono_ms();
 	rc = pump_loop(&p, err);
@@ -1055,8 +1189,9 @@ int webhook_deliver_run(struct job_run *run, struct acme_err *err)
 	long long ms = clock_mono_ms() - t0;
 	if (p.sent || p.inline_jobs)
 		log_info("webhooks: deliverer %s: %lld sent (%lld succeeded, %lld to retry, %lld failed), "
-			 "%lld jobs taken inline, in %lld ms", run->job->id, p.sent, p.succeeded,
-			 p.retried, p.failed, p.inline_jobs, ms);
+			 "%lld jobs taken inline, in %lld ms (%lld claims, %lld empty; %lld batches "
+			 "recorded)", run->job->id, p.sent, p.succeeded, p.retried, p.failed,
+			 p.inline_jobs, ms, p.claims, p.claims_empty, p.batches);
 	if (rc == 0)
 		run->result = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "sent", (json_int_t)p.sent,
 					"succeeded", (json_int_t)p.succeeded, "retrying",
