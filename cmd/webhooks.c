@@ -260,12 +260,14 @@ static void last_test_text(const struct webhook *w, char *buf, size_t len)
 	buf[0] = '\0';
 	if (!w->tested)
 		return;
+	char plain[32];
+	snprintf(plain, sizeof(plain), "HTTP %d", w->last_test_status);
+	/* the error only when it says more than the status (a redirect's target) */
+	const char *more = w->last_test_error && strcmp(w->last_test_error, plain) != 0 ?
+			   w->last_test_error : NULL;
 	if (w->last_test_status)
 		snprintf(buf, len, "HTTP %d in %d ms at %s%s%s", w->last_test_status,
-			 w->last_test_latency_ms, w->last_test_at,
-			 w->last_test_status >= 200 && w->last_test_status < 300 ? "" : ": ",
-			 w->last_test_status >= 200 && w->last_test_status < 300 ? "" :
-			 w->last_test_error ? w->last_test_error : "failed");
+			 w->last_test_latency_ms, w->last_test_at, more ? ": " : "", more ? more : "");
 	else
 		snprintf(buf, len, "error at %s: %s", w->last_test_at,
 			 w->last_test_error ? w->last_test_error : "no response");

@@ -1154,6 +1154,12 @@ int webhook_deliver_run(struct job_run *run, struct acme_err *err)
 		return acme_err_set(err, ACME_E_USAGE, "webhook.deliver needs PostgreSQL");
 	}
 	memset(&p, 0, sizeof(p));
+	/* without the configuration we would not know whether this is production
+	 * and the guard must be on: refuse rather than guess */
+	if (!config_current()) {
+		run->permanent = true;
+		return acme_err_set(err, ACME_E_CONFIG, "webhook.deliver: no configuration loaded");
+	}
 	if (webhook_settings_load(config_current(), &p.s, err) < 0) {
 		run->permanent = true;
 		return -1;
