@@ -22,6 +22,7 @@ WHRECV="$TEST_TOP/tests/lib/whrecv.py"
 : >"$TEST_TMP/transcript"
 mkdir -p "$XDG_CONFIG_HOME/acmectl"
 
+# shellcheck disable=SC2034 # OUT and ERR are test-lib.sh's, read by the tests
 _t_run() {
 	"$@" >"$TEST_TMP/out" 2>"$TEST_TMP/err"
 	_t_rc=$?

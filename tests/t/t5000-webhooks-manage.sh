@@ -137,7 +137,7 @@ rm -f "$XDG_CONFIG_HOME/acmectl/config"
 t_ok "deliveries on an empty log" acmectl webhooks deliveries
 t_is "$OUT" "id	webhook	event_id	event	status	attempts	code	next_attempt_at	created_at	error" "only the header"
 t_exit 3 "deliveries of an unknown endpoint" acmectl webhooks deliveries 77
-t_exit 2 "deliveries --status checks the state" acmectl webhooks deliveries --status done
+t_exit 2 "deliveries --status checks the state" acmectl webhooks deliveries --status finished
 t_exit 3 "delivery show of an unknown delivery" acmectl webhooks delivery show 5
 t_exit 2 "delivery needs show" acmectl webhooks delivery list 5
 t_exit 2 "delivery show needs an id" acmectl webhooks delivery show

@@ -23,7 +23,6 @@ ALL=$WH_ID
 add_endpoint "http://127.0.0.1:$PORT_CREATED/created" -e product.created -e product.deleted
 CREATED=$WH_ID
 add_endpoint "http://127.0.0.1:$PORT_OFF/off" -e '*' --disabled
-OFF=$WH_ID
 add_endpoint "http://127.0.0.1:$PORT_IMPORTS/imports" -e import.completed -e import.failed
 IMPORTS=$WH_ID
 
