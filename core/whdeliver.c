@@ -618,33 +618,83 @@ static const char claim_sql[] =
 	"  w.secret, CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END,"
 	"  w.allow_private";
 
+/* Run the claim in one round trip with libpq's pipeline mode: BEGIN, no JIT
+ * (the estimates of a growing log can pass its threshold, and compiling
+ * costs more than the claim), the advisory lock that makes claims one at a
+ * time so the cap holds, the claim, COMMIT. Returns the claim's rows, or
+ * NULL with err set (the transaction rolled back). */
+static PGresult *claim_round_trip(PGconn *db, const char *const *params, struct acme_err *err)
+{
+	static const char *const steps[] = { "BEGIN", "SET LOCAL jit = off",
+					     "SELECT pg_advisory_xact_lock(" CLAIM_LOCK_KEY ")", NULL,
+					     "COMMIT" };
+	PGresult *claimed = NULL;
+	bool failed = false;
+	struct acme_err ignored;
+
+	if (PQenterPipelineMode(db) != 1) {
+		acme_err_set(err, ACME_E_UNAVAILABLE, "postgresql: %s", PQerrorMessage(db));
+		return NULL;
+	}
+	for (int i = 0; i < 5; i++) {
+		int ok = steps[i] ? PQsendQueryParams(db, steps[i], 0, NULL, NULL, NULL, NULL, 0) :
+			 PQsendQueryPrepared(db, CLAIM_STMT, 3, params, NULL, NULL, 0);
+		if (ok != 1)
+			failed = true;
+	}
+	if (PQpipelineSync(db) != 1)
+		failed = true;
+	/* each step's results end with a NULL; then the sync */
+	for (int i = 0; i < 5; i++) {
+		PGresult *r;
+		bool any = false;
+		while ((r = PQgetResult(db))) {
+			any = true;
+			ExecStatusType st = PQresultStatus(r);
+			if (st == PGRES_FATAL_ERROR && !failed) {
+				const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+				acme_err_set(err, ACME_E_FAILURE, "postgresql: %s (SQLSTATE %s)",
+					     m ? m : PQerrorMessage(db), db_sqlstate(r));
+				failed = true;
+			} else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+				failed = true;
+			}
+			if (i == 3 && st == PGRES_TUPLES_OK && !claimed)
+				claimed = r;
+			else
+				PQclear(r);
+		}
+		if (!any)
+			failed = true;
+	}
+	PGresult *sync = PQgetResult(db);
+	if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC)
+		failed = true;
+	PQclear(sync);
+	if (PQexitPipelineMode(db) != 1)
+		failed = true;
+	if (!failed)
+		return claimed;
+	PQclear(claimed);
+	if (!err->msg[0] || PQstatus(db) != CONNECTION_OK)
+		acme_err_set(err, PQstatus(db) == CONNECTION_OK ? ACME_E_FAILURE : ACME_E_UNAVAILABLE,
+			     "postgresql: claiming deliveries: %s", PQerrorMessage(db));
+	if (PQstatus(db) == CONNECTION_OK && PQtransactionStatus(db) != PQTRANS_IDLE)
+		db_cmd(db, &ignored, "ROLLBACK", 0, NULL);
+	return NULL;
+}
+
 static int claim(struct pump *p, int room, struct acme_err *err)
 {
 	char cap[16], lim[16], lease[32];
-	struct acme_err ignored;
 	snprintf(cap, sizeof(cap), "%d", p->s.max_in_flight_per_endpoint);
 	snprintf(lim, sizeof(lim), "%d", room);
 	snprintf(lease, sizeof(lease), "%.3f", (double)(p->s.timeout_ms + CLAIM_MARGIN_MS) / 1000.0);
 	const char *params[3] = { cap, lim, lease };
-	/* one round trip: the transaction, no JIT (the estimates of a growing
-	 * log can pass its threshold, and compiling costs more than the claim),
-	 * and the lock that makes claims one at a time, so the cap holds */
-	PGresult *res = PQexec(p->db, "BEGIN; SET LOCAL jit = off; "
-			       "SELECT pg_advisory_xact_lock(" CLAIM_LOCK_KEY ")");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		acme_err_set(err, PQstatus(p->db) == CONNECTION_OK ? ACME_E_FAILURE :
-			     ACME_E_UNAVAILABLE, "postgresql: %s", PQerrorMessage(p->db));
-		PQclear(res);
-		goto fail;
-	}
-	PQclear(res);
-	res = exec_prepared(p->db, err, CLAIM_STMT, 3, params);
+	err->msg[0] = '\0';
+	PGresult *res = claim_round_trip(p->db, params, err);
 	if (!res)
-		goto fail;
-	if (db_cmd(p->db, err, "COMMIT", 0, NULL) < 0) {
-		PQclear(res);
 		return -1;
-	}
 	int n = PQntuples(res);
 	p->claims++;
 	p->claims_empty += n == 0;
@@ -656,9 +706,6 @@ static int claim(struct pump *p, int room, struct acme_err *err)
 	}
 	PQclear(res);
 	return n;
-fail:
-	db_cmd(p->db, &ignored, "ROLLBACK", 0, NULL);
-	return -1;
 }
 
 /* Claims whose deliverer vanished (crash, kill -9, lost connection) expire:
