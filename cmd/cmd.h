@@ -163,9 +163,14 @@ extern const struct cmd_entry cmd_version;
 extern const struct cmd_entry cmd_complete;
 extern const struct cmd_entry cmd_products;
 extern const struct cmd_entry cmd_audit;
+extern const struct cmd_entry cmd_webhooks;
 
 /* SKUs starting with prefix, one per line, for `__complete` (cmd/products.c).
  * Silent on any failure. */
 void products_complete_sku(FILE *f, PGconn *db, const char *prefix);
+/* Webhook ids (what "webhook") or delivery ids ("delivery", "delivery-show")
+ * starting with prefix, for `__complete` (cmd/webhooks.c). Silent on any
+ * failure. */
+void webhooks_complete_ids(FILE *f, PGconn *db, const char *what, int npos, const char *prefix);
 
 #endif

@@ -14,9 +14,11 @@
 #include "core/db.h"
 #include "core/migrate.h"
 
-/* Where a dynamic hint looks: --env and --config as typed on the line. */
+/* Where a dynamic hint looks: --env and --config as typed on the line; and
+ * which positional argument is being completed (0 = the first). */
 struct complete_where {
 	const char *env, *config;
+	int npos;
 };
 
 static void no_notices(void *arg, const char *msg)
@@ -25,10 +27,12 @@ static void no_notices(void *arg, const char *msg)
 	(void)msg;
 }
 
-/* SKUs from the database. A completion must never hang or print errors: a
+/* Values from the database. A completion must never hang or print errors: a
  * one-second connect timeout and statement timeout, and every failure simply
- * offers nothing. */
-static void complete_skus(FILE *f, const char *prefix, const struct complete_where *where)
+ * offers nothing. fn gets the connection; what is passed through. */
+static void from_db(FILE *f, const char *prefix, const struct complete_where *where,
+		    void (*fn)(FILE *, PGconn *, const char *what, int npos, const char *prefix),
+		    const char *what)
 {
 	struct config cfg;
 	struct acme_err err = { 0 };
@@ -40,10 +44,43 @@ static void complete_skus(FILE *f, const char *prefix, const struct complete_whe
 	if (db) {
 		PQsetNoticeProcessor(db, no_notices, NULL);
 		PQclear(PQexec(db, "SET statement_timeout = 1000"));
-		products_complete_sku(f, db, prefix);
+		fn(f, db, what, where->npos, prefix);
 		PQfinish(db);
 	}
 	config_release(&cfg);
+}
+
+static void sku_fn(FILE *f, PGconn *db, const char *what, int npos, const char *prefix)
+{
+	(void)what;
+	(void)npos;
+	products_complete_sku(f, db, prefix);
+}
+
+static void complete_skus(FILE *f, const char *prefix, const struct complete_where *where)
+{
+	from_db(f, prefix, where, sku_fn, NULL);
+}
+
+/* Webhook and delivery ids; `delivery show DID` offers "show" first. */
+static void complete_webhooks(FILE *f, const char *prefix, const struct complete_where *where)
+{
+	from_db(f, prefix, where, webhooks_complete_ids, "webhook");
+}
+
+static void complete_deliveries(FILE *f, const char *prefix, const struct complete_where *where)
+{
+	from_db(f, prefix, where, webhooks_complete_ids, "delivery");
+}
+
+static void complete_delivery_show(FILE *f, const char *prefix, const struct complete_where *where)
+{
+	if (where->npos == 0) {
+		if (strncmp("show", prefix, strlen(prefix)) == 0)
+			fputs("show\n", f);
+		return;
+	}
+	from_db(f, prefix, where, webhooks_complete_ids, "delivery-show");
 }
 
 static void emit(FILE *f, const char *cand, const char *prefix)
@@ -96,6 +133,9 @@ static const struct {
 	{ "@command", complete_commands },
 	{ "@migration", complete_migrations },
 	{ "@sku", complete_skus },
+	{ "@webhook", complete_webhooks },
+	{ "@delivery", complete_deliveries },
+	{ "@delivery-show", complete_delivery_show },
 };
 
 static void emit_hint(FILE *f, const char *hint, const char *prefix,
@@ -144,7 +184,7 @@ static int complete_exec(struct ctx *ctx, struct args *a)
 	const struct cmd_verb *verb = NULL;
 	int npos = 0;       /* positionals after command/verb before cur */
 	const struct opt *const globals[] = { global_opts, NULL };
-	struct complete_where where = { NULL, NULL };
+	struct complete_where where = { NULL, NULL, 0 };
 
 	/* walk the words before the current one */
 	for (int i = 0; i < n - 1; i++) {
@@ -178,7 +218,6 @@ static int complete_exec(struct ctx *ctx, struct args *a)
 			npos++;
 		}
 	}
-	(void)npos;
 
 	const struct opt *const tables[] = { verb && verb->opts ? verb->opts : global_opts,
 					     cmd && cmd->opts ? cmd->opts : global_opts, global_opts,
@@ -209,6 +248,7 @@ static int complete_exec(struct ctx *ctx, struct args *a)
 			emit(f, v->name, cur);
 		return 0;
 	}
+	where.npos = npos;
 	emit_hint(f, verb ? verb->arg_complete : cmd->arg_complete, cur, &where);
 	return 0;
 }

@@ -33,8 +33,9 @@ const struct cmd_entry *const commands[] = {
 	&cmd_help,
 	&cmd_migrate,
 	&cmd_products,
-	&cmd_worker,
 	&cmd_version,
+	&cmd_webhooks,
+	&cmd_worker,
 	&cmd_complete,
 	NULL,
 };

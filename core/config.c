@@ -301,6 +301,13 @@ static int load_env_var(struct config *cfg, int k, struct acme_err *err)
 
 static int load(struct config *cfg, const struct config_flags *flags, struct acme_err *err);
 
+static const struct config *current;
+
+const struct config *config_current(void)
+{
+	return current;
+}
+
 int config_load(struct config *cfg, const struct config_flags *flags, struct acme_err *err)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -308,6 +315,7 @@ int config_load(struct config *cfg, const struct config_flags *flags, struct acm
 		config_release(cfg);
 		return -1;
 	}
+	current = cfg;
 	return 0;
 }
 
@@ -379,6 +387,8 @@ static int load(struct config *cfg, const struct config_flags *flags, struct acm
 
 void config_release(struct config *cfg)
 {
+	if (current == cfg)
+		current = NULL;
 	for (int k = 0; k < CFG__COUNT; k++) {
 		free(cfg->v[k].value);
 		free(cfg->v[k].origin);

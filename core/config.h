@@ -94,6 +94,11 @@ bool config_is_production(const struct config *cfg);
 bool config_uses_devstack(const struct config *cfg);
 int config_connect_timeout(const struct config *cfg);  /* seconds */
 
+/* The configuration this process loaded last (cmd/main.c's, inherited by
+ * the worker's children), for code far from the command line that needs
+ * settings: job handlers such as the webhook deliverer. NULL before a load. */
+const struct config *config_current(void);
+
 /* Raw entries of sections like [schedule.NAME], in file order. */
 size_t config_extra_count(const struct config *cfg);
 const struct config_entry *config_extra(const struct config *cfg, size_t i);

@@ -19,6 +19,7 @@
 #include "core/job.h"
 #include "core/jobtypes.h"
 #include "core/systemjobs.h"
+#include "core/webhook.h"
 #include "core/xalloc.h"
 
 static int noop_run(struct job_run *run, struct acme_err *err);
@@ -28,12 +29,10 @@ static const struct jobtype types[] = {
 	  "(tests and benchmarks)", .handler = noop_run, .queue = "default", .max_attempts = 3,
 	  .lease_ms = 30000, .soft_limit_ms = 0, .hard_limit_ms = 0, .backoff_ms = 100,
 	  .backoff_max_ms = 2000 },
-	{ .name = "event.dispatch", .summary = "fan an outbox event out to the webhooks subscribed "
-	  "to it", .handler = event_dispatch_run, .queue = "webhooks", .max_attempts = 10,
-	  .lease_ms = 30000, .backoff_ms = 1000, .backoff_max_ms = 300000 },
 	{ .name = "housekeeping", .summary = "purge finished jobs, staged uploads and relayed outbox "
 	  "rows past retention", .handler = housekeeping_run, .queue = "default", .max_attempts = 3,
 	  .lease_ms = 30000, .backoff_ms = 10000, .backoff_max_ms = 600000 },
+	WEBHOOK_JOBTYPES,
 };
 #define NTYPES (sizeof(types) / sizeof(types[0]))
 

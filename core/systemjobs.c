@@ -1,4 +1,4 @@
-/* systemjobs.c — event.dispatch and housekeeping; see systemjobs.h.
+/* systemjobs.c — housekeeping; see systemjobs.h.
  *
  * Housekeeping deletes in small batches, each its own statement (so its own
  * transaction) with a checkpoint in between: a backlog of millions of rows
@@ -17,34 +17,6 @@
 
 #define FINAL_STATES "('succeeded', 'failed', 'dead', 'cancelled')"
 #define UPLOADS_BATCH 20          /* uploads carry their chunks: keep batches small */
-
-/* ---- event.dispatch ------------------------------------------------------------- */
-
-int event_dispatch_run(struct job_run *run, struct acme_err *err)
-{
-	json_t *type = json_object_get(run->payload, "type");
-	json_t *event_id = json_object_get(run->payload, "event_id");
-	if (!json_is_string(type) || !json_string_value(type)[0]) {
-		run->permanent = true;
-		return acme_err_set(err, ACME_E_DATA, "event.dispatch: payload \"type\" must be the "
-				    "event type (a non-empty string)");
-	}
-	if (!run->db) {
-		run->permanent = true;
-		return acme_err_set(err, ACME_E_USAGE, "event.dispatch: needs a database connection");
-	}
-	const char *params[1] = { json_string_value(type) };
-	PGresult *res = db_exec(run->db, err, "SELECT count(*) FROM webhooks WHERE enabled"
-				" AND (events @> ARRAY[$1::text] OR '*' = ANY(events))", 1, params);
-	if (!res)
-		return acme_err_prefix(err, "event.dispatch: finding the webhooks of %s",
-				       json_string_value(type));
-	long long n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	run->result = json_pack("{s:O, s:O, s:I}", "event_id", event_id ? event_id : json_null(),
-				"type", type, "subscribers", (json_int_t)n);
-	return 0;
-}
 
 /* ---- housekeeping ---------------------------------------------------------------- */
 

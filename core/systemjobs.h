@@ -1,19 +1,12 @@
-/* systemjobs.h — the job types the system runs for itself: `event.dispatch`
- * (one per outbox event, relayed by the worker; core/outbox.h) and
- * `housekeeping` (the scheduler's built-in hourly schedule; core/scheduler.h).
+/* systemjobs.h — the job types the system runs for itself: `housekeeping`
+ * (the scheduler's built-in hourly schedule; core/scheduler.h). The outbox's
+ * `event.dispatch` lives with the webhooks (core/webhook.h).
  * Registered in the table of core/jobtypes.c; see jobtypes.h for handlers.
  */
 #ifndef ACME_SYSTEMJOBS_H
 #define ACME_SYSTEMJOBS_H
 #include "core/err.h"
 #include "core/jobtypes.h"
-
-/* payload: {"event_id": "evt_N", "type": "product.updated", "created_at": ...,
- * "data": {...}} as outbox_relay() builds it. Counts the enabled webhooks
- * subscribed to the event's type (their events list holds the type or "*")
- * and returns {"event_id", "type", "subscribers"}. Delivering to them is
- * not done yet: webhook delivery comes with the webhooks pool. */
-int event_dispatch_run(struct job_run *run, struct acme_err *err);
 
 /* payload (every key optional): {"jobs_older_than": "7d",
  * "uploads_older_than": "1d", "outbox_older_than": "7d", "batch": 1000}.

@@ -182,6 +182,13 @@ CREATE UNIQUE INDEX webhook_deliveries_event_key ON webhook_deliveries (webhook_
 CREATE INDEX webhook_deliveries_webhook_created_idx ON webhook_deliveries (webhook_id, created_at);
 CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_at)
     WHERE status IN ('pending', 'retrying');
+-- The deliverer's claim walks each endpoint's due deliveries in order and
+-- counts its deliveries in flight (the per-endpoint cap); both stay small
+-- however long the log grows.
+CREATE INDEX webhook_deliveries_endpoint_due_idx ON webhook_deliveries (webhook_id, next_attempt_at)
+    WHERE status IN ('pending', 'retrying');
+CREATE INDEX webhook_deliveries_delivering_idx ON webhook_deliveries (webhook_id, next_attempt_at)
+    WHERE status = 'delivering';
 CREATE INDEX webhook_deliveries_event_id_idx ON webhook_deliveries (event_id);
 CREATE INDEX webhook_deliveries_created_at_idx ON webhook_deliveries (created_at);
 

@@ -1,0 +1,1194 @@
+/* webhooks.c — `acmectl webhooks`: manage webhook endpoints, look at what
+ * happened to every delivery, send tests and redeliveries through the real
+ * delivery path, and `listen`, a local receiver that verifies signatures.
+ *
+ * The endpoint and delivery-log verbs are thin: core/webhook.c holds their
+ * SQL, core/whdeliver.c the delivery. Secrets are read from a file or stdin
+ * (--secret-file F|-), never from the command line; a generated secret is
+ * printed once, by `add` or `rotate-secret`, and never again: listings and
+ * JSON show WHSIG_MASKED.
+ *
+ * Also `webhooks_complete()`, the live ids the shell completions offer.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cmd/cmd.h"
+#include "core/audit.h"
+#include "core/clock.h"
+#include "core/db.h"
+#include "core/httpd.h"
+#include "core/outbox.h"
+#include "core/output.h"
+#include "core/queue.h"
+#include "core/strbuf.h"
+#include "core/url.h"
+#include "core/webhook.h"
+#include "core/whsig.h"
+#include "core/xalloc.h"
+
+#define SECRET_FILE_MAX 8192
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static int parse_id(struct ctx *ctx, const char *s, const char *what, long long *id)
+{
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	if (!s[0] || *end || v <= 0 || s[0] == '+' || s[0] == '-')
+		return acme_err_set(&ctx->err, ACME_E_USAGE, "%s \"%s\" is not an id (a positive "
+				    "number; see 'acmectl webhooks %s')", what, s,
+				    strcmp(what, "webhook") == 0 ? "list" : "deliveries");
+	*id = v;
+	return 0;
+}
+
+static int load_settings(struct ctx *ctx, struct webhook_settings *s)
+{
+	return webhook_settings_load(&ctx->cfg, s, &ctx->err);
+}
+
+static void actor(struct ctx *ctx, struct webhook_actor *who, char *buf, size_t len)
+{
+	snprintf(buf, len, "webhooks %s", ctx->verb ? ctx->verb->name : "");
+	who->environment = config_get(&ctx->cfg, CFG_ENV);
+	who->command = buf;
+}
+
+/* The whole of a file, or of stdin for "-", at most SECRET_FILE_MAX bytes.
+ * Caller frees (after cleansing: it is a secret). */
+static char *read_secret_source(struct ctx *ctx, const char *path)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	if (!f) {
+		acme_err_set(&ctx->err, ACME_E_DATA, "--secret-file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	char *buf = xmalloc(SECRET_FILE_MAX + 2);
+	size_t n = fread(buf, 1, SECRET_FILE_MAX + 1, f);
+	bool bad = ferror(f);
+	if (f != stdin)
+		fclose(f);
+	if (bad || n > SECRET_FILE_MAX) {
+		acme_err_set(&ctx->err, ACME_E_DATA, "--secret-file %s: %s", path,
+			     bad ? "cannot read it" : "longer than 8192 bytes; is it a secret?");
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+static void cleanse_free(char *s)
+{
+	if (!s)
+		return;
+	volatile char *p = s;
+	while (*p)
+		*p++ = '\0';
+	free(s);
+}
+
+/* The secret of --secret-file (canonical form into out), or a new one. Sets
+ * *generated for a new one, which the caller prints once. */
+static int secret_from_args(struct ctx *ctx, struct args *a, char *out, bool *generated)
+{
+	const char *path = args_get(a, "secret-file");
+	struct whsig_key key;
+	*generated = false;
+	if (!path) {
+		*generated = true;
+		return whsig_secret_new(out, &ctx->err);
+	}
+	char *text = read_secret_source(ctx, path);
+	if (!text)
+		return -1;
+	int rc = whsig_secret_parse(text, &key, out, &ctx->err);
+	cleanse_free(text);
+	if (rc < 0)
+		return acme_err_prefix(&ctx->err, "--secret-file %s", path);
+	return 0;
+}
+
+static bool json_format(struct ctx *ctx)
+{
+	enum out_format f = ctx_format(ctx);
+	return f == OUT_JSON || f == OUT_NDJSON;
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* Bytes from outside as a JSON string: valid UTF-8 is kept, anything else
+ * becomes '?'. */
+static json_t *bytes_json(const char *b, size_t n)
+{
+	if (!b)
+		return json_null();
+	json_t *j = json_stringn(b, n);
+	if (j)
+		return j;
+	char *copy = xmalloc(n + 1);
+	for (size_t i = 0; i < n; i++)
+		copy[i] = (unsigned char)b[i] >= 0x80 ? '?' : b[i];
+	copy[n] = '\0';
+	j = json_stringn(copy, n);
+	free(copy);
+	return j ? j : json_null();
+}
+
+/* A JSON text column as a value (the text itself when it does not parse). */
+static json_t *json_text(const char *text)
+{
+	json_t *j = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+	return j ? j : str_or_null(text);
+}
+
+/* Print a JSON object: as JSON for -o json/ndjson, else as field/value rows
+ * (nested objects and arrays of objects flattened to "a.b", "a.1.b"). */
+static void flatten(struct output *o, const char *prefix, json_t *v)
+{
+	if (json_is_object(v) && json_object_size(v) > 0) {
+		const char *k;
+		json_t *x;
+		json_object_foreach(v, k, x) {
+			char *name = prefix[0] ? xasprintf("%s.%s", prefix, k) : xstrdup(k);
+			flatten(o, name, x);
+			free(name);
+		}
+		return;
+	}
+	if (json_is_array(v) && json_array_size(v) > 0 && json_is_object(json_array_get(v, 0))) {
+		size_t i;
+		json_t *x;
+		json_array_foreach(v, i, x) {
+			json_t *n = json_object_get(x, "attempt");
+			char *name = xasprintf("%s.%lld", prefix, n ? (long long)json_integer_value(n) :
+					       (long long)i + 1);
+			flatten(o, name, x);
+			free(name);
+		}
+		return;
+	}
+	char *text = json_is_string(v) ? xstrdup(json_string_value(v)) : json_is_null(v) ? NULL :
+		     json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	const char *row[2] = { prefix, text };
+	output_row(o, row);
+	free(text);
+}
+
+static void print_doc(struct ctx *ctx, json_t *doc)
+{
+	enum out_format fmt = ctx_format(ctx);
+	if (fmt == OUT_JSON || fmt == OUT_NDJSON) {
+		output_json(ctx->out, doc, fmt == OUT_JSON);
+		return;
+	}
+	static const struct out_col cols[] = { { "field", COL_STR }, { "value", COL_STR } };
+	struct output *o = output_new(ctx->out, fmt, cols, 2);
+	output_set_color(o, ctx->color);
+	flatten(o, "", doc);
+	output_end(o, NULL);
+}
+
+/* "--event a --event b" as one checked list without repeats; NULL-terminated,
+ * owned. The option table limits the names already; this also keeps
+ * webhook.test out. */
+static int events_from_args(struct ctx *ctx, struct args *a, char ***out, size_t *n)
+{
+	const char **vals;
+	int nv = args_all(a, "event", &vals);
+	*out = NULL;
+	*n = 0;
+	for (int i = 0; i < nv; i++) {
+		char *copy = xstrdup(vals[i]), *save = NULL;
+		for (char *tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+			if (!webhook_event_known(tok) || strcmp(tok, WEBHOOK_EVENT_TEST) == 0) {
+				struct strbuf known = STRBUF_INIT;
+				for (size_t k = 0; webhook_event_names[k]; k++)
+					if (strcmp(webhook_event_names[k], WEBHOOK_EVENT_TEST) != 0)
+						strbuf_addf(&known, "%s, ", webhook_event_names[k]);
+				acme_err_set(&ctx->err, ACME_E_USAGE, "unknown event \"%s\"; events are %s"
+					     "or * for all of them%s", tok, known.buf,
+					     strcmp(tok, WEBHOOK_EVENT_TEST) == 0 ? " (webhook.test "
+					     "events go to one endpoint: 'acmectl webhooks test ID')" : "");
+				strbuf_release(&known);
+				free(copy);
+				goto fail;
+			}
+			bool dup = false;
+			for (size_t k = 0; k < *n; k++)
+				dup |= strcmp((*out)[k], tok) == 0;
+			if (dup)
+				continue;
+			*out = xrealloc(*out, (*n + 2) * sizeof(char *));
+			(*out)[(*n)++] = xstrdup(tok);
+			(*out)[*n] = NULL;
+		}
+		free(copy);
+	}
+	return 0;
+fail:
+	for (size_t k = 0; k < *n; k++)
+		free((*out)[k]);
+	free(*out);
+	*out = NULL;
+	*n = 0;
+	return -1;
+}
+
+static void events_free(char **ev, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(ev[i]);
+	free(ev);
+}
+
+/* ---- list --------------------------------------------------------------------------- */
+
+static void last_test_text(const struct webhook *w, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (!w->tested)
+		return;
+	char plain[32];
+	snprintf(plain, sizeof(plain), "HTTP %d", w->last_test_status);
+	/* the error only when it says more than the status (a redirect's target) */
+	const char *more = w->last_test_error && strcmp(w->last_test_error, plain) != 0 ?
+			   w->last_test_error : NULL;
+	if (w->last_test_status)
+		snprintf(buf, len, "HTTP %d in %d ms at %s%s%s", w->last_test_status,
+			 w->last_test_latency_ms, w->last_test_at, more ? ": " : "", more ? more : "");
+	else
+		snprintf(buf, len, "error at %s: %s", w->last_test_at,
+			 w->last_test_error ? w->last_test_error : "no response");
+}
+
+static json_t *webhook_json(const struct webhook *w)
+{
+	char *url = url_redact(w->url);
+	json_t *ev = json_array();
+	for (size_t i = 0; i < w->nevents; i++)
+		json_array_append_new(ev, json_string(w->events[i]));
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_integer(w->id));
+	json_object_set_new(o, "url", json_string(url));
+	json_object_set_new(o, "events", ev);
+	json_object_set_new(o, "description", str_or_null(w->description));
+	json_object_set_new(o, "enabled", json_boolean(w->enabled));
+	json_object_set_new(o, "disabled_reason", str_or_null(w->disabled_reason));
+	json_object_set_new(o, "disabled_at", str_or_null(w->disabled_at));
+	json_object_set_new(o, "allow_private", json_boolean(w->allow_private));
+	json_object_set_new(o, "secret", json_string(WHSIG_MASKED));
+	json_object_set_new(o, "previous_secret_signs_until", str_or_null(w->rotation_ends_at));
+	json_object_set_new(o, "consecutive_failures", json_integer(w->consecutive_failures));
+	json_object_set_new(o, "failing_since", str_or_null(w->failing_since));
+	if (w->tested)
+		json_object_set_new(o, "last_test", json_pack("{s:s, s:o, s:o, s:o, s:o}",
+			"at", w->last_test_at,
+			"status_code", w->last_test_status ? json_integer(w->last_test_status) : json_null(),
+			"latency_ms", w->last_test_latency_ms >= 0 ? json_integer(w->last_test_latency_ms) :
+				      json_null(),
+			"error", str_or_null(w->last_test_error),
+			"response_excerpt", bytes_json(w->last_test_excerpt, w->last_test_excerpt_len)));
+	else
+		json_object_set_new(o, "last_test", json_null());
+	json_object_set_new(o, "created_at", str_or_null(w->created_at));
+	json_object_set_new(o, "updated_at", str_or_null(w->updated_at));
+	free(url);
+	return o;
+}
+
+static int wh_list(struct ctx *ctx, struct args *a)
+{
+	static const struct out_col cols[] = {
+		{ "id", COL_INT }, { "url", COL_STR }, { "events", COL_STR }, { "status", COL_STR },
+		{ "last_test", COL_STR }, { "description", COL_STR },
+	};
+	struct webhook *ws = NULL;
+	(void)a;
+	int n = webhook_list(ctx->db, &ws, &ctx->err);
+	if (n < 0)
+		return -1;
+	if (json_format(ctx)) {
+		json_t *arr = json_array();
+		for (int i = 0; i < n; i++) {
+			json_t *o = webhook_json(&ws[i]);
+			if (ctx_format(ctx) == OUT_NDJSON)
+				output_json(ctx->out, o, false);
+			else
+				json_array_append(arr, o);
+			json_decref(o);
+		}
+		if (ctx_format(ctx) == OUT_JSON)
+			output_json(ctx->out, arr, true);
+		json_decref(arr);
+		webhooks_free(ws, (size_t)n);
+		return 0;
+	}
+	struct output *o = output_new(ctx->out, ctx_format(ctx), cols, sizeof(cols) / sizeof(cols[0]));
+	output_set_color(o, ctx->color);
+	for (int i = 0; i < n; i++) {
+		const struct webhook *w = &ws[i];
+		char id[24], status[600], test[800];
+		struct strbuf ev = STRBUF_INIT;
+		char *url = url_redact(w->url);
+		snprintf(id, sizeof(id), "%lld", w->id);
+		for (size_t k = 0; k < w->nevents; k++)
+			strbuf_addf(&ev, "%s%s", k ? "," : "", w->events[k]);
+		if (w->enabled)
+			snprintf(status, sizeof(status), "enabled%s%s%s",
+				 w->consecutive_failures ? " (" : "",
+				 w->consecutive_failures ? "failing" : "",
+				 w->consecutive_failures ? ")" : "");
+		else
+			snprintf(status, sizeof(status), "disabled: %s",
+				 w->disabled_reason ? w->disabled_reason : "(no reason given)");
+		last_test_text(w, test, sizeof(test));
+		const char *row[] = { id, url, ev.buf, status, test[0] ? test : NULL, w->description };
+		output_row(o, row);
+		strbuf_release(&ev);
+		free(url);
+	}
+	output_end(o, NULL);
+	webhooks_free(ws, (size_t)n);
+	return 0;
+}
+
+/* ---- add, edit ---------------------------------------------------------------------- */
+
+static int check_url(struct ctx *ctx, const char *url, bool allow_private)
+{
+	struct webhook_settings s;
+	if (load_settings(ctx, &s) < 0)
+		return -1;
+	if (webhook_check_url(url, webhook_guard_on(&s, allow_private), &ctx->err) < 0)
+		return acme_err_prefix(&ctx->err, "%s", ctx->verb->name);
+	return 0;
+}
+
+static int wh_add(struct ctx *ctx, struct args *a)
+{
+	char secret[WHSIG_SECRET_MAX] = "", cmdname[64];
+	char **events = NULL;
+	size_t nevents = 0;
+	bool generated = false;
+	long long id = 0;
+	int rc = -1;
+	struct webhook_actor who;
+
+	const char *url = a->argv[0];
+	bool allow_private = args_has(a, "allow-private");
+	if (events_from_args(ctx, a, &events, &nevents) < 0)
+		return -1;
+	if (nevents == 0) {
+		rc = acme_err_set(&ctx->err, ACME_E_USAGE, "add: give the events to send with --event "
+				  "E (repeatable; * for all)");
+		goto out;
+	}
+	if (check_url(ctx, url, allow_private) < 0 || secret_from_args(ctx, a, secret, &generated) < 0)
+		goto out;
+	if (!ctx_db(ctx))
+		goto out;
+	struct webhook_spec spec = { url, (const char *const *)events, nevents,
+				     args_get(a, "description"), args_has(a, "disabled") ? 0 : 1,
+				     allow_private ? 1 : 0, secret };
+	actor(ctx, &who, cmdname, sizeof(cmdname));
+	if (webhook_add(ctx->db, &who, &spec, &id, &ctx->err) < 0)
+		goto out;
+
+	struct webhook w;
+	if (webhook_get(ctx->db, id, &w, &ctx->err) < 0)
+		goto out;
+	json_t *doc = webhook_json(&w);
+	webhook_release(&w);
+	if (generated) {
+		/* the only time it is shown */
+		json_object_set_new(doc, "secret", json_string(secret));
+		ctx_msg(ctx, "webhook %lld added; its signing secret is shown this once: store it now "
+			"(a new one: 'acmectl webhooks rotate-secret %lld')", id, id);
+	} else {
+		ctx_msg(ctx, "webhook %lld added with the secret from %s", id, args_get(a, "secret-file"));
+	}
+	print_doc(ctx, doc);
+	json_decref(doc);
+	rc = 0;
+out:
+	memset(secret, 0, sizeof(secret));
+	events_free(events, nevents);
+	return rc;
+}
+
+static int wh_edit(struct ctx *ctx, struct args *a)
+{
+	char **events = NULL, cmdname[64];
+	size_t nevents = 0;
+	long long id;
+	int rc = -1;
+	struct webhook_actor who;
+	struct webhook w;
+
+	if (parse_id(ctx, a->argv[0], "webhook", &id) < 0)
+		return -1;
+	if (args_has(a, "allow-private") && args_has(a, "deny-private"))
+		return acme_err_set(&ctx->err, ACME_E_USAGE, "edit: --allow-private and --deny-private "
+				    "contradict each other");
+	if (events_from_args(ctx, a, &events, &nevents) < 0)
+		return -1;
+	const char *url = args_get(a, "url");
+	const char *desc = args_get(a, "description");
+	int allow = args_has(a, "allow-private") ? 1 : args_has(a, "deny-private") ? 0 : -1;
+	if (!url && !nevents && !desc && allow < 0) {
+		rc = acme_err_set(&ctx->err, ACME_E_USAGE, "edit: nothing to change; give --url, "
+				  "--event, --description, --allow-private or --deny-private");
+		goto out;
+	}
+	if (webhook_get(ctx->db, id, &w, &ctx->err) < 0)
+		goto out;
+	bool effective_allow = allow >= 0 ? allow == 1 : w.allow_private;
+	/* the guard applies to the URL the endpoint will have */
+	int c = check_url(ctx, url ? url : w.url, effective_allow);
+	webhook_release(&w);
+	if (c < 0)
+		goto out;
+	struct webhook_spec spec = { url, nevents ? (const char *const *)events : NULL, nevents, desc,
+				     -1, allow, NULL };
+	actor(ctx, &who, cmdname, sizeof(cmdname));
+	if (webhook_edit(ctx->db, &who, id, &spec, &ctx->err) < 0)
+		goto out;
+	if (webhook_get(ctx->db, id, &w, &ctx->err) < 0)
+		goto out;
+	ctx_msg(ctx, "webhook %lld changed", id);
+	json_t *doc = webhook_json(&w);
+	webhook_release(&w);
+	print_doc(ctx, doc);
+	json_decref(doc);
+	rc = 0;
+out:
+	events_free(events, nevents);
+	return rc;
+}
+
+/* ---- delete, enable, disable ---------------------------------------------------------- */
+
+/* Destructive: confirmed on a terminal, --yes otherwise; --yes always in
+ * production (DESIGN.md sections 4 and 11). */
+static int confirm(struct ctx *ctx, struct args *a, const char *what)
+{
+	char prompt[700];
+	if (args_has(a, "yes"))
+		return 0;
+	if (config_is_production(&ctx->cfg))
+		return acme_err_set(&ctx->err, ACME_E_REFUSED, "refusing to %s in production without "
+				    "--yes", what);
+	if (!ctx->stdin_tty || !ctx->stderr_tty)
+		return acme_err_set(&ctx->err, ACME_E_REFUSED, "refusing to %s without --yes (not a "
+				    "terminal)", what);
+	snprintf(prompt, sizeof(prompt), "%s in environment %s? [y/N]", what,
+		 config_get(&ctx->cfg, CFG_ENV));
+	if (prompt[0] >= 'a' && prompt[0] <= 'z')
+		prompt[0] = (char)(prompt[0] - 32);
+	if (!ctx_confirm(ctx, prompt, NULL))
+		return acme_err_set(&ctx->err, ACME_E_REFUSED, "not confirmed; nothing deleted");
+	return 0;
+}
+
+static int wh_delete(struct ctx *ctx, struct args *a)
+{
+	long long id;
+	struct webhook w;
+	char what[600], cmdname[64];
+	struct webhook_actor who;
+	if (parse_id(ctx, a->argv[0], "webhook", &id) < 0 || webhook_get(ctx->db, id, &w, &ctx->err) < 0)
+		return -1;
+	char *url = url_redact(w.url);
+	snprintf(what, sizeof(what), "delete webhook %lld (%.400s) and its delivery log", id, url);
+	free(url);
+	webhook_release(&w);
+	if (confirm(ctx, a, what) < 0)
+		return -1;
+	actor(ctx, &who, cmdname, sizeof(cmdname));
+	if (webhook_delete(ctx->db, &who, id, &ctx->err) < 0)
+		return -1;
+	ctx_msg(ctx, "webhook %lld deleted", id);
+	return 0;
+}
+
+static int set_enabled(struct ctx *ctx, struct args *a, bool enabled)
+{
+	long long id;
+	bool changed = false;
+	char cmdname[64], reason[600];
+	struct webhook_actor who;
+	if (parse_id(ctx, a->argv[0], "webhook", &id) < 0)
+		return -1;
+	const char *given = args_get(a, "reason");
+	if (given) {
+		snprintf(reason, sizeof(reason), "%s", given);
+	} else {
+		char *me = acme_whoami();
+		snprintf(reason, sizeof(reason), "disabled by %s", me);
+		free(me);
+	}
+	actor(ctx, &who, cmdname, sizeof(cmdname));
+	if (webhook_set_enabled(ctx->db, &who, id, enabled, reason, &changed, &ctx->err) < 0)
+		return -1;
+	if (!changed)
+		ctx_msg(ctx, "webhook %lld was %s already", id, enabled ? "enabled" : "disabled");
+	else if (enabled)
+		ctx_msg(ctx, "webhook %lld enabled (its failure count starts again at 0)", id);
+	else
+		ctx_msg(ctx, "webhook %lld disabled; deliveries waiting for it are cancelled", id);
+	return 0;
+}
+
+static int wh_enable(struct ctx *ctx, struct args *a) { return set_enabled(ctx, a, true); }
+static int wh_disable(struct ctx *ctx, struct args *a) { return set_enabled(ctx, a, false); }
+
+/* ---- rotate-secret ------------------------------------------------------------------- */
+
+static int wh_rotate(struct ctx *ctx, struct args *a)
+{
+	char secret[WHSIG_SECRET_MAX] = "", ends[40] = "", cmdname[64];
+	bool generated = false;
+	long long id;
+	struct webhook_settings s;
+	struct webhook_actor who;
+	int rc = -1;
+
+	if (parse_id(ctx, a->argv[0], "webhook", &id) < 0 || load_settings(ctx, &s) < 0)
+		return -1;
+	long long grace = args_has(a, "grace") ? args_int(a, "grace", 0) : s.rotate_grace_ms;
+	if (secret_from_args(ctx, a, secret, &generated) < 0)
+		goto out;
+	actor(ctx, &who, cmdname, sizeof(cmdname));
+	if (webhook_rotate_secret(ctx->db, &who, id, secret, grace, ends, &ctx->err) < 0)
+		goto out;
+	if (ends[0])
+		ctx_msg(ctx, "webhook %lld has a new secret; the previous one keeps signing beside it "
+			"until %s", id, ends);
+	else
+		ctx_msg(ctx, "webhook %lld has a new secret; the previous one no longer signs", id);
+	json_t *doc = json_pack("{s:I, s:s, s:o}", "id", (json_int_t)id, "secret",
+				generated ? secret : WHSIG_MASKED, "previous_secret_signs_until",
+				ends[0] ? json_string(ends) : json_null());
+	if (generated)
+		ctx_msg(ctx, "the new secret is shown this once: store it now");
+	print_doc(ctx, doc);
+	json_decref(doc);
+	rc = 0;
+out:
+	memset(secret, 0, sizeof(secret));
+	return rc;
+}
+
+/* ---- test ------------------------------------------------------------------------------ */
+
+static json_t *test_json(long long wid, const char *event_id, const struct webhook_delivery *d)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "webhook_id", json_integer(wid));
+	json_object_set_new(o, "event_id", json_string(event_id));
+	json_object_set_new(o, "delivery_id", d && d->id ? json_integer(d->id) : json_null());
+	json_object_set_new(o, "status", json_string(d && d->status ? d->status : "queued"));
+	json_object_set_new(o, "status_code", d && d->last_status_code ?
+			    json_integer(d->last_status_code) : json_null());
+	json_object_set_new(o, "latency_ms", d && d->last_latency_ms >= 0 ?
+			    json_integer(d->last_latency_ms) : json_null());
+	json_object_set_new(o, "response_excerpt", d ? bytes_json(d->last_excerpt,
+				d->last_excerpt_len) : json_null());
+	json_object_set_new(o, "error", str_or_null(d && strcmp(d->status, "succeeded") != 0 ?
+						    d->last_error : NULL));
+	return o;
+}
+
+static int wh_test(struct ctx *ctx, struct args *a)
+{
+	long long id;
+	char event_id[64];
+	if (parse_id(ctx, a->argv[0], "webhook", &id) < 0)
+		return -1;
+	if (webhook_test(ctx->db, id, event_id, &ctx->err) < 0)
+		return -1;
+	if (!args_has(a, "wait")) {
+		ctx_msg(ctx, "test event %s for webhook %lld queued; a worker delivers it (follow it with "
+			"'acmectl webhooks deliveries %lld', or use --wait)", event_id, id, id);
+		json_t *doc = test_json(id, event_id, NULL);
+		if (json_format(ctx))
+			print_doc(ctx, doc);
+		else
+			fprintf(ctx->out, "%s\n", event_id);
+		json_decref(doc);
+		return 0;
+	}
+
+	long long timeout = args_int(a, "timeout", 60000);
+	long long start = clock_mono_ms();
+	bool told = false;
+	struct webhook_delivery d;
+	memset(&d, 0, sizeof(d));
+	for (;;) {
+		struct acme_err e;
+		int got = webhook_find_test(ctx->db, id, event_id, &d, &e);
+		if (got < 0 && e.code != ACME_E_NOT_FOUND) {
+			ctx->err = e;
+			return -1;
+		}
+		if (got == 0 && (strcmp(d.status, "succeeded") == 0 || strcmp(d.status, "failed") == 0 ||
+				 strcmp(d.status, "cancelled") == 0))
+			break;
+		long long waited = clock_mono_ms() - start;
+		if (!told && waited > 3000 && (got < 0 || strcmp(d.status, "pending") == 0)) {
+			ctx_msg(ctx, "still waiting for a worker to deliver %s; is 'acmectl worker' running "
+				"with the webhooks queue?", event_id);
+			told = true;
+		}
+		if (waited >= timeout) {
+			int rc = acme_err_set(&ctx->err, ACME_E_TEMPFAIL, "webhook %lld: no outcome for test "
+					      "%s within %lld ms (%s); it is still queued and will be "
+					      "delivered when a worker runs", id, event_id, timeout,
+					      got == 0 ? d.status : d.relayed ? "dispatching" :
+					      "waiting in the outbox");
+			webhook_delivery_release(&d);
+			return rc;
+		}
+		webhook_delivery_release(&d);
+		clock_sleep_ms(100);
+	}
+	json_t *doc = test_json(id, event_id, &d);
+	print_doc(ctx, doc);
+	json_decref(doc);
+	int rc = 0;
+	if (strcmp(d.status, "succeeded") == 0)
+		ctx_msg(ctx, "webhook %lld answered HTTP %d in %d ms", id, d.last_status_code,
+			d.last_latency_ms);
+	else
+		rc = acme_err_set(&ctx->err, ACME_E_FAILURE, "webhook %lld: test failed: %s", id,
+				  d.last_error ? d.last_error : d.status);
+	webhook_delivery_release(&d);
+	return rc;
+}
+
+/* ---- deliveries, delivery show, redeliver ------------------------------------------------- */
+
+static json_t *delivery_json(const struct webhook_delivery *d)
+{
+	char *url = url_redact(d->url ? d->url : "");
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_integer(d->id));
+	json_object_set_new(o, "webhook_id", json_integer(d->webhook_id));
+	json_object_set_new(o, "url", json_string(url));
+	json_object_set_new(o, "event_id", json_string(d->event_id));
+	json_object_set_new(o, "event_type", json_string(d->event_type));
+	json_object_set_new(o, "status", json_string(d->status));
+	json_object_set_new(o, "attempts", json_integer(d->attempts));
+	json_object_set_new(o, "last_status_code", d->last_status_code ?
+			    json_integer(d->last_status_code) : json_null());
+	json_object_set_new(o, "last_latency_ms", d->last_latency_ms >= 0 ?
+			    json_integer(d->last_latency_ms) : json_null());
+	json_object_set_new(o, "next_attempt_at", str_or_null(d->next_attempt_at));
+	json_object_set_new(o, "last_error", str_or_null(d->last_error));
+	json_object_set_new(o, "redelivery_of", d->redelivery_of ? json_integer(d->redelivery_of) :
+			    json_null());
+	json_object_set_new(o, "created_at", str_or_null(d->created_at));
+	json_object_set_new(o, "delivered_at", str_or_null(d->delivered_at));
+	json_object_set_new(o, "updated_at", str_or_null(d->updated_at));
+	free(url);
+	return o;
+}
+
+static int wh_deliveries(struct ctx *ctx, struct args *a)
+{
+	static const struct out_col cols[] = {
+		{ "id", COL_INT }, { "webhook", COL_INT }, { "event_id", COL_STR }, { "event", COL_STR },
+		{ "status", COL_STR }, { "attempts", COL_INT }, { "code", COL_INT },
+		{ "next_attempt_at", COL_STR }, { "created_at", COL_STR }, { "error", COL_STR },
+	};
+	struct webhook_delivery_filter f = { 0, args_get(a, "status"), args_get(a, "event"),
+					     (long)args_int(a, "limit", 50) };
+	struct webhook_delivery *ds = NULL;
+	if (a->argc > 0 && parse_id(ctx, a->argv[0], "webhook", &f.webhook_id) < 0)
+		return -1;
+	if (f.status && !strstr("|" WEBHOOK_STATUSES "|", f.status))
+		return acme_err_set(&ctx->err, ACME_E_USAGE, "--status %s: expected one of %s",
+				    f.status, WEBHOOK_STATUSES);
+	if (f.webhook_id) {
+		struct webhook w;
+		if (webhook_get(ctx->db, f.webhook_id, &w, &ctx->err) < 0)
+			return -1;
+		webhook_release(&w);
+	}
+	int n = webhook_deliveries(ctx->db, &f, &ds, &ctx->err);
+	if (n < 0)
+		return -1;
+	if (json_format(ctx)) {
+		json_t *arr = json_array();
+		for (int i = 0; i < n; i++) {
+			json_t *o = delivery_json(&ds[i]);
+			if (ctx_format(ctx) == OUT_NDJSON)
+				output_json(ctx->out, o, false);
+			else
+				json_array_append(arr, o);
+			json_decref(o);
+		}
+		if (ctx_format(ctx) == OUT_JSON)
+			output_json(ctx->out, arr, true);
+		json_decref(arr);
+	} else {
+		struct output *o = output_new(ctx->out, ctx_format(ctx), cols,
+					      sizeof(cols) / sizeof(cols[0]));
+		output_set_color(o, ctx->color);
+		for (int i = 0; i < n; i++) {
+			const struct webhook_delivery *d = &ds[i];
+			char id[24], wid[24], att[16], code[16];
+			snprintf(id, sizeof(id), "%lld", d->id);
+			snprintf(wid, sizeof(wid), "%lld", d->webhook_id);
+			snprintf(att, sizeof(att), "%d", d->attempts);
+			snprintf(code, sizeof(code), "%d", d->last_status_code);
+			const char *row[] = { id, wid, d->event_id, d->event_type, d->status, att,
+					      d->last_status_code ? code : NULL, d->next_attempt_at,
+					      d->created_at,
+					      strcmp(d->status, "succeeded") == 0 ? NULL : d->last_error };
+			output_row(o, row);
+		}
+		output_end(o, NULL);
+	}
+	webhook_deliveries_free(ds, (size_t)n);
+	return 0;
+}
+
+static int wh_delivery(struct ctx *ctx, struct args *a)
+{
+	long long id;
+	struct webhook_delivery d;
+	struct webhook_attempt *at = NULL;
+	size_t nat = 0;
+	if (strcmp(a->argv[0], "show") != 0)
+		return acme_err_set(&ctx->err, ACME_E_USAGE, "delivery: expected 'delivery show DID', "
+				    "not 'delivery %s'", a->argv[0]);
+	if (a->argc < 2)
+		return acme_err_set(&ctx->err, ACME_E_USAGE, "delivery show: give a delivery id (see "
+				    "'acmectl webhooks deliveries')");
+	if (parse_id(ctx, a->argv[1], "delivery", &id) < 0)
+		return -1;
+	if (webhook_delivery_get(ctx->db, id, &d, &at, &nat, &ctx->err) < 0)
+		return -1;
+	json_t *doc = delivery_json(&d);
+	json_t *body = d.body ? json_loadb(d.body, d.body_len, JSON_DECODE_ANY, NULL) : NULL;
+	json_object_set_new(doc, "body", body ? body : bytes_json(d.body, d.body_len));
+	json_t *arr = json_array();
+	for (size_t i = 0; i < nat; i++) {
+		const struct webhook_attempt *x = &at[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "attempt", json_integer(x->attempt));
+		json_object_set_new(o, "started_at", str_or_null(x->started_at));
+		json_object_set_new(o, "request_headers", json_text(x->request_headers));
+		json_object_set_new(o, "status_code", x->status_code ? json_integer(x->status_code) :
+				    json_null());
+		json_object_set_new(o, "latency_ms", x->latency_ms >= 0 ? json_integer(x->latency_ms) :
+				    json_null());
+		json_object_set_new(o, "remote_addr", str_or_null(x->remote_addr));
+		json_object_set_new(o, "response_headers", json_text(x->response_headers));
+		json_object_set_new(o, "response_excerpt", bytes_json(x->excerpt, x->excerpt_len));
+		json_object_set_new(o, "error", str_or_null(x->error));
+		json_array_append_new(arr, o);
+	}
+	json_object_set_new(doc, "attempts_log", arr);
+	print_doc(ctx, doc);
+	json_decref(doc);
+	webhook_delivery_release(&d);
+	webhook_attempts_free(at, nat);
+	return 0;
+}
+
+static int wh_redeliver(struct ctx *ctx, struct args *a)
+{
+	long long id, new_id = 0;
+	char cmdname[64];
+	struct webhook_actor who;
+	struct queue q;
+	if (parse_id(ctx, a->argv[0], "delivery", &id) < 0)
+		return -1;
+	actor(ctx, &who, cmdname, sizeof(cmdname));
+	if (webhook_redeliver(ctx->db, &who, id, &new_id, &ctx->err) < 0)
+		return -1;
+	/* wake a deliverer; if Redis is away the next one picks it up anyway */
+	struct acme_err e;
+	redisContext *rc = ctx_redis(ctx);
+	if (!rc || queue_init(&q, rc, config_get(&ctx->cfg, CFG_REDIS_PREFIX), &e) < 0) {
+		ctx_msg(ctx, "delivery %lld queued, but no deliverer could be woken (%s); the next one "
+			"sends it", new_id, rc ? e.msg : ctx->err.msg);
+	} else {
+		if (webhook_wake(ctx->db, &q, NULL, 0, &e) < 0)
+			ctx_msg(ctx, "delivery %lld queued, but no deliverer could be woken (%s)", new_id,
+				e.msg);
+		queue_release(&q);
+	}
+	ctx_msg(ctx, "delivery %lld sends delivery %lld again (same webhook-id and body)", new_id, id);
+	if (json_format(ctx)) {
+		json_t *doc = json_pack("{s:I, s:I}", "id", (json_int_t)new_id, "redelivery_of",
+					(json_int_t)id);
+		print_doc(ctx, doc);
+		json_decref(doc);
+	} else {
+		fprintf(ctx->out, "%lld\n", new_id);
+	}
+	return 0;
+}
+
+/* ---- listen ---------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t listen_stop;
+
+static void on_listen_signal(int sig)
+{
+	(void)sig;
+	listen_stop = 1;
+}
+
+struct listener {
+	struct ctx *ctx;
+	struct whsig_key keys[WHSIG_VERIFY_KEYS];
+	size_t nkeys;
+	int status, fail_status;
+	long long fail_first, count, received, verified;
+	long long delay_ms, tolerance_s;
+	long long retry_after;
+	const char *location;
+};
+
+static void iso_now(long long ms, char *buf, size_t len)
+{
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03lldZ", ms % 1000);
+}
+
+static void on_request(void *user, const struct httpd_request *req, struct httpd_response *resp)
+{
+	struct listener *l = user;
+	struct ctx *ctx = l->ctx;
+	const struct httpreq *h = req->head;
+	const char *id = httpreq_header(h, "webhook-id");
+	const char *ts = httpreq_header(h, "webhook-timestamp");
+	const char *sig = httpreq_header(h, "webhook-signature");
+	const char *verdict = "unchecked";
+	struct acme_err e = { 0 };
+	char when[40];
+
+	l->received++;
+	if (l->nkeys) {
+		if (whsig_verify(l->keys, l->nkeys, id, ts, sig, req->body, req->body_len,
+				 req->received_ms / 1000, l->tolerance_s, &e) == 0) {
+			verdict = "verified";
+			l->verified++;
+		} else {
+			verdict = "invalid";
+		}
+	}
+	resp->status = l->received <= l->fail_first ? l->fail_status : l->status;
+	if (strcmp(verdict, "invalid") == 0)
+		resp->status = 401;
+	if (resp->status >= 300 && l->retry_after >= 0)
+		snprintf(resp->headers, sizeof(resp->headers), "Retry-After: %lld\r\n", l->retry_after);
+	if (resp->status >= 300 && resp->status < 400 && l->location) {
+		size_t n = strlen(resp->headers);
+		snprintf(resp->headers + n, sizeof(resp->headers) - n, "Location: %.300s\r\n", l->location);
+	}
+	resp->delay_ms = l->delay_ms;
+	resp->body_len = (size_t)snprintf(resp->body, sizeof(resp->body), "%s\n",
+					  resp->status == 401 ? e.msg : httpreq_reason(resp->status));
+
+	iso_now(req->received_ms, when, sizeof(when));
+	json_t *body = json_loadb(req->body, req->body_len, JSON_DECODE_ANY, NULL);
+	const char *type = body && json_is_object(body) ?
+			   json_string_value(json_object_get(body, "type")) : NULL;
+	if (json_format(ctx)) {
+		json_t *hdrs = json_object();
+		for (size_t i = 0; i < h->nheaders; i++) {
+			char name[128];
+			size_t k = 0;
+			for (; h->headers[i].name[k] && k < sizeof(name) - 1; k++)
+				name[k] = (char)((h->headers[i].name[k] >= 'A' && h->headers[i].name[k] <= 'Z') ?
+						 h->headers[i].name[k] + 32 : h->headers[i].name[k]);
+			name[k] = '\0';
+			json_object_set_new(hdrs, name, bytes_json(h->headers[i].value,
+								   strlen(h->headers[i].value)));
+		}
+		json_t *o = json_object();
+		json_object_set_new(o, "n", json_integer(l->received));
+		json_object_set_new(o, "received_at", json_string(when));
+		json_object_set_new(o, "method", json_string(h->method));
+		json_object_set_new(o, "path", bytes_json(h->target, strlen(h->target)));
+		json_object_set_new(o, "peer", json_string(req->peer));
+		json_object_set_new(o, "webhook_id", id ? bytes_json(id, strlen(id)) : json_null());
+		json_object_set_new(o, "webhook_timestamp", ts ? bytes_json(ts, strlen(ts)) : json_null());
+		json_object_set_new(o, "signature", json_string(verdict));
+		json_object_set_new(o, "signature_error", e.msg[0] ? json_string(e.msg) : json_null());
+		json_object_set_new(o, "type", type ? json_string(type) : json_null());
+		json_object_set_new(o, "answered", json_integer(resp->status));
+		json_object_set_new(o, "headers", hdrs);
+		json_object_set_new(o, "body", body ? json_incref(body) :
+				    bytes_json(req->body, req->body_len));
+		output_json(ctx->out, o, false);
+		json_decref(o);
+	} else {
+		fprintf(ctx->out, "%s %s %s %s %s signature %s%s%s -> %d\n", when, h->method, h->target,
+			id ? id : "(no webhook-id)", type ? type : "-", verdict,
+			e.msg[0] ? ": " : "", e.msg, resp->status);
+		fwrite(req->body, 1, req->body_len, ctx->out);
+		fputc('\n', ctx->out);
+	}
+	fflush(ctx->out);
+	json_decref(body);
+	if (l->count && l->received >= l->count)
+		listen_stop = 1;
+}
+
+static int load_listen_keys(struct ctx *ctx, struct listener *l, const char *path)
+{
+	char *text = read_secret_source(ctx, path);
+	if (!text)
+		return -1;
+	int rc = 0;
+	char *save = NULL;
+	/* one secret per line: during a rotation, both verify */
+	for (char *line = strtok_r(text, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+		if (!line[0] || line[0] == '#')
+			continue;
+		if (l->nkeys == WHSIG_VERIFY_KEYS) {
+			rc = acme_err_set(&ctx->err, ACME_E_DATA, "--secret-file %s: at most %d secrets",
+					  path, WHSIG_VERIFY_KEYS);
+			break;
+		}
+		if (whsig_secret_parse(line, &l->keys[l->nkeys], NULL, &ctx->err) < 0) {
+			rc = acme_err_prefix(&ctx->err, "--secret-file %s", path);
+			break;
+		}
+		l->nkeys++;
+	}
+	if (rc == 0 && l->nkeys == 0)
+		rc = acme_err_set(&ctx->err, ACME_E_DATA, "--secret-file %s holds no secret", path);
+	cleanse_free(text);
+	return rc;
+}
+
+static int wh_listen(struct ctx *ctx, struct args *a)
+{
+	struct listener l;
+	struct httpd h;
+	memset(&l, 0, sizeof(l));
+	l.ctx = ctx;
+	l.status = (int)args_int(a, "status", 200);
+	l.fail_status = (int)args_int(a, "fail-status", 500);
+	l.fail_first = args_int(a, "fail-first", 0);
+	l.count = args_int(a, "count", 0);
+	l.delay_ms = args_int(a, "delay", 0);
+	l.tolerance_s = args_has(a, "tolerance") ? args_int(a, "tolerance", 0) / 1000 :
+			WHSIG_TOLERANCE_S;
+	l.retry_after = args_has(a, "retry-after") ? args_int(a, "retry-after", 0) : -1;
+	l.location = args_get(a, "location");
+	if (ctx_require_format(ctx, (1u << OUT_TABLE) | (1u << OUT_TSV) | (1u << OUT_JSON) |
+			       (1u << OUT_NDJSON)) < 0)
+		return -1;
+	if (args_get(a, "secret-file") && load_listen_keys(ctx, &l, args_get(a, "secret-file")) < 0)
+		return -1;
+	if (httpd_open(&h, args_get(a, "bind"), (int)args_int(a, "port", 8787), &ctx->err) < 0)
+		return -1;
+	const char *pf = args_get(a, "port-file");
+	if (pf) {
+		char *tmp = xasprintf("%s.tmp", pf);
+		FILE *f = fopen(tmp, "w");
+		bool ok = f && fprintf(f, "%d\n", h.port) > 0;
+		if (f && fclose(f) != 0)
+			ok = false;
+		if (!ok || rename(tmp, pf) < 0) {
+			acme_err_set(&ctx->err, ACME_E_FAILURE, "--port-file %s: %s", pf, strerror(errno));
+			free(tmp);
+			httpd_close(&h);
+			return -1;
+		}
+		free(tmp);
+	}
+	const char *bind = args_get(a, "bind") ? args_get(a, "bind") : "127.0.0.1";
+	ctx_msg(ctx, "listening on http://%s%s%s:%d/ (%s); Ctrl-C stops", strchr(bind, ':') ? "[" : "",
+		bind, strchr(bind, ':') ? "]" : "", h.port, l.nkeys ? "verifying signatures" :
+		"not verifying signatures: give --secret-file");
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_listen_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	int rc = httpd_run(&h, on_request, &l, &listen_stop, &ctx->err);
+	httpd_close(&h);
+	memset(l.keys, 0, sizeof(l.keys));
+	if (rc < 0)
+		return -1;
+	ctx_msg(ctx, "received %lld request%s%s", l.received, l.received == 1 ? "" : "s",
+		l.nkeys ? "" : "");
+	if (l.nkeys)
+		ctx_msg(ctx, "%lld of them verified", l.verified);
+	return 0;
+}
+
+/* ---- completion ------------------------------------------------------------------------- */
+
+void webhooks_complete_ids(FILE *f, PGconn *db, const char *what, int npos, const char *prefix)
+{
+	const char *sql = strcmp(what, "webhook") == 0 ?
+		"SELECT id FROM webhooks ORDER BY id LIMIT 500" :
+		"SELECT id FROM webhook_deliveries ORDER BY id DESC LIMIT 500";
+	struct acme_err err;
+	if (npos != (strcmp(what, "delivery-show") == 0 ? 1 : 0))
+		return;
+	PGresult *res = db_exec(db, &err, sql, 0, NULL);
+	for (int i = 0; res && i < PQntuples(res); i++)
+		if (strncmp(PQgetvalue(res, i, 0), prefix, strlen(prefix)) == 0)
+			fprintf(f, "%s\n", PQgetvalue(res, i, 0));
+	PQclear(res);
+}
+
+/* ---- the command -------------------------------------------------------------------------- */
+
+#define EVENT_CHOICES "*|product.created|product.updated|product.deleted|product.bulk_deleted|" \
+		      "import.completed|import.failed"
+
+static const struct opt add_opts[] = {
+	{ "event", 'e', OPT_STRING, "EVENT", "send this event type (repeatable; * = all)", 0, 0, EVENT_CHOICES, OPT_REPEAT },
+	{ "secret-file", 0, OPT_STRING, "FILE", "read the signing secret (whsec_...) from FILE, or "
+	  "stdin for - (default: generate one and print it once)", 0, 0, "file", 0 },
+	{ "description", 'd', OPT_STRING, "TEXT", "a note for people", 0, 0, NULL, 0 },
+	{ "disabled", 0, OPT_FLAG, NULL, "add it disabled (enable it after a test)", 0, 0, NULL, 0 },
+	{ "allow-private", 0, OPT_FLAG, NULL, "let it reach private, loopback and link-local "
+	  "addresses in production", 0, 0, NULL, 0 },
+	OPT_END
+};
+
+static const struct opt edit_opts[] = {
+	{ "url", 0, OPT_STRING, "URL", "a new URL", 0, 0, NULL, 0 },
+	{ "event", 'e', OPT_STRING, "EVENT", "the new list of events (repeatable; replaces the "
+	  "old list)", 0, 0, EVENT_CHOICES, OPT_REPEAT },
+	{ "description", 'd', OPT_STRING, "TEXT", "a new note (\"\" removes it)", 0, 0, NULL, 0 },
+	{ "allow-private", 0, OPT_FLAG, NULL, "let it reach private addresses in production", 0, 0,
+	  NULL, 0 },
+	{ "deny-private", 0, OPT_FLAG, NULL, "no longer let it reach private addresses", 0, 0, NULL,
+	  0 },
+	OPT_END
+};
+
+static const struct opt delete_opts[] = {
+	{ "yes", 'y', OPT_FLAG, NULL, "do not ask for confirmation", 0, 0, NULL, 0 },
+	OPT_END
+};
+
+static const struct opt disable_opts[] = {
+	{ "reason", 0, OPT_STRING, "TEXT", "why (shown in the list; default: who disabled it)",
+	  0, 0, NULL, 0 },
+	OPT_END
+};
+
+static const struct opt rotate_opts[] = {
+	{ "secret-file", 0, OPT_STRING, "FILE", "read the new secret from FILE, or stdin for - "
+	  "(default: generate one and print it once)", 0, 0, "file", 0 },
+	{ "grace", 0, OPT_DURATION, "DUR", "how long the old secret keeps signing beside the new "
+	  "one (default: rotate_grace, 1d; 0 = stop at once)", 0, 30LL * 86400000, NULL, 0 },
+	OPT_END
+};
+
+static const struct opt test_opts[] = {
+	{ "wait", 'w', OPT_FLAG, NULL, "wait for the outcome and report it (exit 1 when it failed)",
+	  0, 0, NULL, 0 },
+	{ "timeout", 0, OPT_DURATION, "DUR", "with --wait: give up after DUR (default 60s; exit 75)",
+	  1, 86400000, NULL, 0 },
+	OPT_END
+};
+
+static const struct opt deliveries_opts[] = {
+	{ "status", 0, OPT_STRING, "STATUS", "only deliveries in this state", 0, 0, WEBHOOK_STATUSES,
+	  0 },
+	{ "event", 'e', OPT_STRING, "EVENT", "only this event type", 0, 0, NULL, 0 },
+	{ "limit", 0, OPT_INT, "N", "at most N deliveries, newest first (default 50)", 1, 100000,
+	  NULL, 0 },
+	OPT_END
+};
+
+static const struct opt listen_opts[] = {
+	{ "port", 'p', OPT_INT, "N", "listen on port N (default 8787; 0 = any free port)", 0, 65535,
+	  NULL, 0 },
+	{ "bind", 0, OPT_STRING, "ADDR", "listen on this address (default 127.0.0.1)", 0, 0, NULL, 0 },
+	{ "secret-file", 0, OPT_STRING, "FILE", "verify signatures with the secret(s) in FILE, one "
+	  "per line (- = stdin); invalid requests get 401", 0, 0, "file", 0 },
+	{ "status", 0, OPT_INT, "CODE", "answer with this status (default 200)", 100, 599, NULL, 0 },
+	{ "fail-first", 0, OPT_INT, "N", "answer the first N requests with --fail-status", 0,
+	  1000000, NULL, 0 },
+	{ "fail-status", 0, OPT_INT, "CODE", "the status for --fail-first (default 500)", 100, 599,
+	  NULL, 0 },
+	{ "delay", 0, OPT_DURATION, "DUR", "answer each request after DUR (a slow endpoint)", 0,
+	  3600000, NULL, 0 },
+	{ "retry-after", 0, OPT_INT, "SECONDS", "send Retry-After with every non-2xx answer", 0,
+	  86400, NULL, 0 },
+	{ "location", 0, OPT_STRING, "URL", "send Location with 3xx answers", 0, 0, NULL, 0 },
+	{ "count", 'n', OPT_INT, "N", "stop after N requests", 1, 100000000, NULL, 0 },
+	{ "tolerance", 0, OPT_DURATION, "DUR", "accepted webhook-timestamp skew (default 5m; 0 = "
+	  "any)", 0, 86400000, NULL, 0 },
+	{ "port-file", 0, OPT_STRING, "FILE", "write the port to FILE once listening (for scripts "
+	  "with --port 0)", 0, 0, "file", 0 },
+	OPT_END
+};
+
+static const struct cmd_verb webhooks_verbs[] = {
+	{ "list", "[-o FORMAT]", "list endpoints: URL, events, enabled or why not, last test",
+	  NULL, wh_list, CMD_NEEDS_DB, 0, 0, NULL },
+	{ "add", "URL --event E... [--secret-file F|-] [--description T] [--disabled] "
+	  "[--allow-private]", "add an endpoint; prints its new secret once", add_opts, wh_add, 0,
+	  1, 1, NULL },
+	{ "edit", "ID [--url URL] [--event E]... [--description T] [--allow-private|--deny-private]",
+	  "change an endpoint", edit_opts, wh_edit, CMD_NEEDS_DB, 1, 1, "@webhook" },
+	{ "delete", "ID [--yes]", "delete an endpoint and its delivery log", delete_opts, wh_delete,
+	  CMD_NEEDS_DB, 1, 1, "@webhook" },
+	{ "enable", "ID", "enable an endpoint (clears its failure count)", NULL, wh_enable,
+	  CMD_NEEDS_DB, 1, 1, "@webhook" },
+	{ "disable", "ID [--reason TEXT]", "disable an endpoint; waiting deliveries are cancelled",
+	  disable_opts, wh_disable, CMD_NEEDS_DB, 1, 1, "@webhook" },
+	{ "rotate-secret", "ID [--secret-file F|-] [--grace DUR]", "give an endpoint a new secret; "
+	  "the old one keeps signing for a grace period", rotate_opts, wh_rotate, CMD_NEEDS_DB, 1, 1,
+	  "@webhook" },
+	{ "test", "ID [--wait] [--timeout DUR]", "send a webhook.test event through the worker and "
+	  "report the outcome", test_opts, wh_test, CMD_NEEDS_DB, 1, 1, "@webhook" },
+	{ "deliveries", "[ID] [--status S] [--event E] [--limit N] [-o FORMAT]",
+	  "the delivery log, newest first", deliveries_opts, wh_deliveries, CMD_NEEDS_DB, 0, 1,
+	  "@webhook" },
+	{ "delivery", "show DID [-o FORMAT]", "one delivery: request headers and body, each "
+	  "attempt's response", NULL, wh_delivery, CMD_NEEDS_DB, 1, 2, "@delivery-show" },
+	{ "redeliver", "DID", "send a delivery again (same webhook-id and body)", NULL, wh_redeliver,
+	  CMD_NEEDS_DB, 1, 1, "@delivery" },
+	{ "listen", "[--port N] [--secret-file F] [--status CODE] [--fail-first N] [--delay DUR] "
+	  "[options]", "a local receiver that verifies signatures and prints each delivery",
+	  listen_opts, wh_listen, CMD_NO_CONFIG, 0, 0, NULL },
+	{ NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL }
+};
+
+static const char *const webhooks_aliases[] = { "webhook", "wh", NULL };
+
+const struct cmd_entry cmd_webhooks = {
+	.name = "webhooks",
+	.aliases = webhooks_aliases,
+	.summary = "manage webhook endpoints, follow deliveries, test and receive webhooks",
+	.description = "Events (product and import changes) are delivered to every enabled endpoint\n"
+		       "subscribed to them, signed per the Standard Webhooks specification, by\n"
+		       "`acmectl worker` (queue webhooks). Settings: [webhooks] in acmectl.conf(5).",
+	.verbs = webhooks_verbs,
+};
