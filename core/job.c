@@ -66,7 +66,7 @@ static const char mirror_sql[] =
 	"   id text, state text, attempts int, token text, error text, result jsonb,"
 	"   progress jsonb, cancel boolean, scheduled_ms bigint, started_ms bigint,"
 	"   finished_ms bigint, version bigint)"
-	"   ORDER BY x.id, x.version DESC) AS u"
+	"   ORDER BY x.id, x.version DESC LIMIT $2::bigint) AS u"
 	" WHERE j.id = u.id AND j.version < u.version AND j.state NOT IN " FINAL_STATES;
 
 int job_mirror(PGconn *db, const struct queue_job *jobs, size_t n, struct acme_err *err)
@@ -94,8 +94,14 @@ int job_mirror(PGconn *db, const struct queue_job *jobs, size_t n, struct acme_e
 		goto out;
 	}
 	text = json_dumps(arr, JSON_COMPACT);
-	const char *params[1] = { text };
-	res = db_exec(db, err, mirror_sql, 1, params);
+	/* The LIMIT tells the planner how many rows the batch has: without it
+	 * jsonb_to_recordset() is estimated at 100 rows, and a jobs table of up
+	 * to some ten thousand rows is then hash-joined by a sequential scan on
+	 * every call (the worker makes two per job). */
+	char count[24];
+	snprintf(count, sizeof(count), "%zu", json_array_size(arr));
+	const char *params[2] = { text, count };
+	res = db_exec(db, err, mirror_sql, 2, params);
 	if (!res) {
 		acme_err_prefix(err, "recording job states in the jobs table");
 		goto out;

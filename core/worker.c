@@ -51,6 +51,9 @@
 #define MAINT_INTERVAL_MS  250    /* reaper, promoter, outbox relay */
 #define RECORD_INTERVAL_MS 5000   /* worker heartbeat record */
 #define RECORD_TTL_S       15
+#define RECONCILE_INTERVAL_MS 5000   /* the jobs table against Redis */
+#define RECONCILE_AGE_MS   10000  /* rows untouched this long are checked */
+#define RECONCILE_BATCH    100
 #define DEQUEUE_WAIT_MS    1000
 #define EXIT_RECYCLE       3      /* child: done its share, start a new one */
 #define EXIT_DRAINED       0      /* child: stopped or (burst) nothing left */
@@ -277,6 +280,9 @@ struct supervisor {
 	bool warned_policy;
 	struct pending pending;       /* snapshots PostgreSQL has not recorded yet */
 	unsigned jobs_done;           /* by children that have ended */
+	/* the reconciler's walk over running rows: (updated_at, id) cursor */
+	char rec_at[64], rec_id[QUEUE_ID_MAX + 1];
+	long long rec_missing, rec_missing_logged_ms;
 };
 
 static int live_children(const struct supervisor *sv)
@@ -394,7 +400,8 @@ static int child_main(const struct config *cfg, const struct worker_opts *opts,
 			 job.max_attempts);
 		long long t0 = now_ms();
 		/* the lease the job was dequeued with is the one its heartbeats renew */
-		r = jobtype_execute(&q, db, &job, opts->lease_ms, &child_abort, &err);
+		r = jobtype_execute(&q, opts->no_mirror ? NULL : db, &job, opts->lease_ms, &child_abort,
+				    &err);
 		if (r < 0) {
 			bool redis_down = rc->err != 0;
 			bool db_down = PQstatus(db) != CONNECTION_OK;
@@ -705,6 +712,82 @@ static void maintain(struct supervisor *sv)
 		log_debug("outbox relay: %lld events", relayed);
 }
 
+/* The jobs table against Redis. A row can stay "running" after its job
+ * moved on when the final mirror write was lost: a child killed between its
+ * ack and the write (the hard time limit, the OOM killer), or killed while
+ * PostgreSQL was away and its pending writes were still in memory. Walk the
+ * running rows nobody touched for a while, a batch per call with a cursor,
+ * and write Redis's snapshot of each where it is newer (job_mirror() never
+ * moves a row back, so racing a live worker is harmless). Rows Redis has no
+ * job for (a Redis that lost its data) are reported, not touched: `acmectl
+ * jobs retry ID` is the operator's call. */
+static void reconcile(struct supervisor *sv)
+{
+	struct acme_err err;
+	struct queue_job *found = NULL;
+	size_t nfound = 0;
+	char age[24], limit[24];
+	long long missing = 0;
+	const char *example = NULL;
+
+	if (!sv->rec_at[0])
+		snprintf(sv->rec_at, sizeof(sv->rec_at), "-infinity");
+	snprintf(age, sizeof(age), "%d", RECONCILE_AGE_MS);
+	snprintf(limit, sizeof(limit), "%d", RECONCILE_BATCH);
+	const char *params[4] = { sv->rec_at, sv->rec_id, age, limit };
+	PGresult *res = db_exec(sv->db, &err, "SELECT id, queue, version, updated_at::text FROM jobs"
+		" WHERE state = 'running' AND updated_at < now() - $3::bigint * interval '1 millisecond'"
+		" AND (updated_at, id) > ($1::timestamptz, $2) ORDER BY updated_at, id LIMIT $4::int",
+		4, params);
+	if (!res) {
+		log_warn("reconciler: %s", err.msg);
+		return;
+	}
+	int rows = PQntuples(res);
+	found = xcalloc((size_t)rows + 1, sizeof(*found));
+	for (int i = 0; i < rows; i++) {
+		struct queue_job snap;
+		memset(&snap, 0, sizeof(snap));
+		int got = queue_get(&sv->q, PQgetvalue(res, i, 1), PQgetvalue(res, i, 0), &snap, &err);
+		if (got < 0) {
+			log_warn("reconciler: %s", err.msg);
+			queue_job_release(&snap);
+			break;
+		}
+		if (got == QUEUE_MISSING) {
+			if (!example)
+				example = PQgetvalue(res, i, 0);
+			missing++;
+		} else if (snap.version > strtoll(PQgetvalue(res, i, 2), NULL, 10)) {
+			log_info("job %s: the jobs table said running, Redis says %s; recorded",
+				 snap.id, job_state_name(snap.state));
+			found[nfound++] = snap;
+			continue;
+		}
+		queue_job_release(&snap);
+	}
+	if (nfound && job_mirror(sv->db, found, nfound, &err) < 0)
+		log_warn("reconciler: %s", err.msg);
+	if (missing && (missing != sv->rec_missing || now_ms() - sv->rec_missing_logged_ms > 600000)) {
+		log_warn("%lld job%s running in PostgreSQL but unknown to Redis (e.g. %s): Redis lost "
+			 "them; 'acmectl jobs retry ID' queues a job again", missing,
+			 missing == 1 ? " is" : "s are", example);
+		sv->rec_missing = missing;
+		sv->rec_missing_logged_ms = now_ms();
+	}
+	/* go on after the last row next time, or start over after a short page */
+	if (rows == RECONCILE_BATCH) {
+		snprintf(sv->rec_at, sizeof(sv->rec_at), "%s", PQgetvalue(res, rows - 1, 3));
+		snprintf(sv->rec_id, sizeof(sv->rec_id), "%s", PQgetvalue(res, rows - 1, 0));
+	} else {
+		sv->rec_at[0] = sv->rec_id[0] = '\0';
+		if (!missing)
+			sv->rec_missing = 0;
+	}
+	queue_jobs_free(found, nfound);
+	PQclear(res);
+}
+
 /* Children that ended: settle their jobs and say whether to replace them. */
 static void reap_children(struct supervisor *sv, bool stopping)
 {
@@ -751,7 +834,7 @@ int worker_run(const struct config *cfg, const struct worker_opts *opts, bool *i
 	int rc = -1;
 	long long stop_deadline = 0;
 	int stop_seen = 0;
-	long long next_maint = 0, next_record = 0;
+	long long next_maint = 0, next_record = 0, next_reconcile = 0;
 
 	memset(&sv, 0, sizeof(sv));
 	*is_child = false;
@@ -869,6 +952,10 @@ int worker_run(const struct config *cfg, const struct worker_opts *opts, bool *i
 				    scheduler_tick(sv.sched, sv.rc, sv.db, &sv.q, err) < 0)
 					log_warn("scheduler: %s", err->msg);
 				next_maint = now + MAINT_INTERVAL_MS;
+			}
+			if (now >= next_reconcile) {
+				reconcile(&sv);
+				next_reconcile = now + RECONCILE_INTERVAL_MS;
 			}
 		}
 		/* the heartbeat record needs only Redis */
