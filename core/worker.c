@@ -282,7 +282,8 @@ struct supervisor {
 	unsigned jobs_done;           /* by children that have ended */
 	/* the reconciler's walk over running rows: (updated_at, id) cursor */
 	char rec_at[64], rec_id[QUEUE_ID_MAX + 1];
-	long long rec_missing, rec_missing_logged_ms;
+	long long rec_missing, rec_missing_logged_ms, rec_pass_missing;
+	char rec_example[QUEUE_ID_MAX + 1];
 };
 
 static int live_children(const struct supervisor *sv)
@@ -338,6 +339,12 @@ static int child_main(const struct config *cfg, const struct worker_opts *opts,
 		child_stop = 1;
 	signal(SIGCHLD, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
+	sigset_t unblock;
+	sigemptyset(&unblock);
+	sigaddset(&unblock, SIGTERM);
+	sigaddset(&unblock, SIGINT);
+	sigaddset(&unblock, SIGUSR1);
+	sigprocmask(SIG_UNBLOCK, &unblock, NULL);   /* blocked by spawn() across fork */
 	for (size_t i = 0; i < pool->nqueues; i++)
 		queues[i] = pool->queues[i];
 	gethostname(host, sizeof(host));
@@ -431,6 +438,9 @@ static int child_main(const struct config *cfg, const struct worker_opts *opts,
 				redisFree(rc);
 				rc = NULL;
 			}
+		} else if (job.state == JOB_QUEUED) {
+			log_info("%s: job %s released after %lld ms (not counted as an attempt)",
+				 pool->name, job.id, now_ms() - t0);
 		} else if (job.state == JOB_RUNNING) {
 			/* the runner found its lease gone (reaped, taken over) */
 			log_warn("%s: job %s: lease lost after %lld ms; this attempt stopped without "
@@ -491,9 +501,18 @@ static pid_t spawn(struct supervisor *sv, int idx, bool *is_child, int *child_st
 {
 	struct slot *s = &sv->slots[idx];
 	const struct worker_pool *pool = &sv->opts->pools[s->pool];
+	sigset_t block, old;
 	fflush(NULL);
 	supervisor_pid = getpid();
+	/* no stop signal may reach the child before it has its own handlers */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &block, &old);
 	pid_t pid = fork();
+	if (pid != 0)
+		sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
 		log_error("fork: %s; trying again in a second", strerror(errno));
 		s->respawn_ms = now_ms() + 1000;
@@ -768,21 +787,26 @@ static void reconcile(struct supervisor *sv)
 	}
 	if (nfound && job_mirror(sv->db, found, nfound, &err) < 0)
 		log_warn("reconciler: %s", err.msg);
-	if (missing && (missing != sv->rec_missing || now_ms() - sv->rec_missing_logged_ms > 600000)) {
-		log_warn("%lld job%s running in PostgreSQL but unknown to Redis (e.g. %s): Redis lost "
-			 "them; 'acmectl jobs retry ID' queues a job again", missing,
-			 missing == 1 ? " is" : "s are", example);
-		sv->rec_missing = missing;
-		sv->rec_missing_logged_ms = now_ms();
-	}
+	sv->rec_pass_missing += missing;
+	if (example && !sv->rec_example[0])
+		snprintf(sv->rec_example, sizeof(sv->rec_example), "%s", example);
 	/* go on after the last row next time, or start over after a short page */
 	if (rows == RECONCILE_BATCH) {
 		snprintf(sv->rec_at, sizeof(sv->rec_at), "%s", PQgetvalue(res, rows - 1, 3));
 		snprintf(sv->rec_id, sizeof(sv->rec_id), "%s", PQgetvalue(res, rows - 1, 0));
 	} else {
-		sv->rec_at[0] = sv->rec_id[0] = '\0';
-		if (!missing)
-			sv->rec_missing = 0;
+		/* a pass is over: say what Redis lost, when that changed (or every
+		 * ten minutes while it lasts) */
+		long long m = sv->rec_pass_missing;
+		if (m && (m != sv->rec_missing || now_ms() - sv->rec_missing_logged_ms > 600000)) {
+			log_warn("%lld job%s running in PostgreSQL but unknown to Redis (e.g. %s): Redis "
+				 "lost them; 'acmectl jobs retry ID' queues a job again", m,
+				 m == 1 ? " is" : "s are", sv->rec_example);
+			sv->rec_missing_logged_ms = now_ms();
+		}
+		sv->rec_missing = m;
+		sv->rec_pass_missing = 0;
+		sv->rec_example[0] = sv->rec_at[0] = sv->rec_id[0] = '\0';
 	}
 	queue_jobs_free(found, nfound);
 	PQclear(res);
