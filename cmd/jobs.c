@@ -704,6 +704,7 @@ struct watch {
 	enum job_state state;
 	bool have_state;
 	char *error;
+	bool told_lost;            /* said that Redis lost the job */
 };
 
 /* Print one event: NDJSON as it came, or a line for people. */
@@ -779,10 +780,12 @@ static int watch_snapshot(struct watch *w, struct queue *q, const char *queue, b
 			json_object_set_new(ev, "error", json_string(row.error));
 		if (row.result)
 			json_object_set_new(ev, "result", json_text_or_null(row.result));
-		if (!job_state_is_final(row.state))
+		if (!job_state_is_final(row.state) && !w->told_lost) {
 			ctx_msg(w->ctx, "job %s is %s in PostgreSQL but Redis does not have it; "
-				"'acmectl jobs retry %s' queues it again", w->id,
+				"'acmectl jobs retry %s' queues it again (still watching)", w->id,
 				job_state_name(row.state), w->id);
+			w->told_lost = true;
+		}
 	}
 	enum job_state before = w->state;
 	bool had = w->have_state;
@@ -825,8 +828,10 @@ static redisContext *watch_subscribe(struct ctx *ctx, const char *channel)
  * Redis reconnect loses nothing. */
 static int jobs_watch(struct ctx *ctx, struct args *a)
 {
-	struct watch w = { ctx, a->argv[0], ctx_format(ctx) == OUT_NDJSON && ctx->fmt_given,
-			   JOB_QUEUED, false, NULL };
+	/* events are a stream: -o json prints them one per line like ndjson */
+	struct watch w = { ctx, a->argv[0], ctx->fmt_given && (ctx_format(ctx) == OUT_NDJSON ||
+							   ctx_format(ctx) == OUT_JSON),
+			   JOB_QUEUED, false, NULL, false };
 	struct job_row row = { 0 };
 	struct queue q;
 	redisContext *sub = NULL;
