@@ -88,7 +88,7 @@ d = json.load(open(sys.argv[1]))
 label = "%s child%s, %s%s" % (sys.argv[2], "" if sys.argv[2] == "1" else "ren", sys.argv[3],
                               " " + sys.argv[4] if sys.argv[4] else "")
 l = d["latency_ms"]
-print("%-36s %8.0f jobs/s  %6.2f s  latency p50 %6d ms  p99 %6d ms  (enqueue %6.0f/s)" % (
+print("%-48s %8.0f jobs/s  %6.2f s  latency p50 %6d ms  p99 %6d ms  (enqueue %6.0f/s)" % (
       label, d["jobs_per_s"], d["end_to_end_s"], l["p50"], l["p99"], d["enqueue_per_s"]))
 if d["mirror"] and d["rows_succeeded"] != d["jobs"]:
     print("  WARNING: only %d of %d jobs rows say succeeded" % (d["rows_succeeded"], d["jobs"]))

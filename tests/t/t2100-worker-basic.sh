@@ -14,7 +14,7 @@ runner_pid() { tredis HGET "${P}{default}:job:$1" worker | cut -d: -f2; }
 
 # ---- burst: 20 jobs, 2 children ----
 ids=
-for i in $(seq 1 20); do ids="$ids $(enqueue noop '{"sleep_ms": 30}')"; done
+for _ in $(seq 1 20); do ids="$ids $(enqueue noop '{"sleep_ms": 30}')"; done
 t_ok "burst run exits 0 once the queue is empty" timeout 60 "$ACMECTL" worker --burst -Q default=2
 t_is "$(tpsql -c "SELECT count(*) FROM jobs WHERE state = 'succeeded' AND attempts = 1")" 20 \
 	"all 20 jobs succeeded at the first attempt"
@@ -56,7 +56,7 @@ t_is "$OUT" "[]" "no live worker: an empty list"
 
 # ---- recycling ----
 ids=
-for i in $(seq 1 6); do ids="$ids $(enqueue noop)"; done
+for _ in $(seq 1 6); do ids="$ids $(enqueue noop)"; done
 start_worker w2 -Q default=1 --max-jobs-per-child 2
 t_ok "--max-jobs-per-child 2: six jobs done" wait_for 20 \
 	"[ \"\$(tpsql -c \"SELECT count(*) FROM jobs WHERE state = 'succeeded' AND id IN ('$(echo $ids | sed "s/ /','/g")')\")\" = 6 ]"
@@ -68,7 +68,7 @@ t_like "$(cat "$TEST_TMP/w2.log")" 'ran 2 jobs; recycling' "the log says why"
 t_unlike "$(cat "$TEST_TMP/w2.log")" 'starting another' "recycling is not a crash"
 
 ids=
-for i in $(seq 1 3); do ids="$ids $(enqueue noop)"; done
+for _ in $(seq 1 3); do ids="$ids $(enqueue noop)"; done
 start_worker w3 -Q default=1 --max-memory-per-child 1
 t_ok "--max-memory-per-child 1: three jobs done" wait_for 20 \
 	"[ \"\$(tpsql -c \"SELECT count(*) FROM jobs WHERE state = 'succeeded' AND id IN ('$(echo $ids | sed "s/ /','/g")')\")\" = 3 ]"

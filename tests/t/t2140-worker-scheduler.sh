@@ -44,7 +44,7 @@ ticks() { tpsql -c "SELECT count(*) FROM jobs WHERE id LIKE 'sched-tick-%'"; }
 t_ok "ticks are enqueued" wait_for 15 "[ \$(ticks) -ge 6 ]"
 leader=$(tredis GET "${P}scheduler:leader" | cut -d: -f2)
 t_ok "one of them leads ($leader)" test "$leader" = "$b1" -o "$leader" = "$b2"
-if [ "$leader" = "$b1" ]; then other=b2; killed=b1; else other=b1; killed=b2; fi
+if [ "$leader" = "$b1" ]; then other=b2; else other=b1; fi
 before=$(ticks)
 kill -KILL "$leader"
 wait "$leader" 2>/dev/null
