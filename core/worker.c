@@ -182,10 +182,16 @@ static int pending_flush(struct pending *p, PGconn *db, struct acme_err *err)
 {
 	if (p->n == 0)
 		return 0;
-	if (job_mirror(db, p->jobs, p->n, err) < 0)
-		return -1;
-	log_info("recorded %zu job state change%s that waited for PostgreSQL", p->n,
-		 p->n == 1 ? "" : "s");
+	if (job_mirror(db, p->jobs, p->n, err) < 0) {
+		if (PQstatus(db) != CONNECTION_OK)
+			return -1;
+		/* PostgreSQL answers but refuses them: trying again cannot help;
+		 * the reconciler repairs the rows from Redis */
+		log_error("dropping %zu job state changes PostgreSQL refuses: %s", p->n, err->msg);
+	} else {
+		log_info("recorded %zu job state change%s that waited for PostgreSQL", p->n,
+			 p->n == 1 ? "" : "s");
+	}
 	for (size_t i = 0; i < p->n; i++)
 		queue_job_release(&p->jobs[i]);
 	p->n = 0;
