@@ -23,6 +23,15 @@ t_is "$pids" 2 "both children ran jobs"
 t_like "$ERR" 'worker .* started: 2 children' "the log says how many children"
 t_like "$ERR" 'worker stopped' "and that it stopped"
 
+# ---- a pool serving two queues takes them in priority order ----
+for _ in 1 2 3; do enqueue noop '{}' --queue low >/dev/null; done
+for _ in 1 2 3; do enqueue noop '{}' --queue high >/dev/null; done
+t_ok "burst run of pool mix:high+low" timeout 60 "$ACMECTL" worker --burst -Q mix:high+low=1
+t_is "$(tpsql -c "SELECT string_agg(queue, ' ' ORDER BY started_at) FROM jobs WHERE queue IN ('high', 'low')")" \
+	"high high high low low low" "the first queue's jobs ran first"
+t_exit 2 "a pool without queues is a usage error" acmectl worker -Q 'mix:=2'
+t_exit 2 "a pool size out of range is a usage error" acmectl worker -Q default=0
+
 # ---- the heartbeat record ----
 t_exit 69 "no worker: health --require-worker fails" acmectl health --ready --require-worker
 start_worker w1 -Q default=1,import=1 --lease 3s
