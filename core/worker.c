@@ -460,7 +460,9 @@ static int child_main(const struct config *cfg, const struct worker_opts *opts,
 		queue_job_release(&job);
 		slot_clear(slot);
 		slot->jobs_done = ++done;
-		slot->rss_kb = rss_kb_of(0);
+		/* the supervisor reads our RSS for the heartbeat record itself */
+		if (opts->max_memory_kb)
+			slot->rss_kb = rss_kb_of(0);
 
 		if (opts->max_jobs_per_child && done >= (unsigned)opts->max_jobs_per_child) {
 			log_info("%s: child %d ran %u jobs; recycling", pool->name, (int)getpid(), done);
