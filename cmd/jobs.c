@@ -704,6 +704,7 @@ struct watch {
 	enum job_state state;
 	bool have_state;
 	char *error;
+	bool told_lost;            /* said that Redis lost the job */
 };
 
 /* Print one event: NDJSON as it came, or a line for people. */
@@ -779,10 +780,12 @@ static int watch_snapshot(struct watch *w, struct queue *q, const char *queue, b
 			json_object_set_new(ev, "error", json_string(row.error));
 		if (row.result)
 			json_object_set_new(ev, "result", json_text_or_null(row.result));
-		if (!job_state_is_final(row.state))
+		if (!job_state_is_final(row.state) && !w->told_lost) {
 			ctx_msg(w->ctx, "job %s is %s in PostgreSQL but Redis does not have it; "
-				"'acmectl jobs retry %s' queues it again", w->id,
+				"'acmectl jobs retry %s' queues it again (still watching)", w->id,
 				job_state_name(row.state), w->id);
+			w->told_lost = true;
+		}
 	}
 	enum job_state before = w->state;
 	bool had = w->have_state;
@@ -825,8 +828,10 @@ static redisContext *watch_subscribe(struct ctx *ctx, const char *channel)
  * Redis reconnect loses nothing. */
 static int jobs_watch(struct ctx *ctx, struct args *a)
 {
-	struct watch w = { ctx, a->argv[0], ctx_format(ctx) == OUT_NDJSON && ctx->fmt_given,
-			   JOB_QUEUED, false, NULL };
+	/* events are a stream: -o json prints them one per line like ndjson */
+	struct watch w = { ctx, a->argv[0], ctx->fmt_given && (ctx_format(ctx) == OUT_NDJSON ||
+							   ctx_format(ctx) == OUT_JSON),
+			   JOB_QUEUED, false, NULL, false };
 	struct job_row row = { 0 };
 	struct queue q;
 	redisContext *sub = NULL;
@@ -1246,6 +1251,194 @@ out:
 	return rc;
 }
 
+/* The queue benchmark's driver (tests/bench/queue.sh): enqueue N noop jobs
+ * to a queue in pipelined batches (with their jobs rows, unless --no-db),
+ * wait until workers have run them all, and print throughput and
+ * enqueue-to-start latency from the jobs' Redis timestamps as JSON. */
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+	return x < y ? -1 : x > y;
+}
+
+static long long wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int q_bench(struct ctx *ctx, struct args *a)
+{
+	struct queue q;
+	const char *queue = args_get(a, "queue") ? args_get(a, "queue") : "bench";
+	long long n = strtoll(a->argv[0], NULL, 10);
+	long long batch = args_int(a, "batch", 1000), rate = args_int(a, "rate", 0);
+	long long wait = args_int(a, "wait", 600000);
+	bool with_db = !args_has(a, "no-db");
+	char run[32];
+	char (*ids)[QUEUE_ID_MAX + 1] = NULL;
+	struct queue_spec *specs = NULL;
+	int *rcs = NULL;
+	long long *lat = NULL;
+	struct queue_stats st;
+	int rc = -1;
+
+	if (n < 1 || n > 10000000)
+		return acme_err_set(&ctx->err, ACME_E_USAGE, "__queue bench N: N must be 1-10000000");
+	if (batch < 1)
+		batch = 1000;
+	if (queue_check_name("queue", queue, &ctx->err) < 0 || open_queue(ctx, &q) < 0)
+		return -1;
+	char *by = job_created_by();
+	snprintf(run, sizeof(run), "b%lld", wall_ms());
+	ids = xcalloc((size_t)n, sizeof(*ids));
+	specs = xcalloc((size_t)batch, sizeof(*specs));
+	rcs = xcalloc((size_t)batch, sizeof(*rcs));
+	for (long long i = 0; i < n; i++)
+		snprintf(ids[i], sizeof(ids[i]), "%s-%lld", run, i);
+	if (queue_stats(&q, queue, &st, &ctx->err) < 0)
+		goto out;
+	long long done_before = st.succeeded;
+
+	long long t0 = wall_ms();
+	for (long long off = 0; off < n; off += batch) {
+		long long k = n - off < batch ? n - off : batch;
+		if (with_db) {
+			struct strbuf arr = STRBUF_INIT;
+			strbuf_addch(&arr, '{');
+			for (long long i = 0; i < k; i++)
+				strbuf_addf(&arr, "%s%s", i ? "," : "", ids[off + i]);
+			strbuf_addch(&arr, '}');
+			const char *params[3] = { arr.buf, queue, by };
+			int r = db_cmd(ctx->db, &ctx->err, "INSERT INTO jobs (id, type, queue, state, payload,"
+				       " max_attempts, created_by, version) SELECT id, 'noop', $2, 'queued',"
+				       " '{}', 3, $3, 1 FROM unnest($1::text[]) AS id", 3, params);
+			strbuf_release(&arr);
+			if (r < 0)
+				goto out;
+		}
+		for (long long i = 0; i < k; i++) {
+			memset(&specs[i], 0, sizeof(specs[i]));
+			specs[i].id = ids[off + i];
+			specs[i].type = "noop";
+			specs[i].queue = queue;
+			specs[i].payload = "{}";
+			specs[i].max_attempts = 3;
+			specs[i].backoff_ms = 100;
+			specs[i].backoff_max_ms = 2000;
+		}
+		if (queue_enqueue_many(&q, specs, (size_t)k, rcs, NULL, &ctx->err) < 0)
+			goto out;
+		if (rate > 0) {
+			long long due = t0 + (off + k) * 1000 / rate;
+			long long left = due - wall_ms();
+			if (left > 0) {
+				struct timespec d = { (time_t)(left / 1000), (long)(left % 1000) * 1000000 };
+				nanosleep(&d, NULL);
+			}
+		}
+	}
+	long long t_enq = wall_ms();
+	for (;;) {
+		if (queue_stats(&q, queue, &st, &ctx->err) < 0)
+			goto out;
+		if (st.succeeded - done_before >= n)
+			break;
+		if (wall_ms() - t0 > wait) {
+			acme_err_set(&ctx->err, ACME_E_TEMPFAIL, "__queue bench: %lld of %lld jobs done "
+				     "after %lld ms; are workers running on queue %s?",
+				     st.succeeded - done_before, n, wait, queue);
+			goto out;
+		}
+		struct timespec d = { 0, 5 * 1000000 };
+		nanosleep(&d, NULL);
+	}
+
+	/* timings from Redis: enqueued_ms, started_ms, finished_ms of each job */
+	lat = xcalloc((size_t)n, sizeof(*lat));
+	long long first_enq = 0, last_fin = 0;
+	char *base = xasprintf("%s{%s}:job:", q.prefix, queue);
+	for (long long off = 0; off < n; off += batch) {
+		long long k = n - off < batch ? n - off : batch;
+		for (long long i = 0; i < k; i++)
+			redisAppendCommand(q.rc, "HMGET %s%s enqueued_ms started_ms finished_ms", base,
+					   ids[off + i]);
+		for (long long i = 0; i < k; i++) {
+			redisReply *r = NULL;
+			if (redisGetReply(q.rc, (void **)&r) != REDIS_OK || !r) {
+				free(base);
+				acme_err_set(&ctx->err, ACME_E_UNAVAILABLE, "redis: %s", q.rc->errstr);
+				goto out;
+			}
+			long long e = 0, s0 = 0, f = 0;
+			if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+				e = r->element[0]->str ? strtoll(r->element[0]->str, NULL, 10) : 0;
+				s0 = r->element[1]->str ? strtoll(r->element[1]->str, NULL, 10) : 0;
+				f = r->element[2]->str ? strtoll(r->element[2]->str, NULL, 10) : 0;
+			}
+			freeReplyObject(r);
+			lat[off + i] = s0 - e;
+			if (e && (!first_enq || e < first_enq))
+				first_enq = e;
+			if (f > last_fin)
+				last_fin = f;
+		}
+	}
+	free(base);
+	qsort(lat, (size_t)n, sizeof(*lat), cmp_ll);
+	long long rows_done = -1;
+	if (with_db) {
+		/* the final mirror write follows the ack: give it a moment */
+		for (int tries = 0; tries < 200; tries++) {
+			const char *params[1] = { run };
+			PGresult *res = db_exec(ctx->db, &ctx->err, "SELECT count(*) FROM jobs WHERE"
+						" state = 'succeeded' AND id LIKE $1 || '-%'", 1, params);
+			if (!res)
+				goto out;
+			rows_done = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+			PQclear(res);
+			if (rows_done >= n)
+				break;
+			struct timespec d = { 0, 10 * 1000000 };
+			nanosleep(&d, NULL);
+		}
+	}
+	double total_s = (double)(last_fin - first_enq) / 1000.0;
+	json_t *o = json_pack("{s:s, s:s, s:I, s:b, s:f, s:f, s:f, s:f, s:{s:I, s:I, s:I, s:I, s:I}, s:I}",
+		"run", run, "queue", queue, "jobs", (json_int_t)n, "mirror", with_db,
+		"enqueue_s", (double)(t_enq - t0) / 1000.0,
+		"enqueue_per_s", (double)n * 1000.0 / (double)(t_enq - t0 > 0 ? t_enq - t0 : 1),
+		"end_to_end_s", total_s,
+		"jobs_per_s", total_s > 0 ? (double)n / total_s : 0.0,
+		"latency_ms", "p50", (json_int_t)lat[n / 2], "p90", (json_int_t)lat[n * 9 / 10],
+		"p99", (json_int_t)lat[n * 99 / 100], "max", (json_int_t)lat[n - 1],
+		"min", (json_int_t)lat[0],
+		"rows_succeeded", (json_int_t)rows_done);
+	output_json(ctx->out, o, false);
+	json_decref(o);
+	rc = 0;
+out:
+	free(by);
+	free(ids);
+	free(specs);
+	free(rcs);
+	free(lat);
+	queue_release(&q);
+	return rc;
+}
+
+static const struct opt bench_opts[] = {
+	{ "queue", 0, OPT_STRING, "QUEUE", "the queue (default: bench)", 0, 0, NULL, 0 },
+	{ "batch", 0, OPT_INT, "N", "jobs per pipelined batch (default 1000)", 1, 100000, NULL, 0 },
+	{ "rate", 0, OPT_INT, "N", "enqueue at most N jobs a second (default: as fast as possible)",
+	  0, 10000000, NULL, 0 },
+	{ "no-db", 0, OPT_FLAG, NULL, "no jobs rows: the workers' mirror writes find nothing", 0, 0,
+	  NULL, 0 },
+	{ "wait", 0, OPT_DURATION, "DUR", "give up after DUR (default 10m)", 0, 0, NULL, 0 },
+	OPT_END
+};
+
 static const struct opt q_opts[] = {
 	{ "queue", 0, OPT_STRING, "QUEUE", "the queue (default: default); dequeue/run: repeatable, "
 	  "in priority order", 0, 0, NULL, OPT_REPEAT },
@@ -1280,6 +1473,9 @@ static const struct cmd_verb q_verbs[] = {
 	  NULL },
 	{ "check-lease", "ID TOKEN", "the PostgreSQL fence in a transaction", q_opts, q_check_lease,
 	  CMD_NEEDS_DB, 2, 2, NULL },
+	{ "bench", "N [--queue Q] [--batch N] [--rate N] [--no-db] [--wait DUR]",
+	  "enqueue N noop jobs, wait for workers to run them, print jobs/s and latency", bench_opts,
+	  q_bench, DB_REDIS, 1, 1, NULL },
 	{ "run", "[--queue Q]... [--max N] [--lease DUR] [--no-db] [--quiet-jobs]",
 	  "run jobs until the queues are empty", q_opts, q_run, DB_REDIS, 0, 0, NULL },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL }

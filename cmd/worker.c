@@ -24,6 +24,8 @@ static const struct opt worker_opts[] = {
 	{ "burst", 0, OPT_FLAG, NULL, "exit when the queues are empty (scripts and tests)", 0, 0, NULL, 0 },
 	{ "beat", 0, OPT_FLAG, NULL, "also run the scheduler (periodic jobs)", 0, 0, NULL, 0 },
 	{ "beat-only", 0, OPT_FLAG, NULL, "run only the scheduler, no job children", 0, 0, NULL, 0 },
+	{ "no-mirror", 0, OPT_FLAG, NULL, "benchmarks: run jobs without the PostgreSQL mirror and fence",
+	  0, 0, NULL, OPT_HIDDEN },
 	{ "log-format", 0, OPT_STRING, "FORMAT", "text or json log lines on stderr", 0, 0,
 	  "text|json", 0 },
 	OPT_END
@@ -48,6 +50,7 @@ static int worker_exec(struct ctx *ctx, struct args *a)
 	opts.burst = args_has(a, "burst");
 	opts.beat = args_has(a, "beat");
 	opts.beat_only = args_has(a, "beat-only");
+	opts.no_mirror = args_has(a, "no-mirror");
 
 	/* a daemon's log: timestamps, pids, and JSON when asked */
 	struct log_config lc = { LOG_INFO, LOG_TEXT, true, "acmectl-worker", NULL };

@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/db.h"
 #include "core/job.h"
 #include "core/jobtypes.h"
@@ -47,10 +48,14 @@
 #include "core/worker.h"
 #include "core/xalloc.h"
 
+#define ABORT_GRACE_MS     3000   /* shutdown: time to give jobs back before SIGKILL */
 #define TICK_MS            100
 #define MAINT_INTERVAL_MS  250    /* reaper, promoter, outbox relay */
 #define RECORD_INTERVAL_MS 5000   /* worker heartbeat record */
 #define RECORD_TTL_S       15
+#define RECONCILE_INTERVAL_MS 5000   /* the jobs table against Redis */
+#define RECONCILE_AGE_MS   10000  /* rows untouched this long are checked */
+#define RECONCILE_BATCH    100
 #define DEQUEUE_WAIT_MS    1000
 #define EXIT_RECYCLE       3      /* child: done its share, start a new one */
 #define EXIT_DRAINED       0      /* child: stopped or (burst) nothing left */
@@ -179,10 +184,16 @@ static int pending_flush(struct pending *p, PGconn *db, struct acme_err *err)
 {
 	if (p->n == 0)
 		return 0;
-	if (job_mirror(db, p->jobs, p->n, err) < 0)
-		return -1;
-	log_info("recorded %zu job state change%s that waited for PostgreSQL", p->n,
-		 p->n == 1 ? "" : "s");
+	if (job_mirror(db, p->jobs, p->n, err) < 0) {
+		if (PQstatus(db) != CONNECTION_OK)
+			return -1;
+		/* PostgreSQL answers but refuses them: trying again cannot help;
+		 * the reconciler repairs the rows from Redis */
+		log_error("dropping %zu job state changes PostgreSQL refuses: %s", p->n, err->msg);
+	} else {
+		log_info("recorded %zu job state change%s that waited for PostgreSQL", p->n,
+			 p->n == 1 ? "" : "s");
+	}
 	for (size_t i = 0; i < p->n; i++)
 		queue_job_release(&p->jobs[i]);
 	p->n = 0;
@@ -277,6 +288,10 @@ struct supervisor {
 	bool warned_policy;
 	struct pending pending;       /* snapshots PostgreSQL has not recorded yet */
 	unsigned jobs_done;           /* by children that have ended */
+	/* the reconciler's walk over running rows: (updated_at, id) cursor */
+	char rec_at[64], rec_id[QUEUE_ID_MAX + 1];
+	long long rec_missing, rec_missing_logged_ms, rec_pass_missing;
+	char rec_example[QUEUE_ID_MAX + 1];
 };
 
 static int live_children(const struct supervisor *sv)
@@ -332,6 +347,12 @@ static int child_main(const struct config *cfg, const struct worker_opts *opts,
 		child_stop = 1;
 	signal(SIGCHLD, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
+	sigset_t unblock;
+	sigemptyset(&unblock);
+	sigaddset(&unblock, SIGTERM);
+	sigaddset(&unblock, SIGINT);
+	sigaddset(&unblock, SIGUSR1);
+	sigprocmask(SIG_UNBLOCK, &unblock, NULL);   /* blocked by spawn() across fork */
 	for (size_t i = 0; i < pool->nqueues; i++)
 		queues[i] = pool->queues[i];
 	gethostname(host, sizeof(host));
@@ -394,7 +415,8 @@ static int child_main(const struct config *cfg, const struct worker_opts *opts,
 			 job.max_attempts);
 		long long t0 = now_ms();
 		/* the lease the job was dequeued with is the one its heartbeats renew */
-		r = jobtype_execute(&q, db, &job, opts->lease_ms, &child_abort, &err);
+		r = jobtype_execute(&q, opts->no_mirror ? NULL : db, &job, opts->lease_ms, &child_abort,
+				    &err);
 		if (r < 0) {
 			bool redis_down = rc->err != 0;
 			bool db_down = PQstatus(db) != CONNECTION_OK;
@@ -424,6 +446,9 @@ static int child_main(const struct config *cfg, const struct worker_opts *opts,
 				redisFree(rc);
 				rc = NULL;
 			}
+		} else if (job.state == JOB_QUEUED) {
+			log_info("%s: job %s released after %lld ms (not counted as an attempt)",
+				 pool->name, job.id, now_ms() - t0);
 		} else if (job.state == JOB_RUNNING) {
 			/* the runner found its lease gone (reaped, taken over) */
 			log_warn("%s: job %s: lease lost after %lld ms; this attempt stopped without "
@@ -437,7 +462,9 @@ static int child_main(const struct config *cfg, const struct worker_opts *opts,
 		queue_job_release(&job);
 		slot_clear(slot);
 		slot->jobs_done = ++done;
-		slot->rss_kb = rss_kb_of(0);
+		/* the supervisor reads our RSS for the heartbeat record itself */
+		if (opts->max_memory_kb)
+			slot->rss_kb = rss_kb_of(0);
 
 		if (opts->max_jobs_per_child && done >= (unsigned)opts->max_jobs_per_child) {
 			log_info("%s: child %d ran %u jobs; recycling", pool->name, (int)getpid(), done);
@@ -484,9 +511,18 @@ static pid_t spawn(struct supervisor *sv, int idx, bool *is_child, int *child_st
 {
 	struct slot *s = &sv->slots[idx];
 	const struct worker_pool *pool = &sv->opts->pools[s->pool];
+	sigset_t block, old;
 	fflush(NULL);
 	supervisor_pid = getpid();
+	/* no stop signal may reach the child before it has its own handlers */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &block, &old);
 	pid_t pid = fork();
+	if (pid != 0)
+		sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
 		log_error("fork: %s; trying again in a second", strerror(errno));
 		s->respawn_ms = now_ms() + 1000;
@@ -705,6 +741,87 @@ static void maintain(struct supervisor *sv)
 		log_debug("outbox relay: %lld events", relayed);
 }
 
+/* The jobs table against Redis. A row can stay "running" after its job
+ * moved on when the final mirror write was lost: a child killed between its
+ * ack and the write (the hard time limit, the OOM killer), or killed while
+ * PostgreSQL was away and its pending writes were still in memory. Walk the
+ * running rows nobody touched for a while, a batch per call with a cursor,
+ * and write Redis's snapshot of each where it is newer (job_mirror() never
+ * moves a row back, so racing a live worker is harmless). Rows Redis has no
+ * job for (a Redis that lost its data) are reported, not touched: `acmectl
+ * jobs retry ID` is the operator's call. */
+static void reconcile(struct supervisor *sv)
+{
+	struct acme_err err;
+	struct queue_job *found = NULL;
+	size_t nfound = 0;
+	char age[24], limit[24];
+	long long missing = 0;
+	const char *example = NULL;
+
+	if (!sv->rec_at[0])
+		snprintf(sv->rec_at, sizeof(sv->rec_at), "-infinity");
+	snprintf(age, sizeof(age), "%d", RECONCILE_AGE_MS);
+	snprintf(limit, sizeof(limit), "%d", RECONCILE_BATCH);
+	const char *params[4] = { sv->rec_at, sv->rec_id, age, limit };
+	PGresult *res = db_exec(sv->db, &err, "SELECT id, queue, version, updated_at::text FROM jobs"
+		" WHERE state = 'running' AND updated_at < now() - $3::bigint * interval '1 millisecond'"
+		" AND (updated_at, id) > ($1::timestamptz, $2) ORDER BY updated_at, id LIMIT $4::int",
+		4, params);
+	if (!res) {
+		log_warn("reconciler: %s", err.msg);
+		return;
+	}
+	int rows = PQntuples(res);
+	found = xcalloc((size_t)rows + 1, sizeof(*found));
+	for (int i = 0; i < rows; i++) {
+		struct queue_job snap;
+		memset(&snap, 0, sizeof(snap));
+		int got = queue_get(&sv->q, PQgetvalue(res, i, 1), PQgetvalue(res, i, 0), &snap, &err);
+		if (got < 0) {
+			log_warn("reconciler: %s", err.msg);
+			queue_job_release(&snap);
+			break;
+		}
+		if (got == QUEUE_MISSING) {
+			if (!example)
+				example = PQgetvalue(res, i, 0);
+			missing++;
+		} else if (snap.version > strtoll(PQgetvalue(res, i, 2), NULL, 10)) {
+			log_info("job %s: the jobs table said running, Redis says %s; recorded",
+				 snap.id, job_state_name(snap.state));
+			found[nfound++] = snap;
+			continue;
+		}
+		queue_job_release(&snap);
+	}
+	if (nfound && job_mirror(sv->db, found, nfound, &err) < 0)
+		log_warn("reconciler: %s", err.msg);
+	sv->rec_pass_missing += missing;
+	if (example && !sv->rec_example[0])
+		snprintf(sv->rec_example, sizeof(sv->rec_example), "%s", example);
+	/* go on after the last row next time, or start over after a short page */
+	if (rows == RECONCILE_BATCH) {
+		snprintf(sv->rec_at, sizeof(sv->rec_at), "%s", PQgetvalue(res, rows - 1, 3));
+		snprintf(sv->rec_id, sizeof(sv->rec_id), "%s", PQgetvalue(res, rows - 1, 0));
+	} else {
+		/* a pass is over: say what Redis lost, when that changed (or every
+		 * ten minutes while it lasts) */
+		long long m = sv->rec_pass_missing;
+		if (m && (m != sv->rec_missing || now_ms() - sv->rec_missing_logged_ms > 600000)) {
+			log_warn("%lld job%s running in PostgreSQL but unknown to Redis (e.g. %s): Redis "
+				 "lost them; 'acmectl jobs retry ID' queues a job again", m,
+				 m == 1 ? " is" : "s are", sv->rec_example);
+			sv->rec_missing_logged_ms = now_ms();
+		}
+		sv->rec_missing = m;
+		sv->rec_pass_missing = 0;
+		sv->rec_example[0] = sv->rec_at[0] = sv->rec_id[0] = '\0';
+	}
+	queue_jobs_free(found, nfound);
+	PQclear(res);
+}
+
 /* Children that ended: settle their jobs and say whether to replace them. */
 static void reap_children(struct supervisor *sv, bool stopping)
 {
@@ -751,7 +868,7 @@ int worker_run(const struct config *cfg, const struct worker_opts *opts, bool *i
 	int rc = -1;
 	long long stop_deadline = 0;
 	int stop_seen = 0;
-	long long next_maint = 0, next_record = 0;
+	long long next_maint = 0, next_record = 0, next_reconcile = 0;
 
 	memset(&sv, 0, sizeof(sv));
 	*is_child = false;
@@ -830,8 +947,31 @@ int worker_run(const struct config *cfg, const struct worker_opts *opts, bool *i
 				scheduler_resign(sv.sched, sv.rc);
 		}
 		if (stop_seen && (sig_stop > 1 || now >= stop_deadline) && live_children(&sv)) {
-			log_warn("stopping now: killing %d children and releasing their jobs",
-				 live_children(&sv));
+			/* first ask each child to give its job back (SIGUSR1: the job
+			 * stops at its next checkpoint and is released, so a handler
+			 * can return what it holds, e.g. deliveries in flight); kill
+			 * those that do not manage within a grace period */
+			log_warn("stopping now: releasing the jobs of %d children", live_children(&sv));
+			for (int i = 0; i < sv.nslots; i++)
+				if (sv.slots[i].pid > 0)
+					kill(sv.slots[i].pid, SIGUSR1);
+			long long grace_end = clock_mono_ms() + ABORT_GRACE_MS;
+			while (clock_mono_ms() < grace_end) {
+				pid_t done_pid;
+				int wst2;
+				while ((done_pid = waitpid(-1, &wst2, WNOHANG)) > 0)
+					for (int i = 0; i < sv.nslots; i++)
+						if (sv.slots[i].pid == done_pid) {
+							settle_slot(&sv, &sv.slots[i], "worker stopped", true);
+							sv.jobs_done += sv.slots[i].jobs_done;
+							sv.slots[i].pid = 0;
+						}
+				if (!live_children(&sv))
+					break;
+				clock_sleep_ms(50);
+			}
+			if (live_children(&sv))
+				log_warn("killing %d children that did not stop", live_children(&sv));
 			for (int i = 0; i < sv.nslots; i++)
 				if (sv.slots[i].pid > 0)
 					kill(sv.slots[i].pid, SIGKILL);
@@ -869,6 +1009,10 @@ int worker_run(const struct config *cfg, const struct worker_opts *opts, bool *i
 				    scheduler_tick(sv.sched, sv.rc, sv.db, &sv.q, err) < 0)
 					log_warn("scheduler: %s", err->msg);
 				next_maint = now + MAINT_INTERVAL_MS;
+			}
+			if (now >= next_reconcile) {
+				reconcile(&sv);
+				next_reconcile = now + RECONCILE_INTERVAL_MS;
 			}
 		}
 		/* the heartbeat record needs only Redis */

@@ -45,6 +45,8 @@ struct worker_opts {
 	bool burst;                   /* exit when the queues are empty */
 	bool beat, beat_only;         /* run the scheduler (beside / instead of pools) */
 	bool json_logs;
+	bool no_mirror;               /* benchmarks: jobs run without PostgreSQL (no
+				       * mirror, no fence) */
 };
 
 /* Parse "--queues" style pool specs: "import=2,default,webhooks=1" means pool

@@ -14,7 +14,7 @@ runner_pid() { tredis HGET "${P}{default}:job:$1" worker | cut -d: -f2; }
 
 # ---- burst: 20 jobs, 2 children ----
 ids=
-for i in $(seq 1 20); do ids="$ids $(enqueue noop '{"sleep_ms": 30}')"; done
+for _ in $(seq 1 20); do ids="$ids $(enqueue noop '{"sleep_ms": 30}')"; done
 t_ok "burst run exits 0 once the queue is empty" timeout 60 "$ACMECTL" worker --burst -Q default=2
 t_is "$(tpsql -c "SELECT count(*) FROM jobs WHERE state = 'succeeded' AND attempts = 1")" 20 \
 	"all 20 jobs succeeded at the first attempt"
@@ -22,6 +22,15 @@ pids=$(for id in $ids; do runner_pid "$id"; done | sort -u | wc -l)
 t_is "$pids" 2 "both children ran jobs"
 t_like "$ERR" 'worker .* started: 2 children' "the log says how many children"
 t_like "$ERR" 'worker stopped' "and that it stopped"
+
+# ---- a pool serving two queues takes them in priority order ----
+for _ in 1 2 3; do enqueue noop '{}' --queue low >/dev/null; done
+for _ in 1 2 3; do enqueue noop '{}' --queue high >/dev/null; done
+t_ok "burst run of pool mix:high+low" timeout 60 "$ACMECTL" worker --burst -Q mix:high+low=1
+t_is "$(tpsql -c "SELECT string_agg(queue, ' ' ORDER BY started_at) FROM jobs WHERE queue IN ('high', 'low')")" \
+	"high high high low low low" "the first queue's jobs ran first"
+t_exit 2 "a pool without queues is a usage error" acmectl worker -Q 'mix:=2'
+t_exit 2 "a pool size out of range is a usage error" acmectl worker -Q default=0
 
 # ---- the heartbeat record ----
 t_exit 69 "no worker: health --require-worker fails" acmectl health --ready --require-worker
@@ -56,7 +65,7 @@ t_is "$OUT" "[]" "no live worker: an empty list"
 
 # ---- recycling ----
 ids=
-for i in $(seq 1 6); do ids="$ids $(enqueue noop)"; done
+for _ in $(seq 1 6); do ids="$ids $(enqueue noop)"; done
 start_worker w2 -Q default=1 --max-jobs-per-child 2
 t_ok "--max-jobs-per-child 2: six jobs done" wait_for 20 \
 	"[ \"\$(tpsql -c \"SELECT count(*) FROM jobs WHERE state = 'succeeded' AND id IN ('$(echo $ids | sed "s/ /','/g")')\")\" = 6 ]"
@@ -68,7 +77,7 @@ t_like "$(cat "$TEST_TMP/w2.log")" 'ran 2 jobs; recycling' "the log says why"
 t_unlike "$(cat "$TEST_TMP/w2.log")" 'starting another' "recycling is not a crash"
 
 ids=
-for i in $(seq 1 3); do ids="$ids $(enqueue noop)"; done
+for _ in $(seq 1 3); do ids="$ids $(enqueue noop)"; done
 start_worker w3 -Q default=1 --max-memory-per-child 1
 t_ok "--max-memory-per-child 1: three jobs done" wait_for 20 \
 	"[ \"\$(tpsql -c \"SELECT count(*) FROM jobs WHERE state = 'succeeded' AND id IN ('$(echo $ids | sed "s/ /','/g")')\")\" = 3 ]"

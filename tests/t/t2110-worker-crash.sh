@@ -88,4 +88,25 @@ stop_worker w5
 stop_worker w6
 t_is "$(tpsql -c "SELECT count(*) FROM jobs WHERE state <> 'succeeded'")" 0 "every job succeeded"
 
+# ---- a lost final mirror write is repaired ----
+# As when a child is killed between its ack in Redis and the row's update:
+# the row is put back to running, older than Redis, untouched for a minute.
+# Regression: such a row used to stay running for ever (and jobs retry
+# refused it, since Redis said succeeded).
+start_worker w7 -Q default=1
+job=$(enqueue noop)
+t_ok "a job succeeds" wait_for 15 "[ \"\$(job_col $job state)\" = succeeded ]"
+tpsql -c "UPDATE jobs SET state = 'running', version = version - 1, finished_at = NULL,
+	updated_at = now() - interval '1 minute' WHERE id = '$job'"
+t_ok "the reconciler brings the row back in line with Redis" wait_for 20 \
+	"[ \"\$(job_col $job state)\" = succeeded ]"
+t_like "$(cat "$TEST_TMP/w7.log")" "job $job: the jobs table said running, Redis says succeeded; recorded" \
+	"and says so"
+tpsql -c "INSERT INTO jobs (id, type, state, version, updated_at)
+	VALUES ('ghost', 'noop', 'running', 5, now() - interval '1 minute')"
+t_ok "a running row Redis does not know is reported" wait_for 20 \
+	"grep -q 'running in PostgreSQL but unknown to Redis (e.g. ghost)' '$TEST_TMP/w7.log'"
+t_is "$(job_col ghost state)" running "and left alone (jobs retry is the operator's call)"
+stop_worker w7
+
 t_done

@@ -37,7 +37,7 @@ stop_worker w2
 t1=$(now_ms)
 t_is "$W_STATUS" 0 "the worker exits 0"
 t_ok "after about the timeout ($((t1 - t0)) ms), not the job's 6 s" test $((t1 - t0)) -lt 4000
-t_like "$(cat "$TEST_TMP/w2.log")" 'stopping now: killing 1 children and releasing their jobs' \
+t_like "$(cat "$TEST_TMP/w2.log")" 'stopping now: releasing the jobs of 1 children' \
 	"the log says it released the job"
 t_is "$(job_col "$job" state)" queued "the job is queued again"
 t_is "$(job_col "$job" attempts)" 0 "the released attempt is not counted"
@@ -64,6 +64,20 @@ t_is "$st" 0 "the worker exits 0"
 t_ok "at once ($((t1 - t0)) ms), not after 60 s or the job's 8 s" test $((t1 - t0)) -lt 3000
 t_is "$(job_col "$job" state)" queued "the job was released"
 t_is "$(job_col "$job" attempts)" 0 "not counted as an attempt"
+
+# ---- SIGUSR1 to a child: it gives its job back and is replaced ----
+start_worker w5 -Q default=1
+job=$(enqueue noop '{"sleep_ms": 2500}')
+t_ok "a job runs" wait_for 15 "running $job"
+child=$(runner_pid "$job")
+t_ok "SIGUSR1 to its child ($child)" kill -USR1 "$child"
+t_ok "the job is released and run again by a new child" wait_for 20 \
+	"[ \"\$(job_col $job state)\" = succeeded ]"
+t_is "$(job_col "$job" attempts)" 1 "the released attempt did not count"
+t_unlike "$(runner_pid "$job")" "^$child\$" "a new child finished it"
+t_like "$(cat "$TEST_TMP/w5.log")" "job $job released after [0-9]+ ms \(not counted as an attempt\)" \
+	"the log says so"
+stop_worker w5
 
 # ---- SIGINT is a stop signal too ----
 start_worker w4 -Q default=1

@@ -44,7 +44,7 @@ ticks() { tpsql -c "SELECT count(*) FROM jobs WHERE id LIKE 'sched-tick-%'"; }
 t_ok "ticks are enqueued" wait_for 15 "[ \$(ticks) -ge 6 ]"
 leader=$(tredis GET "${P}scheduler:leader" | cut -d: -f2)
 t_ok "one of them leads ($leader)" test "$leader" = "$b1" -o "$leader" = "$b2"
-if [ "$leader" = "$b1" ]; then other=b2; killed=b1; else other=b1; killed=b2; fi
+if [ "$leader" = "$b1" ]; then other=b2; else other=b1; fi
 before=$(ticks)
 kill -KILL "$leader"
 wait "$leader" 2>/dev/null
@@ -89,6 +89,25 @@ start_worker both -Q default=1 --beat
 t_ok "--beat: scheduled jobs run in the same worker" wait_for 15 \
 	"[ \$(tpsql -c \"SELECT count(*) FROM jobs WHERE id LIKE 'sched-tick-%' AND state = 'succeeded'\") -ge 2 ]"
 stop_worker both
+
+# ---- the housekeeping schedule, here every second ----
+cat >"$XDG_CONFIG_HOME/acmectl/config" <<'EOC'
+[schedule.housekeeping]
+every = 1s
+type = housekeeping
+payload = {"jobs_older_than": "1h"}
+EOC
+tpsql -c "INSERT INTO jobs (id, type, state, finished_at) VALUES
+	('hk-old', 'noop', 'succeeded', now() - interval '2 hours')"
+t_ok "jobs schedules: the config's housekeeping replaces the built-in" acmectl jobs schedules -o json
+t_json "$OUT" "len(d) == 1 and d[0]['name'] == 'housekeeping' and d[0]['schedule'] == 'every 1s'
+	and not d[0]['origin'] == 'built-in'" "one housekeeping schedule, from the file"
+start_worker hk -Q default=1 --beat
+t_ok "the scheduled housekeeping runs and purges" wait_for 20 \
+	"[ -z \"\$(job_col hk-old id)\" ]"
+stop_worker hk
+t_ok "its jobs succeeded" test "$(tpsql -c "SELECT count(*) FROM jobs WHERE id LIKE 'sched-housekeeping-%'
+	AND state = 'succeeded'")" -ge 1
 
 # ---- bad schedules ----
 cat >"$XDG_CONFIG_HOME/acmectl/config" <<'EOC'

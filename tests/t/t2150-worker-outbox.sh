@@ -22,7 +22,7 @@ tpsql -c "INSERT INTO outbox (event_type, payload) SELECT 'product.updated',
 	jsonb_build_object('n', g) FROM generate_series(1, 150) g"
 start_worker r1 -Q webhooks=1 --lease 5s
 start_worker r2 -Q webhooks=1 --lease 5s
-for i in 1 2 3 4 5; do
+for _ in 1 2 3 4 5; do
 	tpsql -c "INSERT INTO outbox (event_type, payload) SELECT 'product.updated',
 		jsonb_build_object('n', g) FROM generate_series(1, 20) g"
 	tpsql -c "INSERT INTO outbox (event_type, payload) VALUES ('import.completed', '{}')"

@@ -1,8 +1,8 @@
 #!/bin/sh
-# A worker stopped (SIGTERM) while requests are in flight aborts them and
-# gives their deliveries back without counting the attempt, at once rather
-# than after the receiver answers; the next worker sends them again under the
-# same webhook-id.
+# A worker stopped (SIGTERM) while requests are in flight lets them run for
+# its shutdown timeout, then aborts them and gives their deliveries back
+# without counting the attempt, rather than waiting for the receiver to
+# answer; the next worker sends them again under the same webhook-id.
 . "$(dirname "$0")/../lib/test-lib.sh"
 need_servers
 . "$TEST_TOP/tests/lib/webhooks.sh"
@@ -12,7 +12,7 @@ start_listen slow --delay 10s
 add_endpoint "http://127.0.0.1:$RECV_PORT/" -e '*'
 for i in 1 2 3; do outbox_event product.updated "{\"id\": $i}" >/dev/null; done
 
-start_worker
+start_worker --shutdown-timeout 1s
 t_ok "three requests are in flight" wait_for 20 sh -c "[ \"\$(wc -l <'$TEST_TMP/slow.log')\" -ge 3 ]"
 T0=$(date +%s.%N)
 stop_worker

@@ -1,0 +1,110 @@
+#!/bin/sh
+# queue.sh — the job queue end to end (issue 4 item 7): BENCH_JOBS (20,000)
+# noop jobs from enqueue to done through `acmectl worker` with 1 and with 2
+# children, with the PostgreSQL mirror (jobs rows, job_start fence, final
+# state) and without it (--no-mirror, no rows), on a throwaway PostgreSQL +
+# Redis pair (tests/lib/servers.sh: unix sockets, fsync off). Printed beside
+# redis-benchmark LPUSH against the same Redis in the same run, the peer the
+# queue's ceiling is measured against (DESIGN.md section 14).
+#
+# Jobs are enqueued while the workers run, in pipelined batches of 1,000
+# (`acmectl __queue bench`: queue_enqueue_many, rows inserted per batch with
+# one statement); jobs/s is first enqueue to last finish, and the latency is
+# each job's started_ms - enqueued_ms from its Redis hash (that run includes
+# the backlog the enqueue burst builds). Paced runs (2,000 jobs, below
+# capacity: 200 jobs/s with the mirror, 2,000 without, in batches of 10)
+# show the latency of a job that does not wait behind others.
+#
+#   sh tests/bench/queue.sh            BENCH_JOBS=5000 sh tests/bench/queue.sh
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+ACMECTL=${ACMECTL:-$top/acmectl}
+N=${BENCH_JOBS:-20000}
+dir=$(mktemp -d /tmp/acme-qbench.XXXXXX)
+chmod 755 "$dir"
+wpid=
+
+cleanup() {
+	[ -n "$wpid" ] && kill -KILL "$wpid" 2>/dev/null || true
+	sh "$top/tests/lib/servers.sh" stop "$dir/srv" >/dev/null 2>&1 || true
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+sh "$top/tests/lib/servers.sh" start "$dir/srv" >/dev/null
+# shellcheck disable=SC1091
+. "$dir/srv/env"
+unset DATABASE_URL_FILE REDIS_URL_FILE ACME_CONFIG
+export ACME_ENV=test XDG_CONFIG_HOME="$dir/config" REDIS_URL="unix://$TEST_REDIS_SOCK"
+# per-job log lines are info: a benchmark measures the queue, not stderr
+export ACME_LOG_LEVEL=warning
+psql() { "$TEST_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$TEST_PG_HOST" -U acme "$@"; }
+
+cores=$(nproc)
+echo "machine: $cores cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
+echo "servers: $("$TEST_PG_BIN/postgres" --version | sed 's/.*) //') (fsync off), redis $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/')"
+echo "jobs: $N noop jobs per run, enqueued in pipelined batches of 1000 while the worker runs"
+echo
+
+# ---- the peer: redis-benchmark LPUSH on the same Redis ----
+lpush() {
+	redis-benchmark -s "$TEST_REDIS_SOCK" -t lpush -n 100000 -c "$1" -q 2>/dev/null |
+		tr '\r' '\n' | sed -n 's/^LPUSH: \([0-9.]*\) requests per second.*/\1/p' | tail -n 1
+}
+lp1=$(lpush 1)
+lp50=$(lpush 50)
+printf '%-44s %10s ops/s\n' "redis-benchmark -t lpush -n 100000 -c 1" "$lp1"
+printf '%-44s %10s ops/s\n' "redis-benchmark -t lpush -n 100000 -c 50" "$lp50"
+echo
+
+run=0
+# one configuration: $1 children, $2 = mirror|no-mirror, $3 = extra bench options
+measure() {
+	run=$((run + 1))
+	db="qbench_$run"
+	psql -d postgres -c "CREATE DATABASE $db TEMPLATE acme_template"
+	export DATABASE_URL="postgresql:///$db?host=$TEST_PG_HOST&user=acme"
+	export ACME_REDIS_PREFIX="qbench:$run:"
+	wopt=
+	bopt=
+	if [ "$2" = no-mirror ]; then wopt=--no-mirror; bopt=--no-db; fi
+	# shellcheck disable=SC2086
+	"$ACMECTL" worker -Q "bench=$1" $wopt >"$dir/worker-$run.log" 2>&1 &
+	wpid=$!
+	i=0
+	until redis-cli -s "$TEST_REDIS_SOCK" --scan --pattern "qbench:$run:worker:*" | grep -q .; do
+		i=$((i + 1)); [ $i -lt 100 ] || { echo "the worker did not start:" >&2; cat "$dir/worker-$run.log" >&2; exit 1; }
+		sleep 0.1
+	done
+	# shellcheck disable=SC2086
+	"$ACMECTL" __queue bench "${COUNT:-$N}" $bopt ${3:-} >"$dir/bench-$run.json"
+	kill -TERM "$wpid"
+	wait "$wpid" || true
+	wpid=
+	python3 - "$dir/bench-$run.json" "$1" "$2" "${3:-}" <<'EOPY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+label = "%s child%s, %s%s" % (sys.argv[2], "" if sys.argv[2] == "1" else "ren", sys.argv[3],
+                              " " + sys.argv[4] if sys.argv[4] else "")
+l = d["latency_ms"]
+print("%-48s %8.0f jobs/s  %6.2f s  latency p50 %6d ms  p99 %6d ms  (enqueue %6.0f/s)" % (
+      label, d["jobs_per_s"], d["end_to_end_s"], l["p50"], l["p99"], d["enqueue_per_s"]))
+if d["mirror"] and d["rows_succeeded"] != d["jobs"]:
+    print("  WARNING: only %d of %d jobs rows say succeeded" % (d["rows_succeeded"], d["jobs"]))
+EOPY
+}
+
+echo "end to end (enqueue burst, backlog included in the latency):"
+measure 1 mirror
+measure 2 mirror
+measure 1 no-mirror
+measure 2 no-mirror
+echo
+echo "paced below capacity, 2000 jobs (latency of a job that waits behind no backlog):"
+COUNT=2000 measure 2 mirror "--rate 200 --batch 10"
+COUNT=2000 measure 2 no-mirror "--rate 2000 --batch 10"
+echo
+echo "machine: load average $(cut -d' ' -f1-3 /proc/loadavg) at the end" \
+	"(above $cores means other work shared the cores; compare within one run)"
+echo "command: make bench   (or: BENCH_PARTS=queue tests/bench/run; BENCH_JOBS=N to change the count)"
