@@ -8,6 +8,7 @@
 
 #include "cmd/args.h"
 #include "cmd/cmd.h"
+#include "core/migrate.h"
 
 static void emit(FILE *f, const char *cand, const char *prefix)
 {
@@ -26,6 +27,38 @@ static void emit_opts(FILE *f, const struct opt *opts, const char *prefix)
 	}
 }
 
+/* Dynamic candidates: "@name" hints in option tables name one of these.
+ * Providers must be quick and must fail silently (print nothing) when what
+ * they need (the database, say) is not there. */
+static void complete_commands(FILE *f, const char *prefix)
+{
+	for (int i = 0; commands[i]; i++)
+		if (!(commands[i]->flags & CMD_HIDDEN))
+			emit(f, commands[i]->name, prefix);
+}
+
+static void complete_migrations(FILE *f, const char *prefix)
+{
+	struct migration_set set;
+	struct acme_err err;
+	char v[16];
+	if (migration_set_load_embedded(&set, &err) < 0)
+		return;
+	for (size_t i = 0; i < set.n; i++) {
+		snprintf(v, sizeof(v), "%04d", set.v[i].version);
+		emit(f, v, prefix);
+	}
+	migration_set_release(&set);
+}
+
+static const struct {
+	const char *hint;
+	void (*fn)(FILE *f, const char *prefix);
+} providers[] = {
+	{ "@command", complete_commands },
+	{ "@migration", complete_migrations },
+};
+
 static void emit_hint(FILE *f, const char *hint, const char *prefix)
 {
 	if (!hint)
@@ -34,14 +67,12 @@ static void emit_hint(FILE *f, const char *hint, const char *prefix)
 		fprintf(f, ":%s\n", hint);
 		return;
 	}
-	if (strcmp(hint, "@command") == 0) {
-		for (int i = 0; commands[i]; i++)
-			if (!(commands[i]->flags & CMD_HIDDEN))
-				emit(f, commands[i]->name, prefix);
+	if (hint[0] == '@') {
+		for (size_t i = 0; i < sizeof(providers) / sizeof(providers[0]); i++)
+			if (strcmp(hint, providers[i].hint) == 0)
+				providers[i].fn(f, prefix);
 		return;
 	}
-	if (hint[0] == '@')        /* dynamic values: provided by later commands */
-		return;
 	for (const char *c = hint; *c;) {
 		size_t n = strcspn(c, "|");
 		char cand[128];

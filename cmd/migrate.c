@@ -412,7 +412,7 @@ out:
 	  DDL_LOCK_TIMEOUT_MAX_MS, NULL, 0 }
 
 static const struct opt up_opts[] = {
-	{ "to", 0, OPT_STRING, "V", "apply up to and including version V only", 0, 0, NULL, 0 },
+	{ "to", 0, OPT_STRING, "V", "apply up to and including version V only", 0, 0, "@migration", 0 },
 	{ "dry-run", 'n', OPT_FLAG, NULL, "print the SQL that would run and change nothing",
 	  0, 0, NULL, 0 },
 	{ "retry-failed", 0, OPT_FLAG, NULL, "run a failed or interrupted no-transaction "
@@ -453,10 +453,11 @@ static const struct cmd_verb migrate_verbs[] = {
 	  status_opts, migrate_status_exec, CMD_NEEDS_DB, 0, 0, NULL },
 	{ "list", "[-o FORMAT]", "list the migrations this binary carries, with their checksums",
 	  NULL, migrate_list_exec, 0, 0, 0, NULL },
-	{ "print", "V", "print the SQL file of migration V", NULL, migrate_print_exec, 0, 1, 1, NULL },
+	{ "print", "V", "print the SQL file of migration V", NULL, migrate_print_exec, 0, 1, 1,
+	  "@migration" },
 	{ "baseline", "V [--lock-timeout DUR]", "record migrations up to V as applied without "
 	  "running them (an existing schema)", baseline_opts, migrate_baseline_exec, CMD_NEEDS_DB,
-	  1, 1, NULL },
+	  1, 1, "@migration" },
 	{ "verify", "", "check that applied migrations match this binary (exit 65 if not)", NULL,
 	  migrate_verify_exec, CMD_NEEDS_DB, 0, 0, NULL },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL }

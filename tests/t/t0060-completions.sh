@@ -124,4 +124,9 @@ else
 	for _ in 1 2 3 4 5; do t_skip "fish is not installed"; done
 fi
 
+# dynamic candidates: migration versions come from the binary itself
+t_is "$(acmectl __complete migrate print '')" "$(ls "$TEST_TOP"/core/migrations/ | sed -n 's/^\([0-9]\{4\}\)_.*\.sql$/\1/p')" \
+	"migrate print offers every embedded migration version"
+t_like "$(acmectl __complete migrate up --to '')" '^0001' "--to offers migration versions"
+
 t_done
