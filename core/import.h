@@ -15,7 +15,7 @@
  *   LOCK products IN SHARE ROW EXCLUSIVE MODE (readers go on, writers wait)
  *   collapse in-file duplicates (same lower(sku); the last line wins)
  *   UPDATE the rows whose SKU exists and whose values differ
- *   INSERT the rows whose SKU does not exist, in SKU order
+ *   INSERT the rows whose SKU does not exist
  *   outbox import.completed with the counts
  *   job_check_lease() fence, COMMIT
  *
