@@ -245,7 +245,7 @@ static long long jint(json_t *o, const char *key)
 	return (long long)json_integer_value(json_object_get(o, key));
 }
 
-static void draw_progress(struct follow *f, json_t *p)
+static void draw_progress(json_t *p)
 {
 	char line[512], b1[32], b2[32], r[32], d[32];
 	const char *phase = json_string_value(json_object_get(p, "phase"));
@@ -264,8 +264,8 @@ static void draw_progress(struct follow *f, json_t *p)
 		double rate = ms > 0 ? (double)rows * 1000.0 / (double)ms : 0;
 		double brate = ms > 0 ? (double)bytes * 1000.0 / (double)ms : 0;
 		long long eta = brate > 0 ? (long long)((double)(total - bytes) * 1000.0 / brate) : 0;
-		int n = snprintf(line, sizeof(line), "import %s  parse  [%s] %3.0f%%  %s/%s  %s rows/s",
-				 f->id, bar, 100.0 * (double)bytes / (double)total,
+		int n = snprintf(line, sizeof(line), "parse  [%s] %3.0f%%  %s/%s  %s rows/s",
+				 bar, 100.0 * (double)bytes / (double)total,
 				 fmt_bytes(b1, sizeof(b1), (double)bytes), fmt_bytes(b2, sizeof(b2), (double)total),
 				 fmt_rate(r, sizeof(r), rate));
 		if (rejected > 0)
@@ -273,12 +273,10 @@ static void draw_progress(struct follow *f, json_t *p)
 		if (brate > 0)
 			snprintf(line + n, sizeof(line) - (size_t)n, "  ETA %s", fmt_duration(d, sizeof(d), eta));
 	} else if (strcmp(phase, "merge") == 0) {
-		snprintf(line, sizeof(line), "import %s  merge  %s  %lld rows parsed%s  %s", f->id,
-			 step ? step : "", rows, rejected ? " (some rejected)" : "",
-			 fmt_duration(d, sizeof(d), ms));
+		snprintf(line, sizeof(line), "merge  %-10s  %lld rows read, %lld rejected  %s", step ? step : "",
+			 rows, rejected, fmt_duration(d, sizeof(d), ms));
 	} else {
-		snprintf(line, sizeof(line), "import %s  %s  %s", f->id, phase,
-			 fmt_duration(d, sizeof(d), ms));
+		snprintf(line, sizeof(line), "%s  %s", phase, fmt_duration(d, sizeof(d), ms));
 	}
 	draw_line(line);
 }
@@ -304,8 +302,7 @@ static void show(struct follow *f)
 	if ((j->state == JOB_QUEUED || j->state == JOB_SCHEDULED) && f->bar &&
 	    now - f->started > 3000 && !f->said_waiting) {
 		char line[256];
-		snprintf(line, sizeof(line), "import %s  queued: waiting for a worker ('acmectl worker')",
-			 f->id);
+		snprintf(line, sizeof(line), "queued: waiting for a worker ('acmectl worker')");
 		draw_line(line);
 		f->said_waiting = true;
 	}
@@ -325,7 +322,7 @@ static void show(struct follow *f)
 	}
 	free(text);
 	if (f->bar && now - f->last_draw >= DRAW_MS) {
-		draw_progress(f, j->progress);
+		draw_progress(j->progress);
 		f->last_draw = now;
 	}
 }
@@ -477,6 +474,8 @@ static int follow_job(struct ctx *ctx, struct queue *q, const char *id, long lon
 	interrupted = 0;
 	sigaction(SIGINT, &sa, &old);
 
+	if (f.bar)
+		fprintf(stderr, "acmectl: following import job %s (Ctrl-C detaches; the job goes on)\n", id);
 	subscribe(&f);
 	for (bool read_job = true; !interrupted;) {
 		long long now = mono_ms();

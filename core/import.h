@@ -12,10 +12,11 @@
  *   BEGIN on a connection of its own
  *   COPY valid rows into TEMP import_rows (no WAL), rejected rows into
  *     import_errors, while reading the upload 1 MiB at a time
- *   LOCK products IN SHARE ROW EXCLUSIVE MODE (readers go on, writers wait)
  *   collapse in-file duplicates (same lower(sku); the last line wins)
- *   UPDATE the rows whose SKU exists and whose values differ
- *   INSERT the rows whose SKU does not exist
+ *   LOCK products IN SHARE ROW EXCLUSIVE MODE (readers go on, writers wait)
+ *   match: note in each staged row the id of the product with its SKU
+ *   UPDATE those products whose values differ
+ *   INSERT the rows without a product
  *   outbox import.completed with the counts
  *   job_check_lease() fence, COMMIT
  *
