@@ -43,9 +43,9 @@
  * LOCK products IN SHARE ROW EXCLUSIVE MODE, which readers do not notice but
  * which makes other writers (and other imports) wait, nobody else can add or
  * remove a SKU. One join then records in each staged row the id of the
- * product with its SKU, if any; existing products are updated by id where
- * their values differ, and the rows without a product are added with a plain
- * INSERT. INSERT ... ON CONFLICT would check and speculatively insert every
+ * product with its SKU, if any; existing products are updated where their
+ * values differ, in id order through the primary key, and the rows without
+ * a product are added with a plain INSERT. INSERT ... ON CONFLICT would check and speculatively insert every
  * row; under the lock that work is useless. And no statement reads products
  * while it grows: an anti-join (INSERT ... WHERE NOT EXISTS) planned on an
  * empty catalog became a nested loop that rescanned the table it was filling,
@@ -736,12 +736,22 @@ static int merge(struct imp *im, struct acme_err *err)
 		if (run_cmd(im, true, "matching existing SKUs", match_sql, 0, NULL, &matched, err) < 0)
 			goto out;
 		if (matched > 0) {
+			/* in id order through the primary key: the heap is visited
+			 * page after page (measured faster than a hash join in file
+			 * order, and than ON CONFLICT DO UPDATE) */
 			step(im, "update");
 			strbuf_adds(&sql, "UPDATE products p SET ");
 			field_list(&sql, im->present, "%s = s.%s", "%s = s.%s", ", ");
-			strbuf_addf(&sql, ", updated_at = now() FROM import_rows s"
+			strbuf_addf(&sql, ", updated_at = now() FROM (SELECT * FROM import_rows"
+				    " WHERE product_id IS NOT NULL ORDER BY product_id) s"
 				    " WHERE p.id = s.product_id AND %s", distinct);
-			if (run_cmd(im, true, "updating products", sql.buf, 0, NULL, &im->updated, err) < 0)
+			if (run_cmd(im, true, "planning the update", "SET LOCAL enable_hashjoin = off",
+				    0, NULL, NULL, err) < 0 ||
+			    run_cmd(im, true, "planning the update", "SET LOCAL enable_mergejoin = off",
+				    0, NULL, NULL, err) < 0 ||
+			    run_cmd(im, true, "updating products", sql.buf, 0, NULL, &im->updated, err) < 0 ||
+			    run_cmd(im, true, "planning", "RESET enable_hashjoin", 0, NULL, NULL, err) < 0 ||
+			    run_cmd(im, true, "planning", "RESET enable_mergejoin", 0, NULL, NULL, err) < 0)
 				goto out;
 		}
 		step(im, "insert");
