@@ -21,11 +21,16 @@
 #
 #   tests/bench/import.sh                         # ROWS=500000, MEMORY_ROWS=2000000
 #   ROWS=100000 MEMORY_ROWS=0 tests/bench/import.sh
+#   REPEAT=3 ...                                  # three runs on fresh databases; medians
 #   KEEP=1 ...                                    # leave the servers running, print where
+#
+# Times on a shared or busy machine vary by tens of percent from run to run;
+# compare the two columns of one line, and use REPEAT for medians.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 ROWS=${ROWS:-500000}
+REPEAT=${REPEAT:-1}
 MEMORY_ROWS=${MEMORY_ROWS:-2000000}
 acmectl=$top/acmectl
 data=$top/build/bench
@@ -71,10 +76,12 @@ while ! redis-cli -s "$dir/redis.sock" ping >/dev/null 2>&1; do sleep 0.1; done
 
 psql() { "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$dir" -U acme "$@"; }
 export REDIS_URL="unix://$dir/redis.sock" ACME_ENV=test ACME_REDIS_PREFIX="bench:"
-for db in peer acme; do
-	psql -d postgres -c "CREATE DATABASE bench_$db"
-	DATABASE_URL="postgresql:///bench_$db?host=$dir&user=acme" "$acmectl" -q migrate up
-done
+fresh_databases() {
+	for db in peer acme; do
+		psql -d postgres -c "DROP DATABASE IF EXISTS bench_$db" -c "CREATE DATABASE bench_$db"
+		DATABASE_URL="postgresql:///bench_$db?host=$dir&user=acme" "$acmectl" -q migrate up
+	done
+}
 export DATABASE_URL="postgresql:///bench_acme?host=$dir&user=acme"
 
 now() { date +%s.%N; }
@@ -145,6 +152,9 @@ printf 'acmectl import benchmark: %s rows (%s MiB), PostgreSQL %s, %s CPUs, %s\n
 printf '%-11s %9s %11s %7s  %s\n' case "peer (s)" "acmectl (s)" ratio "acmectl: parse / merge steps (ms), counts"
 worker_rss=0
 cli_rss=0
+: >"$dir/ratios"
+for run in $(seq "$REPEAT"); do
+fresh_databases
 for c in empty all-update unchanged; do
 	case $c in empty) f=$base ;; *) f=$update ;; esac
 	settle
@@ -153,6 +163,7 @@ for c in empty all-update unchanged; do
 	ta=$(acme "$f")
 	[ "$(catalog_md5 peer)" = "$(catalog_md5 acme)" ] ||
 		{ echo "import.sh: case $c: the two catalogs differ" >&2; exit 1; }
+	echo "$c $tp $ta" >>"$dir/ratios"
 	printf '%-11s %9.2f %11.2f %7.2f  parse %s, %s; ins %s upd %s unch %s dup %s rej %s\n' "$c" "$tp" "$ta" \
 		"$(echo "$ta / $tp" | bc -l)" \
 		"$(psql -d bench_acme -c "SELECT result->'parse_ms' FROM jobs WHERE type = 'import' ORDER BY created_at DESC LIMIT 1")" \
@@ -161,7 +172,15 @@ for c in empty all-update unchanged; do
 	worker_rss=$(echo "$(rss_mb "$dir/worker.time") $worker_rss" | awk '{print ($1 > $2) ? $1 : $2}')
 	cli_rss=$(echo "$(rss_mb "$dir/cli.time") $cli_rss" | awk '{print ($1 > $2) ? $1 : $2}')
 done
+done
 echo "the two catalogs were identical after every case"
+if [ "$REPEAT" -gt 1 ]; then
+	for c in empty all-update unchanged; do
+		awk -v c="$c" '$1 == c { print $2, $3, $3 / $2 }' "$dir/ratios" | sort -n -k3 |
+			awk -v c="$c" '{ p[NR] = $1; a[NR] = $2; r[NR] = $3 }
+			END { m = int((NR + 1) / 2); printf "median %-11s peer %.2f s, acmectl %.2f s, ratio %.2f (of %d runs: %.2f..%.2f)\n", c, p[m], a[m], r[m], NR, r[1], r[NR] }'
+	done
+fi
 printf 'peak RSS: worker %s MB (whole process tree), acmectl import %s MB\n' "$worker_rss" "$cli_rss"
 
 if [ "$MEMORY_ROWS" -gt 0 ]; then
