@@ -155,6 +155,9 @@ void help_main(FILE *f);
 extern const struct cmd_entry cmd_config;
 extern const struct cmd_entry cmd_dev;
 extern const struct cmd_entry cmd_health;
+extern const struct cmd_entry cmd_import;
+/* `jobs errors`: the rejected rows of an import (cmd/import.c) */
+int jobs_errors_exec(struct ctx *ctx, struct args *a);
 extern const struct cmd_entry cmd_jobs, cmd_queue_debug;  /* cmd/jobs.c */
 extern const struct cmd_entry cmd_migrate;
 extern const struct cmd_entry cmd_worker;

@@ -29,6 +29,7 @@ const struct cmd_entry *const commands[] = {
 	&cmd_config,
 	&cmd_dev,
 	&cmd_health,
+	&cmd_import,
 	&cmd_jobs, &cmd_queue_debug,  /* __queue is hidden */
 	&cmd_help,
 	&cmd_migrate,

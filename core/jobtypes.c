@@ -16,6 +16,7 @@
 
 #include "core/audit.h"
 #include "core/db.h"
+#include "core/import.h"
 #include "core/job.h"
 #include "core/jobtypes.h"
 #include "core/systemjobs.h"
@@ -33,6 +34,13 @@ static const struct jobtype types[] = {
 	  "rows past retention", .handler = housekeeping_run, .queue = "default", .max_attempts = 3,
 	  .lease_ms = 30000, .backoff_ms = 10000, .backoff_max_ms = 600000 },
 	WEBHOOK_JOBTYPES,
+	/* the handler never blocks: it checkpoints every 200 ms even inside
+	 * long statements, so 60 s of lease is generous; a third of it (the
+	 * heartbeat interval) stays below the worker's default 30 s first lease */
+	{ .name = "import", .summary = "import a staged CSV file into products (acmectl import)",
+	  .handler = import_run, .queue = "import", .max_attempts = 3, .lease_ms = 60000,
+	  .soft_limit_ms = 0, .hard_limit_ms = 6LL * 3600 * 1000, .backoff_ms = 5000,
+	  .backoff_max_ms = 300000 },
 };
 #define NTYPES (sizeof(types) / sizeof(types[0]))
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """gen-catalog.py - write a realistic, deterministic product catalog CSV.
 
-    tests/bench/gen-catalog.py [-n ROWS] [--seed N] [--crlf] [--bom] [-o FILE]
+    tests/bench/gen-catalog.py [-n ROWS] [--seed N] [--variant N] [--crlf] [--bom] [-o FILE]
 
 Columns sku,name,description,active,price. SKUs look like ABC-000123; about
 2% of the rows repeat an earlier SKU in a different case (the same product
@@ -10,6 +10,10 @@ letters; descriptions are 80 to 200 characters with commas, doubled quotes
 and, now and then, a line break inside the quoted value. Booleans come in
 several accepted spellings; prices have 0 to 2 decimals. The same arguments
 always give the same bytes, so timings can be compared between runs.
+
+--variant N (N > 0) writes the same SKUs, duplicates and descriptions in
+the same order, with other names and prices: importing it over the catalog
+of variant 0 updates every product (the "all-update" benchmark case).
 """
 import argparse
 import random
@@ -65,10 +69,14 @@ def main():
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--crlf", action="store_true", help="CRLF line ends")
     ap.add_argument("--bom", action="store_true", help="start with a UTF-8 BOM")
+    ap.add_argument("--variant", type=int, default=0,
+                    help="same SKUs, other names and prices (0: the catalog itself)")
     ap.add_argument("-o", "--output", default="-")
     args = ap.parse_args()
 
     rng = random.Random(args.seed)
+    # a second stream, so that variant 0 stays byte for byte what it was
+    vrng = random.Random("%d/%d" % (args.seed, args.variant)) if args.variant else None
     eol = "\r\n" if args.crlf else "\n"
     out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8", newline="")
     if args.output == "-":
@@ -96,6 +104,10 @@ def main():
             price = str(rng.randint(1, 999))
         elif r < 0.15:
             price = price[:-1]
+        if vrng:
+            name = "%s %s, rev %d" % (vrng.choice(ADJ).capitalize(),
+                                      vrng.choice(WORDS), args.variant)
+            price = "%d.%02d" % (vrng.randint(5000, 9999), vrng.randint(0, 99))
         buf.append(",".join((sku, quote(name), quote(description(rng)), rng.choice(ACTIVE), price)) + eol)
         if len(buf) >= 10000:
             out.write("".join(buf))

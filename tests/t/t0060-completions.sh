@@ -93,6 +93,7 @@ for f in acmectl.bash _acmectl acmectl.fish; do
 	code=$(grep -v '^[[:space:]]*#' "$COMPLETIONS/$f")
 	found=
 	for n in $names; do
+		case $n in :*) continue ;; esac	# ":file", ":dir": hints the scripts do know
 		case $n in --*) re="(^|[^A-Za-z0-9_-])$n([^A-Za-z0-9_-]|\$)" ;;
 		*) re="[\"' ]$n([\"' ]|\$)" ;; esac
 		printf '%s\n' "$code" | grep -Eq -- "$re" && found="$found $n"

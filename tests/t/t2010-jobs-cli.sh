@@ -132,7 +132,7 @@ t_ok "completion of commands" acmectl __complete ''
 t_unlike "$OUT" '__queue' "completion does not offer __queue"
 t_like "$OUT" 'jobs' "but offers jobs"
 t_ok "completion of jobs verbs" acmectl __complete jobs ''
-t_like "$(printf '%s\n' "$OUT" | tr '\n' ' ')" 'enqueue list show watch cancel retry purge stats pause resume workers schedules' \
+t_like "$(printf '%s\n' "$OUT" | tr '\n' ' ')" 'enqueue list show watch cancel retry purge errors stats pause resume workers schedules' \
 	"completion offers the verbs"
 
 t_done

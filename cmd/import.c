@@ -1,0 +1,738 @@
+/* import.c — `acmectl import FILE|-`: stage a CSV file in PostgreSQL, queue
+ * an import job for the workers, and with --wait follow it to the end.
+ *
+ * Staging streams the file into uploads (core/upload.h) in one transaction,
+ * so an interrupted or failed staging leaves nothing behind; then one job of
+ * type "import" (core/import.h) is recorded and queued, and the upload linked
+ * to it for retention. The job id goes to stdout.
+ *
+ * Following (--wait) listens to the job's pub/sub channel on a second Redis
+ * connection and reads the job itself every second as well, so a missed
+ * message, a Redis that does not publish, or a job that finished before we
+ * subscribed all end the same way. Without a worker the job stays queued and
+ * --wait waits for one. Ctrl-C detaches: the job goes on in the worker.
+ *
+ * The `jobs errors` verb (the rejected rows of an import) lives here too, next
+ * to what writes them; cmd/jobs.c only lists it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cmd/cmd.h"
+#include "core/import.h"
+#include "core/job.h"
+#include "core/jobtypes.h"
+#include "core/queue.h"
+#include "core/rds.h"
+#include "core/upload.h"
+#include "core/xalloc.h"
+
+#define EXIT_DETACHED 130     /* Ctrl-C while following: 128 + SIGINT, as shells do */
+#define POLL_MS       1000    /* read the job this often whatever pub/sub says */
+#define DRAW_MS       100     /* redraw the progress line at most this often */
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- formatting for people ------------------------------------------------------ */
+
+static const char *fmt_bytes(char *buf, size_t len, double b)
+{
+	if (b >= 1024.0 * 1024 * 1024)
+		snprintf(buf, len, "%.2f GiB", b / (1024.0 * 1024 * 1024));
+	else if (b >= 1024.0 * 1024)
+		snprintf(buf, len, "%.1f MiB", b / (1024.0 * 1024));
+	else if (b >= 1024.0)
+		snprintf(buf, len, "%.0f KiB", b / 1024.0);
+	else
+		snprintf(buf, len, "%.0f B", b);
+	return buf;
+}
+
+static const char *fmt_rate(char *buf, size_t len, double r)
+{
+	if (r >= 1e6)
+		snprintf(buf, len, "%.1fM", r / 1e6);
+	else if (r >= 1e4)
+		snprintf(buf, len, "%.0fk", r / 1e3);
+	else
+		snprintf(buf, len, "%.0f", r);
+	return buf;
+}
+
+static const char *fmt_duration(char *buf, size_t len, long long ms)
+{
+	long long s = (ms + 500) / 1000;
+	if (s >= 3600)
+		snprintf(buf, len, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
+	else
+		snprintf(buf, len, "%lld:%02lld", s / 60, s % 60);
+	return buf;
+}
+
+/* "0.8 s", "51.2 s", "2:05" */
+static const char *fmt_seconds(char *buf, size_t len, long long ms)
+{
+	if (ms < 60000)
+		snprintf(buf, len, "%.1f s", (double)ms / 1000.0);
+	else
+		fmt_duration(buf, len, ms);
+	return buf;
+}
+
+static int term_width(void)
+{
+	struct winsize ws;
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
+		return ws.ws_col;
+	return 80;
+}
+
+/* One line on a terminal, replacing the one before. */
+static void draw_line(const char *text)
+{
+	int w = term_width() - 1;
+	fprintf(stderr, "\r%.*s\033[K", w, text);
+	fflush(stderr);
+}
+
+static void clear_line(void)
+{
+	fputs("\r\033[K", stderr);
+	fflush(stderr);
+}
+
+/* ---- staging ------------------------------------------------------------------------ */
+
+struct stage_view {
+	struct ctx *ctx;
+	const char *what;
+	long long total;          /* -1 when unknown (a pipe) */
+	long long last_draw;
+	bool drawn;
+};
+
+static void stage_progress(void *user, long long bytes)
+{
+	struct stage_view *v = user;
+	char line[256], b1[32], b2[32];
+	long long now = mono_ms();
+
+	if (now - v->last_draw < DRAW_MS)
+		return;
+	v->last_draw = now;
+	if (v->total > 0)
+		snprintf(line, sizeof(line), "staging %s: %s of %s (%.0f%%)", v->what,
+			 fmt_bytes(b1, sizeof(b1), (double)bytes), fmt_bytes(b2, sizeof(b2), (double)v->total),
+			 100.0 * (double)bytes / (double)v->total);
+	else
+		snprintf(line, sizeof(line), "staging %s: %s", v->what,
+			 fmt_bytes(b1, sizeof(b1), (double)bytes));
+	draw_line(line);
+	v->drawn = true;
+}
+
+/* ---- the job as it is now -------------------------------------------------------------- */
+
+struct job_now {
+	bool known;
+	enum job_state state;
+	int attempts, max_attempts;
+	char *error;
+	json_t *result, *progress;
+};
+
+static void job_now_release(struct job_now *j)
+{
+	free(j->error);
+	json_decref(j->result);
+	json_decref(j->progress);
+	memset(j, 0, sizeof(*j));
+}
+
+static json_t *load_json(const char *text)
+{
+	json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+	return json_is_object(j) ? j : (json_decref(j), NULL);
+}
+
+/* From Redis, or from the jobs table when Redis no longer has the job. */
+static int job_now_load(struct ctx *ctx, struct queue *q, const char *id, struct job_now *out,
+			struct acme_err *err)
+{
+	struct queue_job qj = { 0 };
+	struct job_row row = { 0 };
+
+	job_now_release(out);
+	int got = queue_get(q, IMPORT_QUEUE, id, &qj, err);
+	if (got < 0)
+		return -1;
+	if (got == QUEUE_OK) {
+		out->known = true;
+		out->state = qj.state;
+		out->attempts = qj.attempts;
+		out->max_attempts = qj.max_attempts;
+		out->error = qj.error ? xstrdup(qj.error) : NULL;
+		out->result = load_json(qj.result);
+		out->progress = load_json(qj.progress);
+		queue_job_release(&qj);
+		return 0;
+	}
+	queue_job_release(&qj);
+	if (job_get(ctx->db, id, &row, err) < 0)
+		return -1;
+	out->known = true;
+	out->state = row.state;
+	out->attempts = row.attempts;
+	out->max_attempts = row.max_attempts;
+	out->error = row.error ? xstrdup(row.error) : NULL;
+	out->result = load_json(row.result);
+	out->progress = load_json(row.progress);
+	job_row_release(&row);
+	return 0;
+}
+
+/* ---- following ----------------------------------------------------------------------- */
+
+struct follow {
+	struct ctx *ctx;
+	struct queue *q;
+	const char *id;
+	redisContext *sub;        /* pub/sub connection; NULL: polling only */
+	bool bar;                 /* progress line on stderr */
+	bool ndjson;              /* events on stdout */
+	long long started;        /* when the command started (monotonic ms) */
+	long long last_draw, last_poll;
+	enum job_state last_state;
+	int last_attempts;
+	bool said_waiting;
+	char *last_progress;      /* compact text of the last progress printed */
+	struct job_now now;
+};
+
+static void emit(struct follow *f, json_t *ev)
+{
+	output_json(f->ctx->out, ev, false);
+	fflush(f->ctx->out);
+	json_decref(ev);
+}
+
+static long long jint(json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
+static void draw_progress(json_t *p)
+{
+	char line[512], b1[32], b2[32], r[32], d[32];
+	const char *phase = json_string_value(json_object_get(p, "phase"));
+	const char *step = json_string_value(json_object_get(p, "step"));
+	long long bytes = jint(p, "bytes"), total = jint(p, "bytes_total");
+	long long rows = jint(p, "rows"), rejected = jint(p, "rejected"), ms = jint(p, "elapsed_ms");
+
+	if (!phase)
+		return;
+	if (strcmp(phase, "parse") == 0 && total > 0) {
+		int width = 20, filled = (int)(width * bytes / total);
+		char bar[32];
+		for (int i = 0; i < width; i++)
+			bar[i] = i < filled ? '#' : '-';
+		bar[width] = '\0';
+		double rate = ms > 0 ? (double)rows * 1000.0 / (double)ms : 0;
+		double brate = ms > 0 ? (double)bytes * 1000.0 / (double)ms : 0;
+		long long eta = brate > 0 ? (long long)((double)(total - bytes) * 1000.0 / brate) : 0;
+		int n = snprintf(line, sizeof(line), "parse  [%s] %3.0f%%  %s/%s  %s rows/s",
+				 bar, 100.0 * (double)bytes / (double)total,
+				 fmt_bytes(b1, sizeof(b1), (double)bytes), fmt_bytes(b2, sizeof(b2), (double)total),
+				 fmt_rate(r, sizeof(r), rate));
+		if (rejected > 0)
+			n += snprintf(line + n, sizeof(line) - (size_t)n, "  %lld rejected", rejected);
+		if (brate > 0)
+			snprintf(line + n, sizeof(line) - (size_t)n, "  ETA %s", fmt_duration(d, sizeof(d), eta));
+	} else if (strcmp(phase, "merge") == 0) {
+		snprintf(line, sizeof(line), "merge  %-10s  %lld rows read, %lld rejected  %s", step ? step : "",
+			 rows, rejected, fmt_duration(d, sizeof(d), ms));
+	} else {
+		snprintf(line, sizeof(line), "%s  %s", phase, fmt_duration(d, sizeof(d), ms));
+	}
+	draw_line(line);
+}
+
+/* Something new about the job: show it. */
+static void show(struct follow *f)
+{
+	struct job_now *j = &f->now;
+	long long now = mono_ms();
+
+	if (!j->known)
+		return;
+	if (j->state != f->last_state || j->attempts != f->last_attempts) {
+		if (f->ndjson)
+			emit(f, json_pack("{s:s, s:s, s:s, s:i, s:i}", "event", "state", "job_id", f->id,
+					  "state", job_state_name(j->state), "attempt", j->attempts,
+					  "max_attempts", j->max_attempts));
+		if (f->bar && j->state == JOB_RETRYING)
+			draw_line("import: the attempt failed; it will be retried");
+		f->last_state = j->state;
+		f->last_attempts = j->attempts;
+	}
+	if ((j->state == JOB_QUEUED || j->state == JOB_SCHEDULED) && f->bar &&
+	    now - f->started > 3000 && !f->said_waiting) {
+		char line[256];
+		snprintf(line, sizeof(line), "queued: waiting for a worker ('acmectl worker')");
+		draw_line(line);
+		f->said_waiting = true;
+	}
+	if (j->state != JOB_RUNNING || !j->progress)
+		return;
+	char *text = json_dumps(j->progress, JSON_COMPACT | JSON_SORT_KEYS);
+	bool fresh = !f->last_progress || strcmp(text, f->last_progress) != 0;
+	if (fresh && f->ndjson) {
+		json_t *ev = json_pack("{s:s, s:s}", "event", "progress", "job_id", f->id);
+		json_object_update(ev, j->progress);
+		emit(f, ev);
+	}
+	if (fresh) {
+		free(f->last_progress);
+		f->last_progress = text;
+		text = NULL;
+	}
+	free(text);
+	if (f->bar && now - f->last_draw >= DRAW_MS) {
+		draw_progress(j->progress);
+		f->last_draw = now;
+	}
+}
+
+/* A pub/sub message: a progress event carries the progress itself; anything
+ * else (a state change) sends us to read the job. Returns 1 to read it. */
+static int on_message(struct follow *f, redisReply *r)
+{
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	    r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0)
+		return 0;
+	json_t *ev = json_loads(r->element[2]->str, 0, NULL);
+	const char *kind = json_string_value(json_object_get(ev, "event"));
+	int poll_now = 1;
+	if (kind && strcmp(kind, "progress") == 0 && json_is_object(json_object_get(ev, "progress")) &&
+	    f->now.known && f->now.state == JOB_RUNNING) {
+		json_decref(f->now.progress);
+		f->now.progress = json_incref(json_object_get(ev, "progress"));
+		show(f);
+		poll_now = 0;
+	}
+	json_decref(ev);
+	return poll_now;
+}
+
+static void subscribe(struct follow *f)
+{
+	struct acme_err err;
+	char *chan = queue_events_channel(f->q, f->id);
+	f->sub = rds_connect(&f->ctx->cfg, 0, &err);
+	if (f->sub) {
+		redisReply *r = redisCommand(f->sub, "SUBSCRIBE %s", chan);
+		if (!r || r->type == REDIS_REPLY_ERROR) {
+			redisFree(f->sub);
+			f->sub = NULL;
+		}
+		if (r)
+			freeReplyObject(r);
+	}
+	free(chan);
+}
+
+/* Wait up to ms for pub/sub news. Returns 1 when the job should be read. */
+static int wait_news(struct follow *f, int ms)
+{
+	int read_job = 0;
+	if (!f->sub) {
+		poll(NULL, 0, ms);
+		return 1;
+	}
+	struct pollfd pfd = { f->sub->fd, POLLIN, 0 };
+	int n = poll(&pfd, 1, ms);
+	if (n <= 0)
+		return 0;
+	if (redisBufferRead(f->sub) != REDIS_OK) {
+		redisFree(f->sub);       /* pub/sub is gone: polling alone from now on */
+		f->sub = NULL;
+		return 1;
+	}
+	void *reply;
+	while (redisGetReplyFromReader(f->sub, &reply) == REDIS_OK && reply) {
+		read_job |= on_message(f, reply);
+		freeReplyObject(reply);
+	}
+	return read_job;
+}
+
+/* ---- the summary ------------------------------------------------------------------------ */
+
+static const char *const count_keys[] = { "rows", "inserted", "updated", "unchanged", "rejected",
+					  "duplicates" };
+#define NCOUNTS (sizeof(count_keys) / sizeof(count_keys[0]))
+
+static void print_summary(struct follow *f, long long total_ms)
+{
+	struct ctx *ctx = f->ctx;
+	struct job_now *j = &f->now;
+	json_t *counts = j->result ? j->result : j->progress;
+	enum out_format fmt = ctx_format(ctx);
+	json_t *doc = json_pack("{s:s, s:s, s:s}", "event", "summary", "job_id", f->id, "state",
+				job_state_name(j->state));
+
+	for (size_t i = 0; i < NCOUNTS; i++) {
+		json_t *v = json_object_get(counts, count_keys[i]);
+		json_object_set_new(doc, count_keys[i], json_is_integer(v) ? json_incref(v) : json_null());
+	}
+	if (j->result) {
+		json_object_set(doc, "dry_run", json_object_get(j->result, "dry_run"));
+		json_object_set(doc, "duration_ms", json_object_get(j->result, "duration_ms"));
+		json_object_set(doc, "unknown_columns", json_object_get(j->result, "unknown_columns"));
+	}
+	json_object_set_new(doc, "total_ms", json_integer(total_ms));
+	json_object_set_new(doc, "error", j->error && j->state != JOB_SUCCEEDED ?
+			    json_string(j->error) : json_null());
+	if (fmt == OUT_JSON || fmt == OUT_NDJSON) {
+		emit(f, doc);
+		return;
+	}
+	static const struct out_col cols[] = { { "field", COL_STR }, { "value", COL_STR } };
+	struct output *o = output_new(ctx->out, fmt, cols, 2);
+	output_set_color(o, ctx->color);
+	const char *key;
+	json_t *v;
+	json_object_foreach(doc, key, v) {
+		char buf[64];
+		const char *text = NULL;
+		char *owned = NULL;
+		size_t klen = strlen(key);
+		bool ms = klen > 3 && strcmp(key + klen - 3, "_ms") == 0;
+		if (strcmp(key, "event") == 0 || json_is_null(v) ||
+		    (json_is_array(v) && json_array_size(v) == 0))
+			continue;
+		if (json_is_string(v))
+			text = json_string_value(v);
+		else if (ms)
+			text = fmt_seconds(buf, sizeof(buf), json_integer_value(v));
+		else
+			text = owned = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		char name[32];
+		snprintf(name, sizeof(name), "%.*s", (int)(ms ? klen - 3 : klen), key);
+		const char *row[2] = { name, text };
+		output_row(o, row);
+		free(owned);
+	}
+	output_end(o, NULL);
+	json_decref(doc);
+}
+
+/* Follow job id to its end. Returns the exit status, or -1 with ctx->err. */
+static int follow_job(struct ctx *ctx, struct queue *q, const char *id, long long started)
+{
+	struct follow f;
+	struct sigaction sa, old;
+	int status = -1;
+
+	memset(&f, 0, sizeof(f));
+	f.ctx = ctx;
+	f.q = q;
+	f.id = id;
+	f.started = started;
+	f.bar = ctx->stderr_tty && !ctx->quiet;
+	f.ndjson = ctx->fmt_given && (ctx->fmt == OUT_JSON || ctx->fmt == OUT_NDJSON);
+	f.last_state = JOB_STATE__COUNT;
+	f.last_attempts = -1;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;        /* no SA_RESTART: poll() returns at once */
+	sigemptyset(&sa.sa_mask);
+	interrupted = 0;
+	sigaction(SIGINT, &sa, &old);
+
+	if (f.bar)
+		fprintf(stderr, "acmectl: following import job %s (Ctrl-C detaches; the job goes on)\n", id);
+	subscribe(&f);
+	for (bool read_job = true; !interrupted;) {
+		long long now = mono_ms();
+		if (read_job || now - f.last_poll >= POLL_MS) {
+			if (job_now_load(ctx, q, id, &f.now, &ctx->err) < 0)
+				goto out;
+			f.last_poll = now;
+			show(&f);
+			if (f.now.known && job_state_is_final(f.now.state))
+				break;
+		}
+		read_job = wait_news(&f, POLL_MS / 4) != 0;
+	}
+	if (f.bar)
+		clear_line();
+	if (interrupted) {
+		if (f.ndjson)
+			emit(&f, json_pack("{s:s, s:s}", "event", "detached", "job_id", id));
+		fprintf(stderr, "acmectl: detached from job %s; it goes on in the worker. Follow it with "
+			"'acmectl jobs watch %s' or look at it with 'acmectl jobs show %s'\n", id, id, id);
+		status = EXIT_DETACHED;
+		goto out;
+	}
+
+	print_summary(&f, mono_ms() - started);
+	json_t *res = f.now.result;
+	json_t *unknown = json_object_get(res, "unknown_columns");
+	if (json_array_size(unknown) > 0 && !ctx->quiet) {
+		size_t i;
+		json_t *u;
+		fprintf(stderr, "acmectl: ignored column%s not in the product fields:",
+			json_array_size(unknown) == 1 ? "" : "s");
+		json_array_foreach(unknown, i, u)
+			fprintf(stderr, "%s \"%s\"", i ? "," : "", json_string_value(u));
+		fprintf(stderr, " (map them with --map HEADER=FIELD, or refuse them with --strict)\n");
+	}
+	switch (f.now.state) {
+	case JOB_SUCCEEDED: {
+		long long rejected = jint(res, "rejected");
+		status = 0;
+		if (rejected > 0) {
+			fprintf(stderr, "acmectl: %lld row%s rejected%s; see 'acmectl jobs errors %s'\n",
+				rejected, rejected == 1 ? "" : "s", jint(res, "errors_recorded") < rejected ?
+				" (the first ones are recorded)" : "", id);
+			status = acme_exit_status(ACME_E_DATA);
+		}
+		break;
+	}
+	case JOB_FAILED:
+		/* failed at once (not retried): the file was refused */
+		status = acme_err_set(&ctx->err, ACME_E_DATA, "import %s failed: %s", id,
+				      f.now.error ? f.now.error : "no reason given");
+		break;
+	case JOB_CANCELLED:
+		status = acme_err_set(&ctx->err, ACME_E_REFUSED, "import %s was cancelled; nothing was "
+				      "applied", id);
+		break;
+	default:
+		status = acme_err_set(&ctx->err, ACME_E_FAILURE, "import %s failed after %d attempt%s, "
+				      "nothing applied: %s", id, f.now.attempts,
+				      f.now.attempts == 1 ? "" : "s",
+				      f.now.error ? f.now.error : "no reason given");
+		break;
+	}
+out:
+	sigaction(SIGINT, &old, NULL);
+	if (f.sub)
+		redisFree(f.sub);
+	free(f.last_progress);
+	job_now_release(&f.now);
+	return status;
+}
+
+/* ---- acmectl import ---------------------------------------------------------------------- */
+
+static int import_exec(struct ctx *ctx, struct args *a)
+{
+	struct import_params params;
+	struct upload_info up;
+	struct queue q;
+	bool have_q = false, existed = false;
+	struct queue_job job = { 0 };
+	const char *path = a->argv[0];
+	const char **maps = NULL;
+	char *payload = NULL;
+	int fd = -1, status = -1;
+	long long started = mono_ms();
+
+	memset(&params, 0, sizeof(params));
+	params.strict = args_has(a, "strict");
+	params.dry_run = args_has(a, "dry-run");
+	if (args_get(a, "delimiter") &&
+	    import_parse_delimiter(args_get(a, "delimiter"), &params.delimiter, &ctx->err) < 0)
+		goto out;
+	int nmaps = args_all(a, "map", &maps);
+	for (int i = 0; i < nmaps; i++)
+		if (import_params_add_map(&params, maps[i], &ctx->err) < 0)
+			goto out;
+	if (import_params_check(&params, &ctx->err) < 0)
+		goto out;
+
+	const char *what = strcmp(path, "-") == 0 ? "stdin" : path;
+	struct stage_view view = { ctx, what, -1, 0, false };
+	if (strcmp(path, "-") == 0) {
+		fd = STDIN_FILENO;
+		if (ctx->stdin_tty && !ctx->quiet)
+			ctx_msg(ctx, "reading CSV from the terminal; end it with Ctrl-D");
+	} else if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		acme_err_set(&ctx->err, errno == ENOENT ? ACME_E_NOT_FOUND : ACME_E_FAILURE,
+			     "import: %s: %s", path, strerror(errno));
+		goto out;
+	}
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		view.total = st.st_size;
+
+	/* 1. the file into uploads */
+	int r = upload_stage(ctx->db, fd, what, ctx->stderr_tty && !ctx->quiet ? stage_progress : NULL,
+			     &view, &up, &ctx->err);
+	if (view.drawn)
+		clear_line();
+	if (r < 0) {
+		acme_err_prefix(&ctx->err, "import");
+		goto out;
+	}
+
+	/* 2. the job */
+	params.upload_id = up.id;
+	json_t *pj = import_payload_new(&params);
+	payload = json_dumps(pj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(pj);
+	struct queue_spec spec = { 0 };
+	spec.type = IMPORT_JOB_TYPE;
+	spec.payload = payload;
+	if (jobtype_fill_spec(&spec, &ctx->err) < 0)
+		goto out;
+	if (queue_init(&q, ctx->redis, config_get(&ctx->cfg, CFG_REDIS_PREFIX), &ctx->err) < 0)
+		goto out;
+	have_q = true;
+	if (job_enqueue(ctx->db, &q, &spec, NULL, &job, &existed, &ctx->err) < 0)
+		goto out;
+	struct acme_err lerr;
+	if (upload_link_job(ctx->db, up.id, job.id, &lerr) < 0)
+		ctx_msg(ctx, "warning: upload %lld is not linked to job %s: %s", up.id, job.id, lerr.msg);
+
+	if (!args_has(a, "wait")) {
+		if (ctx->fmt_given && (ctx->fmt == OUT_JSON || ctx->fmt == OUT_NDJSON)) {
+			json_t *o = json_pack("{s:s, s:I, s:I, s:s, s:s}", "job_id", job.id,
+					      "upload_id", (json_int_t)up.id, "size", (json_int_t)up.size,
+					      "sha256", up.sha256, "queue", job.queue ? job.queue : IMPORT_QUEUE);
+			output_json(ctx->out, o, ctx->fmt == OUT_JSON);
+			json_decref(o);
+		} else {
+			fprintf(ctx->out, "%s\n", job.id);
+		}
+		ctx_msg(ctx, "staged %s (%lld bytes, sha256 %.12s...) and queued import job %s; "
+			"follow it with 'acmectl jobs show %s'", what, up.size, up.sha256, job.id, job.id);
+		status = 0;
+		goto out;
+	}
+	if (ctx->fmt_given && (ctx->fmt == OUT_JSON || ctx->fmt == OUT_NDJSON)) {
+		json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:s}", "event", "queued", "job_id", job.id,
+				      "upload_id", (json_int_t)up.id, "size", (json_int_t)up.size,
+				      "sha256", up.sha256);
+		output_json(ctx->out, o, false);
+		json_decref(o);
+		fflush(ctx->out);
+	} else if (!ctx->stderr_tty) {
+		ctx_msg(ctx, "import job %s queued", job.id);
+	}
+
+	/* 3. follow it */
+	status = follow_job(ctx, &q, job.id, started);
+out:
+	if (fd > STDIN_FILENO)
+		close(fd);
+	if (have_q)
+		queue_release(&q);
+	queue_job_release(&job);
+	free(payload);
+	import_params_release(&params);
+	return status;
+}
+
+static const struct opt import_opts[] = {
+	{ "wait", 'w', OPT_FLAG, NULL, "follow the job to its end: progress, then a summary",
+	  0, 0, NULL, 0 },
+	{ "strict", 0, OPT_FLAG, NULL, "refuse the whole file when a row is rejected or a column "
+	  "is unknown", 0, 0, NULL, 0 },
+	{ "dry-run", 0, OPT_FLAG, NULL, "validate and count what would change; change nothing",
+	  0, 0, NULL, 0 },
+	{ "delimiter", 'd', OPT_STRING, "C", "field delimiter: one character, or tab (default ,)",
+	  0, 0, ",|;|tab|\\|", 0 },
+	{ "map", 'm', OPT_STRING, "HEADER=FIELD", "read column HEADER as FIELD (sku, name, "
+	  "description, active, price), or ignore it with -; repeatable", 0, 0, NULL, OPT_REPEAT },
+	OPT_END
+};
+
+const struct cmd_entry cmd_import = {
+	.name = "import",
+	.summary = "import products from a CSV file (or stdin), overwriting by SKU",
+	.usage = "FILE|- [--wait] [--strict] [--dry-run] [--delimiter C] [--map HEADER=FIELD]... "
+		 "[-o json]",
+	.description = "Stages the file in PostgreSQL and queues an import job for 'acmectl worker';\n"
+		       "prints the job id. With --wait, follows the job to its end; Ctrl-C then\n"
+		       "detaches without cancelling. Exit codes with --wait: 0 imported, 65 rows\n"
+		       "rejected or the file refused, 1 the job failed, 4 it was cancelled.",
+	.opts = import_opts,
+	.exec = import_exec,
+	.flags = CMD_NEEDS_DB | CMD_NEEDS_REDIS,
+	.min_args = 1,
+	.max_args = 1,
+	.arg_complete = "file",
+};
+
+/* ---- acmectl jobs errors ------------------------------------------------------------------- */
+
+struct errors_out {
+	struct output *o;
+};
+
+static int print_error_row(void *user, const struct import_error_row *row, struct acme_err *err)
+{
+	struct errors_out *eo = user;
+	char line[24];
+	(void)err;
+	snprintf(line, sizeof(line), "%lld", row->line);
+	const char *values[4] = { line, row->column, row->message, row->record };
+	output_row(eo->o, values);
+	return 0;
+}
+
+int jobs_errors_exec(struct ctx *ctx, struct args *a)
+{
+	static const struct out_col cols[] = {
+		{ "line", COL_INT }, { "column", COL_STR }, { "message", COL_STR }, { "record", COL_STR },
+	};
+	struct job_row row = { 0 };
+	const char *id = a->argv[0];
+	enum out_format fmt = ctx->fmt_given ? ctx->fmt : OUT_CSV;
+
+	if (queue_check_id(id, &ctx->err) < 0 || job_get(ctx->db, id, &row, &ctx->err) < 0)
+		return -1;
+	if (strcmp(row.type, IMPORT_JOB_TYPE) != 0) {
+		acme_err_set(&ctx->err, ACME_E_USAGE, "jobs errors: job %s is a %s job; only imports have "
+			     "rejected rows", id, row.type);
+		job_row_release(&row);
+		return -1;
+	}
+	job_row_release(&row);
+	struct errors_out eo = { output_new(ctx->out, fmt, cols, 4) };
+	output_set_color(eo.o, ctx->color);
+	long long n = import_errors_each(ctx->db, id, print_error_row, &eo, &ctx->err);
+	output_end(eo.o, NULL);
+	if (n < 0)
+		return -1;
+	if (n == 0)
+		ctx_msg(ctx, "job %s has no rejected rows", id);
+	return 0;
+}

@@ -1,0 +1,1086 @@
+/* import.c — the `import` job: one CSV upload into products in one
+ * transaction, fast, with bounded memory, live progress and exact counts.
+ * See import.h for what one attempt does; this comment says why it does it
+ * that way.
+ *
+ * Its own connection. The runner's connection (run->db) also carries the
+ * runner's progress saves (job_save_progress) and is read from for the
+ * upload's chunks. libpq cannot share a connection between a COPY in progress
+ * or an asynchronous statement and another query: a PQexec during COPY IN
+ * ends the COPY with an error, and one during an asynchronous statement
+ * swallows its result. So the import's transaction runs on a second
+ * connection opened with the same parameters (PQconninfo), and the upload is
+ * read on run->db between COPY writes.
+ *
+ * The fence comes last. job_check_lease() locks the job's row FOR UPDATE;
+ * taken at BEGIN it would hold that lock for the whole import, and the
+ * runner's progress saves (an UPDATE of the same row on run->db) would wait
+ * for our COMMIT while we wait for them: a deadlock PostgreSQL cannot see.
+ * It also keeps the supervisor's reaper and `jobs cancel` from recording
+ * anything for as long. Taken just before COMMIT it is what fencing needs:
+ * the commit happens only while this attempt holds the lease, and the lock
+ * keeps it so until the commit. Lease loss during the work is noticed by the
+ * heartbeats of run->checkpoint().
+ *
+ * Never blocking the runner. Every statement that can take long (the lock,
+ * the merge, the commit) is sent asynchronously and waited for in slices of
+ * PROGRESS_MS, reporting progress between slices; progress is also a
+ * checkpoint, so heartbeats continue, and a cancel (or a lost lease, or a
+ * shutdown) cancels the statement and rolls back. The session sets
+ * client_connection_check_interval so that a backend whose worker was killed
+ * stops its statement, and releases its locks, within seconds.
+ *
+ * Staging. Valid rows stream into a TEMP table (no WAL; dropped at commit)
+ * with COPY in text format, escaped here, while csvimport parses the next
+ * bytes: the parse runs in this process and the COPY in the server, on two
+ * cores at once. sku_lower is a generated column there, computed by the same
+ * lower() as products.sku_lower, so non-ASCII SKUs compare exactly as the
+ * unique constraint does. Rejected rows go straight to import_errors in
+ * batches (COPY too); a batch is written by pausing the rows' COPY.
+ *
+ * The merge. Duplicates are collapsed first (a hash aggregate of the keys
+ * that occur twice; the last line wins), so every key is unique. Then, under
+ * LOCK products IN SHARE ROW EXCLUSIVE MODE, which readers do not notice but
+ * which makes other writers (and other imports) wait, nobody else can add or
+ * remove a SKU. One join then records in each staged row the id of the
+ * product with its SKU, if any; existing products are updated where their
+ * values differ, in id order through the primary key, and the rows without
+ * a product are added with a plain INSERT. INSERT ... ON CONFLICT would check and speculatively insert every
+ * row; under the lock that work is useless. And no statement reads products
+ * while it grows: an anti-join (INSERT ... WHERE NOT EXISTS) planned on an
+ * empty catalog became a nested loop that rescanned the table it was filling,
+ * quadratic (minutes for 500,000 rows). Rows go in in file order: sorting them
+ * by SKU first measured slower (the sort costs more than the index gains).
+ * Two imports therefore serialise at the lock, never deadlock, and the
+ * catalog is that of one of the two orders. Columns the file does not have
+ * are left alone on update and take their defaults on insert.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/db.h"
+#include "core/import.h"
+#include "core/job.h"
+#include "core/outbox.h"
+#include "core/strbuf.h"
+#include "core/upload.h"
+#include "core/xalloc.h"
+
+#define PROGRESS_MS      200          /* progress at least this often: 5 a second */
+#define FEED_SLICE       (64 * 1024)  /* bytes given to csvimport at a time */
+#define COPY_FLUSH       (256 * 1024) /* COPY data sent in pieces of about this size */
+#define REJECT_FLUSH_ROWS 2000        /* rejected rows written in batches of ... */
+#define REJECT_FLUSH_BYTES (512 * 1024)  /* ... or this many bytes */
+#define ROWS_PER_CLOCK   256          /* look at the clock every this many rows */
+
+/* ---- parameters and payload ------------------------------------------------ */
+
+int import_parse_delimiter(const char *text, char *out, struct acme_err *err)
+{
+	if (strcmp(text, "tab") == 0 || strcmp(text, "\\t") == 0 || strcmp(text, "\t") == 0) {
+		*out = '\t';
+		return 0;
+	}
+	if (strlen(text) != 1 || (unsigned char)text[0] >= 0x80 || (unsigned char)text[0] < 0x20)
+		return acme_err_set(err, ACME_E_USAGE, "--delimiter \"%s\": give one ASCII character "
+				    "such as ; or |, or \"tab\"", text);
+	*out = text[0];
+	return 0;
+}
+
+int import_params_add_map(struct import_params *p, const char *spec, struct acme_err *err)
+{
+	const char *eq = strrchr(spec, '=');
+	if (!eq || eq == spec || !eq[1])
+		return acme_err_set(err, ACME_E_USAGE, "--map \"%s\": expected HEADER=FIELD, e.g. "
+				    "--map 'Item Number=sku' (FIELD: %s, or - to ignore the column)",
+				    spec, PRODUCT_FIELD_NAMES);
+	if (p->nmaps == IMPORT_MAPS_MAX)
+		return acme_err_set(err, ACME_E_USAGE, "--map: at most %d mappings", IMPORT_MAPS_MAX);
+	p->maps[p->nmaps].header = xstrndup(spec, (size_t)(eq - spec));
+	p->maps[p->nmaps].field = xstrdup(eq + 1);
+	p->nmaps++;
+	return 0;
+}
+
+int import_params_check(const struct import_params *p, struct acme_err *err)
+{
+	struct csvimport_opts o = { .delimiter = p->delimiter, .maps = p->maps, .nmaps = p->nmaps,
+				    .strict = p->strict };
+	struct csvimport *ci = csvimport_new(&o, err);
+	if (!ci)
+		return -1;
+	csvimport_free(ci);
+	return 0;
+}
+
+json_t *import_payload_new(const struct import_params *p)
+{
+	char delim[2] = { p->delimiter ? p->delimiter : ',', '\0' };
+	json_t *maps = json_array();
+	for (size_t i = 0; i < p->nmaps; i++)
+		json_array_append_new(maps, json_pack("{s:s, s:s}", "header", p->maps[i].header,
+						      "field", p->maps[i].field));
+	return json_pack("{s:I, s:b, s:b, s:s, s:o}", "upload_id", (json_int_t)p->upload_id,
+			 "strict", p->strict, "dry_run", p->dry_run, "delimiter", delim, "map", maps);
+}
+
+static int bad_payload(struct acme_err *err, const char *key, const char *want)
+{
+	return acme_err_set(err, ACME_E_DATA, "import: payload \"%s\" must be %s", key, want);
+}
+
+int import_payload_parse(json_t *payload, struct import_params *p, struct acme_err *err)
+{
+	const char *key;
+	json_t *v;
+	bool have_upload = false;
+
+	memset(p, 0, sizeof(*p));
+	json_object_foreach(payload, key, v) {
+		if (strcmp(key, "upload_id") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) <= 0)
+				return bad_payload(err, key, "a positive whole number");
+			p->upload_id = json_integer_value(v);
+			have_upload = true;
+		} else if (strcmp(key, "strict") == 0 || strcmp(key, "dry_run") == 0) {
+			if (!json_is_boolean(v))
+				return bad_payload(err, key, "true or false");
+			*(key[0] == 's' ? &p->strict : &p->dry_run) = json_is_true(v);
+		} else if (strcmp(key, "delimiter") == 0) {
+			if (!json_is_string(v) || json_string_length(v) != 1)
+				return bad_payload(err, key, "a string of one character");
+			p->delimiter = json_string_value(v)[0];
+		} else if (strcmp(key, "map") == 0) {
+			size_t i;
+			json_t *m;
+			if (!json_is_array(v) || json_array_size(v) > IMPORT_MAPS_MAX)
+				return bad_payload(err, key, "an array of at most 64 {header, field} objects");
+			json_array_foreach(v, i, m) {
+				const char *h = json_string_value(json_object_get(m, "header"));
+				const char *f = json_string_value(json_object_get(m, "field"));
+				if (!h || !f)
+					return bad_payload(err, key, "an array of {\"header\": text, \"field\": text}");
+				p->maps[p->nmaps].header = xstrdup(h);
+				p->maps[p->nmaps].field = xstrdup(f);
+				p->nmaps++;
+			}
+		} else {
+			return acme_err_set(err, ACME_E_DATA, "import: unknown payload key \"%s\" (known: "
+					    "upload_id, strict, dry_run, delimiter, map)", key);
+		}
+	}
+	if (!have_upload)
+		return bad_payload(err, "upload_id", "given");
+	if (import_params_check(p, err) < 0) {
+		err->code = ACME_E_DATA;
+		return acme_err_prefix(err, "import: payload");
+	}
+	return 0;
+}
+
+void import_params_release(struct import_params *p)
+{
+	for (size_t i = 0; i < p->nmaps; i++) {
+		free((char *)p->maps[i].header);
+		free((char *)p->maps[i].field);
+	}
+	memset(p, 0, sizeof(*p));
+}
+
+/* ---- the attempt's state ------------------------------------------------------- */
+
+struct imp {
+	struct job_run *run;
+	struct import_params params;
+	struct upload_info upload;
+	PGconn *conn;              /* the import's own connection (owned) */
+	bool in_tx;
+	bool copying;              /* COPY import_rows is open */
+	struct csvimport *ci;
+	struct strbuf rows;        /* COPY text of valid rows not yet sent */
+	struct strbuf rejects;     /* COPY text of rejected rows not yet written */
+	size_t nrejects_buffered;
+	char job_id_escaped[QUEUE_ID_MAX * 2 + 1];
+
+	/* counts */
+	long long accepted, rejected, recorded, duplicates, inserted, updated, unchanged;
+	unsigned present;          /* PRODUCT_F() bits of the columns the file has */
+	json_t *unknown;           /* unknown column names */
+	long header_line;
+
+	/* progress */
+	const char *phase, *step;
+	unsigned long long bytes;
+	long long started, last_report, parse_ms, merge_ms;
+	unsigned row_tick;
+	bool merged_counts;        /* inserted/updated known */
+	json_t *steps;             /* step -> milliseconds, for the result */
+	long long step_started;
+};
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The merge's steps, timed for the result (benchmarks read them). */
+static void step(struct imp *im, const char *name)
+{
+	long long now = mono_ms();
+	if (im->step && im->step_started)
+		json_object_set_new(im->steps, im->step, json_integer(now - im->step_started));
+	im->step = name;
+	im->step_started = now;
+}
+
+static json_t *progress_json(struct imp *im)
+{
+	json_t *p = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "phase", im->phase,
+			      "bytes", (json_int_t)im->bytes,
+			      "bytes_total", (json_int_t)im->upload.size,
+			      "rows", (json_int_t)(im->accepted + im->rejected),
+			      "accepted", (json_int_t)im->accepted,
+			      "rejected", (json_int_t)im->rejected,
+			      "elapsed_ms", (json_int_t)(mono_ms() - im->started));
+	if (im->step)
+		json_object_set_new(p, "step", json_string(im->step));
+	if (im->duplicates >= 0 && strcmp(im->phase, "parse") != 0)
+		json_object_set_new(p, "duplicates", json_integer(im->duplicates));
+	return p;
+}
+
+/* Progress (and so a checkpoint) when PROGRESS_MS passed, or always with force. */
+static int report(struct imp *im, bool force, struct acme_err *err)
+{
+	long long now = mono_ms();
+	if (!force && now - im->last_report < PROGRESS_MS)
+		return 0;
+	im->last_report = now;
+	json_t *p = progress_json(im);
+	int rc = im->run->progress(im->run, p, err);
+	json_decref(p);
+	return rc;
+}
+
+/* ---- statements on the import connection ------------------------------------------ */
+
+static int conn_error(struct imp *im, PGresult *res, const char *what, struct acme_err *err)
+{
+	if (PQstatus(im->conn) != CONNECTION_OK) {
+		acme_err_set(err, ACME_E_UNAVAILABLE, "import: %s: postgresql connection lost: %s", what,
+			     PQerrorMessage(im->conn));
+		err->transient = true;
+		return -1;
+	}
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	return acme_err_set(err, ACME_E_FAILURE, "import: %s: postgresql: %s (SQLSTATE %s)", what,
+			    primary ? primary : PQerrorMessage(im->conn), db_sqlstate(res));
+}
+
+static void cancel_statement(struct imp *im)
+{
+	char buf[256];
+	PGcancel *c = PQgetCancel(im->conn);
+	if (c) {
+		PQcancel(c, buf, sizeof(buf));
+		PQfreeCancel(c);
+	}
+	PGresult *r;
+	while ((r = PQgetResult(im->conn)) != NULL)
+		PQclear(r);
+}
+
+/* Run one statement without blocking the job (see the top comment). With
+ * watch, progress is reported while it runs and a failed checkpoint cancels
+ * it; without, only the connection is watched. Returns the result (owned)
+ * or NULL with err. */
+static PGresult *run_sql(struct imp *im, bool watch, const char *what, const char *sql,
+			 int nparams, const char *const *params, struct acme_err *err)
+{
+	PGresult *res = NULL, *r;
+
+	if (!PQsendQueryParams(im->conn, sql, nparams, NULL, params, NULL, NULL, 0)) {
+		conn_error(im, NULL, what, err);
+		return NULL;
+	}
+	for (;;) {
+		if (!PQconsumeInput(im->conn)) {
+			conn_error(im, NULL, what, err);
+			return NULL;
+		}
+		if (!PQisBusy(im->conn))
+			break;
+		struct pollfd pfd = { PQsocket(im->conn), POLLIN, 0 };
+		int wait = PROGRESS_MS - (int)(mono_ms() - im->last_report);
+		if (poll(&pfd, 1, wait < 1 ? 1 : wait) < 0 && errno != EINTR) {
+			acme_err_set(err, ACME_E_FAILURE, "import: %s: poll: %s", what, strerror(errno));
+			cancel_statement(im);
+			return NULL;
+		}
+		if (watch && report(im, false, err) < 0) {
+			cancel_statement(im);
+			return NULL;
+		}
+	}
+	while ((r = PQgetResult(im->conn)) != NULL) {
+		PQclear(res);
+		res = r;
+	}
+	ExecStatusType st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		conn_error(im, res, what, err);
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+static int run_cmd(struct imp *im, bool watch, const char *what, const char *sql, int nparams,
+		   const char *const *params, long long *tuples, struct acme_err *err)
+{
+	PGresult *res = run_sql(im, watch, what, sql, nparams, params, err);
+	if (!res)
+		return -1;
+	if (tuples)
+		*tuples = strtoll(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
+/* ---- COPY ------------------------------------------------------------------------- */
+
+/* Append s[0..n) to a COPY text field: backslash, tab, LF and CR escaped. */
+static void copy_text(struct strbuf *sb, const char *s, size_t n)
+{
+	const char *p = s, *end = s + n;
+	while (p < end) {
+		const char *q = p;
+		while (q < end && *q != '\\' && *q != '\t' && *q != '\n' && *q != '\r')
+			q++;
+		strbuf_add(sb, p, (size_t)(q - p));
+		if (q == end)
+			break;
+		strbuf_add(sb, *q == '\\' ? "\\\\" : *q == '\t' ? "\\t" : *q == '\n' ? "\\n" : "\\r", 2);
+		p = q + 1;
+	}
+}
+
+static void copy_long(struct strbuf *sb, long long v)
+{
+	char buf[24];
+	int n = snprintf(buf, sizeof(buf), "%lld", v);
+	strbuf_add(sb, buf, (size_t)n);
+}
+
+static int copy_begin(struct imp *im, const char *sql, struct acme_err *err)
+{
+	PGresult *res = PQexec(im->conn, sql);
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		conn_error(im, res, "starting COPY", err);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	return 0;
+}
+
+static int copy_send(struct imp *im, struct strbuf *sb, struct acme_err *err)
+{
+	if (sb->len && PQputCopyData(im->conn, sb->buf, (int)sb->len) != 1)
+		return conn_error(im, NULL, "sending rows", err);
+	strbuf_reset(sb);
+	return 0;
+}
+
+/* End the COPY in progress: errmsg NULL to finish it, else to abort it. */
+static int copy_end(struct imp *im, const char *errmsg, struct acme_err *err)
+{
+	PGresult *res, *last = NULL;
+	int rc = 0;
+
+	if (PQputCopyEnd(im->conn, errmsg) != 1)
+		return errmsg ? -1 : conn_error(im, NULL, "ending COPY", err);
+	while ((res = PQgetResult(im->conn)) != NULL) {
+		PQclear(last);
+		last = res;
+	}
+	if (!errmsg && PQresultStatus(last) != PGRES_COMMAND_OK)
+		rc = conn_error(im, last, "COPY", err);
+	PQclear(last);
+	return rc;
+}
+
+static const char copy_rows_sql[] =
+	"COPY import_rows (line, sku, name, description, active, price) FROM STDIN WITH (FREEZE)";
+static const char copy_rejects_sql[] =
+	"COPY import_errors (job_id, line, column_name, message, raw) FROM STDIN";
+
+static int rows_resume(struct imp *im, struct acme_err *err)
+{
+	if (copy_begin(im, copy_rows_sql, err) < 0)
+		return -1;
+	im->copying = true;
+	return 0;
+}
+
+static int rows_pause(struct imp *im, struct acme_err *err)
+{
+	if (copy_send(im, &im->rows, err) < 0)
+		return -1;
+	im->copying = false;
+	return copy_end(im, NULL, err);
+}
+
+/* Write the buffered rejected rows: pause the rows' COPY, COPY them into
+ * import_errors, resume. */
+static int flush_rejects(struct imp *im, struct acme_err *err)
+{
+	bool was_copying = im->copying;
+
+	if (im->nrejects_buffered == 0)
+		return 0;
+	if (was_copying && rows_pause(im, err) < 0)
+		return -1;
+	if (copy_begin(im, copy_rejects_sql, err) < 0 || copy_send(im, &im->rejects, err) < 0 ||
+	    copy_end(im, NULL, err) < 0)
+		return -1;
+	im->nrejects_buffered = 0;
+	return was_copying ? rows_resume(im, err) : 0;
+}
+
+/* ---- csvimport callbacks ------------------------------------------------------------- */
+
+static int on_header(void *user, const struct csvimport_header *hdr, struct acme_err *err)
+{
+	struct imp *im = user;
+	(void)err;
+	im->present = hdr->present;
+	im->header_line = hdr->line;
+	for (size_t i = 0; i < hdr->nunknown; i++)
+		json_array_append_new(im->unknown, json_string(hdr->unknown[i]));
+	return 0;
+}
+
+static int on_row(void *user, const struct product_row *row, long line, struct acme_err *err)
+{
+	struct imp *im = user;
+	struct strbuf *sb = &im->rows;
+
+	im->accepted++;
+	if (im->params.strict && im->rejected > 0)
+		return 0;      /* refused anyway: only the rejected rows matter now */
+	copy_long(sb, line);
+	strbuf_addch(sb, '\t');
+	copy_text(sb, row->sku, row->sku_len);
+	strbuf_addch(sb, '\t');
+	copy_text(sb, row->name, row->name_len);
+	strbuf_addch(sb, '\t');
+	if (row->description)
+		copy_text(sb, row->description, row->description_len);
+	else
+		strbuf_add(sb, "\\N", 2);
+	strbuf_add(sb, row->active ? "\tt\t" : "\tf\t", 3);
+	if (row->price)
+		strbuf_adds(sb, row->price);
+	else
+		strbuf_add(sb, "\\N", 2);
+	strbuf_addch(sb, '\n');
+	if (sb->len >= COPY_FLUSH && copy_send(im, sb, err) < 0)
+		return -1;
+	if (++im->row_tick % ROWS_PER_CLOCK == 0)
+		return report(im, false, err);
+	return 0;
+}
+
+static int on_reject(void *user, const struct csvimport_reject *rej, struct acme_err *err)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct imp *im = user;
+	struct strbuf *sb = &im->rejects;
+
+	im->rejected++;
+	if (im->recorded >= IMPORT_ERRORS_MAX)
+		return 0;
+	im->recorded++;
+	strbuf_adds(sb, im->job_id_escaped);
+	strbuf_addch(sb, '\t');
+	copy_long(sb, rej->line);
+	strbuf_addch(sb, '\t');
+	if (rej->column)
+		copy_text(sb, rej->column, strlen(rej->column));
+	else
+		strbuf_add(sb, "\\N", 2);
+	strbuf_addch(sb, '\t');
+	copy_text(sb, rej->message, strlen(rej->message));
+	strbuf_add(sb, "\t\\\\x", 4);     /* bytea in hex: \x..., its backslash escaped */
+	for (const unsigned char *p = (const unsigned char *)rej->excerpt; *p; p++) {
+		char h[2] = { hex[*p >> 4], hex[*p & 15] };
+		strbuf_add(sb, h, 2);
+	}
+	strbuf_addch(sb, '\n');
+	if (++im->nrejects_buffered >= REJECT_FLUSH_ROWS || sb->len >= REJECT_FLUSH_BYTES)
+		return flush_rejects(im, err);
+	return 0;
+}
+
+/* ---- staging ------------------------------------------------------------------------------ */
+
+static PGconn *clone_connection(PGconn *db, const char *app, struct acme_err *err)
+{
+	PQconninfoOption *opts = PQconninfo(db);
+	size_t n = 0, k = 0;
+	PGconn *c;
+
+	if (!opts) {
+		acme_err_set(err, ACME_E_FAILURE, "import: cannot read the connection parameters");
+		return NULL;
+	}
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		n++;
+	const char **kw = xcalloc(n + 2, sizeof(char *));
+	const char **val = xcalloc(n + 2, sizeof(char *));
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val || !o->val[0] || strcmp(o->keyword, "application_name") == 0)
+			continue;
+		kw[k] = o->keyword;
+		val[k++] = o->val;
+	}
+	kw[k] = "application_name";
+	val[k++] = app;
+	c = PQconnectdbParams(kw, val, 0);
+	if (!c || PQstatus(c) != CONNECTION_OK) {
+		acme_err_set(err, ACME_E_UNAVAILABLE, "import: second postgresql connection: %s",
+			     c ? PQerrorMessage(c) : "out of memory");
+		err->transient = true;
+		PQfinish(c);
+		c = NULL;
+	}
+	free(kw);
+	free(val);
+	PQconninfoFree(opts);
+	return c;
+}
+
+static const char create_rows_sql[] =
+	"CREATE TEMP TABLE import_rows ("
+	" line bigint NOT NULL,"
+	" sku text NOT NULL,"
+	" name text NOT NULL,"
+	" description text,"
+	" active boolean NOT NULL,"
+	" price numeric(12,2),"
+	" sku_lower text COLLATE \"C\" GENERATED ALWAYS AS (lower(sku)) STORED,"
+	" product_id bigint"
+	") ON COMMIT DROP";
+
+/* BEGIN, the staging table, and no rejected rows of an earlier attempt. */
+static int begin_import(struct imp *im, struct acme_err *err)
+{
+	const char *id[1] = { im->run->job->id };
+	PGresult *r;
+
+	/* session settings; a server without one of them just goes without */
+	r = PQexec(im->conn, "SET client_connection_check_interval = '2s'");
+	PQclear(r);
+	r = PQexec(im->conn, "SET work_mem = '64MB'");
+	PQclear(r);
+	if (run_cmd(im, false, "BEGIN", "BEGIN", 0, NULL, NULL, err) < 0)
+		return -1;
+	im->in_tx = true;
+	if (run_cmd(im, false, "staging table", create_rows_sql, 0, NULL, NULL, err) < 0 ||
+	    run_cmd(im, true, "import_errors", "DELETE FROM import_errors WHERE job_id = $1", 1, id,
+		    NULL, err) < 0)
+		return -1;
+	return rows_resume(im, err);
+}
+
+/* Read the upload chunk by chunk through csvimport into the staging table. */
+static int stage(struct imp *im, struct acme_err *err)
+{
+	struct csvimport_opts o = {
+		.delimiter = im->params.delimiter, .maps = im->params.maps, .nmaps = im->params.nmaps,
+		.strict = im->params.strict, .on_header = on_header, .on_row = on_row,
+		.on_reject = on_reject, .user = im,
+	};
+	unsigned char *data = NULL;
+	size_t len = 0;
+	long long seq = 0;
+	int rc = -1;
+
+	im->ci = csvimport_new(&o, err);
+	if (!im->ci)
+		return -1;
+	for (;; seq++) {
+		int got = upload_read_chunk(im->run->db, im->upload.id, seq, &data, &len, err);
+		if (got < 0)
+			goto out;
+		if (got == 0)
+			break;
+		for (size_t off = 0; off < len; off += FEED_SLICE) {
+			size_t n = len - off < FEED_SLICE ? len - off : FEED_SLICE;
+			if (csvimport_feed(im->ci, data + off, n, err) < 0)
+				goto out;
+			im->bytes += n;
+			if (report(im, false, err) < 0)
+				goto out;
+		}
+		free(data);
+		data = NULL;
+	}
+	if ((long long)im->bytes != im->upload.size || seq != im->upload.chunks) {
+		acme_err_set(err, ACME_E_FAILURE, "import: upload %lld: read %llu bytes in %lld chunks, "
+			     "expected %lld bytes in %lld", im->upload.id, im->bytes, seq,
+			     im->upload.size, im->upload.chunks);
+		goto out;
+	}
+	if (csvimport_finish(im->ci, err) < 0)
+		goto out;
+	if (rows_pause(im, err) < 0 || flush_rejects(im, err) < 0)
+		goto out;
+	if (im->accepted + im->rejected == 0) {
+		acme_err_set(err, ACME_E_DATA, "line %ld: no data rows: the file has a header but no "
+			     "product after it", im->header_line);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(data);
+	return rc;
+}
+
+/* ---- merge ------------------------------------------------------------------------------ */
+
+/* "p.sku, p.name, p.description" for the fields the file has (sku and name
+ * always); with set, "sku = s.sku, ...". The column names are ours. */
+static void field_list(struct strbuf *sb, unsigned present, const char *fmt_first,
+		       const char *fmt, const char *sep)
+{
+	bool first = true;
+	for (int f = 0; f < PRODUCT__NFIELDS; f++) {
+		if (!(present & PRODUCT_F(f)) && !(PRODUCT_F_REQUIRED & PRODUCT_F(f)))
+			continue;
+		const char *name = product_field_name((enum product_field)f);
+		if (!first)
+			strbuf_adds(sb, sep);
+		strbuf_addf(sb, first ? fmt_first : fmt, name, name);
+		first = false;
+	}
+}
+
+static char *distinct_sql(unsigned present)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_adds(&sb, "(");
+	field_list(&sb, present, "p.%s", "p.%s", ", ");
+	strbuf_adds(&sb, ") IS DISTINCT FROM (");
+	field_list(&sb, present, "s.%s", "s.%s", ", ");
+	strbuf_adds(&sb, ")");
+	return strbuf_detach(&sb, NULL);
+}
+
+static const char dedup_sql[] =
+	"DELETE FROM import_rows r USING ("
+	"  SELECT sku_lower, max(line) AS keep FROM import_rows"
+	"  GROUP BY sku_lower HAVING count(*) > 1) d"
+	" WHERE r.sku_lower = d.sku_lower AND r.line < d.keep";
+
+static const char match_sql[] =
+	"UPDATE import_rows s SET product_id = p.id FROM products p WHERE p.sku_lower = s.sku_lower";
+
+static const char insert_sql[] =
+	"INSERT INTO products (sku, name, description, active, price)"
+	" SELECT sku, name, description, active, price FROM import_rows WHERE product_id IS NULL";
+
+static int merge(struct imp *im, struct acme_err *err)
+{
+	char *distinct = distinct_sql(im->present);
+	struct strbuf sql = STRBUF_INIT;
+	PGresult *res = NULL;
+	long long distinct_rows, matched = 0;
+	int rc = -1;
+
+	im->phase = "merge";
+	step(im, "analyze");
+	if (run_cmd(im, true, "analyzing the staged rows", "ANALYZE import_rows", 0, NULL, NULL, err) < 0)
+		goto out;
+	step(im, "duplicates");
+	if (run_cmd(im, true, "collapsing duplicate SKUs", dedup_sql, 0, NULL, &im->duplicates, err) < 0)
+		goto out;
+	distinct_rows = im->accepted - im->duplicates;
+
+	if (im->params.dry_run) {
+		step(im, "count");
+		strbuf_addf(&sql, "SELECT count(*) FILTER (WHERE p.id IS NULL),"
+			    " count(*) FILTER (WHERE p.id IS NOT NULL AND %s)"
+			    " FROM import_rows s LEFT JOIN products p ON p.sku_lower = s.sku_lower",
+			    distinct);
+		res = run_sql(im, true, "counting changes", sql.buf, 0, NULL, err);
+		if (!res)
+			goto out;
+		im->inserted = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		im->updated = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	} else {
+		step(im, "lock");
+		if (run_cmd(im, true, "locking products", "LOCK TABLE products IN SHARE ROW EXCLUSIVE MODE",
+			    0, NULL, NULL, err) < 0)
+			goto out;
+		step(im, "match");
+		if (run_cmd(im, true, "matching existing SKUs", match_sql, 0, NULL, &matched, err) < 0)
+			goto out;
+		if (matched > 0) {
+			/* in id order through the primary key: the heap is visited
+			 * page after page (measured faster than a hash join in file
+			 * order, and than ON CONFLICT DO UPDATE) */
+			step(im, "update");
+			strbuf_adds(&sql, "UPDATE products p SET ");
+			field_list(&sql, im->present, "%s = s.%s", "%s = s.%s", ", ");
+			strbuf_addf(&sql, ", updated_at = now() FROM (SELECT * FROM import_rows"
+				    " WHERE product_id IS NOT NULL ORDER BY product_id) s"
+				    " WHERE p.id = s.product_id AND %s", distinct);
+			if (run_cmd(im, true, "planning the update", "SET LOCAL enable_hashjoin = off",
+				    0, NULL, NULL, err) < 0 ||
+			    run_cmd(im, true, "planning the update", "SET LOCAL enable_mergejoin = off",
+				    0, NULL, NULL, err) < 0 ||
+			    run_cmd(im, true, "updating products", sql.buf, 0, NULL, &im->updated, err) < 0 ||
+			    run_cmd(im, true, "planning", "RESET enable_hashjoin", 0, NULL, NULL, err) < 0 ||
+			    run_cmd(im, true, "planning", "RESET enable_mergejoin", 0, NULL, NULL, err) < 0)
+				goto out;
+		}
+		step(im, "insert");
+		if (matched < distinct_rows &&
+		    run_cmd(im, true, "inserting products", insert_sql, 0, NULL, &im->inserted, err) < 0)
+			goto out;
+		if (im->inserted != distinct_rows - matched) {
+			acme_err_set(err, ACME_E_FAILURE, "import: inserted %lld products, expected %lld; "
+				     "rolled back", im->inserted, distinct_rows - matched);
+			goto out;
+		}
+	}
+	im->unchanged = distinct_rows - im->inserted - im->updated;
+	im->merged_counts = true;
+	rc = 0;
+out:
+	PQclear(res);
+	strbuf_release(&sql);
+	free(distinct);
+	return rc;
+}
+
+/* ---- the end: counts, events, fence, commit ---------------------------------------------- */
+
+static json_t *counts_json(struct imp *im)
+{
+	json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			      "job_id", im->run->job->id,
+			      "upload_id", (json_int_t)im->upload.id,
+			      "rows", (json_int_t)(im->accepted + im->rejected),
+			      "inserted", (json_int_t)im->inserted,
+			      "updated", (json_int_t)im->updated,
+			      "unchanged", (json_int_t)im->unchanged,
+			      "rejected", (json_int_t)im->rejected,
+			      "duplicates", (json_int_t)(im->duplicates > 0 ? im->duplicates : 0));
+	json_object_set_new(o, "errors_recorded", json_integer(im->recorded));
+	json_object_set_new(o, "dry_run", json_boolean(im->params.dry_run));
+	json_object_set_new(o, "strict", json_boolean(im->params.strict));
+	json_object_set_new(o, "unknown_columns", json_incref(im->unknown));
+	json_object_set_new(o, "bytes", json_integer((json_int_t)im->bytes));
+	json_object_set_new(o, "sha256", json_string(im->upload.sha256));
+	return o;
+}
+
+/* The fence, then COMMIT. A cancel that arrived meanwhile rolls back instead. */
+static int fence_and_commit(struct imp *im, PGconn *db, struct acme_err *err)
+{
+	bool cancel = false;
+	struct job_run *run = im->run;
+
+	if (job_check_lease(db, run->job->id, run->job->token, &cancel, err) < 0)
+		return -1;
+	if (cancel)
+		return acme_err_set(err, ACME_E_REFUSED, "cancelled on request");
+	PGresult *res = PQexec(db, "COMMIT");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		acme_err_set(err, PQstatus(db) == CONNECTION_OK ? ACME_E_FAILURE : ACME_E_UNAVAILABLE,
+			     "import: COMMIT: %s", PQerrorMessage(db));
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	return 0;
+}
+
+static void rollback(struct imp *im)
+{
+	if (!im->conn)
+		return;
+	if (im->copying) {
+		struct acme_err ignored;
+		copy_end(im, "import stopped", &ignored);
+		im->copying = false;
+	}
+	if (PQisBusy(im->conn))
+		cancel_statement(im);
+	if (im->in_tx) {
+		PGresult *r = PQexec(im->conn, "ROLLBACK");
+		PQclear(r);
+		im->in_tx = false;
+	}
+}
+
+/* After a rollback, when this attempt was the job's last word: the reason in
+ * import_errors and an import.failed event, in a short transaction on the
+ * runner's connection. Nothing is written when the lease is gone (another
+ * attempt owns the job) or the worker is shutting down (the job runs again). */
+static void record_failure(struct imp *im, const struct acme_err *why)
+{
+	struct job_run *run = im->run;
+	PGconn *db = run->db;
+	struct acme_err e = { 0 };
+	bool cancel = false, data = why->code == ACME_E_DATA;
+	const char *id[1] = { run->job->id };
+
+	if (!db || PQstatus(db) != CONNECTION_OK)
+		return;
+	if (db_cmd(db, &e, "BEGIN", 0, NULL) < 0)
+		return;
+	if (job_check_lease(db, run->job->id, run->job->token, &cancel, &e) < 0)
+		goto rollback;
+	bool final = run->permanent || cancel || (why->code != ACME_E_REFUSED &&
+						 run->job->attempts >= run->job->max_attempts);
+	if (!final)
+		goto rollback;
+	if (data) {
+		/* a refusal of the whole file: its reason is its only error row */
+		long line = 0;
+		const char *msg = why->msg;
+		if (strncmp(msg, "line ", 5) == 0) {
+			char *end;
+			line = strtol(msg + 5, &end, 10);
+			if (end[0] == ':' && end[1] == ' ')
+				msg = end + 2;
+		}
+		char linetext[24];
+		snprintf(linetext, sizeof(linetext), "%ld", line);
+		const char *p[3] = { run->job->id, linetext, msg };
+		if (db_cmd(db, &e, "DELETE FROM import_errors WHERE job_id = $1", 1, id) < 0 ||
+		    db_cmd(db, &e, "INSERT INTO import_errors (job_id, line, message) VALUES ($1, $2, $3)",
+			   3, p) < 0)
+			goto rollback;
+	}
+	json_t *ev = json_pack("{s:s, s:I, s:s, s:b, s:I, s:I}", "job_id", run->job->id,
+			       "upload_id", (json_int_t)im->params.upload_id, "error", why->msg,
+			       "cancelled", cancel, "rows", (json_int_t)(im->accepted + im->rejected),
+			       "rejected", (json_int_t)im->rejected);
+	int rc = outbox_add(db, "import.failed", ev, NULL, &e);
+	json_decref(ev);
+	if (rc < 0)
+		goto rollback;
+	if (db_cmd(db, &e, "COMMIT", 0, NULL) == 0)
+		return;
+rollback:;
+	PGresult *r = PQexec(db, "ROLLBACK");
+	PQclear(r);
+}
+
+/* --strict and some rows were rejected: keep the rejected rows, touch no
+ * product, say so with an import.failed event, commit. 0 / -1. */
+static int refuse(struct imp *im, struct acme_err *err)
+{
+	json_t *ev = counts_json(im);
+	json_object_set_new(ev, "error", json_string("rows rejected under --strict"));
+	int rc = outbox_add(im->conn, "import.failed", ev, NULL, err);
+	json_decref(ev);
+	if (rc < 0 || fence_and_commit(im, im->conn, err) < 0)
+		return -1;
+	im->in_tx = false;
+	return 0;
+}
+
+int import_run(struct job_run *run, struct acme_err *err)
+{
+	struct imp im;
+	char app[QUEUE_ID_MAX + 32];
+	int rc = -1;
+
+	memset(&im, 0, sizeof(im));
+	im.run = run;
+	im.phase = "start";
+	im.duplicates = -1;
+	im.started = im.last_report = mono_ms();
+	im.unknown = json_array();
+	im.steps = json_object();
+	strbuf_init(&im.rows, 0);
+	strbuf_init(&im.rejects, 0);
+
+	if (!run->db) {
+		run->permanent = true;
+		acme_err_set(err, ACME_E_FAILURE, "import: the job needs a database connection");
+		goto out;
+	}
+	if (import_payload_parse(run->payload, &im.params, err) < 0) {
+		run->permanent = true;
+		goto fail;
+	}
+	if (upload_get(run->db, im.params.upload_id, &im.upload, err) < 0) {
+		if (err->code == ACME_E_NOT_FOUND)
+			run->permanent = true;
+		goto fail;
+	}
+	{
+		struct strbuf esc = STRBUF_INIT;
+		copy_text(&esc, run->job->id, strlen(run->job->id));
+		snprintf(im.job_id_escaped, sizeof(im.job_id_escaped), "%s", esc.buf);
+		strbuf_release(&esc);
+	}
+	snprintf(app, sizeof(app), "acmectl import %s", run->job->id);
+	im.conn = clone_connection(run->db, app, err);
+	if (!im.conn || begin_import(&im, err) < 0)
+		goto fail;
+
+	im.phase = "parse";
+	if (report(&im, true, err) < 0 || stage(&im, err) < 0)
+		goto fail;
+	im.parse_ms = mono_ms() - im.started;
+	if (im.params.strict && im.rejected > 0) {
+		if (refuse(&im, err) < 0)
+			goto fail;
+		/* committed: nothing to roll back, nothing more to record */
+		run->permanent = true;
+		acme_err_set(err, ACME_E_DATA, "refused under --strict: %lld row%s rejected, nothing "
+			     "applied; see 'acmectl jobs errors %s'", im.rejected,
+			     im.rejected == 1 ? "" : "s", run->job->id);
+		goto failed;
+	}
+	if (merge(&im, err) < 0)
+		goto fail;
+	im.merge_ms = mono_ms() - im.started - im.parse_ms;
+
+	step(&im, "commit");
+	if (report(&im, true, err) < 0)
+		goto fail;
+	json_t *counts = counts_json(&im);
+	if (!im.params.dry_run && outbox_add(im.conn, "import.completed", counts, NULL, err) < 0) {
+		json_decref(counts);
+		goto fail;
+	}
+	if (fence_and_commit(&im, im.conn, err) < 0) {
+		json_decref(counts);
+		goto fail;
+	}
+	im.in_tx = false;
+	step(&im, NULL);
+	json_object_set_new(counts, "steps_ms", json_incref(im.steps));
+	json_object_set_new(counts, "duration_ms", json_integer(mono_ms() - im.started));
+	json_object_set_new(counts, "parse_ms", json_integer(im.parse_ms));
+	json_object_set_new(counts, "merge_ms", json_integer(im.merge_ms));
+	run->result = counts;
+	im.phase = "done";
+	{
+		struct acme_err ignored;
+		report(&im, true, &ignored);   /* committed: a cancel now changes nothing */
+	}
+	rc = 0;
+	goto out;
+fail:
+	if (err->code == ACME_E_DATA)
+		run->permanent = true;
+	rollback(&im);
+	record_failure(&im, err);
+failed:
+	{
+		struct acme_err ignored;
+		json_t *p = progress_json(&im);
+		json_object_set_new(p, "phase", json_string("failed"));
+		json_object_set_new(p, "error_code", json_string(acme_code_name(err->code)));
+		run->progress(run, p, &ignored);
+		json_decref(p);
+	}
+out:
+	rollback(&im);
+	csvimport_free(im.ci);
+	if (im.conn)
+		PQfinish(im.conn);
+	strbuf_release(&im.rows);
+	strbuf_release(&im.rejects);
+	json_decref(im.unknown);
+	json_decref(im.steps);
+	import_params_release(&im.params);
+	return rc;
+}
+
+/* ---- jobs errors -------------------------------------------------------------------------- */
+
+/* Valid UTF-8 for output: invalid bytes become '?'. Owned. */
+static char *utf8_clean(const unsigned char *s, size_t len)
+{
+	char *out = xmalloc(len + 1);
+	size_t o = 0, i = 0;
+	while (i < len) {
+		size_t ok = product_utf8_valid_len((const char *)s + i, len - i);
+		memcpy(out + o, s + i, ok);
+		o += ok;
+		i += ok;
+		if (i < len) {
+			out[o++] = s[i] ? '?' : ' ';
+			i++;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+long long import_errors_each(PGconn *db, const char *job_id,
+			     int (*fn)(void *user, const struct import_error_row *row, struct acme_err *err),
+			     void *user, struct acme_err *err)
+{
+	const char *params[1] = { job_id };
+	long long n = 0;
+	PGresult *res;
+	bool failed = false;
+
+	if (!PQsendQueryParams(db, "SELECT line, column_name, message, raw FROM import_errors"
+			       " WHERE job_id = $1 ORDER BY line, id", 1, NULL, params, NULL, NULL, 0) ||
+	    !PQsetSingleRowMode(db))
+		return acme_err_set(err, PQstatus(db) == CONNECTION_OK ? ACME_E_FAILURE :
+				    ACME_E_UNAVAILABLE, "import errors: %s", PQerrorMessage(db));
+	while ((res = PQgetResult(db)) != NULL) {
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_SINGLE_TUPLE && !failed) {
+			size_t rawlen = 0;
+			unsigned char *raw = PQgetisnull(res, 0, 3) ? NULL :
+				PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 3), &rawlen);
+			char *record = utf8_clean(raw ? raw : (const unsigned char *)"", raw ? rawlen : 0);
+			struct import_error_row row = {
+				strtoll(PQgetvalue(res, 0, 0), NULL, 10),
+				PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1),
+				PQgetvalue(res, 0, 2), record,
+			};
+			if (fn(user, &row, err) < 0) {
+				failed = true;
+				PGcancel *c = PQgetCancel(db);
+				char buf[256];
+				if (c) {
+					PQcancel(c, buf, sizeof(buf));
+					PQfreeCancel(c);
+				}
+			}
+			n++;
+			free(record);
+			PQfreemem(raw);
+		} else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && !failed) {
+			acme_err_set(err, PQstatus(db) == CONNECTION_OK ? ACME_E_FAILURE :
+				     ACME_E_UNAVAILABLE, "import errors: %s", PQerrorMessage(db));
+			failed = true;
+		}
+		PQclear(res);
+	}
+	return failed ? -1 : n;
+}

@@ -1,0 +1,92 @@
+/* import.h — the `import` job type: a CSV file staged in PostgreSQL
+ * (core/upload.h) is read back chunk by chunk, parsed and validated by
+ * core/csvimport.h, copied into a TEMP staging table and merged into
+ * products, all in one transaction (DESIGN.md section 7, issue 5).
+ *
+ * The CLI (cmd/import.c) stages the file, builds the payload with
+ * import_payload_new() and enqueues a job of type IMPORT_JOB_TYPE on queue
+ * IMPORT_QUEUE; a worker runs import_run(), registered in core/jobtypes.c.
+ *
+ * What one attempt does (import.c explains why):
+ *
+ *   BEGIN on a connection of its own
+ *   COPY valid rows into TEMP import_rows (no WAL), rejected rows into
+ *     import_errors, while reading the upload 1 MiB at a time
+ *   collapse in-file duplicates (same lower(sku); the last line wins)
+ *   LOCK products IN SHARE ROW EXCLUSIVE MODE (readers go on, writers wait)
+ *   match: note in each staged row the id of the product with its SKU
+ *   UPDATE those products whose values differ
+ *   INSERT the rows without a product
+ *   outbox import.completed with the counts
+ *   job_check_lease() fence, COMMIT
+ *
+ * A failure or a cancel rolls everything back; a final failure then records
+ * its reason in import_errors and an import.failed event in a second short
+ * transaction. --strict with rejected rows commits the rejected rows and an
+ * import.failed event but never touches products; --dry-run counts what the
+ * merge would do with SELECTs and commits only the rejected rows.
+ *
+ * Counts (the job's result and the event): rows (data records read),
+ * rejected, duplicates (rows collapsed into a later row with the same SKU),
+ * inserted, updated, unchanged; rows = rejected + duplicates + inserted +
+ * updated + unchanged.
+ */
+#ifndef ACME_IMPORT_H
+#define ACME_IMPORT_H
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/csvimport.h"
+#include "core/err.h"
+#include "core/jobtypes.h"
+
+#define IMPORT_JOB_TYPE      "import"
+#define IMPORT_QUEUE         "import"
+#define IMPORT_MAPS_MAX      64        /* --map options per import */
+#define IMPORT_ERRORS_MAX    100000    /* rejected rows recorded per import; all are counted */
+
+/* What to import: the job's payload. Strings are owned (import_params_release). */
+struct import_params {
+	long long upload_id;
+	bool strict;              /* refuse everything when a row is rejected or a column unknown */
+	bool dry_run;             /* count, change no product */
+	char delimiter;           /* 0 = ',' */
+	struct csvimport_map maps[IMPORT_MAPS_MAX];
+	size_t nmaps;
+};
+
+/* Parse "--delimiter" text: one ASCII character, or "tab" / "\t". 0 / -1 (ACME_E_USAGE). */
+int import_parse_delimiter(const char *text, char *out, struct acme_err *err);
+/* Parse one "--map HEADER=FIELD" into p (split at the last '='). 0 / -1 (ACME_E_USAGE). */
+int import_params_add_map(struct import_params *p, const char *spec, struct acme_err *err);
+/* Check delimiter and mappings as the worker will (csvimport_new). 0 / -1 (ACME_E_USAGE). */
+int import_params_check(const struct import_params *p, struct acme_err *err);
+
+/* The payload: {"upload_id": N, "strict": b, "dry_run": b, "delimiter": ",",
+ * "map": [{"header": H, "field": F}, ...]}. New reference. */
+json_t *import_payload_new(const struct import_params *p);
+/* The reverse; -1 with ACME_E_DATA naming the bad key. p is released by the caller. */
+int import_payload_parse(json_t *payload, struct import_params *p, struct acme_err *err);
+void import_params_release(struct import_params *p);
+
+/* The job handler (see core/jobtypes.h for the contract). */
+int import_run(struct job_run *run, struct acme_err *err);
+
+/* One recorded rejected row. Strings are valid UTF-8, valid during the callback;
+ * column is NULL for whole-record problems; line 0 means the file as a whole. */
+struct import_error_row {
+	long long line;
+	const char *column;
+	const char *message;
+	const char *record;       /* the record as CSV (cut to CSVIMPORT_EXCERPT_MAX), or "" */
+};
+
+/* Stream the recorded rejected rows of a job in line order, one callback per
+ * row (fn returns 0, or -1 with err to stop). Returns the number of rows, or -1. */
+long long import_errors_each(PGconn *db, const char *job_id,
+			     int (*fn)(void *user, const struct import_error_row *row, struct acme_err *err),
+			     void *user, struct acme_err *err);
+
+#endif
