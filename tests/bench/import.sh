@@ -32,7 +32,7 @@ cd "$top"
 ROWS=${ROWS:-500000}
 REPEAT=${REPEAT:-1}
 MEMORY_ROWS=${MEMORY_ROWS:-2000000}
-acmectl=$top/acmectl
+acmectl=${ACMECTL:-$top/acmectl}
 data=$top/build/bench
 mkdir -p "$data"
 
