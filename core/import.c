@@ -578,7 +578,8 @@ static const char create_rows_sql[] =
 	" active boolean NOT NULL,"
 	" price numeric(12,2),"
 	" sku_lower text COLLATE \"C\" GENERATED ALWAYS AS (lower(sku)) STORED,"
-	" product_id bigint"
+	" product_id bigint,"
+	" changed boolean"
 	") ON COMMIT DROP";
 
 /* BEGIN, the staging table, and no rejected rows of an earlier attempt. */
@@ -692,9 +693,6 @@ static const char dedup_sql[] =
 	"  GROUP BY sku_lower HAVING count(*) > 1) d"
 	" WHERE r.sku_lower = d.sku_lower AND r.line < d.keep";
 
-static const char match_sql[] =
-	"UPDATE import_rows s SET product_id = p.id FROM products p WHERE p.sku_lower = s.sku_lower";
-
 static const char insert_sql[] =
 	"INSERT INTO products (sku, name, description, active, price)"
 	" SELECT sku, name, description, active, price FROM import_rows WHERE product_id IS NULL";
@@ -704,7 +702,7 @@ static int merge(struct imp *im, struct acme_err *err)
 	char *distinct = distinct_sql(im->present);
 	struct strbuf sql = STRBUF_INIT;
 	PGresult *res = NULL;
-	long long distinct_rows, matched = 0;
+	long long distinct_rows, matched = 0, changed = 0;
 	int rc = -1;
 
 	im->phase = "merge";
@@ -732,10 +730,21 @@ static int merge(struct imp *im, struct acme_err *err)
 		if (run_cmd(im, true, "locking products", "LOCK TABLE products IN SHARE ROW EXCLUSIVE MODE",
 			    0, NULL, NULL, err) < 0)
 			goto out;
+		/* one join: which staged rows have a product, and which of those
+		 * change it (an unchanged re-import then skips the update) */
 		step(im, "match");
-		if (run_cmd(im, true, "matching existing SKUs", match_sql, 0, NULL, &matched, err) < 0)
+		strbuf_addf(&sql, "WITH m AS (UPDATE import_rows s SET product_id = p.id, changed = %s"
+			    " FROM products p WHERE p.sku_lower = s.sku_lower RETURNING s.changed)"
+			    " SELECT count(*), count(*) FILTER (WHERE changed) FROM m", distinct);
+		res = run_sql(im, true, "matching existing SKUs", sql.buf, 0, NULL, err);
+		if (!res)
 			goto out;
-		if (matched > 0) {
+		matched = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		changed = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+		PQclear(res);
+		res = NULL;
+		strbuf_reset(&sql);
+		if (changed > 0) {
 			/* in id order through the primary key: the heap is visited
 			 * page after page (measured faster than a hash join in file
 			 * order, and than ON CONFLICT DO UPDATE) */
@@ -743,7 +752,7 @@ static int merge(struct imp *im, struct acme_err *err)
 			strbuf_adds(&sql, "UPDATE products p SET ");
 			field_list(&sql, im->present, "%s = s.%s", "%s = s.%s", ", ");
 			strbuf_addf(&sql, ", updated_at = now() FROM (SELECT * FROM import_rows"
-				    " WHERE product_id IS NOT NULL ORDER BY product_id) s"
+				    " WHERE changed ORDER BY product_id) s"
 				    " WHERE p.id = s.product_id AND %s", distinct);
 			if (run_cmd(im, true, "planning the update", "SET LOCAL enable_hashjoin = off",
 				    0, NULL, NULL, err) < 0 ||
@@ -768,9 +777,9 @@ static int merge(struct imp *im, struct acme_err *err)
 		 * and now holding 500,000 rows plans the next import and every
 		 * query as if it were empty. Refresh them in the same
 		 * transaction, past autovacuum's own threshold (10%). */
-		char changed[24];
-		snprintf(changed, sizeof(changed), "%lld", im->inserted + im->updated);
-		const char *p1[1] = { changed };
+		char nchanged[24];
+		snprintf(nchanged, sizeof(nchanged), "%lld", im->inserted + im->updated);
+		const char *p1[1] = { nchanged };
 		res = run_sql(im, true, "reading the catalog's size", "SELECT $1::bigint >= greatest(1000,"
 			      " (SELECT reltuples FROM pg_class WHERE oid = 'products'::regclass) / 10)",
 			      1, p1, err);
