@@ -23,12 +23,14 @@
  * heartbeats of run->checkpoint().
  *
  * Never blocking the runner. Every statement that can take long (the lock,
- * the merge, the commit) is sent asynchronously and waited for in slices of
+ * the merge) is sent asynchronously and waited for in slices of
  * PROGRESS_MS, reporting progress between slices; progress is also a
  * checkpoint, so heartbeats continue, and a cancel (or a lost lease, or a
- * shutdown) cancels the statement and rolls back. The session sets
- * client_connection_check_interval so that a backend whose worker was killed
- * stops its statement, and releases its locks, within seconds.
+ * shutdown) cancels the statement and rolls back. After the fence nothing
+ * reports progress (it would wait for the row we locked); the outbox row and
+ * the COMMIT are quick. The session sets client_connection_check_interval so
+ * that a backend whose worker was killed stops its statement, and releases
+ * its locks, within seconds.
  *
  * Staging. Valid rows stream into a TEMP table (no WAL; dropped at commit)
  * with COPY in text format, escaped here, while csvimport parses the next
@@ -42,18 +44,22 @@
  * that occur twice; the last line wins), so every key is unique. Then, under
  * LOCK products IN SHARE ROW EXCLUSIVE MODE, which readers do not notice but
  * which makes other writers (and other imports) wait, nobody else can add or
- * remove a SKU. One join then records in each staged row the id of the
- * product with its SKU, if any; existing products are updated where their
- * values differ, in id order through the primary key, and the rows without
- * a product are added with a plain INSERT. INSERT ... ON CONFLICT would check and speculatively insert every
- * row; under the lock that work is useless. And no statement reads products
+ * remove a SKU. Two imports therefore take turns at the lock, never
+ * deadlock, and the catalog is that of one of the two orders.
+ *
+ * One join records in each staged row the id of the product with its SKU,
+ * if any, and whether the row changes it. Changed products are updated in id
+ * order through the primary key (the heap is visited page after page), and
+ * the rows without a product are added with a plain INSERT, in file order
+ * (sorting them by SKU first measured slower). INSERT ... ON CONFLICT would
+ * check and speculatively insert every row; under the lock that work is
+ * useless, and measured slower for updates too. No statement reads products
  * while it grows: an anti-join (INSERT ... WHERE NOT EXISTS) planned on an
  * empty catalog became a nested loop that rescanned the table it was filling,
- * quadratic (minutes for 500,000 rows). Rows go in in file order: sorting them
- * by SKU first measured slower (the sort costs more than the index gains).
- * Two imports therefore serialise at the lock, never deadlock, and the
- * catalog is that of one of the two orders. Columns the file does not have
- * are left alone on update and take their defaults on insert.
+ * quadratic (minutes for 500,000 rows). A big change ends with ANALYZE
+ * products, so what runs next does not plan for the catalog as it was.
+ * Columns the file does not have are left alone on update and take their
+ * defaults on insert.
  */
 #include <errno.h>
 #include <poll.h>

@@ -78,7 +78,7 @@ psql() { "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$dir" -U acme "$@"; }
 export REDIS_URL="unix://$dir/redis.sock" ACME_ENV=test ACME_REDIS_PREFIX="bench:"
 fresh_databases() {
 	for db in peer acme; do
-		psql -d postgres -c "DROP DATABASE IF EXISTS bench_$db" -c "CREATE DATABASE bench_$db"
+		psql -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS bench_$db" -c "CREATE DATABASE bench_$db"
 		DATABASE_URL="postgresql:///bench_$db?host=$dir&user=acme" "$acmectl" -q migrate up
 	done
 }
