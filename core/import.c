@@ -763,6 +763,27 @@ static int merge(struct imp *im, struct acme_err *err)
 				     "rolled back", im->inserted, distinct_rows - matched);
 			goto out;
 		}
+		/* A big change leaves the planner's statistics of products
+		 * stale until autovacuum comes by: a catalog analyzed empty
+		 * and now holding 500,000 rows plans the next import and every
+		 * query as if it were empty. Refresh them in the same
+		 * transaction, past autovacuum's own threshold (10%). */
+		char changed[24];
+		snprintf(changed, sizeof(changed), "%lld", im->inserted + im->updated);
+		const char *p1[1] = { changed };
+		res = run_sql(im, true, "reading the catalog's size", "SELECT $1::bigint >= greatest(1000,"
+			      " (SELECT reltuples FROM pg_class WHERE oid = 'products'::regclass) / 10)",
+			      1, p1, err);
+		if (!res)
+			goto out;
+		bool stale = PQgetvalue(res, 0, 0)[0] == 't';
+		PQclear(res);
+		res = NULL;
+		if (stale) {
+			step(im, "statistics");
+			if (run_cmd(im, true, "analyzing products", "ANALYZE products", 0, NULL, NULL, err) < 0)
+				goto out;
+		}
 	}
 	im->unchanged = distinct_rows - im->inserted - im->updated;
 	im->merged_counts = true;

@@ -17,6 +17,7 @@
  *   match: note in each staged row the id of the product with its SKU
  *   UPDATE those products whose values differ
  *   INSERT the rows without a product
+ *   ANALYZE products when the change passes autovacuum's threshold
  *   outbox import.completed with the counts
  *   job_check_lease() fence, COMMIT
  *
