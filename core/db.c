@@ -99,10 +99,8 @@ const char *db_sqlstate(const PGresult *res)
 	return s ? s : "";
 }
 
-PGresult *db_exec(PGconn *db, struct acme_err *err, const char *sql, int nparams,
-		  const char *const *params)
+PGresult *db_check(PGconn *db, PGresult *res, struct acme_err *err)
 {
-	PGresult *res = PQexecParams(db, sql, nparams, NULL, params, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(res);
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return res;
@@ -117,6 +115,12 @@ PGresult *db_exec(PGconn *db, struct acme_err *err, const char *sql, int nparams
 	}
 	PQclear(res);
 	return NULL;
+}
+
+PGresult *db_exec(PGconn *db, struct acme_err *err, const char *sql, int nparams,
+		  const char *const *params)
+{
+	return db_check(db, PQexecParams(db, sql, nparams, NULL, params, NULL, NULL, 0), err);
 }
 
 int db_cmd(PGconn *db, struct acme_err *err, const char *sql, int nparams,

@@ -24,6 +24,11 @@ PGconn *db_connect_url(const char *url, int timeout_s, const char *app, struct a
  * ACME_E_UNAVAILABLE when the connection was lost. */
 PGresult *db_exec(PGconn *db, struct acme_err *err, const char *sql, int nparams,
 		  const char *const *params);
+/* Check a result of any PQexec* call: returns it when its status is
+ * COMMAND_OK or TUPLES_OK, else clears it and returns NULL with err set as
+ * for db_exec(). res is consumed on failure. */
+PGresult *db_check(PGconn *db, PGresult *res, struct acme_err *err);
+
 /* db_exec() for statements whose result is not needed. 0 / -1. */
 int db_cmd(PGconn *db, struct acme_err *err, const char *sql, int nparams,
 	   const char *const *params);

@@ -77,21 +77,7 @@ static bool pump_active;
 static PGresult *exec_bin(PGconn *db, struct acme_err *err, const char *sql, int n,
 			  const char *const *values, const int *lengths, const int *formats)
 {
-	PGresult *res = PQexecParams(db, sql, n, NULL, values, lengths, formats, 0);
-	ExecStatusType st = PQresultStatus(res);
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-		return res;
-	if (PQstatus(db) != CONNECTION_OK) {
-		acme_err_set(err, ACME_E_UNAVAILABLE, "postgresql: connection lost: %s",
-			     PQerrorMessage(db));
-		err->transient = true;
-	} else {
-		const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-		acme_err_set(err, ACME_E_FAILURE, "postgresql: %s (SQLSTATE %s)",
-			     primary ? primary : PQerrorMessage(db), db_sqlstate(res));
-	}
-	PQclear(res);
-	return NULL;
+	return db_check(db, PQexecParams(db, sql, n, NULL, values, lengths, formats, 0), err);
 }
 
 #define CLAIM_STMT  "acmectl_webhook_claim"
@@ -116,21 +102,7 @@ static int prepare(PGconn *db, const char *name, const char *sql, int nparams,
 static PGresult *exec_prepared(PGconn *db, struct acme_err *err, const char *name, int n,
 			       const char *const *values)
 {
-	PGresult *res = PQexecPrepared(db, name, n, values, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(res);
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-		return res;
-	if (PQstatus(db) != CONNECTION_OK) {
-		acme_err_set(err, ACME_E_UNAVAILABLE, "postgresql: connection lost: %s",
-			     PQerrorMessage(db));
-		err->transient = true;
-	} else {
-		const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-		acme_err_set(err, ACME_E_FAILURE, "postgresql: %s (SQLSTATE %s)",
-			     primary ? primary : PQerrorMessage(db), db_sqlstate(res));
-	}
-	PQclear(res);
-	return NULL;
+	return db_check(db, PQexecPrepared(db, name, n, values, NULL, NULL, 0), err);
 }
 
 /* A Redis queue handle for enqueueing from a handler, on the configuration
