@@ -1096,7 +1096,7 @@ static int q_dequeue(struct ctx *ctx, struct args *a)
 		rc = acme_err_set(&ctx->err, ACME_E_NOT_FOUND, "no job ready");
 		goto out;
 	}
-	int s = job_start(ctx->db, &job, &ctx->err);
+	int s = job_start(ctx->db, &job, NULL, &ctx->err);
 	if (s < 0)
 		goto out;
 	static const char *const start_words[] = { "ok", "finished", "stale", "no_row" };

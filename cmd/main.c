@@ -18,6 +18,7 @@
 #include "cmd/args.h"
 #include "cmd/cmd.h"
 #include "core/devstack.h"
+#include "core/failpoint.h"
 #include "core/db.h"
 #include "core/log.h"
 #include "core/rds.h"
@@ -395,6 +396,9 @@ static int run(struct ctx *ctx, int argc, char **argv)
 		if (config_load(&ctx->cfg, &cf, &ctx->err) < 0)
 			goto fail;
 		ctx->cfg_loaded = true;
+		if (failpoint_setup(getenv("ACME_FAILPOINTS"), config_is_production(&ctx->cfg),
+				    &ctx->err) < 0)
+			goto fail;
 		if (!(flags & CMD_NO_VALIDATE) && config_validate(&ctx->cfg, &ctx->err) < 0)
 			goto fail;
 		struct log_config lc = { LOG_INFO, LOG_TEXT, false, "acmectl", NULL };

@@ -73,6 +73,7 @@
 #include "core/import.h"
 #include "core/job.h"
 #include "core/outbox.h"
+#include "core/failpoint.h"
 #include "core/strbuf.h"
 #include "core/upload.h"
 #include "core/xalloc.h"
@@ -832,25 +833,28 @@ static json_t *counts_json(struct imp *im)
 	return o;
 }
 
-/* The fence, then COMMIT. A cancel that arrived meanwhile rolls back instead. */
-static int fence_and_commit(struct imp *im, PGconn *db, struct acme_err *err)
+/* The fence, the job's outcome and COMMIT, in the import's transaction
+ * (job_commit): the products, the outbox event and the record that the job
+ * ended commit together, so a later attempt (after a lost ack, or a reap that
+ * raced this commit) finds the job finished and does nothing twice. A cancel
+ * that arrived meanwhile rolls back instead of succeeding. */
+static int fence_and_commit(struct imp *im, PGconn *db, enum job_state state, json_t *result,
+			    const char *error, struct acme_err *err)
 {
-	bool cancel = false;
 	struct job_run *run = im->run;
+	char *text = result ? json_dumps(result, JSON_COMPACT) : NULL;
 
-	if (job_check_lease(db, run->job->id, run->job->token, &cancel, err) < 0)
-		return -1;
-	if (cancel)
-		return acme_err_set(err, ACME_E_REFUSED, "cancelled on request");
-	PGresult *res = PQexec(db, "COMMIT");
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		acme_err_set(err, PQstatus(db) == CONNECTION_OK ? ACME_E_FAILURE : ACME_E_UNAVAILABLE,
-			     "import: COMMIT: %s", PQerrorMessage(db));
-		PQclear(res);
+	int rc = FAILPOINT(IMPORT_BEFORE_COMMIT, err);
+	if (rc == 0)
+		rc = job_commit(db, run->job, state, text, error, err);
+	free(text);
+	if (rc < 0) {
+		if (PQstatus(db) != CONNECTION_OK)
+			err->code = ACME_E_UNAVAILABLE;
 		return -1;
 	}
-	PQclear(res);
-	return 0;
+	im->in_tx = false;
+	return FAILPOINT(IMPORT_AFTER_COMMIT, err);
 }
 
 static void rollback(struct imp *im)
@@ -893,6 +897,7 @@ static void record_failure(struct imp *im, const struct acme_err *why)
 						 run->job->attempts >= run->job->max_attempts);
 	if (!final)
 		goto rollback;
+	enum job_state outcome = cancel ? JOB_CANCELLED : run->permanent ? JOB_FAILED : JOB_DEAD;
 	if (data) {
 		/* a refusal of the whole file: its reason is its only error row */
 		long line = 0;
@@ -919,7 +924,7 @@ static void record_failure(struct imp *im, const struct acme_err *why)
 	json_decref(ev);
 	if (rc < 0)
 		goto rollback;
-	if (db_cmd(db, &e, "COMMIT", 0, NULL) == 0)
+	if (job_commit(db, run->job, outcome, NULL, why->msg, &e) == 0)
 		return;
 rollback:;
 	PGresult *r = PQexec(db, "ROLLBACK");
@@ -934,10 +939,14 @@ static int refuse(struct imp *im, struct acme_err *err)
 	json_object_set_new(ev, "error", json_string("rows rejected under --strict"));
 	int rc = outbox_add(im->conn, "import.failed", ev, NULL, err);
 	json_decref(ev);
-	if (rc < 0 || fence_and_commit(im, im->conn, err) < 0)
+	if (rc < 0)
 		return -1;
-	im->in_tx = false;
-	return 0;
+	char *why = xasprintf("refused under --strict: %lld row%s rejected, nothing applied; see "
+			      "'acmectl jobs errors %s'", im->rejected, im->rejected == 1 ? "" : "s",
+			      im->run->job->id);
+	rc = fence_and_commit(im, im->conn, JOB_FAILED, NULL, why, err);
+	free(why);
+	return rc;
 }
 
 int import_run(struct job_run *run, struct acme_err *err)
@@ -1007,17 +1016,16 @@ int import_run(struct job_run *run, struct acme_err *err)
 		json_decref(counts);
 		goto fail;
 	}
-	if (fence_and_commit(&im, im.conn, err) < 0) {
-		json_decref(counts);
-		goto fail;
-	}
-	im.in_tx = false;
+	/* the result is recorded by the commit, so it is complete before it:
+	 * the commit step's time is what it took until then */
 	step(&im, NULL);
 	json_object_set_new(counts, "steps_ms", json_incref(im.steps));
 	json_object_set_new(counts, "duration_ms", json_integer(mono_ms() - im.started));
 	json_object_set_new(counts, "parse_ms", json_integer(im.parse_ms));
 	json_object_set_new(counts, "merge_ms", json_integer(im.merge_ms));
 	run->result = counts;
+	if (fence_and_commit(&im, im.conn, JOB_SUCCEEDED, counts, NULL, err) < 0)
+		goto fail;
 	im.phase = "done";
 	{
 		struct acme_err ignored;

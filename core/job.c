@@ -151,7 +151,17 @@ out:
 	return rc;
 }
 
-int job_start(PGconn *db, const struct queue_job *job, struct acme_err *err)
+static char *col(const PGresult *res, int r, int c);
+
+void job_start_info_release(struct job_start_info *info)
+{
+	free(info->result);
+	free(info->error);
+	memset(info, 0, sizeof(*info));
+}
+
+int job_start(PGconn *db, const struct queue_job *job, struct job_start_info *info,
+	      struct acme_err *err)
 {
 	PGresult *res = NULL;
 	int rc = -1;
@@ -162,18 +172,30 @@ int job_start(PGconn *db, const struct queue_job *job, struct acme_err *err)
 	if (n == 1)
 		return JOB_START_OK;
 	const char *params[1] = { job->id };
-	res = db_exec(db, err, "SELECT state, lease_token FROM jobs WHERE id = $1", 1, params);
+	res = db_exec(db, err, "SELECT state, lease_token, version, result::text, error FROM jobs"
+		      " WHERE id = $1", 1, params);
 	if (!res)
 		return -1;
-	enum job_state st;
-	if (PQntuples(res) == 0)
+	enum job_state st = JOB_QUEUED;
+	if (PQntuples(res) == 0) {
 		rc = JOB_START_NO_ROW;
-	else if (job_state_parse(PQgetvalue(res, 0, 0), &st) == 0 && job_state_is_final(st))
+		goto out;
+	}
+	job_state_parse(PQgetvalue(res, 0, 0), &st);
+	if (job_state_is_final(st))
 		rc = JOB_START_FINISHED;
 	else if (job->token && !PQgetisnull(res, 0, 1) && strcmp(PQgetvalue(res, 0, 1), job->token) == 0)
 		rc = JOB_START_OK;     /* recorded already (a repeated call) */
 	else
 		rc = JOB_START_STALE;
+	if (info && rc != JOB_START_OK) {
+		job_start_info_release(info);
+		info->state = st;
+		info->version = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+		info->result = col(res, 0, 3);
+		info->error = col(res, 0, 4);
+	}
+out:
 	PQclear(res);
 	return rc;
 }
@@ -219,6 +241,38 @@ int job_check_lease(PGconn *db, const char *id, const char *token, bool *cancel_
 out:
 	PQclear(res);
 	return rc;
+}
+
+static const char commit_outcome_sql[] =
+	"UPDATE jobs SET state = $2, result = COALESCE($3::jsonb, result), error = $4,"
+	" lease_token = NULL, finished_at = now(), updated_at = now(), version = version + 1"
+	" WHERE id = $1";
+
+int job_commit(PGconn *db, const struct queue_job *job, enum job_state state,
+	       const char *result_json, const char *error, struct acme_err *err)
+{
+	bool cancel = false;
+
+	if (!job_state_is_final(state))
+		return acme_err_set(err, ACME_E_USAGE, "job %s: job_commit needs a final state, "
+				    "not %s", job->id, job_state_name(state));
+	if (job_check_lease(db, job->id, job->token, &cancel, err) < 0)
+		return -1;
+	if (cancel) {
+		if (state == JOB_SUCCEEDED)
+			return acme_err_set(err, ACME_E_REFUSED, "cancelled on request");
+		state = JOB_CANCELLED;
+	}
+	const char *params[4] = {
+		job->id, job_state_name(state),
+		state == JOB_SUCCEEDED ? valid_json(result_json) : NULL,
+		state == JOB_SUCCEEDED ? NULL : (error && error[0] ? error : "failed"),
+	};
+	if (db_cmd(db, err, commit_outcome_sql, 4, params) < 0)
+		return acme_err_prefix(err, "job %s: recording its outcome", job->id);
+	if (db_cmd(db, err, "COMMIT", 0, NULL) < 0)
+		return acme_err_prefix(err, "job %s: COMMIT", job->id);
+	return 0;
 }
 
 /* ---- rows --------------------------------------------------------------------- */

@@ -15,10 +15,11 @@
  *   job_start(db, job)                  row: running, lease_token T   (before any work)
  *   ... work; queue_heartbeat() while it runs ...
  *   BEGIN
- *   job_check_lease(db, id, T)          SELECT ... FOR UPDATE; refuses if T is not current
  *   ... the job's own writes ...
- *   COMMIT
- *   queue_ack() / queue_fail()          then job_mirror() of the snapshot
+ *   job_commit(db, job, succeeded, ...) the fence (SELECT ... FOR UPDATE; refuses if T
+ *                                       is not current), the outcome into the row, COMMIT
+ *   queue_ack() / queue_fail()          then job_mirror() of the snapshot (a no-op
+ *                                       for a row job_commit already finished)
  *
  * Because job_start() writes the new token before the new holder works and
  * job_check_lease() locks the row, a stalled process whose lease was reaped
@@ -55,15 +56,30 @@ int job_mirror(PGconn *db, const struct queue_job *jobs, size_t n, struct acme_e
 
 enum job_start_rc {
 	JOB_START_OK,        /* the row is running with this lease token: work */
-	JOB_START_FINISHED,  /* the row is final (an earlier attempt committed and
-			      * its ack was lost): do not run it again; ack it */
-	JOB_START_STALE,     /* the row has a newer version: this lease is already
-			      * lost; drop the job */
+	JOB_START_FINISHED,  /* the row is final: an earlier attempt committed its
+			      * effects and its outcome together (job_commit) and
+			      * only the ack was lost; *info says how it ended. Do
+			      * not run it again: finish it in Redis as the row says */
+	JOB_START_STALE,     /* the row has a newer version and another lease token:
+			      * either this lease is already lost (drop the job) or
+			      * Redis went back in time (failover to a lagging
+			      * replica, an old RDB/AOF) and this token still holds
+			      * in Redis; *info has the row's version, so the caller
+			      * can ask Redis which (jobtype_execute does) */
 	JOB_START_NO_ROW,    /* no row (enqueued to Redis only): run it unfenced */
 };
+/* What job_start() found in the row when it could not record the start. */
+struct job_start_info {
+	enum job_state state;
+	long long version;
+	char *result, *error;    /* owned; NULL when NULL */
+};
+void job_start_info_release(struct job_start_info *info);
 /* Record a freshly dequeued job (its snapshot from queue_dequeue) as running,
- * with its lease token, before any work. Returns enum job_start_rc or -1. */
-int job_start(PGconn *db, const struct queue_job *job, struct acme_err *err);
+ * with its lease token, before any work. Returns enum job_start_rc or -1.
+ * info (may be NULL; zero it first) is filled for FINISHED and STALE. */
+int job_start(PGconn *db, const struct queue_job *job, struct job_start_info *info,
+	      struct acme_err *err);
 
 /* Save job->progress to the row while job->token holds it. Callers throttle
  * this (a few times a second at most); Redis carries the live value. */
@@ -78,6 +94,25 @@ int job_save_progress(PGconn *db, const struct queue_job *job, struct acme_err *
  * whether someone asked to cancel the job meanwhile. */
 int job_check_lease(PGconn *db, const char *id, const char *token, bool *cancel_requested,
 		    struct acme_err *err);
+
+/* The one way a job commits its PostgreSQL effects (issue 10, DESIGN 10a).
+ * Call it inside the job's own open transaction, after the job's writes: it
+ * takes the fence (job_check_lease), writes the outcome into the job's row
+ * (state, result or error, finished_at, no lease token) and COMMITs. The
+ * effect and the record that it happened therefore commit together, or not
+ * at all: an attempt that runs again after a lost ack, or after a reap that
+ * raced the commit, finds the row final (job_start: JOB_START_FINISHED) and
+ * acks without doing anything twice. Later mirror writes never move a final
+ * row (job_mirror), so the row keeps what was committed.
+ *
+ * state is JOB_SUCCEEDED (result_json: the job's result, may be NULL) or a
+ * failure that ends the job (JOB_FAILED, JOB_DEAD, JOB_CANCELLED; error says
+ * why). A cancel requested meanwhile turns a failure into JOB_CANCELLED; with
+ * JOB_SUCCEEDED it commits nothing and returns -1 with ACME_E_REFUSED
+ * ("cancelled on request"). On any -1 the transaction is still open, or
+ * aborted: the caller rolls back. 0 when committed. */
+int job_commit(PGconn *db, const struct queue_job *job, enum job_state state,
+	       const char *result_json, const char *error, struct acme_err *err);
 
 /* A row of jobs. Times are ISO 8601 UTC text ("" when NULL). */
 struct job_row {

@@ -16,9 +16,11 @@
 
 #include "core/audit.h"
 #include "core/db.h"
+#include "core/failpoint.h"
 #include "core/import.h"
 #include "core/job.h"
 #include "core/jobtypes.h"
+#include "core/log.h"
 #include "core/systemjobs.h"
 #include "core/webhook.h"
 #include "core/xalloc.h"
@@ -107,12 +109,13 @@ static int noop_bad(struct job_run *run, struct acme_err *err, const char *key, 
 	return acme_err_set(err, ACME_E_DATA, "noop: payload \"%s\" must be %s", key, want);
 }
 
-/* Commit one audit_log row (command "noop commit", target tag) in a
- * transaction fenced by job_check_lease(): the observable effect tests count
- * to prove a job committed once. */
+/* Commit one audit_log row (command "noop commit", target tag) together
+ * with the job's outcome (job_commit): the observable effect tests count to
+ * prove a job committed once, whatever fails around it. */
 static int noop_commit(struct job_run *run, const char *tag, struct acme_err *err)
 {
 	struct acme_err ignored;
+	char *result = NULL;
 	if (!run->db) {
 		run->permanent = true;
 		return acme_err_set(err, ACME_E_USAGE, "noop: \"commit\" needs a database connection");
@@ -121,13 +124,14 @@ static int noop_commit(struct job_run *run, const char *tag, struct acme_err *er
 		return -1;
 	char *details = xasprintf("{\"job_id\": \"%s\", \"attempt\": %d}", run->job->id,
 				  run->job->attempts);
-	int rc = job_check_lease(run->db, run->job->id, run->job->token, NULL, err);
-	if (rc == 0)
-		rc = audit_add(run->db, "-", "noop commit", tag, details, err);
-	if (rc == 0)
-		rc = db_cmd(run->db, err, "COMMIT", 0, NULL);
+	int rc = audit_add(run->db, "-", "noop commit", tag, details, err);
+	if (rc == 0) {
+		result = json_dumps(run->result, JSON_COMPACT);
+		rc = job_commit(run->db, run->job, JOB_SUCCEEDED, result, NULL, err);
+	}
 	if (rc < 0 && PQtransactionStatus(run->db) != PQTRANS_IDLE)
 		db_cmd(run->db, &ignored, "ROLLBACK", 0, NULL);
+	free(result);
 	free(details);
 	return rc;
 }
@@ -135,7 +139,8 @@ static int noop_commit(struct job_run *run, const char *tag, struct acme_err *er
 /* payload {"sleep_ms": N, "fail": bool, "fail_times": N, "progress_steps": N,
  * "stall_ms": N, "commit": "TAG"}: stall_ms blocks after the sleep without a
  * checkpoint (a handler stuck in work: no heartbeat meanwhile); commit then
- * writes one fenced row (noop_commit). */
+ * writes one row together with the job's success (noop_commit), on the
+ * attempt that succeeds: attempts that fail as asked commit nothing. */
 static int noop_run(struct job_run *run, struct acme_err *err)
 {
 	long long sleep_total = 0, steps = 0, fail_times = 0, stall = 0;
@@ -201,8 +206,6 @@ static int noop_run(struct job_run *run, struct acme_err *err)
 		return -1;
 	if (stall > 0)
 		sleep_ms(stall);
-	if (commit && noop_commit(run, commit, err) < 0)
-		return -1;
 	if (fail)
 		return acme_err_set(err, ACME_E_FAILURE, "noop: failing as asked (\"fail\": true)");
 	if (run->job->attempts <= fail_times)
@@ -210,6 +213,8 @@ static int noop_run(struct job_run *run, struct acme_err *err)
 				    "first %lld)", run->job->attempts, fail_times);
 	run->result = json_pack("{s:I, s:I, s:i}", "slept_ms", (json_int_t)sleep_total,
 				"progress_steps", (json_int_t)steps, "attempt", run->job->attempts);
+	if (commit && noop_commit(run, commit, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -293,6 +298,56 @@ static int runner_progress(struct job_run *run, json_t *progress, struct acme_er
 	return runner_checkpoint(run, err);
 }
 
+/* job_start(), and when the row is newer than Redis's snapshot: ask Redis
+ * whether this token still holds the lease. It does not (QUEUE_LOST): the
+ * lease was reaped and taken over, drop the job. It does: Redis went back in
+ * time (failover to a lagging replica, restart from an older RDB or AOF) and
+ * PostgreSQL's version wins, so Redis's is raised above the row's and the
+ * start recorded again. Returns enum job_start_rc (STALE: drop it) or -1. */
+static int runner_start(struct queue *q, PGconn *db, struct queue_job *job, long long lease_ms,
+			struct job_start_info *info, struct acme_err *err)
+{
+	int s = job_start(db, job, info, err);
+	if (s != JOB_START_STALE)
+		return s;
+	long long was = job->version;
+	int qrc = queue_heartbeat(q, job, lease_ms, err);
+	if (qrc < 0)
+		return -1;
+	if (qrc == QUEUE_LOST)
+		return JOB_START_STALE;
+	qrc = queue_raise_version(q, job, info->version + 1, err);
+	if (qrc < 0)
+		return -1;
+	if (qrc == QUEUE_LOST)
+		return JOB_START_STALE;
+	log_warn("job %s: Redis is behind PostgreSQL (version %lld, the jobs table has %lld): "
+		 "Redis went back in time; its version was raised and the job runs", job->id,
+		 was, info->version);
+	return job_start(db, job, info, err);
+}
+
+/* The row is final: an earlier attempt committed its effects together with
+ * its outcome (job_commit) and only the report to Redis was lost (a lost ack,
+ * or a reap that raced the commit). Do nothing again: finish the job in Redis
+ * as the row says. Returns JOB_START_FINISHED or -1. */
+static int finish_as_recorded(struct queue *q, PGconn *db, struct queue_job *job,
+			      const struct job_start_info *info, struct acme_err *err)
+{
+	int qrc;
+	if (info->state == JOB_SUCCEEDED)
+		qrc = queue_ack(q, job, info->result, err);
+	else
+		qrc = queue_fail(q, job, info->error ? info->error : job_state_name(info->state), true,
+				 err);
+	if (qrc < 0)
+		return -1;
+	log_info("job %s: already %s in the jobs table (an earlier attempt committed; its report "
+		 "to Redis was lost); not run again", job->id, job_state_name(info->state));
+	(void)db;   /* the row is final: mirroring Redis's snapshot would change nothing */
+	return JOB_START_FINISHED;
+}
+
 int jobtype_execute(struct queue *q, PGconn *db, struct queue_job *job, long long lease_ms,
 		    const volatile sig_atomic_t *stop, struct acme_err *err)
 {
@@ -312,15 +367,17 @@ int jobtype_execute(struct queue *q, PGconn *db, struct queue_job *job, long lon
 	r.started = r.last_beat = mono_ms();
 
 	if (db) {
-		int s = job_start(db, job, err);
+		struct job_start_info info = { 0 };
+		int s = runner_start(q, db, job, r.lease_ms, &info, err);
+		if (s == JOB_START_FINISHED)
+			s = finish_as_recorded(q, db, job, &info, err);
+		job_start_info_release(&info);
 		if (s < 0)
 			return -1;
-		if (s == JOB_START_STALE)
-			return 0;       /* someone newer holds it; leave it alone */
-		if (s == JOB_START_FINISHED) {
-			/* an earlier attempt committed; only its ack was lost */
-			return queue_ack(q, job, NULL, err) < 0 ? -1 : 0;
-		}
+		if (s != JOB_START_OK && s != JOB_START_NO_ROW)
+			return 0;
+		if (FAILPOINT(JOB_AFTER_START, err) < 0)
+			return -1;
 	}
 
 	if (!t) {
@@ -361,6 +418,8 @@ int jobtype_execute(struct queue *q, PGconn *db, struct queue_job *job, long lon
 		qrc = queue_fail(q, job, herr.msg[0] ? herr.msg : "failed", run.permanent, err);
 	}
 	if (qrc < 0)
+		goto out;
+	if (qrc == QUEUE_OK && FAILPOINT(WORKER_AFTER_ACK, err) < 0)
 		goto out;
 	if (qrc == QUEUE_OK && db && job_mirror(db, job, 1, err) < 0)
 		goto out;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/db.h"
+#include "core/failpoint.h"
 #include "core/job.h"
 #include "core/jobtypes.h"
 #include "core/outbox.h"
@@ -68,6 +69,8 @@ int outbox_relay(PGconn *db, struct queue *q, int limit, long long *n, struct ac
 		(*n)++;
 	}
 	strbuf_addch(&done, '}');
+	if (*n > 0 && FAILPOINT(RELAY_AFTER_ENQUEUE, err) < 0)
+		goto out;
 	if (*n > 0) {
 		const char *p[1] = { done.buf };
 		if (db_cmd(db, err, "UPDATE outbox SET relayed_at = now() WHERE id = ANY($1::bigint[])",

@@ -166,13 +166,13 @@ double queue_random_unit(void)
 enum script {
 	S_ENQUEUE, S_DEQUEUE, S_HEARTBEAT, S_PROGRESS, S_ACK, S_FAIL, S_RELEASE, S_EXPIRED,
 	S_PROMOTE, S_CANCEL, S_REQUEUE, S_PAUSE, S_RESUME, S_PURGE, S_PURGE_DEAD, S_FORGET,
-	S_STATS, S__COUNT
+	S_STATS, S_RAISE, S__COUNT
 };
 
 static const char *const script_names[S__COUNT] = {
 	"enqueue", "dequeue", "heartbeat", "progress", "ack", "fail", "release", "expired",
 	"promote", "cancel", "requeue", "pause", "resume", "purge", "purge-dead", "forget",
-	"stats",
+	"stats", "raise",
 };
 
 enum field {
@@ -516,10 +516,21 @@ static const char body_stats[] =
 	"  redis.call('ZCARD', K_ACTIVE), redis.call('ZCARD', K_DEAD), redis.call('EXISTS', K_PAUSED),\n"
 	"  oldest_ms, due[2] or false, redis.call('HGETALL', K_STATS)}\n";
 
+/* ARGV: 4 token, 5 minimum version. Redis went back in time (a failover to
+ * a lagging replica, a restart from an older RDB or AOF) and PostgreSQL has
+ * seen newer versions of this job: lift its version so the transitions that
+ * follow are newer than the row again. */
+static const char body_raise[] =
+	"if not holds(ARGV[4]) then return {'lost'} end\n"
+	"if tonumber(redis.call('HGET', K_JOB, 'version')) < tonumber(ARGV[5]) then\n"
+	"  redis.call('HSET', K_JOB, 'version', ARGV[5])\n"
+	"end\n"
+	"return reply('ok', K_JOB)\n";
+
 static const char *const script_bodies[S__COUNT] = {
 	body_enqueue, body_dequeue, body_heartbeat, body_progress, body_ack, body_fail,
 	body_release, body_expired, body_promote, body_cancel, body_requeue, body_pause,
-	body_resume, body_purge, body_purge_dead, body_forget, body_stats,
+	body_resume, body_purge, body_purge_dead, body_forget, body_stats, body_raise,
 };
 
 struct queue_scripts {
@@ -1135,6 +1146,17 @@ int queue_heartbeat(struct queue *q, struct queue_job *job, long long lease_ms, 
 	held_call(&c, q, S_HEARTBEAT, job);
 	call_addll(&c, lease_ms > 0 ? lease_ms : 1);
 	return held_run(q, &c, job, "cancel", QUEUE_CANCEL, err);
+}
+
+int queue_raise_version(struct queue *q, struct queue_job *job, long long min_version,
+			struct acme_err *err)
+{
+	struct call c;
+	if (check_held(job, err) < 0)
+		return -1;
+	held_call(&c, q, S_RAISE, job);
+	call_addll(&c, min_version);
+	return held_run(q, &c, job, NULL, 0, err);
 }
 
 int queue_progress(struct queue *q, struct queue_job *job, const char *progress_json,

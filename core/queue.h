@@ -246,6 +246,12 @@ int queue_dequeue(struct queue *q, const char *const *queues, size_t n, long lon
  * queue_fail), or QUEUE_LOST. job->deadline_ms is updated. */
 int queue_heartbeat(struct queue *q, struct queue_job *job, long long lease_ms, struct acme_err *err);
 
+/* Redis went back in time and PostgreSQL has seen version min_version - 1 of
+ * this held job: raise its version to at least min_version (nothing else
+ * changes; no event). QUEUE_OK (job updated) or QUEUE_LOST. */
+int queue_raise_version(struct queue *q, struct queue_job *job, long long min_version,
+			struct acme_err *err);
+
 /* Store progress (a JSON object, at most QUEUE_RESULT_MAX bytes) and publish
  * it to watchers. Does not extend the lease. QUEUE_OK, QUEUE_CANCEL, QUEUE_LOST. */
 int queue_progress(struct queue *q, struct queue_job *job, const char *progress_json,

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/failpoint.h"
 #include "core/job.h"
 #include "core/jobtypes.h"
 #include "core/log.h"
@@ -259,6 +260,8 @@ static int fire(struct scheduler *s, struct schedule *sc, time_t tick, redisCont
 	bool existed = false;
 	if (jobtype_fill_spec(&spec, err) < 0 ||
 	    job_enqueue(db, q, &spec, s->created_by, NULL, &existed, err) < 0)
+		return acme_err_prefix(err, "schedule %s", sc->name);
+	if (FAILPOINT(SCHEDULER_AFTER_ENQUEUE, err) < 0)
 		return acme_err_prefix(err, "schedule %s", sc->name);
 	snprintf(last_key, sizeof(last_key), "%sscheduler:last:%s", s->prefix, sc->name);
 	r = redisCommand(rc, "SET %s %s EX %d", key, s->me, 7 * 86400);

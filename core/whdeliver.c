@@ -49,6 +49,7 @@
 
 #include "core/clock.h"
 #include "core/db.h"
+#include "core/failpoint.h"
 #include "core/job.h"
 #include "core/log.h"
 #include "core/netguard.h"
@@ -215,20 +216,29 @@ int webhook_dispatch_run(struct job_run *run, struct acme_err *err)
 	int fmts[4] = { 0, 0, 1, 0 };
 	if (db_cmd(run->db, err, "BEGIN", 0, NULL) < 0)
 		goto out;
-	struct acme_err lerr;
-	if (job_check_lease(run->db, run->job->id, run->job->token, NULL, &lerr) < 0 &&
-	    lerr.code != ACME_E_NOT_FOUND) {
-		*err = lerr;
-		goto rollback;
-	}
 	PGresult *res = exec_bin(run->db, err, dispatch_sql, 4, p, lens, fmts);
 	if (!res)
 		goto rollback;
 	matched = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	created_n = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	PQclear(res);
-	if (db_cmd(run->db, err, "COMMIT", 0, NULL) < 0)
-		goto out;
+	run->result = json_pack("{s:s, s:s, s:I, s:I}", "event_id", event_id, "type", type,
+				"endpoints", (json_int_t)matched, "deliveries_created",
+				(json_int_t)created_n);
+	/* the deliveries and the job's outcome commit together (job_commit); a
+	 * job enqueued to Redis only (no row) commits its idempotent rows alone */
+	char *result = json_dumps(run->result, JSON_COMPACT);
+	struct acme_err lerr;
+	int crc = job_commit(run->db, run->job, JOB_SUCCEEDED, result, NULL, &lerr);
+	free(result);
+	if (crc < 0 && lerr.code == ACME_E_NOT_FOUND)
+		crc = db_cmd(run->db, &lerr, "COMMIT", 0, NULL);
+	if (crc < 0) {
+		*err = lerr;
+		if (PQtransactionStatus(run->db) == PQTRANS_IDLE)
+			goto out;
+		goto rollback;
+	}
 
 	/* wake a deliverer, unless one runs right here (it claims them next) */
 	if (matched > 0 && !pump_active) {
@@ -242,9 +252,6 @@ int webhook_dispatch_run(struct job_run *run, struct acme_err *err)
 		if (w < 0)
 			goto out;    /* retried: the rows exist, the wake-up is idempotent */
 	}
-	run->result = json_pack("{s:s, s:s, s:I, s:I}", "event_id", event_id, "type", type,
-				"endpoints", (json_int_t)matched, "deliveries_created",
-				(json_int_t)created_n);
 	rc = 0;
 	goto out;
 rollback:;
@@ -975,7 +982,9 @@ static int collect(struct pump *p, struct acme_err *err)
 		}
 		i++;
 	}
-	int rc = ndone ? record_batch(p, done, ndone, err) : 0;
+	int rc = 0;
+	if (ndone)
+		rc = FAILPOINT(DELIVER_AFTER_SEND, err) < 0 ? -1 : record_batch(p, done, ndone, err);
 	free(done);
 	return rc < 0 ? -1 : (int)ndone;
 }
