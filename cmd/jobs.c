@@ -1330,7 +1330,7 @@ static int q_bench(struct ctx *ctx, struct args *a)
 			specs[i].backoff_ms = 100;
 			specs[i].backoff_max_ms = 2000;
 		}
-		if (queue_enqueue_many(&q, specs, (size_t)k, rcs, NULL, &ctx->err) < 0)
+		if (queue_enqueue_many(&q, specs, (size_t)k, rcs, NULL, NULL, &ctx->err) < 0)
 			goto out;
 		if (rate > 0) {
 			long long due = t0 + (off + k) * 1000 / rate;

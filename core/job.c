@@ -275,6 +275,123 @@ int job_commit(PGconn *db, const struct queue_job *job, enum job_state state,
 	return 0;
 }
 
+/* ---- reconciler -------------------------------------------------------------- */
+
+static const char reconcile_sql[] =
+	"SELECT id, queue, type, state, version, attempts, max_attempts, payload::text,"
+	" GREATEST(0, ceil(extract(epoch FROM scheduled_at - now()) * 1000))::bigint,"
+	" created_at::text FROM jobs"
+	" WHERE state IN ('scheduled', 'queued', 'running', 'retrying')"
+	" AND updated_at < now() - $3::bigint * interval '1 millisecond'"
+	" AND (created_at, id) > ($1::timestamptz, $2) ORDER BY created_at, id LIMIT $4::int";
+
+int job_reconcile_batch(PGconn *db, struct queue *q, long long min_age_ms, int limit,
+			struct job_reconcile *rec, struct acme_err *err)
+{
+	char age[24], lim[16];
+	PGresult *res = NULL;
+	const char **queues = NULL, **ids = NULL, **names = NULL;
+	long long *versions = NULL;
+	struct queue_spec *specs = NULL;
+	struct queue_job *snaps = NULL, *newer = NULL;
+	int *rcs = NULL;
+	size_t nspec = 0, nnewer = 0, nnames = 0;
+	int rc = -1;
+
+	snprintf(age, sizeof(age), "%lld", min_age_ms);
+	snprintf(lim, sizeof(lim), "%d", limit);
+	const char *params[4] = { rec->at[0] ? rec->at : "-infinity", rec->id, age, lim };
+	res = db_exec(db, err, reconcile_sql, 4, params);
+	if (!res)
+		return acme_err_prefix(err, "reconciler");
+	int rows = PQntuples(res);
+	size_t cap = rows > 0 ? (size_t)rows : 1;
+	queues = xcalloc(cap, sizeof(*queues));
+	ids = xcalloc(cap, sizeof(*ids));
+	names = xcalloc(cap, sizeof(*names));
+	versions = xcalloc(cap, sizeof(*versions));
+	specs = xcalloc(cap, sizeof(*specs));
+	snaps = xcalloc(cap, sizeof(*snaps));
+	newer = xcalloc(cap, sizeof(*newer));
+	rcs = xcalloc(cap, sizeof(*rcs));
+	for (int i = 0; i < rows; i++) {
+		ids[i] = PQgetvalue(res, i, 0);
+		queues[i] = PQgetvalue(res, i, 1);
+	}
+	if (rows > 0 && queue_versions(q, queues, ids, (size_t)rows, versions, err) < 0)
+		goto out;
+	for (int i = 0; i < rows; i++) {
+		long long rowv = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+		const char *state = PQgetvalue(res, i, 3);
+		if (versions[i] < 0) {
+			struct queue_spec *sp = &specs[nspec++];
+			sp->id = ids[i];
+			sp->queue = queues[i];
+			sp->type = PQgetvalue(res, i, 2);
+			sp->payload = PQgetvalue(res, i, 7);
+			sp->max_attempts = atoi(PQgetvalue(res, i, 6));
+			sp->attempts = atoi(PQgetvalue(res, i, 5));
+			sp->version = rowv + 1;
+			if (strcmp(state, "scheduled") == 0 || strcmp(state, "retrying") == 0)
+				sp->delay_ms = strtoll(PQgetvalue(res, i, 8), NULL, 10);
+			const struct jobtype *t = jobtype_find(sp->type);
+			sp->backoff_ms = t ? t->backoff_ms : 1000;
+			sp->backoff_max_ms = t ? t->backoff_max_ms : 300000;
+			bool seen = false;
+			for (size_t k = 0; k < nnames; k++)
+				seen = seen || strcmp(names[k], queues[i]) == 0;
+			if (!seen)
+				names[nnames++] = queues[i];
+		} else if (strcmp(state, "running") == 0 && versions[i] > rowv) {
+			int got = queue_get(q, queues[i], ids[i], &newer[nnewer], err);
+			if (got < 0)
+				goto out;
+			if (got == QUEUE_OK)
+				nnewer++;
+		}
+	}
+	if (nspec > 0) {
+		if (queue_register_names(q, names, nnames, err) < 0 ||
+		    queue_enqueue_many(q, specs, nspec, rcs, NULL, snaps, err) < 0)
+			goto out;
+		size_t fresh = 0;
+		for (size_t i = 0; i < nspec; i++)
+			if (rcs[i] == QUEUE_OK) {
+				if (!rec->example[0])
+					snprintf(rec->example, sizeof(rec->example), "%s", specs[i].id);
+				fresh++;
+			}
+		if (job_mirror(db, snaps, nspec, err) < 0)
+			goto out;
+		rec->requeued += (long long)fresh;
+	}
+	if (nnewer > 0) {
+		int n = job_mirror(db, newer, nnewer, err);
+		if (n < 0)
+			goto out;
+		rec->recorded += n;
+	}
+	rec->pass_done = rows < limit;
+	if (rec->pass_done) {
+		rec->at[0] = rec->id[0] = '\0';
+	} else {
+		snprintf(rec->at, sizeof(rec->at), "%s", PQgetvalue(res, rows - 1, 9));
+		snprintf(rec->id, sizeof(rec->id), "%s", PQgetvalue(res, rows - 1, 0));
+	}
+	rc = 0;
+out:
+	queue_jobs_free(snaps, nspec);
+	queue_jobs_free(newer, nnewer);
+	free(rcs);
+	free(specs);
+	free(versions);
+	free(names);
+	free(ids);
+	free(queues);
+	PQclear(res);
+	return rc;
+}
+
 /* ---- rows --------------------------------------------------------------------- */
 
 /* The columns of struct job_row, in order; PAYLOAD is the payload expression. */
@@ -551,8 +668,13 @@ int job_retry(PGconn *db, struct queue *q, const char *id, struct queue_job *out
 		acme_err_set(err, ACME_E_TEMPFAIL, "job %s changed while retrying; try again", id);
 		goto out;
 	}
-	struct queue_spec spec = { id, row.type, row.queue, row.payload, row.max_attempts, 0, 0, 0,
-				   strtoll(PQgetvalue(res, 0, 0), NULL, 10) };
+	struct queue_spec spec = { 0 };
+	spec.id = id;
+	spec.type = row.type;
+	spec.queue = row.queue;
+	spec.payload = row.payload;
+	spec.max_attempts = row.max_attempts;
+	spec.version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	const struct jobtype *t = jobtype_find(row.type);
 	spec.backoff_ms = t ? t->backoff_ms : 1000;
 	spec.backoff_max_ms = t ? t->backoff_max_ms : 300000;

@@ -114,6 +114,34 @@ int job_check_lease(PGconn *db, const char *id, const char *token, bool *cancel_
 int job_commit(PGconn *db, const struct queue_job *job, enum job_state state,
 	       const char *result_json, const char *error, struct acme_err *err);
 
+/* The reconciler: the jobs table against Redis, one batch at a time.
+ *
+ * PostgreSQL is the durable truth for jobs; Redis carries their live state
+ * and can lose it (FLUSHALL, a restart without persistence, a new empty
+ * instance, a failover). Each batch reads up to limit rows that are not
+ * final and that nobody touched for min_age_ms (so a job being enqueued,
+ * whose row is written before Redis, is not raced), in (created_at, id)
+ * order from the cursor, and asks Redis for their versions in one round trip:
+ *   - Redis has no such job: it is queued again under its own id (queued, or
+ *     scheduled until the row's due time for scheduled and retrying rows),
+ *     with the row's attempts and a version above the row's, and the row
+ *     records that. Enqueue is idempotent by id, so reconcilers on many
+ *     workers racing each other queue it once. Counted in requeued.
+ *   - a running row that Redis has moved on from (newer version: a final
+ *     mirror write was lost): Redis's snapshot is written. Counted in recorded.
+ * The queue names of requeued jobs are added to the set of known queues.
+ * When a batch is shorter than limit the pass is over: rec->pass_done is set
+ * and the cursor starts again. 0 / -1. */
+struct job_reconcile {
+	char at[64];                     /* cursor: created_at of the last row ("" = start) */
+	char id[QUEUE_ID_MAX + 1];       /* and its id */
+	bool pass_done;                  /* the last batch ended a pass */
+	long long requeued, recorded;    /* added up by each batch; the caller resets them */
+	char example[QUEUE_ID_MAX + 1];  /* one requeued job id */
+};
+int job_reconcile_batch(PGconn *db, struct queue *q, long long min_age_ms, int limit,
+			struct job_reconcile *rec, struct acme_err *err);
+
 /* A row of jobs. Times are ISO 8601 UTC text ("" when NULL). */
 struct job_row {
 	char *id, *type, *queue, *payload;

@@ -230,7 +230,7 @@ static const char prelude[] =
 	"local function expire(jk) redis.call('PEXPIRE', jk, ARGV[#ARGV]) end\n";
 
 /* ARGV: 4 type, 5 queue, 6 payload, 7 max_attempts, 8 delay_ms, 9 backoff_ms,
- * 10 backoff_max_ms, 11 version */
+ * 10 backoff_max_ms, 11 version, 12 attempts already used */
 static const char body_enqueue[] =
 	"if redis.call('EXISTS', K_JOB) == 1 then return reply('exists', K_JOB) end\n"
 	"local now = now_ms()\n"
@@ -238,8 +238,9 @@ static const char body_enqueue[] =
 	"local state, when = 'queued', 'enqueued_ms'\n"
 	"if delay > 0 then state, when = 'scheduled', 'scheduled_ms' end\n"
 	"redis.call('HSET', K_JOB, 'id', ID, 'type', ARGV[4], 'queue', ARGV[5], 'payload', ARGV[6],\n"
-	"  'attempts', 0, 'max_attempts', ARGV[7], 'backoff_ms', ARGV[9], 'backoff_max_ms', ARGV[10],\n"
-	"  'version', ARGV[11], 'created_ms', n(now), 'cancel', 0, 'state', state, when, n(now + delay))\n"
+	"  'attempts', ARGV[12], 'max_attempts', ARGV[7], 'backoff_ms', ARGV[9],\n"
+	"  'backoff_max_ms', ARGV[10], 'version', ARGV[11], 'created_ms', n(now), 'cancel', 0,\n"
+	"  'state', state, when, n(now + delay))\n"
 	"if delay > 0 then\n"
 	"  redis.call('ZADD', K_SCHED, now + delay, ID)\n"
 	"else\n"
@@ -952,10 +953,11 @@ static void enqueue_call(struct call *c, const struct queue *q, const struct que
 	call_addll(c, s->backoff_ms);
 	call_addll(c, s->backoff_max_ms);
 	call_addll(c, s->version > 0 ? s->version : 1);
+	call_addll(c, s->attempts > 0 ? s->attempts : 0);
 }
 
 int queue_enqueue_many(struct queue *q, const struct queue_spec *specs, size_t n, int *rcs,
-		       char (*ids)[QUEUE_ULID_LEN + 1], struct acme_err *err)
+		       char (*ids)[QUEUE_ULID_LEN + 1], struct queue_job *out, struct acme_err *err)
 {
 	struct call *calls = xcalloc(n ? n : 1, sizeof(*calls));
 	char id[QUEUE_ULID_LEN + 1];
@@ -982,8 +984,11 @@ int queue_enqueue_many(struct queue *q, const struct queue_spec *specs, size_t n
 	}
 	if (calls_run(q, calls, n, err) < 0)
 		goto out;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		rcs[i] = status_is(calls[i].reply, "exists") ? QUEUE_EXISTS : QUEUE_OK;
+		if (out)
+			take_snapshot(calls[i].reply, &out[i]);
+	}
 	rc = 0;
 out:
 	calls_release(calls, built);
@@ -1366,6 +1371,56 @@ int queue_requeue(struct queue *q, const struct queue_spec *spec, long long crea
 	if (job_call(q, &c, out, err) == 0)
 		rc = status_is(c.reply, "busy") ? QUEUE_BUSY : QUEUE_OK;
 	call_release(&c);
+	return rc;
+}
+
+int queue_versions(struct queue *q, const char *const *queues, const char *const *ids, size_t n,
+		   long long *versions, struct acme_err *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *key = xasprintf("%s{%s}:job:%s", q->prefix, queues[i], ids[i]);
+		const char *argv[3] = { "HGET", key, "version" };
+		int ok = redisAppendCommandArgv(q->rc, 3, argv, NULL);
+		free(key);
+		if (ok != REDIS_OK)
+			return conn_error(q, err);
+	}
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		redisReply *r = NULL;
+		if (redisGetReply(q->rc, (void **)&r) != REDIS_OK || !r)
+			return conn_error(q, err);
+		if (r->type == REDIS_REPLY_STRING)
+			versions[i] = strtoll(r->str, NULL, 10);
+		else if (r->type == REDIS_REPLY_NIL)
+			versions[i] = -1;
+		else if (rc == 0)
+			rc = acme_err_set(err, ACME_E_FAILURE, "redis: reading job %s: %s", ids[i],
+					  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected answer");
+		freeReplyObject(r);
+	}
+	return rc;
+}
+
+int queue_register_names(struct queue *q, const char *const *names, size_t n,
+			 struct acme_err *err)
+{
+	if (n == 0)
+		return 0;
+	const char **argv = xcalloc(n + 2, sizeof(*argv));
+	char *key = xasprintf("%squeues", q->prefix);
+	argv[0] = "SADD";
+	argv[1] = key;
+	for (size_t i = 0; i < n; i++)
+		argv[2 + i] = names[i];
+	redisReply *r = redisCommandArgv(q->rc, (int)n + 2, argv, NULL);
+	free(key);
+	free(argv);
+	if (!r)
+		return conn_error(q, err);
+	int rc = r->type == REDIS_REPLY_ERROR ? acme_err_set(err, ACME_E_FAILURE, "redis: %s",
+							    r->str) : 0;
+	freeReplyObject(r);
 	return rc;
 }
 

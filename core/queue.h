@@ -159,6 +159,8 @@ struct queue_spec {
 	long long backoff_ms;     /* retry delay before the 2nd attempt ... */
 	long long backoff_max_ms; /* ... doubling up to this */
 	long long version;        /* the first version; 0 = 1 */
+	int attempts;             /* attempts already used (a job re-created from its
+				   * PostgreSQL row after Redis lost it); 0 = new */
 };
 
 enum queue_rc {
@@ -228,9 +230,10 @@ int queue_enqueue(struct queue *q, const struct queue_spec *spec, struct queue_j
 		  struct acme_err *err);
 /* The same for n jobs in one pipelined round trip; rcs[i] gets each result
  * and the generated ids are written to ids[i] (QUEUE_ULID_LEN + 1 bytes each;
- * ids may be NULL when every spec has an id). 0 / -1. */
+ * ids may be NULL when every spec has an id). out (may be NULL; n zeroed
+ * jobs) gets each job's snapshot, new or existing. 0 / -1. */
 int queue_enqueue_many(struct queue *q, const struct queue_spec *specs, size_t n, int *rcs,
-		       char (*ids)[QUEUE_ULID_LEN + 1], struct acme_err *err);
+		       char (*ids)[QUEUE_ULID_LEN + 1], struct queue_job *out, struct acme_err *err);
 
 /* Take the next ready job from the first non-paused, non-empty queue of
  * queues[0..n), in that order, waiting up to wait_ms (0: do not wait) for one
@@ -305,6 +308,17 @@ int queue_requeue(struct queue *q, const struct queue_spec *spec, long long crea
 /* The job as Redis holds it now (read only). QUEUE_OK or QUEUE_MISSING. */
 int queue_get(struct queue *q, const char *queue, const char *id, struct queue_job *out,
 	      struct acme_err *err);
+
+/* The versions of n jobs (queues[i], ids[i]) in one pipelined round trip:
+ * versions[i] = -1 when Redis has no such job. 0 / -1. (The reconciler's
+ * check of the jobs table against Redis.) */
+int queue_versions(struct queue *q, const char *const *queues, const char *const *ids, size_t n,
+		   long long *versions, struct acme_err *err);
+
+/* Add names to the P queues set now, whatever this struct has cached (after
+ * Redis lost its data the set must be rebuilt). 0 / -1. */
+int queue_register_names(struct queue *q, const char *const *names, size_t n,
+			 struct acme_err *err);
 
 /* Pause: dequeue skips the queue (running jobs go on; enqueue still works).
  * Resume wakes waiting workers. QUEUE_OK; *was (may be NULL) = paused before. */

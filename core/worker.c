@@ -55,7 +55,8 @@
 #define RECORD_TTL_S       15
 #define RECONCILE_INTERVAL_MS 5000   /* the jobs table against Redis */
 #define RECONCILE_AGE_MS   10000  /* rows untouched this long are checked */
-#define RECONCILE_BATCH    100
+#define RECONCILE_BATCH    500
+#define RECONCILE_BATCHES  40     /* a call looks at up to 20,000 rows */
 #define DEQUEUE_WAIT_MS    1000
 #define EXIT_RECYCLE       3      /* child: done its share, start a new one */
 #define EXIT_DRAINED       0      /* child: stopped or (burst) nothing left */
@@ -288,10 +289,7 @@ struct supervisor {
 	bool warned_policy;
 	struct pending pending;       /* snapshots PostgreSQL has not recorded yet */
 	unsigned jobs_done;           /* by children that have ended */
-	/* the reconciler's walk over running rows: (updated_at, id) cursor */
-	char rec_at[64], rec_id[QUEUE_ID_MAX + 1];
-	long long rec_missing, rec_missing_logged_ms, rec_pass_missing;
-	char rec_example[QUEUE_ID_MAX + 1];
+	struct job_reconcile rec;   /* the reconciler's walk over the jobs table */
 };
 
 static int live_children(const struct supervisor *sv)
@@ -648,6 +646,20 @@ static void settle_slot(struct supervisor *sv, struct slot *s, const char *why, 
 		return;           /* the reaper settles it when the lease expires */
 	}
 	slot_job(s, &job);
+	if (!release) {
+		/* the retry waits the job's backoff: the slot knows only the
+		 * lease, so read attempts and backoff from Redis (a crashing
+		 * file or a killed 6-hour import must not come back at once) */
+		struct queue_job cur;
+		memset(&cur, 0, sizeof(cur));
+		if (queue_get(&sv->q, s->queue, s->job_id, &cur, &err) == QUEUE_OK) {
+			job.attempts = cur.attempts;
+			job.max_attempts = cur.max_attempts;
+			job.backoff_ms = cur.backoff_ms;
+			job.backoff_max_ms = cur.backoff_max_ms;
+		}
+		queue_job_release(&cur);
+	}
 	int r = release ? queue_release_job(&sv->q, &job, &err) :
 			  queue_fail(&sv->q, &job, why, false, &err);
 	if (r < 0) {
@@ -741,85 +753,50 @@ static void maintain(struct supervisor *sv)
 		log_debug("outbox relay: %lld events", relayed);
 }
 
-/* The jobs table against Redis. A row can stay "running" after its job
- * moved on when the final mirror write was lost: a child killed between its
- * ack and the write (the hard time limit, the OOM killer), or killed while
- * PostgreSQL was away and its pending writes were still in memory. Walk the
- * running rows nobody touched for a while, a batch per call with a cursor,
- * and write Redis's snapshot of each where it is newer (job_mirror() never
- * moves a row back, so racing a live worker is harmless). Rows Redis has no
- * job for (a Redis that lost its data) are reported, not touched: `acmectl
- * jobs retry ID` is the operator's call. */
+/* The jobs table against Redis (job_reconcile_batch): rows Redis lost are
+ * queued again under their own ids, running rows whose final mirror write
+ * was lost (a child killed between its ack and the write) get Redis's
+ * snapshot. Up to RECONCILE_BATCHES batches a call, so a whole pass over a
+ * few ten thousand waiting jobs fits in one period; a longer one goes on
+ * where it stopped. The set of known queues is rebuilt every call (Redis may
+ * have lost it with everything else). */
 static void reconcile(struct supervisor *sv)
 {
 	struct acme_err err;
-	struct queue_job *found = NULL;
-	size_t nfound = 0;
-	char age[24], limit[24];
-	long long missing = 0;
-	const char *example = NULL;
+	const char **names = NULL;
+	size_t nnames = 0;
 
-	if (!sv->rec_at[0])
-		snprintf(sv->rec_at, sizeof(sv->rec_at), "-infinity");
-	snprintf(age, sizeof(age), "%d", RECONCILE_AGE_MS);
-	snprintf(limit, sizeof(limit), "%d", RECONCILE_BATCH);
-	const char *params[4] = { sv->rec_at, sv->rec_id, age, limit };
-	PGresult *res = db_exec(sv->db, &err, "SELECT id, queue, version, updated_at::text FROM jobs"
-		" WHERE state = 'running' AND updated_at < now() - $3::bigint * interval '1 millisecond'"
-		" AND (updated_at, id) > ($1::timestamptz, $2) ORDER BY updated_at, id LIMIT $4::int",
-		4, params);
-	if (!res) {
+	for (size_t i = 0; i < sv->opts->npools; i++)
+		for (size_t j = 0; j < sv->opts->pools[i].nqueues; j++) {
+			names = xrealloc(names, (nnames + 1) * sizeof(*names));
+			names[nnames++] = sv->opts->pools[i].queues[j];
+		}
+	if (queue_register_names(&sv->q, names, nnames, &err) < 0)
 		log_warn("reconciler: %s", err.msg);
-		return;
-	}
-	int rows = PQntuples(res);
-	found = xcalloc((size_t)rows + 1, sizeof(*found));
-	for (int i = 0; i < rows; i++) {
-		struct queue_job snap;
-		memset(&snap, 0, sizeof(snap));
-		int got = queue_get(&sv->q, PQgetvalue(res, i, 1), PQgetvalue(res, i, 0), &snap, &err);
-		if (got < 0) {
-			log_warn("reconciler: %s", err.msg);
-			queue_job_release(&snap);
+	free(names);
+
+	for (int b = 0; b < RECONCILE_BATCHES; b++) {
+		if (job_reconcile_batch(sv->db, &sv->q, RECONCILE_AGE_MS, RECONCILE_BATCH, &sv->rec,
+					&err) < 0) {
+			log_warn("%s", err.msg);
+			return;
+		}
+		if (sv->rec.pass_done)
 			break;
-		}
-		if (got == QUEUE_MISSING) {
-			if (!example)
-				example = PQgetvalue(res, i, 0);
-			missing++;
-		} else if (snap.version > strtoll(PQgetvalue(res, i, 2), NULL, 10)) {
-			log_info("job %s: the jobs table said running, Redis says %s; recorded",
-				 snap.id, job_state_name(snap.state));
-			found[nfound++] = snap;
-			continue;
-		}
-		queue_job_release(&snap);
 	}
-	if (nfound && job_mirror(sv->db, found, nfound, &err) < 0)
-		log_warn("reconciler: %s", err.msg);
-	sv->rec_pass_missing += missing;
-	if (example && !sv->rec_example[0])
-		snprintf(sv->rec_example, sizeof(sv->rec_example), "%s", example);
-	/* go on after the last row next time, or start over after a short page */
-	if (rows == RECONCILE_BATCH) {
-		snprintf(sv->rec_at, sizeof(sv->rec_at), "%s", PQgetvalue(res, rows - 1, 3));
-		snprintf(sv->rec_id, sizeof(sv->rec_id), "%s", PQgetvalue(res, rows - 1, 0));
-	} else {
-		/* a pass is over: say what Redis lost, when that changed (or every
-		 * ten minutes while it lasts) */
-		long long m = sv->rec_pass_missing;
-		if (m && (m != sv->rec_missing || now_ms() - sv->rec_missing_logged_ms > 600000)) {
-			log_warn("%lld job%s running in PostgreSQL but unknown to Redis (e.g. %s): Redis "
-				 "lost them; 'acmectl jobs retry ID' queues a job again", m,
-				 m == 1 ? " is" : "s are", sv->rec_example);
-			sv->rec_missing_logged_ms = now_ms();
-		}
-		sv->rec_missing = m;
-		sv->rec_pass_missing = 0;
-		sv->rec_example[0] = sv->rec_at[0] = sv->rec_id[0] = '\0';
-	}
-	queue_jobs_free(found, nfound);
-	PQclear(res);
+	if (!sv->rec.pass_done)
+		return;
+	if (sv->rec.requeued)
+		log_warn("reconciler: Redis had lost %lld waiting or running job%s (e.g. %s): "
+			 "queued again from the jobs table under the same id%s",
+			 sv->rec.requeued, sv->rec.requeued == 1 ? "" : "s", sv->rec.example,
+			 sv->rec.requeued == 1 ? "" : "s");
+	if (sv->rec.recorded)
+		log_info("reconciler: %lld running row%s recorded from Redis (a final state "
+			 "change had not been written)", sv->rec.recorded,
+			 sv->rec.recorded == 1 ? "" : "s");
+	sv->rec.requeued = sv->rec.recorded = 0;
+	sv->rec.example[0] = '\0';
 }
 
 /* Children that ended: settle their jobs and say whether to replace them. */
