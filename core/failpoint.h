@@ -39,6 +39,12 @@
 #define FAILPOINT_NAMES(X)                                                                  \
 	X(JOB_AFTER_START, "job.after-start", "the runner recorded the job as running, before " \
 	  "its handler")                                                                    \
+	X(JOB_BEFORE_COMMIT, "job.before-commit", "a job's transaction holds its effects; " \
+	  "job_commit has not taken the fence yet")                                          \
+	X(JOB_AFTER_FENCE, "job.after-fence", "job_commit holds the fence (the job's row is " \
+	  "locked) and wrote the outcome; COMMIT not yet sent")                              \
+	X(IMPORT_BEFORE_MERGE, "import.before-merge", "an import staged every row; the merge " \
+	  "into products has not started")                                                  \
 	X(IMPORT_BEFORE_COMMIT, "import.before-commit", "an import's transaction is complete, " \
 	  "COMMIT not yet sent")                                                            \
 	X(IMPORT_AFTER_COMMIT, "import.after-commit", "an import committed (products and the " \

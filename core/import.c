@@ -70,10 +70,10 @@
 #include <time.h>
 
 #include "core/db.h"
+#include "core/failpoint.h"
 #include "core/import.h"
 #include "core/job.h"
 #include "core/outbox.h"
-#include "core/failpoint.h"
 #include "core/strbuf.h"
 #include "core/upload.h"
 #include "core/xalloc.h"
@@ -1004,7 +1004,7 @@ int import_run(struct job_run *run, struct acme_err *err)
 			     im.rejected == 1 ? "" : "s", run->job->id);
 		goto failed;
 	}
-	if (merge(&im, err) < 0)
+	if (FAILPOINT(IMPORT_BEFORE_MERGE, err) < 0 || merge(&im, err) < 0)
 		goto fail;
 	im.merge_ms = mono_ms() - im.started - im.parse_ms;
 

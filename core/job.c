@@ -16,6 +16,7 @@
 
 #include "core/db.h"
 #include "core/audit.h"
+#include "core/failpoint.h"
 #include "core/job.h"
 #include "core/jobtypes.h"
 #include "core/xalloc.h"
@@ -256,7 +257,8 @@ int job_commit(PGconn *db, const struct queue_job *job, enum job_state state,
 	if (!job_state_is_final(state))
 		return acme_err_set(err, ACME_E_USAGE, "job %s: job_commit needs a final state, "
 				    "not %s", job->id, job_state_name(state));
-	if (job_check_lease(db, job->id, job->token, &cancel, err) < 0)
+	if (FAILPOINT(JOB_BEFORE_COMMIT, err) < 0 ||
+	    job_check_lease(db, job->id, job->token, &cancel, err) < 0)
 		return -1;
 	if (cancel) {
 		if (state == JOB_SUCCEEDED)
@@ -270,7 +272,7 @@ int job_commit(PGconn *db, const struct queue_job *job, enum job_state state,
 	};
 	if (db_cmd(db, err, commit_outcome_sql, 4, params) < 0)
 		return acme_err_prefix(err, "job %s: recording its outcome", job->id);
-	if (db_cmd(db, err, "COMMIT", 0, NULL) < 0)
+	if (FAILPOINT(JOB_AFTER_FENCE, err) < 0 || db_cmd(db, err, "COMMIT", 0, NULL) < 0)
 		return acme_err_prefix(err, "job %s: COMMIT", job->id);
 	return 0;
 }
