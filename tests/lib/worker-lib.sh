@@ -70,3 +70,19 @@ job_col() {
 commits() {
 	tpsql -c "SELECT count(*) FROM audit_log WHERE command = 'noop commit' AND target = '$1'"
 }
+
+# Failpoints (core/failpoint.h). fp_reached LOG NAME: wait (bounded) until the
+# log says a process stopped at failpoint NAME (pause), and print its pid.
+fp_reached() {
+	_fp_i=0
+	while [ $_fp_i -lt 600 ]; do
+		_fp_pid=$(sed -n "s/.*failpoint $2 reached (pid \([0-9]*\)).*/\1/p" "$1" 2>/dev/null | tail -n 1)
+		if [ -n "$_fp_pid" ]; then
+			echo "$_fp_pid"
+			return 0
+		fi
+		sleep 0.1
+		_fp_i=$((_fp_i + 1))
+	done
+	return 1
+}
