@@ -24,6 +24,15 @@ t_like "$ERR" "refused when ACME_ENV is production" "and it says why"
 t_ok "an empty spec arms nothing" env ACME_FAILPOINTS= "$ACMECTL" config show
 t_ok "off is accepted" env ACME_FAILPOINTS=job.after-start=off,worker.after-ack=2*off "$ACMECTL" config show
 
+# ---- the documentation lists every point ----
+missing=
+for name in $(sed -n 's/^[[:space:]]*X([A-Z_]*, "\([a-z.-]*\)".*/\1/p' "$TEST_TOP/core/failpoint.h"); do
+	grep -q "^\.It Cm $name\$" "$TEST_TOP/man/acmectl-worker.8" || missing="$missing $name"
+done
+t_is "${missing:-none}" none "acmectl-worker(8) lists every failpoint under TESTING"
+t_is "$(sed -n 's/^[[:space:]]*X([A-Z_]*, "\([a-z.-]*\)".*/\1/p' "$TEST_TOP/core/failpoint.h" | wc -l | tr -d ' ')" 10 \
+	"the header declares the ten points"
+
 # ---- pause: a child stops at the step until SIGCONT ----
 export ACME_FAILPOINTS='job.after-start=1*pause'
 start_worker w1 -Q default=1
