@@ -348,6 +348,13 @@ static int finish_as_recorded(struct queue *q, PGconn *db, struct queue_job *job
 	return JOB_START_FINISHED;
 }
 
+static void warn_late_report(const struct queue_job *job)
+{
+	log_warn("job %s: its work finished, but the lease was lost before it was reported "
+		 "(reaped or taken over); what it committed with its outcome is not run again",
+		 job->id);
+}
+
 int jobtype_execute(struct queue *q, PGconn *db, struct queue_job *job, long long lease_ms,
 		    const volatile sig_atomic_t *stop, struct acme_err *err)
 {
@@ -405,10 +412,13 @@ int jobtype_execute(struct queue *q, PGconn *db, struct queue_job *job, long lon
 		*err = r.infra;
 		goto out;
 	}
+	if (r.lost && hrc == 0)
+		warn_late_report(job);
 	if (r.lost) {
 		rc = 0;         /* the new holder owns it now */
 		goto out;
 	}
+
 	if (r.stopping && hrc < 0) {
 		qrc = queue_release_job(q, job, err);
 	} else if (hrc == 0) {
@@ -419,6 +429,10 @@ int jobtype_execute(struct queue *q, PGconn *db, struct queue_job *job, long lon
 	}
 	if (qrc < 0)
 		goto out;
+	if (qrc == QUEUE_LOST && hrc == 0)
+		warn_late_report(job);
+	else if (qrc == QUEUE_LOST)
+		log_warn("job %s: %s", job->id, herr.msg[0] ? herr.msg : "failed");
 	if (qrc == QUEUE_OK && FAILPOINT(WORKER_AFTER_ACK, err) < 0)
 		goto out;
 	if (qrc == QUEUE_OK && db && job_mirror(db, job, 1, err) < 0)

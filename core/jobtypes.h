@@ -10,9 +10,17 @@
  *     its error when it fails: that is how cancel, the soft time limit, a
  *     lost lease and shutdown reach it; run->progress() reports progress and
  *     checkpoints too;
- *   - commits database effects in one transaction that first calls
- *     job_check_lease(run->db, job->id, job->token, ...) (core/job.h), and
- *     makes them idempotent: an attempt may run again after a crash;
+ *   - commits its database effects in one transaction that ends with
+ *     job_commit(run->db, job, JOB_SUCCEEDED, result, NULL, err) (core/job.h):
+ *     the fence, the job's outcome in its row, and COMMIT, so the effects
+ *     and the record that the job ended commit together and an attempt that
+ *     runs again after a lost ack or a reap finds it finished (the runner
+ *     then acks it without calling the handler). A failure that ends the job
+ *     and leaves a trace (a refusal, an import.failed event) commits it the
+ *     same way with JOB_FAILED/JOB_DEAD. Types whose work is many small
+ *     transactions, each idempotent by its own key (housekeeping's purges,
+ *     webhook.deliver's deliveries fenced by attempt number), may run again
+ *     harmlessly and need no outcome in the row;
  *   - returns 0 with run->result set (a JSON object, or NULL), or -1 with err
  *     set, and run->permanent = true when retrying cannot help (bad input).
  */

@@ -449,8 +449,8 @@ static int child_main(const struct config *cfg, const struct worker_opts *opts,
 				 pool->name, job.id, now_ms() - t0);
 		} else if (job.state == JOB_RUNNING) {
 			/* the runner found its lease gone (reaped, taken over) */
-			log_warn("%s: job %s: lease lost after %lld ms; this attempt stopped without "
-				 "committing", pool->name, job.id, now_ms() - t0);
+			log_warn("%s: job %s: lease lost after %lld ms (reaped or taken over); this "
+				 "attempt's report was refused", pool->name, job.id, now_ms() - t0);
 		} else {
 			log_info("%s: job %s %s in %lld ms%s%s", pool->name, job.id,
 				 job_state_name(job.state), now_ms() - t0,

@@ -95,4 +95,45 @@ t_ok "and its dispatch succeeds" wait_for 30 \
 t_is "$(tpsql -c "SELECT count(*) FROM jobs WHERE type = 'event.dispatch'")" 4 "still one job per row"
 stop_worker w5
 
+# ---- worker.after-ack: acked in Redis, the row not written, child killed ----
+# (a job without a commit of its own: only the mirror records its end)
+export ACME_FAILPOINTS='worker.after-ack=1*exit'
+start_worker w6 -Q default=1
+unset ACME_FAILPOINTS
+job=$(enqueue noop)
+t_ok "Redis records the job as succeeded" wait_for 30 \
+	"[ \"\$(tredis HGET '${ACME_REDIS_PREFIX}{default}:job:$job' state)\" = succeeded ]"
+t_is "$(job_col "$job" state)" running "the row missed it"
+t_ok "the reconciler records it from Redis" wait_for 60 "[ \"\$(job_col $job state)\" = succeeded ]"
+t_like "$(cat "$TEST_TMP/w6.log")" "reconciler: 1 running row recorded from Redis" "and says so"
+t_is "$(job_col "$job" attempts)" 1 "one attempt"
+stop_worker w6
+
+# ---- scheduler.after-enqueue: the scheduler dies after enqueueing a tick ----
+# the tick is not marked fired; the next leader may fire it again, and the
+# tick's job id makes that the same job: each tick runs once.
+mkdir -p "$XDG_CONFIG_HOME/acmectl"
+cat >"$XDG_CONFIG_HOME/acmectl/config" <<'EOC'
+[schedule.tick]
+every = 1s
+type = noop
+payload = {"commit": "tick"}
+EOC
+export ACME_FAILPOINTS='scheduler.after-enqueue=1*exit'
+start_worker b1 --beat-only
+unset ACME_FAILPOINTS
+wait "$(worker_pid b1)"
+t_is "$?" 137 "the scheduler died right after enqueueing a tick"
+first=$(tpsql -c "SELECT id FROM jobs WHERE payload->>'commit' = 'tick' ORDER BY created_at LIMIT 1")
+t_like "$first" '.' "its tick's job is recorded"
+start_worker b2 --beat -Q default=1
+t_ok "the next scheduler takes over and ticks go on" wait_for 60 \
+	"[ \$(tpsql -c \"SELECT count(*) FROM jobs WHERE payload->>'commit' = 'tick' AND state = 'succeeded'\") -ge 3 ]"
+stop_worker b2
+t_is "$(job_col "$first" state)" succeeded "the tick enqueued before the crash ran"
+t_is "$(tpsql -c "SELECT count(*) FROM (SELECT details->>'job_id' FROM audit_log WHERE command = 'noop commit'
+	AND target = 'tick' GROUP BY 1 HAVING count(*) > 1) x")" 0 "and every tick's job committed once"
+t_is "$(tpsql -c "SELECT count(*) FROM jobs WHERE payload->>'commit' = 'tick' AND state = 'succeeded'")" \
+	"$(commits tick)" "one commit per tick job"
+
 t_done

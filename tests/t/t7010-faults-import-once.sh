@@ -60,6 +60,8 @@ t_ok "the job ends succeeded in Redis" wait_for 60 "[ \"\$(rstate $job)\" = succ
 t_is "$(job_col "$job" state)" succeeded "and in the jobs table (the reaper's write did not undo it)"
 t_is "$(completed "$job")" 1 "exactly one import.completed"
 t_is "$(tpsql -c "SELECT count(*) FROM products WHERE sku LIKE 'RACE-%'")" 2 "the rows are there"
+t_like "$(cat "$TEST_TMP/w2.log")" "job $job: its work finished, but the lease was lost before it was reported" \
+	"the child says its report came too late"
 t_like "$(cat "$TEST_TMP/w2.log")" "job $job: already succeeded in the jobs table" \
 	"the retry found it finished"
 stop_worker w2
