@@ -45,7 +45,8 @@ char *job_created_by(void);
  * Idempotent by id: when the row exists, *existed is set and nothing changes,
  * except that a job whose row says it is still waiting but which Redis does
  * not have is queued again. When Redis fails after the row was written, the
- * error says so and the row stays: `acmectl jobs retry ID` queues it. out (may
+ * error says so and the row stays: a worker's reconciler (job_reconcile_batch)
+ * or `acmectl jobs retry ID` queues it. out (may
  * be NULL) gets the Redis snapshot, out->id the id. */
 int job_enqueue(PGconn *db, struct queue *q, const struct queue_spec *spec,
 		const char *created_by, struct queue_job *out, bool *existed, struct acme_err *err);
@@ -134,7 +135,7 @@ int job_commit(PGconn *db, const struct queue_job *job, enum job_state state,
  * and the cursor starts again. 0 / -1. */
 struct job_reconcile {
 	char at[64];                     /* cursor: created_at of the last row ("" = start) */
-	char id[QUEUE_ID_MAX + 1];       /* and its id */
+	char id[256];                    /* and its id (jobs.id allows 200) */
 	bool pass_done;                  /* the last batch ended a pass */
 	long long requeued, recorded;    /* added up by each batch; the caller resets them */
 	char example[QUEUE_ID_MAX + 1];  /* one requeued job id */

@@ -162,7 +162,7 @@ static void test_names(void **state)
 static void test_spec_checks(void **state)
 {
 	struct acme_err err = { 0 };
-	struct queue_spec s = { NULL, "noop", "default", "{\"a\": 1}", 3, 0, 100, 1000, 0 };
+	struct queue_spec s = { NULL, "noop", "default", "{\"a\": 1}", 3, 0, 100, 1000, 0, 0 };
 	(void)state;
 	assert_int_equal(queue_check_spec(&s, &err), 0);
 	s.payload = NULL;                         /* {} */
