@@ -82,6 +82,30 @@ int queue_check_id(const char *id, struct acme_err *err)
 	return check_chars("job id", id, QUEUE_ID_MAX, "_.:-", err);
 }
 
+void queue_derive_id(char *out, const char *head, const char *name, const char *tail)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t hl = strlen(head), nl = strlen(name), tl = strlen(tail);
+	if (hl + tl > QUEUE_ID_MAX - 24)
+		abort();        /* a programming error, caught by the tests */
+	if (hl + nl + tl <= QUEUE_ID_MAX) {
+		snprintf(out, QUEUE_ID_MAX + 1, "%s%s%s", head, name, tail);
+		return;
+	}
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	if (EVP_Digest(name, nl, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 8)
+		abort();        /* SHA-256 is always there */
+	char hash[17];
+	for (int i = 0; i < 8; i++) {
+		hash[2 * i] = hex[md[i] >> 4];
+		hash[2 * i + 1] = hex[md[i] & 15];
+	}
+	hash[16] = '\0';
+	int keep = (int)(QUEUE_ID_MAX - hl - tl - 17);    /* 17: ':' and the hash */
+	snprintf(out, QUEUE_ID_MAX + 1, "%s%.*s:%s%s", head, keep, name, hash, tail);
+}
+
 static int random_bytes(unsigned char *buf, int n, struct acme_err *err)
 {
 	if (RAND_bytes(buf, n) != 1)

@@ -201,6 +201,17 @@ void queue_release(struct queue *q);
 int queue_check_name(const char *what, const char *name, struct acme_err *err);
 /* Job ids: 1-64 of [A-Za-z0-9_.:-]. */
 int queue_check_id(const char *id, struct acme_err *err);
+/* A job id derived from parts, head + name + tail, such as "sched-" NAME
+ * "-1767225600": the same parts always give the same id, and it is never cut
+ * short. When the three fit in QUEUE_ID_MAX characters, that is the id.
+ * Otherwise the name is shortened and a hash of the whole name added:
+ * head + the name's first characters + ':' + 16 hex digits of SHA-256(name)
+ * + tail, exactly QUEUE_ID_MAX characters. So ids of different names differ
+ * (but for a 64-bit hash collision), and a shortened id can never equal a
+ * whole one when names cannot hold ':' (queue_check_name). head and tail are
+ * the caller's constants, valid id characters, together at most
+ * QUEUE_ID_MAX - 24 long (abort() otherwise). out[QUEUE_ID_MAX + 1]. */
+void queue_derive_id(char *out, const char *head, const char *name, const char *tail);
 /* A new ULID (26 Crockford base32 characters: 48-bit ms time, 80 random bits),
  * so ids sort by creation time. out[QUEUE_ULID_LEN + 1]. 0 / -1. */
 int queue_new_id(char *out, struct acme_err *err);

@@ -234,7 +234,7 @@ int webhook_dispatch_run(struct job_run *run, struct acme_err *err)
 	if (matched > 0 && !pump_active) {
 		struct handle_queue hq;
 		char jid[QUEUE_ID_MAX + 1];
-		snprintf(jid, sizeof(jid), "whd-%s", event_id);
+		queue_derive_id(jid, "whd-", event_id, "");   /* event ids may be 64 long */
 		if (hq_open(&hq, err) < 0)
 			goto out;
 		int w = webhook_wake(run->db, &hq.q, jid, 0, err);
