@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "core/queue.h"
+#include "core/utf8.h"
 #include "core/xalloc.h"
 
 /* ---- states ------------------------------------------------------------------ */
@@ -1193,16 +1194,16 @@ int queue_ack(struct queue *q, struct queue_job *job, const char *result_json, s
 	return held_run(q, &c, job, NULL, 0, err);
 }
 
-/* The error text cut to QUEUE_ERROR_MAX bytes on a UTF-8 boundary. */
+/* The error text as valid UTF-8 (bytes that are not become '?') of at most
+ * QUEUE_ERROR_MAX bytes, cut between characters: it is mirrored to
+ * jobs.error, and PostgreSQL refuses anything else (with the whole batch of
+ * mirror writes it is in), and it goes into the JSON of events. */
 static void call_add_error(struct call *c, const char *error)
 {
-	size_t n = strlen(error ? error : "");
-	if (n > QUEUE_ERROR_MAX) {
-		n = QUEUE_ERROR_MAX;
-		while (n > 0 && ((unsigned char)error[n] & 0xC0) == 0x80)
-			n--;
-	}
-	call_addn(c, error ? error : "", n);
+	const char *e = error ? error : "";
+	char *clean = utf8_clean(e, strlen(e), QUEUE_ERROR_MAX);
+	call_add(c, clean);
+	free(clean);
 }
 
 static void fail_call(struct call *c, const struct queue *q, const struct queue_job *job,

@@ -120,7 +120,8 @@ bool job_state_is_final(enum job_state s);
 #define QUEUE_TOKEN_LEN   32          /* lease tokens: 128 bits as hex */
 #define QUEUE_PAYLOAD_MAX (1 << 20)   /* payload JSON, bytes */
 #define QUEUE_RESULT_MAX  (64 << 10)  /* result and progress JSON, bytes */
-#define QUEUE_ERROR_MAX   4096        /* error text is truncated to this */
+#define QUEUE_ERROR_MAX   4096        /* error text is cut to this, between
+					* characters, and made valid UTF-8 */
 
 /* A job as Redis holds it: every transition fills one of these from the
  * script's answer (a snapshot taken inside the script, so it is exactly the
@@ -266,7 +267,8 @@ int queue_progress(struct queue *q, struct queue_job *job, const char *progress_
  * QUEUE_LOST. On QUEUE_OK *job becomes the final snapshot (state succeeded). */
 int queue_ack(struct queue *q, struct queue_job *job, const char *result_json, struct acme_err *err);
 
-/* The attempt failed with error (truncated to QUEUE_ERROR_MAX). The job is
+/* The attempt failed with error (bytes that are not UTF-8 replaced by '?',
+ * cut to QUEUE_ERROR_MAX bytes between characters). The job is
  * retried after queue_backoff_ms() while attempts < max_attempts (state
  * retrying, job->scheduled_ms says when), else it is dead; with permanent
  * (retrying cannot help: bad input) it is failed at once. A job whose cancel
