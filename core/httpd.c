@@ -168,8 +168,10 @@ static void send_now(int fd, int status, const char *extra)
 	int n = snprintf(buf, sizeof(buf), "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8"
 			 "\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n%s\n", status, reason,
 			 strlen(reason) + 1, extra, reason);
-	if (n > 0 && (size_t)n < sizeof(buf) && send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-		(void)0;             /* best effort: the connection is closed anyway */
+	if (n > 0 && (size_t)n < sizeof(buf)) {
+		ssize_t put = send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)put;           /* best effort: the connection is closed anyway */
+	}
 }
 
 /* Over the cap: a new connection is told so and closed at once, instead of

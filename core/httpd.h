@@ -66,7 +66,8 @@ struct httpd {
 	int max_conns;            /* default HTTPD_MAX_CONNS */
 	/* counters */
 	unsigned long long requests, bad_requests;
-	unsigned long long timed_out;  /* connections closed at a deadline */
+	unsigned long long timed_out;  /* connections closed at a request or answer
+					* deadline (not idle ones) */
 	unsigned long long refused;    /* connections over the cap, answered 503 */
 };
 
