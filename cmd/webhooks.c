@@ -1006,6 +1006,8 @@ static int wh_listen(struct ctx *ctx, struct args *a)
 		return -1;
 	if (httpd_open(&h, args_get(a, "bind"), (int)args_int(a, "port", 8787), &ctx->err) < 0)
 		return -1;
+	h.request_timeout_ms = args_int(a, "request-timeout", HTTPD_REQUEST_TIMEOUT_MS);
+	h.max_conns = (int)args_int(a, "max-connections", HTTPD_MAX_CONNS);
 	const char *pf = args_get(a, "port-file");
 	if (pf) {
 		char *tmp = xasprintf("%s.tmp", pf);
@@ -1039,6 +1041,12 @@ static int wh_listen(struct ctx *ctx, struct args *a)
 		return -1;
 	ctx_msg(ctx, "received %lld request%s%s", l.received, l.received == 1 ? "" : "s",
 		l.nkeys ? "" : "");
+	if (h.timed_out)
+		ctx_msg(ctx, "%llu connection%s timed out (--request-timeout)", h.timed_out,
+			h.timed_out == 1 ? "" : "s");
+	if (h.refused)
+		ctx_msg(ctx, "%llu connection%s refused with 503 (over --max-connections)", h.refused,
+			h.refused == 1 ? "" : "s");
 	if (l.nkeys)
 		ctx_msg(ctx, "%lld of them verified", l.verified);
 	return 0;
@@ -1146,6 +1154,10 @@ static const struct opt listen_opts[] = {
 	  "any)", 0, 86400000, NULL, 0 },
 	{ "port-file", 0, OPT_STRING, "FILE", "write the port to FILE once listening (for scripts "
 	  "with --port 0)", 0, 0, "file", 0 },
+	{ "request-timeout", 0, OPT_DURATION, "DUR", "a whole request must arrive within DUR of its "
+	  "first byte, else 408 and the connection is closed (default 30s)", 1, 3600000, NULL, 0 },
+	{ "max-connections", 0, OPT_INT, "N", "serve at most N connections at once; more are "
+	  "answered 503 and closed (default 512)", 1, 100000, NULL, 0 },
 	OPT_END
 };
 

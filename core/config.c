@@ -86,9 +86,10 @@ struct file_state {
 	const char *path;
 	FILE *f;
 	int lineno;            /* counted by our reader: Debian's inih gives no line numbers */
-	bool too_long;
+	bool too_long;         /* stop: line too_long_line is longer than max_line */
 	int too_long_line;
 	int max_line;
+	char *section;         /* the current section's whole name (owned) */
 	const char *env;       /* NULL on the first pass (which only looks for env=) */
 	struct acme_err *err;
 	bool failed;
@@ -127,6 +128,8 @@ static int file_handler(void *user, const char *section, const char *name, const
 
 	if (st->failed)
 		return 0;
+	if (st->section && strncmp(st->section, section, strlen(section)) == 0)
+		section = st->section;      /* inih's copy may be cut short */
 	if (section[0] && strncmp(section, "env.", 4) != 0 && !section_is_extra(section)) {
 		acme_err_set(st->err, ACME_E_CONFIG,
 			     "%s:%d: unknown section [%s]; expected [env.NAME], [worker], [webhooks] "
@@ -202,15 +205,34 @@ fail:
 	return 0;
 }
 
-/* inih's reader callback: one whole line per call, counted. A line longer
- * than inih's buffer is an error rather than silently split. */
+/* inih's reader callback: one whole line per call, counted.
+ *
+ * A line longer than inih's buffer is an error naming it, whatever it holds
+ * (a comment too): inih would read its first part as a line and its tail as
+ * the next. The length is checked on the line as it is in the file, before
+ * the blanks are dropped below, and reading stops there, so neither part is
+ * parsed at all.
+ *
+ * inih also cuts section names to 49 bytes without a word, which would turn
+ * two long [schedule.NAME] sections into one; the reader keeps the whole name
+ * of the current section for file_handler instead. */
 static char *read_line(char *str, int num, void *stream)
 {
 	struct file_state *st = stream;
-	if (!fgets(str, num, st->f))
+	if (st->too_long || !fgets(str, num, st->f))
 		return NULL;
 	st->lineno++;
 	size_t n = strlen(str);
+	if (n == (size_t)num - 1 && str[n - 1] != '\n') {
+		int c = fgetc(st->f);
+		if (c != EOF && c != '\n') {
+			st->too_long = true;
+			st->too_long_line = st->lineno;
+			st->max_line = num - 1;
+			return NULL;
+		}
+		/* it just fits: the newline (or the end) follows */
+	}
 	/* inih reads an indented line as a continuation of the previous value;
 	 * people indent keys under sections, so drop leading blanks */
 	size_t lead = strspn(str, " \t");
@@ -218,26 +240,23 @@ static char *read_line(char *str, int num, void *stream)
 		memmove(str, str + lead, n - lead + 1);
 		n -= lead;
 	}
-	if (n == (size_t)num - 1 && str[n - 1] != '\n' && !feof(st->f)) {
-		if (!st->too_long)
-			st->too_long_line = st->lineno;
-		st->too_long = true;
-		st->max_line = num - 1;
-		int c;
-		while ((c = fgetc(st->f)) != EOF && c != '\n')
-			;
+	const char *close = str[0] == '[' ? strchr(str, ']') : NULL;
+	if (close) {
+		free(st->section);
+		st->section = xstrndup(str + 1, (size_t)(close - str - 1));
 	}
 	return str;
 }
 
 static int parse_file(struct config *cfg, const char *path, const char *env, struct acme_err *err)
 {
-	struct file_state st = { cfg, path, NULL, 0, false, 0, 0, env, err, false };
+	struct file_state st = { cfg, path, NULL, 0, false, 0, 0, NULL, env, err, false };
 	st.f = fopen(path, "r");
 	if (!st.f)
 		return acme_err_set(err, ACME_E_CONFIG, "%s: cannot open: %s", path, strerror(errno));
 	int rc = ini_parse_stream(read_line, &st, file_handler, &st);
 	fclose(st.f);
+	free(st.section);
 	if (st.failed)
 		return -1;
 	if (st.too_long)

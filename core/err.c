@@ -1,8 +1,23 @@
-/* err.c — the error type shared by all of libacme; see err.h. */
+/* err.c — the error type shared by all of libacme; see err.h.
+ *
+ * Messages are cut to fit their buffer between two UTF-8 characters, never
+ * in the middle of one: a message often ends up in the jobs table, and
+ * PostgreSQL refuses text that ends in half a character. */
 #include <stdio.h>
 #include <string.h>
 
 #include "core/err.h"
+#include "core/utf8.h"
+
+/* buf holds what vsnprintf wrote; n is what it returned (the untruncated
+ * length): drop half a character left at the end of a cut. */
+static void fix_cut(char *buf, size_t size, int n)
+{
+	if (n >= 0 && (size_t)n < size)
+		return;
+	size_t len = strlen(buf);
+	buf[utf8_trim_partial(buf, len)] = '\0';
+}
 
 static const struct {
 	const char *name;
@@ -20,7 +35,7 @@ int acme_err_vset(struct acme_err *err, enum acme_code code, const char *fmt, va
 		return -1;
 	err->code = code;
 	err->transient = false;
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	fix_cut(err->msg, sizeof(err->msg), vsnprintf(err->msg, sizeof(err->msg), fmt, ap));
 	/* libpq and hiredis messages end in a newline; keep ours one line */
 	size_t n = strlen(err->msg);
 	while (n > 0 && (err->msg[n - 1] == '\n' || err->msg[n - 1] == ' '))
@@ -45,10 +60,11 @@ int acme_err_prefix(struct acme_err *err, const char *fmt, ...)
 	if (!err)
 		return -1;
 	va_start(ap, fmt);
-	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	fix_cut(prefix, sizeof(prefix), vsnprintf(prefix, sizeof(prefix), fmt, ap));
 	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+	fix_cut(err->msg, sizeof(err->msg),
+		snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old));
 	return -1;
 }
 

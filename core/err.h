@@ -31,6 +31,7 @@ enum acme_code {
 	ACME_E__COUNT
 };
 
+/* A longer message is cut to fit, between two UTF-8 characters. */
 #define ACME_ERR_MSG_MAX 1024
 
 struct acme_err {

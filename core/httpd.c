@@ -3,8 +3,19 @@
  * Each connection is a small state machine: READ until a whole request is
  * buffered (head through httpreq_parse, then Content-Length bytes of body),
  * call the handler, HOLD the response until its delay has passed, WRITE it,
- * then READ again (keep-alive, leftover bytes kept) or close. Sockets are
- * non-blocking, so one slow or stalled client never blocks the others.
+ * then READ again (keep-alive, leftover bytes kept) or, after a response
+ * that ends the connection, CLOSING: our side is shut down and what the
+ * client still sends is read and dropped until it closes too (or a short
+ * linger passes), so the client reads our answer instead of a reset.
+ * Sockets are non-blocking, so one slow or stalled client never blocks the
+ * others.
+ *
+ * Every state but HOLD has a deadline (c->deadline): READ idle (no byte of a
+ * request yet) HTTPD_IDLE_TIMEOUT_MS after the last response; READ with a
+ * request begun, request_timeout_ms after its first byte, then 408; WRITE,
+ * request_timeout_ms after the response became due; CLOSING, LINGER_MS.
+ * Bytes arriving never move a deadline. Over the cap a new connection is
+ * answered 503 and closed at once (see httpd.h).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,7 +36,9 @@
 #include "core/strbuf.h"
 #include "core/xalloc.h"
 
-enum conn_state { C_READ, C_HOLD, C_WRITE };
+#define LINGER_MS 2000          /* CLOSING: how long to wait for the client to close */
+
+enum conn_state { C_READ, C_HOLD, C_WRITE, C_CLOSING };
 
 struct conn {
 	int fd;
@@ -33,7 +47,8 @@ struct conn {
 	char *out;
 	size_t out_len, out_off;
 	long long send_at;        /* monotonic ms */
-	long long last_active;    /* monotonic ms */
+	long long deadline;       /* monotonic ms; 0 = none (HOLD) */
+	bool request_begun;       /* READ: a byte of the next request is in */
 	bool close_after;
 	char peer[80];
 };
@@ -47,6 +62,8 @@ int httpd_open(struct httpd *h, const char *bind_addr, int port, struct acme_err
 	memset(&ss, 0, sizeof(ss));
 	h->fd = -1;
 	h->body_max = HTTPD_BODY_MAX;
+	h->request_timeout_ms = HTTPD_REQUEST_TIMEOUT_MS;
+	h->max_conns = HTTPD_MAX_CONNS;
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
 	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
@@ -107,6 +124,24 @@ static void peer_text(const struct sockaddr_storage *ss, char *buf, size_t len)
 	}
 }
 
+/* Waiting for the next request: its deadline runs from its first byte
+ * (leftover pipelined bytes are one), the idle timeout until then. */
+static void wait_request(const struct httpd *h, struct conn *c, long long now)
+{
+	c->state = C_READ;
+	c->request_begun = c->in.len > 0;
+	c->deadline = now + (c->request_begun ? h->request_timeout_ms : HTTPD_IDLE_TIMEOUT_MS);
+}
+
+/* Our side is done: shut it down and drop what the client still sends until
+ * it closes, so it reads the answer before the connection goes. */
+static void start_closing(struct conn *c, long long now)
+{
+	shutdown(c->fd, SHUT_WR);
+	c->state = C_CLOSING;
+	c->deadline = now + LINGER_MS;
+}
+
 static void set_response(struct conn *c, const struct httpd_response *r, bool close_after)
 {
 	struct strbuf out = STRBUF_INIT;
@@ -120,6 +155,48 @@ static void set_response(struct conn *c, const struct httpd_response *r, bool cl
 	c->close_after = close_after;
 	c->send_at = clock_mono_ms() + (r->delay_ms > 0 ? r->delay_ms : 0);
 	c->state = C_HOLD;
+	c->deadline = 0;
+}
+
+/* A short answer written at once, as far as the socket takes it (it is
+ * empty: nothing was sent on it yet or everything was), for connections
+ * that are closed right after. */
+static void send_now(int fd, int status, const char *extra)
+{
+	char buf[256];
+	const char *reason = httpreq_reason(status);
+	int n = snprintf(buf, sizeof(buf), "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8"
+			 "\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n%s\n", status, reason,
+			 strlen(reason) + 1, extra, reason);
+	if (n > 0 && (size_t)n < sizeof(buf)) {
+		ssize_t put = send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)put;           /* best effort: the connection is closed anyway */
+	}
+}
+
+/* Over the cap: a new connection is told so and closed at once, instead of
+ * waiting in the listen backlog for a slot. What it sent already is read
+ * first, so closing does not reset the connection before our answer. */
+static void refuse_conn(int fd)
+{
+	char drop[4096];
+	while (recv(fd, drop, sizeof(drop), MSG_DONTWAIT) > 0)
+		;
+	send_now(fd, 503, "Retry-After: 1\r\n");
+	shutdown(fd, SHUT_WR);
+	close(fd);
+}
+
+/* The cap, lowered to fit the open-file limit (with room for the listening
+ * socket, a refused connection, stdio and libraries). */
+static size_t conn_cap(const struct httpd *h)
+{
+	long long cap = h->max_conns > 0 ? h->max_conns : HTTPD_MAX_CONNS;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (long long)rl.rlim_cur - 32 < cap)
+		cap = (long long)rl.rlim_cur - 32;
+	return cap < 1 ? 1 : (size_t)cap;
 }
 
 static void default_body(struct httpd_response *r)
@@ -177,11 +254,14 @@ static void try_request(struct httpd *h, struct conn *c, httpd_handler_fn handle
 int httpd_run(struct httpd *h, httpd_handler_fn handler, void *user,
 	      const volatile sig_atomic_t *stop, struct acme_err *err)
 {
-	struct conn **conns = xcalloc(HTTPD_MAX_CONNS, sizeof(*conns));
-	struct pollfd *pfd = xcalloc(HTTPD_MAX_CONNS + 1, sizeof(*pfd));
+	size_t cap = conn_cap(h);
+	struct conn **conns = xcalloc(cap, sizeof(*conns));
+	struct pollfd *pfd = xcalloc(cap + 1, sizeof(*pfd));
 	size_t n = 0;
-	long long stop_deadline = 0;
+	long long stop_deadline = 0, accept_paused_until = 0;
 	int rc = 0;
+	if (h->request_timeout_ms <= 0)
+		h->request_timeout_ms = HTTPD_REQUEST_TIMEOUT_MS;
 
 	for (;;) {
 		long long now = clock_mono_ms();
@@ -190,7 +270,8 @@ int httpd_run(struct httpd *h, httpd_handler_fn handler, void *user,
 		if (stop_deadline) {
 			/* stopping: drop connections with nothing left to send */
 			for (size_t i = 0; i < n;) {
-				if (conns[i]->state == C_READ || now >= stop_deadline) {
+				if (conns[i]->state == C_READ || conns[i]->state == C_CLOSING ||
+				    now >= stop_deadline) {
 					conn_free(conns[i]);
 					conns[i] = conns[--n];
 				} else {
@@ -200,29 +281,42 @@ int httpd_run(struct httpd *h, httpd_handler_fn handler, void *user,
 			if (n == 0)
 				break;
 		}
-		/* timeouts and held responses that are due */
+		/* deadlines and held responses that are due */
 		long long wait = stop_deadline ? 50 : 200;
 		for (size_t i = 0; i < n;) {
 			struct conn *c = conns[i];
-			if (c->state == C_HOLD && now >= c->send_at)
+			if (c->state == C_HOLD && now >= c->send_at) {
 				c->state = C_WRITE;
+				c->deadline = now + h->request_timeout_ms;
+			}
 			if (c->state == C_HOLD && c->send_at - now < wait)
 				wait = c->send_at - now;
-			long long limit = c->in.len ? HTTPD_READ_TIMEOUT_MS : HTTPD_IDLE_TIMEOUT_MS;
-			if (c->state == C_READ && now - c->last_active > limit) {
-				conn_free(c);
+			if (c->deadline && now >= c->deadline) {
+				if (c->state == C_READ && c->request_begun) {
+					/* the whole request did not come in time */
+					h->timed_out++;
+					send_now(c->fd, 408, "");
+					start_closing(c, now);
+					i++;
+					continue;
+				}
+				if (c->state == C_WRITE)
+					h->timed_out++;  /* the client does not take its answer */
+				conn_free(c);           /* or idle, or done lingering */
 				conns[i] = conns[--n];
 				continue;
 			}
+			if (c->deadline && c->deadline - now < wait)
+				wait = c->deadline - now;
 			i++;
 		}
 		size_t np = 0;
-		bool accepting = !stop_deadline && n < HTTPD_MAX_CONNS;
+		bool accepting = !stop_deadline && now >= accept_paused_until;
 		if (accepting)
 			pfd[np++] = (struct pollfd){ h->fd, POLLIN, 0 };
 		for (size_t i = 0; i < n; i++)
 			pfd[np++] = (struct pollfd){ conns[i]->fd,
-				(short)(conns[i]->state == C_READ ? POLLIN :
+				(short)(conns[i]->state == C_READ || conns[i]->state == C_CLOSING ? POLLIN :
 					conns[i]->state == C_WRITE ? POLLOUT : 0), 0 };
 		int pr = poll(pfd, np, (int)(wait < 0 ? 0 : wait));
 		if (pr < 0 && errno != EINTR) {
@@ -240,13 +334,21 @@ int httpd_run(struct httpd *h, httpd_handler_fn handler, void *user,
 			bool drop = false;
 			if (re & (POLLERR | POLLNVAL))
 				drop = true;
-			else if (c->state == C_READ && (re & (POLLIN | POLLHUP))) {
+			else if (c->state == C_CLOSING && (re & (POLLIN | POLLHUP))) {
+				char buf[16384];
+				ssize_t got = read(c->fd, buf, sizeof(buf));
+				if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR))
+					drop = true;    /* the client closed too */
+			} else if (c->state == C_READ && (re & (POLLIN | POLLHUP))) {
 				char buf[16384];
 				ssize_t got = read(c->fd, buf, sizeof(buf));
 				if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
 					drop = true;
 				} else if (got > 0) {
-					c->last_active = now;
+					if (!c->request_begun) {
+						c->request_begun = true;
+						c->deadline = now + h->request_timeout_ms;
+					}
 					if (strbuf_add(&c->in, buf, (size_t)got) < 0) {
 						struct httpd_response r;
 						memset(&r, 0, sizeof(r));
@@ -264,12 +366,11 @@ int httpd_run(struct httpd *h, httpd_handler_fn handler, void *user,
 					drop = true;
 				} else if (put > 0) {
 					c->out_off += (size_t)put;
-					c->last_active = now;
 					if (c->out_off == c->out_len) {
 						if (c->close_after) {
-							drop = true;
+							start_closing(c, now);
 						} else {
-							c->state = C_READ;
+							wait_request(h, c, now);
 							try_request(h, c, handler, user);  /* pipelined */
 						}
 					}
@@ -282,20 +383,30 @@ int httpd_run(struct httpd *h, httpd_handler_fn handler, void *user,
 			}
 		}
 		if (accepting && (pfd[0].revents & POLLIN)) {
-			for (int i = 0; i < 64 && n < HTTPD_MAX_CONNS; i++) {
+			for (int i = 0; i < 64; i++) {
 				struct sockaddr_storage ss;
 				socklen_t sl = sizeof(ss);
 				int fd = accept4(h->fd, (struct sockaddr *)&ss, &sl,
 						 SOCK_NONBLOCK | SOCK_CLOEXEC);
-				if (fd < 0)
+				if (fd < 0) {
+					/* out of descriptors: the connection stays in the
+					 * backlog; do not spin on it */
+					if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+					    errno == ENOMEM)
+						accept_paused_until = now + 100;
 					break;
+				}
+				if (n >= cap) {
+					h->refused++;
+					refuse_conn(fd);
+					continue;
+				}
 				int one = 1;
 				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 				struct conn *c = xcalloc(1, sizeof(*c));
 				c->fd = fd;
 				strbuf_init(&c->in, HTTPREQ_HEAD_MAX + (size_t)h->body_max);
-				c->state = C_READ;
-				c->last_active = now;
+				wait_request(h, c, now);
 				peer_text(&ss, c->peer, sizeof(c->peer));
 				conns[n++] = c;
 			}

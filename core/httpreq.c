@@ -127,7 +127,11 @@ int httpreq_parse(struct httpreq *r, const char *buf, size_t len, long long body
 			v++;
 		while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t'))
 			vend--;
-		for (const char *c = v; c < vend; c++)
+		/* field-value (RFC 9110 5.5): visible ASCII, SP, HTAB and obs-text
+		 * (0x80-0xFF, which UTF-8 is made of); control bytes are refused.
+		 * Compared as unsigned: a signed char puts 0x80-0xFF below 0x20. */
+		for (const unsigned char *c = (const unsigned char *)v;
+		     c < (const unsigned char *)vend; c++)
 			if ((*c < 0x20 && *c != '\t') || *c == 0x7f)
 				goto refuse_field;
 		if (r->nheaders == HTTPREQ_HEADERS_MAX) {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/utf8.h"
 
 static struct log_config sink = { LOG_INFO, LOG_TEXT, false, "acmectl", NULL };
 
@@ -77,14 +78,20 @@ void log_msg(enum log_level l, const char *fmt, ...)
 	if (!log_enabled(l))
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (n >= (int)sizeof(msg))       /* cut: not in the middle of a character */
+		msg[utf8_trim_partial(msg, strlen(msg))] = '\0';
 
 	if (sink.format == LOG_JSON) {
+		/* a JSON string must be UTF-8, or jansson refuses it and the line
+		 * is lost: bytes from outside that are not become '?' */
+		char *clean = utf8_clean(msg, strlen(msg), 0);
 		timestamp(ts, sizeof(ts));
 		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i}", "ts", ts,
 				      "level", level_names[l], "prog", sink.prog,
-				      "msg", msg, "pid", (int)getpid());
+				      "msg", clean, "pid", (int)getpid());
+		free(clean);
 		char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
 		if (line) {
 			fprintf(f, "%s\n", line);

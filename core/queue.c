@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "core/queue.h"
+#include "core/utf8.h"
 #include "core/xalloc.h"
 
 /* ---- states ------------------------------------------------------------------ */
@@ -80,6 +81,30 @@ int queue_check_name(const char *what, const char *name, struct acme_err *err)
 int queue_check_id(const char *id, struct acme_err *err)
 {
 	return check_chars("job id", id, QUEUE_ID_MAX, "_.:-", err);
+}
+
+void queue_derive_id(char *out, const char *head, const char *name, const char *tail)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t hl = strlen(head), nl = strlen(name), tl = strlen(tail);
+	if (hl + tl > QUEUE_ID_MAX - 24)
+		abort();        /* a programming error, caught by the tests */
+	if (hl + nl + tl <= QUEUE_ID_MAX) {
+		snprintf(out, QUEUE_ID_MAX + 1, "%s%s%s", head, name, tail);
+		return;
+	}
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	if (EVP_Digest(name, nl, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 8)
+		abort();        /* SHA-256 is always there */
+	char hash[17];
+	for (int i = 0; i < 8; i++) {
+		hash[2 * i] = hex[md[i] >> 4];
+		hash[2 * i + 1] = hex[md[i] & 15];
+	}
+	hash[16] = '\0';
+	int keep = (int)(QUEUE_ID_MAX - hl - tl - 17);    /* 17: ':' and the hash */
+	snprintf(out, QUEUE_ID_MAX + 1, "%s%.*s:%s%s", head, keep, name, hash, tail);
 }
 
 static int random_bytes(unsigned char *buf, int n, struct acme_err *err)
@@ -1196,16 +1221,16 @@ int queue_ack(struct queue *q, struct queue_job *job, const char *result_json, s
 	return held_run(q, &c, job, NULL, 0, err);
 }
 
-/* The error text cut to QUEUE_ERROR_MAX bytes on a UTF-8 boundary. */
+/* The error text as valid UTF-8 (bytes that are not become '?') of at most
+ * QUEUE_ERROR_MAX bytes, cut between characters: it is mirrored to
+ * jobs.error, and PostgreSQL refuses anything else (with the whole batch of
+ * mirror writes it is in), and it goes into the JSON of events. */
 static void call_add_error(struct call *c, const char *error)
 {
-	size_t n = strlen(error ? error : "");
-	if (n > QUEUE_ERROR_MAX) {
-		n = QUEUE_ERROR_MAX;
-		while (n > 0 && ((unsigned char)error[n] & 0xC0) == 0x80)
-			n--;
-	}
-	call_addn(c, error ? error : "", n);
+	const char *e = error ? error : "";
+	char *clean = utf8_clean(e, strlen(e), QUEUE_ERROR_MAX);
+	call_add(c, clean);
+	free(clean);
 }
 
 static void fail_call(struct call *c, const struct queue *q, const struct queue_job *job,

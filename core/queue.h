@@ -120,7 +120,8 @@ bool job_state_is_final(enum job_state s);
 #define QUEUE_TOKEN_LEN   32          /* lease tokens: 128 bits as hex */
 #define QUEUE_PAYLOAD_MAX (1 << 20)   /* payload JSON, bytes */
 #define QUEUE_RESULT_MAX  (64 << 10)  /* result and progress JSON, bytes */
-#define QUEUE_ERROR_MAX   4096        /* error text is truncated to this */
+#define QUEUE_ERROR_MAX   4096        /* error text is cut to this, between
+					* characters, and made valid UTF-8 */
 
 /* A job as Redis holds it: every transition fills one of these from the
  * script's answer (a snapshot taken inside the script, so it is exactly the
@@ -203,6 +204,17 @@ void queue_release(struct queue *q);
 int queue_check_name(const char *what, const char *name, struct acme_err *err);
 /* Job ids: 1-64 of [A-Za-z0-9_.:-]. */
 int queue_check_id(const char *id, struct acme_err *err);
+/* A job id derived from parts, head + name + tail, such as "sched-" NAME
+ * "-1767225600": the same parts always give the same id, and it is never cut
+ * short. When the three fit in QUEUE_ID_MAX characters, that is the id.
+ * Otherwise the name is shortened and a hash of the whole name added:
+ * head + the name's first characters + ':' + 16 hex digits of SHA-256(name)
+ * + tail, exactly QUEUE_ID_MAX characters. So ids of different names differ
+ * (but for a 64-bit hash collision), and a shortened id can never equal a
+ * whole one when names cannot hold ':' (queue_check_name). head and tail are
+ * the caller's constants, valid id characters, together at most
+ * QUEUE_ID_MAX - 24 long (abort() otherwise). out[QUEUE_ID_MAX + 1]. */
+void queue_derive_id(char *out, const char *head, const char *name, const char *tail);
 /* A new ULID (26 Crockford base32 characters: 48-bit ms time, 80 random bits),
  * so ids sort by creation time. out[QUEUE_ULID_LEN + 1]. 0 / -1. */
 int queue_new_id(char *out, struct acme_err *err);
@@ -264,7 +276,8 @@ int queue_progress(struct queue *q, struct queue_job *job, const char *progress_
  * QUEUE_LOST. On QUEUE_OK *job becomes the final snapshot (state succeeded). */
 int queue_ack(struct queue *q, struct queue_job *job, const char *result_json, struct acme_err *err);
 
-/* The attempt failed with error (truncated to QUEUE_ERROR_MAX). The job is
+/* The attempt failed with error (bytes that are not UTF-8 replaced by '?',
+ * cut to QUEUE_ERROR_MAX bytes between characters). The job is
  * retried after queue_backoff_ms() while attempts < max_attempts (state
  * retrying, job->scheduled_ms says when), else it is dead; with permanent
  * (retrying cannot help: bad input) it is failed at once. A job whose cancel

@@ -250,7 +250,9 @@ static int fire(struct scheduler *s, struct schedule *sc, time_t tick, redisCont
 	freeReplyObject(r);
 	if (fired)
 		return 0;        /* someone fired it already */
-	snprintf(job_id, sizeof(job_id), "sched-%s-%lld", sc->name, (long long)tick);
+	char tail[24];
+	snprintf(tail, sizeof(tail), "-%lld", (long long)tick);
+	queue_derive_id(job_id, "sched-", sc->name, tail);   /* never cut: see queue.h */
 	struct queue_spec spec = { 0 };
 	spec.id = job_id;
 	spec.type = sc->type;

@@ -17,7 +17,9 @@
  * (renewed and released by compare-and-set, so a paused ex-leader cannot
  * extend or delete a lease it lost). Each tick has an identity (schedule name
  * + tick time, computed the same by everyone from UTC) and is enqueued with a
- * job id derived from it; enqueue is idempotent by id (the jobs row's primary
+ * job id derived from it, "sched-<name>-<tick>" (for names too long to fit
+ * in a job id, the name is shortened and a hash of it added:
+ * queue_derive_id), so every tick has an id of its own; enqueue is idempotent by id (the jobs row's primary
  * key), so two schedulers that overlap during a handover still enqueue each
  * tick once. Only then is the tick marked fired in Redis (a key per tick,
  * kept a week, and the schedule's last fired tick), so a leader that dies

@@ -17,7 +17,10 @@
  *            too during a rotation), connect and total timeouts, no
  *            redirects, http/https only, no proxy, and the outgoing-request
  *            guard in the open-socket callback, after DNS, so a name that
- *            resolves (or is rebound) to a private address is refused.
+ *            resolves (or is rebound) to a private address is refused; and
+ *            again on the peer of every transfer before its request is sent,
+ *            so a guarded transfer cannot ride a pooled connection opened
+ *            for an --allow-private endpoint on the same host and port.
  *   record   Finished transfers are recorded in one transaction per batch:
  *            the attempt row, the delivery's new state (fenced by its attempt
  *            number, so a deliverer whose claim expired cannot overwrite a
@@ -244,7 +247,7 @@ int webhook_dispatch_run(struct job_run *run, struct acme_err *err)
 	if (matched > 0 && !pump_active) {
 		struct handle_queue hq;
 		char jid[QUEUE_ID_MAX + 1];
-		snprintf(jid, sizeof(jid), "whd-%s", event_id);
+		queue_derive_id(jid, "whd-", event_id, "");   /* event ids may be 64 long */
 		if (hq_open(&hq, err) < 0)
 			goto out;
 		int w = webhook_wake(run->db, &hq.q, jid, 0, err);
@@ -320,6 +323,15 @@ static void transfer_free(struct transfer *t)
 	free(t);
 }
 
+/* Record why the guard refused ip for this transfer. */
+static void guard_refuse(struct transfer *t, const char *ip, enum netguard_class c)
+{
+	snprintf(t->refused, sizeof(t->refused), "refused by the outgoing-request guard: "
+		 "%s is a %s address; in production webhooks only go to public "
+		 "addresses (allow this endpoint with 'acmectl webhooks edit %lld "
+		 "--allow-private')", ip, netguard_class_name(c), t->webhook_id);
+}
+
 /* libcurl opens every socket through here, after DNS and before connect():
  * the one place where the address is final. */
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
@@ -336,14 +348,35 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
 	if (t->guard) {
 		enum netguard_class c = netguard_classify(&a->addr, (socklen_t)a->addrlen);
 		if (!netguard_allowed(c)) {
-			snprintf(t->refused, sizeof(t->refused), "refused by the outgoing-request guard: "
-				 "%s is a %s address; in production webhooks only go to public "
-				 "addresses (allow this endpoint with 'acmectl webhooks edit %lld "
-				 "--allow-private')", ip, netguard_class_name(c), t->webhook_id);
+			guard_refuse(t, ip, c);
 			return CURL_SOCKET_BAD;
 		}
 	}
 	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* libcurl calls this for every transfer once its connection is ready, new or
+ * reused from the multi handle's pool, just before the request is sent. A
+ * reused connection was opened (and guarded, or not) for whichever transfer
+ * came first, perhaps one to an --allow-private endpoint on the same host
+ * and port; so the peer each transfer actually talks to is checked here
+ * again, and a guarded transfer never rides an unguarded connection. */
+static int before_request(void *clientp, char *peer_ip, char *local_ip, int peer_port,
+			  int local_port)
+{
+	struct transfer *t = clientp;
+	enum netguard_class c;
+	(void)local_ip;
+	(void)peer_port;
+	(void)local_port;
+	if (!t->guard)
+		return CURL_PREREQFUNC_OK;
+	if (!peer_ip || netguard_classify_text(peer_ip, &c) < 0)
+		c = NETGUARD_RESERVED;          /* not an address we know: refuse */
+	if (netguard_allowed(c))
+		return CURL_PREREQFUNC_OK;
+	guard_refuse(t, peer_ip && peer_ip[0] ? peer_ip : "(unknown)", c);
+	return CURL_PREREQFUNC_ABORT;
 }
 
 static size_t on_body(char *buf, size_t size, size_t n, void *ud)
@@ -498,6 +531,8 @@ static struct transfer *transfer_start(struct pump *p, const PGresult *res, int 
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, before_request);   /* reused connections */
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, t);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);

@@ -104,6 +104,20 @@ t_json "$OUT" "d['settings']['log_level']['value']=='debug' and d['settings']['l
 python3 -c "print('log_level = info'); print('database_url = ' + 'x' * 300)" > "$TEST_TMP/long"
 t_exit 78 "an over-long line exits 78" acmectl --config "$TEST_TMP/long" config show
 t_like "$ERR" "long:2: the line is too long" "names the file and line"
+# Regression: leading blanks were stripped before the length check, so an
+# indented over-long line passed it and its tail was read as the next line.
+python3 -c "print('log_level = info'); print('    database_url = ' + 'x' * 300)" > "$TEST_TMP/long2"
+t_exit 78 "an indented over-long line exits 78" acmectl --config "$TEST_TMP/long2" config show
+t_like "$ERR" "long2:2: the line is too long" "names the file and line"
+# the tail of a long indented comment would have been a setting of its own
+python3 -c "print('    # ' + 'x' * 193 + 'log_level = debug')" > "$TEST_TMP/long3"
+t_exit 78 "an indented over-long comment exits 78, its tail is not a setting" \
+	acmectl --config "$TEST_TMP/long3" config show -o json
+t_like "$ERR" "long3:1: the line is too long" "names the file and line"
+python3 -c "print('[env.test]'); print('\t' + 'log_level = debug ' + ' ' * 200)" > "$TEST_TMP/long4"
+t_exit 78 "a line over the limit only by its blanks is too long as well" \
+	acmectl --config "$TEST_TMP/long4" config show
+t_like "$ERR" "long4:2: the line is too long" "names the file and line"
 
 # values that do not make sense: check exits 78, show still works
 printf 'log_level = chatty\n' > "$TEST_TMP/bad5"

@@ -105,6 +105,35 @@ static void test_refusals(void **state)
 	httpreq_release(&r);
 }
 
+/* Regression: the value check compared a signed char with 0x20, so every
+ * byte from 0x80 up (UTF-8, obs-text) counted as a control byte and the
+ * request was refused with 400. */
+static void test_non_ascii_values(void **state)
+{
+	struct httpreq r;
+	size_t head;
+	int status;
+	const char *why;
+	(void)state;
+	const char *req = "POST / HTTP/1.1\r\nX-Name: caf\xc3\xa9 \xe2\x82\xac\r\n"
+			  "X-Latin1: d\xe9j\xe0 vu\xff\r\nX-Tab: a\tb\r\n\r\n";
+	assert_int_equal(parse(req, &r, &head, &status), HTTPREQ_DONE);
+	assert_string_equal(httpreq_header(&r, "x-name"), "caf\xc3\xa9 \xe2\x82\xac");
+	assert_string_equal(httpreq_header(&r, "x-latin1"), "d\xe9j\xe0 vu\xff");
+	assert_string_equal(httpreq_header(&r, "x-tab"), "a\tb");
+	httpreq_release(&r);
+	/* control bytes are still refused, and so is a name that is not a token */
+	expect_bad("POST / HTTP/1.1\r\nA: b\x1f\r\n\r\n", 400);
+	expect_bad("POST / HTTP/1.1\r\nA: b\x7f\r\n\r\n", 400);
+	expect_bad("POST / HTTP/1.1\r\nA: \x1b[31m\r\n\r\n", 400);
+	expect_bad("POST / HTTP/1.1\r\nA: b\rc\r\n\r\n", 400);
+	expect_bad("POST / HTTP/1.1\r\nX-Caf\xc3\xa9: b\r\n\r\n", 400);
+	static const char nul[] = "POST / HTTP/1.1\r\nA: b\0c\r\n\r\n";
+	assert_int_equal(httpreq_parse(&r, nul, sizeof(nul) - 1, 1000, &head, &status, &why),
+			 HTTPREQ_BAD);
+	assert_int_equal(status, 400);
+}
+
 static void test_limits(void **state)
 {
 	struct httpreq r;
@@ -138,6 +167,7 @@ int main(void)
 		cmocka_unit_test(test_simple),
 		cmocka_unit_test(test_incomplete_then_complete),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_non_ascii_values),
 		cmocka_unit_test(test_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -159,6 +159,59 @@ static void test_names(void **state)
 	assert_int_equal(queue_check_id("a}", &err), -1);
 }
 
+/* Regression: "sched-<name>-<tick>" was cut to QUEUE_ID_MAX bytes, so every
+ * tick of a schedule with a long name got the same id. */
+static void test_derived_ids(void **state)
+{
+	struct acme_err err = { 0 };
+	char a[QUEUE_ID_MAX + 1], b[QUEUE_ID_MAX + 1], name[QUEUE_NAME_MAX + 1];
+	(void)state;
+
+	/* what fits is kept as it is */
+	queue_derive_id(a, "sched-", "nightly", "-1767225600");
+	assert_string_equal(a, "sched-nightly-1767225600");
+	memset(name, 'n', 47);
+	name[47] = '\0';
+	queue_derive_id(a, "sched-", name, "-1767225600");
+	assert_int_equal(strlen(a), QUEUE_ID_MAX);
+	assert_int_equal(strncmp(a + 6, name, 47), 0);
+	assert_null(strchr(a, ':'));
+
+	/* a longer name: shortened, with a hash of the whole name, never cut */
+	memset(name, 'n', QUEUE_NAME_MAX);
+	name[QUEUE_NAME_MAX] = '\0';
+	queue_derive_id(a, "sched-", name, "-1767225600");
+	queue_derive_id(b, "sched-", name, "-1767225601");
+	assert_int_equal(strlen(a), QUEUE_ID_MAX);
+	assert_int_equal(queue_check_id(a, &err), 0);
+	assert_string_not_equal(a, b);                       /* ticks differ */
+	assert_int_equal(strncmp(a, "sched-nnnn", 10), 0);   /* still readable */
+	assert_non_null(strstr(a, "-1767225600"));
+	assert_int_equal(strcmp(a + strlen(a) - 11, "-1767225600"), 0);
+	char *colon = strchr(a, ':');
+	assert_non_null(colon);
+	assert_int_equal(strspn(colon + 1, "0123456789abcdef"), 16);
+	/* the same parts give the same id (every scheduler computes it) */
+	queue_derive_id(b, "sched-", name, "-1767225600");
+	assert_string_equal(a, b);
+	/* names that differ only past the part kept get different ids */
+	name[QUEUE_NAME_MAX - 1] = 'm';
+	queue_derive_id(b, "sched-", name, "-1767225600");
+	assert_string_not_equal(a, b);
+	assert_int_equal(strlen(b), QUEUE_ID_MAX);
+
+	/* one character over */
+	memset(name, 'n', 48);
+	name[48] = '\0';
+	queue_derive_id(a, "sched-", name, "-1767225600");
+	assert_int_equal(strlen(a), QUEUE_ID_MAX);
+	assert_non_null(strchr(a, ':'));
+	/* a tick with more digits still fits */
+	queue_derive_id(a, "sched-", name, "-99999999999999999");
+	assert_int_equal(strlen(a), QUEUE_ID_MAX);
+	assert_int_equal(strcmp(a + strlen(a) - 18, "-99999999999999999"), 0);
+}
+
 static void test_spec_checks(void **state)
 {
 	struct acme_err err = { 0 };
@@ -285,6 +338,7 @@ int main(void)
 		cmocka_unit_test(test_token_format),
 		cmocka_unit_test(test_ulid_format_and_order),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_derived_ids),
 		cmocka_unit_test(test_spec_checks),
 		cmocka_unit_test(test_init_prefix),
 		cmocka_unit_test(test_states),
