@@ -13,9 +13,21 @@ host=$(uname -n)
 runner_pid() { tredis HGET "${P}{default}:job:$1" worker | cut -d: -f2; }
 
 # ---- burst: 20 jobs, 2 children ----
+# the first job a child takes holds it at a failpoint until the other child
+# has run a job, so both children run jobs whatever the machine's load
 ids=
 for _ in $(seq 1 20); do ids="$ids $(enqueue noop '{"sleep_ms": 30}')"; done
-t_ok "burst run exits 0 once the queue is empty" timeout 60 "$ACMECTL" worker --burst -Q default=2
+ACME_FAILPOINTS='job.after-start=1*pause' timeout 120 "$ACMECTL" worker --burst -Q default=2 \
+	>"$TEST_TMP/burst.out" 2>"$TEST_TMP/burst.err" &
+bpid=$!
+held=$(fp_reached "$TEST_TMP/burst.err" job.after-start)
+t_like "$held" '^[0-9]+$' "one child holds its first job"
+t_ok "the other child runs jobs meanwhile" wait_for 60 \
+	"[ \$(tpsql -c \"SELECT count(*) FROM jobs WHERE state = 'succeeded'\") -ge 1 ]"
+kill -CONT "$held"
+wait "$bpid"
+t_is "$?" 0 "burst run exits 0 once the queue is empty"
+ERR=$(cat "$TEST_TMP/burst.err")
 t_is "$(tpsql -c "SELECT count(*) FROM jobs WHERE state = 'succeeded' AND attempts = 1")" 20 \
 	"all 20 jobs succeeded at the first attempt"
 pids=$(for id in $ids; do runner_pid "$id"; done | sort -u | wc -l)
@@ -44,7 +56,7 @@ t_json "$(tredis GET "$key")" "d['host'] == '$host' and d['pid'] == $wpid and d[
 	[p['name'] for p in d['pools']] == ['default', 'import'] and d['current_jobs'] == [] and
 	d['rss_kb'] > 0" "the record has host, pid, version, pools, current_jobs, rss_kb"
 t_ok "health --ready --require-worker passes while it runs" acmectl health --ready --require-worker
-long=$(enqueue noop '{"sleep_ms": 8000}')
+long=$(enqueue noop '{"sleep_ms": 3600000}')
 t_ok "the long job runs" wait_for 10 "[ \"\$(job_col $long state)\" = running ]"
 # the record is rewritten every 5 s
 t_ok "current_jobs shows it" wait_for 8 \
