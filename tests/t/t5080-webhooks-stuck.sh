@@ -24,6 +24,15 @@ row() {	# event id: status:attempts of its delivery
 		AND redelivery_of IS NULL"
 }
 job_state() { tpsql -c "SELECT state FROM jobs WHERE id = '$1'"; }
+job_is() { [ "$(job_state "$1")" = "$2" ]; }	# id state
+status_is() {	# status event-id...: each of these deliveries has this status
+	_want=$1
+	shift
+	for _e in "$@"; do
+		[ "$(tpsql -c "SELECT status FROM webhook_deliveries WHERE event_id = '$_e'")" = "$_want" ] ||
+			return 1
+	done
+}
 webhook_ids() {	# receiver: the webhook-id of each request, in order
 	python3 -c 'import json,sys
 print(" ".join(json.loads(l)["headers"].get("webhook-id", "-") for l in open(sys.argv[1])))' \
@@ -80,7 +89,7 @@ W1=$BG_PID
 t_ok "the deliverer child dies at deliver.after-send" \
 	wait_for 60 grep -q 'exited with status 137; starting another' "$TEST_TMP/w1.log"
 t_ok "its job is retried in a new child and ends: nothing is left to claim" \
-	wait_for 60 sh -c "[ \"\$(tpsql -c \"SELECT state FROM jobs WHERE id = 'whd-$E'\")\" = succeeded ]"
+	wait_for 60 job_is "whd-$E" succeeded
 t_is "$(tpsql -c "SELECT attempts FROM jobs WHERE id = 'whd-$E'")" 2 "(in two attempts)"
 t_is "$(recv_count r1)" 1 "the receiver got the request once"
 t_is "$(row "$E")" "delivering:1" "the delivery is left delivering, its claim unexpired"
@@ -88,7 +97,7 @@ t_is "$(row "$E")" "delivering:1" "the delivery is left delivering, its claim un
 # A sweep while the claim is live leaves it alone: the request may still be in
 # flight, so sending it again now would send it twice.
 S1=$("$ACMECTL" -q jobs enqueue webhook.sweep)
-t_ok "a sweep runs" wait_for 60 sh -c "[ \"\$(tpsql -c \"SELECT state FROM jobs WHERE id = '$S1'\")\" = succeeded ]"
+t_ok "a sweep runs" wait_for 60 job_is "$S1" succeeded
 t_json "$(tpsql -c "SELECT result FROM jobs WHERE id = '$S1'")" \
 	"d['recovered'] == 0 and d['due'] == 0 and d['woken'] is False" "it finds nothing to do"
 t_is "$(row "$E"):$(recv_count r1)" "delivering:1:1" "a live claim is not sent again"
@@ -99,7 +108,7 @@ tpsql -c "UPDATE webhook_deliveries SET next_attempt_at = now() - interval '1 se
 start_bg beat -- --beat-only
 BEAT=$BG_PID
 t_ok "the scheduler's sweep has it sent again, with no new event" \
-	wait_for 90 sh -c "[ \"\$(tpsql -c \"SELECT status FROM webhook_deliveries WHERE event_id = '$E'\")\" = succeeded ]"
+	wait_for 90 status_is succeeded "$E"
 t_is "$(webhook_ids r1)" "$E $E" "the receiver saw it twice under the same webhook-id"
 t_ok "with the same body" same_bodies r1
 t_is "$(row "$E")" "succeeded:2" "the row ends delivered; the lost attempt counts once"
@@ -132,9 +141,7 @@ t_is "$(tpsql -c "SELECT count(*) FROM jobs WHERE type = 'webhook.deliver' AND s
 : >"$TEST_TMP/r1.log"
 start_bg w2 -- --queues webhooks --beat --shutdown-timeout 2s
 W2=$BG_PID
-t_ok "the scheduler's sweep has both sent" wait_for 90 sh -c \
-	"[ \"\$(tpsql -c \"SELECT string_agg(status, ',' ORDER BY event_id) FROM webhook_deliveries
-	WHERE event_id LIKE 'evt_lost_%'\")\" = succeeded,succeeded ]"
+t_ok "the scheduler's sweep has both sent" wait_for 90 status_is succeeded evt_lost_1 evt_lost_2
 t_is "$(webhook_ids r1 | tr ' ' '\n' | sort | tr '\n' ' ')" "evt_lost_1 evt_lost_2 " \
 	"the receiver got each once, and not the retry due tomorrow"
 t_is "$(row evt_later)" "retrying:1" "which still waits"
