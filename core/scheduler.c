@@ -81,6 +81,35 @@ static int finish_schedule(struct schedule *s, struct acme_err *err)
 	return 0;
 }
 
+/* The built-in schedules, each unless the config file has a section of its
+ * name: housekeeping, and the webhook sweep (core/whsweep.c) that resumes
+ * deliveries whose deliverer died or whose wake-up was lost. */
+static const struct { const char *name, *every, *type; } builtins[] = {
+	{ "housekeeping", "1h", "housekeeping" },
+	{ "webhook-sweep", "1m", "webhook.sweep" },
+};
+
+static int add_builtins(struct schedule **arr, size_t *cnt, struct acme_err *err)
+{
+	for (size_t b = 0; b < sizeof(builtins) / sizeof(builtins[0]); b++) {
+		bool have = false;
+		for (size_t i = 0; i < *cnt; i++)
+			have |= strcmp((*arr)[i].name, builtins[b].name) == 0;
+		if (have || !jobtype_find(builtins[b].type))
+			continue;
+		struct schedule *s = find_or_add(arr, cnt, builtins[b].name);
+		if (interval_parse(builtins[b].every, &s->spec, err) < 0)
+			return -1;
+		s->expr = xasprintf("every %s", builtins[b].every);
+		s->type = xstrdup(builtins[b].type);
+		s->builtin = true;
+		s->origin = xstrdup("built-in");
+		if (finish_schedule(s, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int schedules_load(const struct config *cfg, struct schedule **out, size_t *n,
 		   struct acme_err *err)
 {
@@ -138,20 +167,8 @@ fail_at:
 		if (finish_schedule(&arr[i], err) < 0)
 			goto fail;
 
-	/* built-in housekeeping, unless the config file defines its own */
-	bool have_hk = false;
-	for (size_t i = 0; i < cnt; i++)
-		have_hk |= strcmp(arr[i].name, "housekeeping") == 0;
-	if (!have_hk && jobtype_find("housekeeping")) {
-		struct schedule *s = find_or_add(&arr, &cnt, "housekeeping");
-		interval_parse("1h", &s->spec, err);
-		s->expr = xstrdup("every 1h");
-		s->type = xstrdup("housekeeping");
-		s->builtin = true;
-		s->origin = xstrdup("built-in");
-		if (finish_schedule(s, err) < 0)
-			goto fail;
-	}
+	if (add_builtins(&arr, &cnt, err) < 0)
+		goto fail;
 	*out = arr;
 	*n = cnt;
 	return 0;

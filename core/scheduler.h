@@ -11,7 +11,9 @@
  *   max_attempts = 3          ; optional
  *
  * plus the built-in `housekeeping` (every hour: purge finished jobs, staged
- * uploads and relayed outbox rows past retention).
+ * uploads and relayed outbox rows past retention, and sweep the webhook
+ * deliveries) and `webhook-sweep` (every minute: job type webhook.sweep,
+ * core/whsweep.c), each unless the config file has a section of its name.
  *
  * Exactly once: one scheduler at a time holds a leader lease in Redis
  * (renewed and released by compare-and-set, so a paused ex-leader cannot

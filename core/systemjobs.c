@@ -1,5 +1,9 @@
 /* systemjobs.c — housekeeping; see systemjobs.h.
  *
+ * It also runs the webhook sweep (core/whsweep.c), so deliveries whose
+ * deliverer died or whose wake-up was lost are resumed wherever housekeeping
+ * runs, even with the sweep's own schedule replaced.
+ *
  * Housekeeping deletes in small batches, each its own statement (so its own
  * transaction) with a checkpoint in between: a backlog of millions of rows
  * never holds locks for long, never outlives its lease, and a crash or a
@@ -13,6 +17,7 @@
 #include "core/db.h"
 #include "core/queue.h"
 #include "core/systemjobs.h"
+#include "core/webhook.h"
 #include "core/xalloc.h"
 
 #define FINAL_STATES "('succeeded', 'failed', 'dead', 'cancelled')"
@@ -168,7 +173,13 @@ int housekeeping_run(struct job_run *run, struct acme_err *err)
 			   " AND relayed_at < now() - $1::bigint * interval '1 millisecond'"
 			   " LIMIT $2::bigint)", outbox_age, batch, &outbox, err) < 0)
 		return acme_err_prefix(err, "housekeeping: relayed outbox rows");
-	run->result = json_pack("{s:I, s:I, s:I}", "uploads_deleted", (json_int_t)uploads,
-				"jobs_deleted", (json_int_t)jobs, "outbox_deleted", (json_int_t)outbox);
+	/* and the webhook sweep, so deliveries move on even where only
+	 * housekeeping is scheduled */
+	json_t *sweep = NULL;
+	if (webhook_sweep_job(run, &sweep, err) < 0)
+		return acme_err_prefix(err, "housekeeping");
+	run->result = json_pack("{s:I, s:I, s:I, s:o}", "uploads_deleted", (json_int_t)uploads,
+				"jobs_deleted", (json_int_t)jobs, "outbox_deleted", (json_int_t)outbox,
+				"webhook_sweep", sweep);
 	return 0;
 }

@@ -16,6 +16,11 @@
  *        libcurl's multi interface, logs every attempt, and schedules
  *        retries; while it runs it also takes the queue's next jobs itself,
  *        so new events reach fast endpoints while a slow one is in flight.
+ *     -> every minute, webhook_sweep_run() (job type `webhook.sweep`,
+ *        core/whsweep.c; housekeeping runs it too) makes claims of
+ *        deliverers that died due again and wakes a deliverer when anything
+ *        is due, so a lost wake-up or hand-over delays a delivery, never
+ *        strands it.
  *
  * A delivery row carries the event's id as the Standard Webhooks
  * `webhook-id` and the exact body bytes; every attempt and every redelivery
@@ -235,10 +240,38 @@ int webhook_redeliver(PGconn *db, const struct webhook_actor *who, long long id,
 int webhook_wake(PGconn *db, struct queue *q, const char *id, long long delay_ms,
 		 struct acme_err *err);
 
+/* ---- the sweep (core/whsweep.c) ------------------------------------------------- */
+
+/* Claims that expired (their deliverer stopped before recording: kill -9, a
+ * crash, a lost connection): due again now with the attempt kept as counted
+ * (*retried), or failed when the retry schedule is used up or it was a test
+ * (*given_up). Claims that have not expired are never touched. Logs a
+ * warning when it finds any. Either count pointer may be NULL. */
+int webhook_recover_claims(PGconn *db, const struct webhook_settings *s, long long *retried,
+			   long long *given_up, struct acme_err *err);
+
+struct webhook_sweep_result {
+	long long recovered;           /* expired claims made due again */
+	long long given_up;            /* expired claims failed: no attempt left */
+	long long due;                 /* deliveries due now (after recovery) */
+	bool woken;                    /* a deliverer was enqueued for them */
+};
+/* Recover expired claims, then, when any delivery is due, wake a deliverer
+ * on q with job id wake_id (NULL: a new one). Run periodically, so that
+ * neither a deliverer that died nor a lost wake-up leaves a delivery
+ * waiting. */
+int webhook_sweep(PGconn *db, struct queue *q, const struct webhook_settings *s,
+		  const char *wake_id, struct webhook_sweep_result *out, struct acme_err *err);
+/* The sweep for a job (webhook.sweep, housekeeping): settings from the
+ * loaded configuration, the wake-up's id derived from run's job id, and
+ * *result = {"recovered", "given_up", "due", "woken"} (caller owns it). */
+int webhook_sweep_job(struct job_run *run, json_t **result, struct acme_err *err);
+
 /* ---- the job types (core/whdeliver.c) ------------------------------------------- */
 
 int webhook_dispatch_run(struct job_run *run, struct acme_err *err);
 int webhook_deliver_run(struct job_run *run, struct acme_err *err);
+int webhook_sweep_run(struct job_run *run, struct acme_err *err);
 
 #define WEBHOOK_JOBTYPES                                                                       \
 	{ .name = "event.dispatch", .summary = "turn an outbox event into one webhook delivery "  \
@@ -248,6 +281,10 @@ int webhook_deliver_run(struct job_run *run, struct acme_err *err);
 	{ .name = "webhook.deliver", .summary = "send due webhook deliveries (libcurl multi, "    \
 	  "per-endpoint cap) until none is left", .handler = webhook_deliver_run,                 \
 	  .queue = "webhooks", .max_attempts = 5, .lease_ms = 30000, .soft_limit_ms = 0,          \
-	  .hard_limit_ms = 0, .backoff_ms = 1000, .backoff_max_ms = 60000 }
+	  .hard_limit_ms = 0, .backoff_ms = 1000, .backoff_max_ms = 60000 },                       \
+	{ .name = "webhook.sweep", .summary = "make expired delivery claims due again and wake a " \
+	  "deliverer when deliveries are due (built-in schedule, every minute)",                  \
+	  .handler = webhook_sweep_run, .queue = "webhooks", .max_attempts = 3, .lease_ms = 30000, \
+	  .soft_limit_ms = 0, .hard_limit_ms = 0, .backoff_ms = 5000, .backoff_max_ms = 60000 }
 
 #endif

@@ -723,26 +723,11 @@ static int claim(struct pump *p, int room, struct acme_err *err)
 }
 
 /* Claims whose deliverer vanished (crash, kill -9, lost connection) expire:
- * send those deliveries again, or give up when the schedule is used up. */
+ * send those deliveries again, or give up when the schedule is used up (the
+ * periodic sweep does the same when no deliverer runs; core/whsweep.c). */
 static int recover(struct pump *p, struct acme_err *err)
 {
-	char n[16];
-	snprintf(n, sizeof(n), "%d", p->s.nretries);
-	const char *params[1] = { n };
-	PGresult *res = db_exec(p->db, err,
-		"UPDATE webhook_deliveries SET status = CASE WHEN attempts > $1::int "
-		" OR event_type = 'webhook.test' THEN 'failed' ELSE 'retrying' END,"
-		" next_attempt_at = CASE WHEN attempts > $1::int OR event_type = 'webhook.test' THEN NULL"
-		" ELSE now() END, last_error = 'attempt ' || attempts || ' was interrupted (the "
-		"deliverer stopped before it recorded the outcome)', updated_at = now()"
-		" WHERE status = 'delivering' AND next_attempt_at <= now() RETURNING id", 1, params);
-	if (!res)
-		return -1;
-	if (PQntuples(res))
-		log_warn("webhooks: %d deliveries were interrupted (their deliverer stopped); sending "
-			 "them again", PQntuples(res));
-	PQclear(res);
-	return 0;
+	return webhook_recover_claims(p->db, &p->s, NULL, NULL, err);
 }
 
 /* ---- recording ------------------------------------------------------------------------ */

@@ -24,8 +24,8 @@ EOC
 
 # ---- jobs schedules ----
 t_ok "jobs schedules -o json" acmectl jobs schedules -o json
-t_json "$OUT" "[s['name'] for s in d] == ['tick', 'nightly', 'housekeeping']" \
-	"the config's schedules, then the built-in housekeeping"
+t_json "$OUT" "[s['name'] for s in d] == ['tick', 'nightly', 'housekeeping', 'webhook-sweep']" \
+	"the config's schedules, then the built-in housekeeping and webhook sweep"
 t_json "$OUT" "d[1]['schedule'] == 'cron 30 2 * * *' and d[1]['queue'] == 'import' and
 	d[1]['max_attempts'] == 5 and d[1]['next_run'].endswith('T02:30:00.000Z')" \
 	"a cron schedule with its next run"
@@ -100,8 +100,8 @@ EOC
 tpsql -c "INSERT INTO jobs (id, type, state, finished_at) VALUES
 	('hk-old', 'noop', 'succeeded', now() - interval '2 hours')"
 t_ok "jobs schedules: the config's housekeeping replaces the built-in" acmectl jobs schedules -o json
-t_json "$OUT" "len(d) == 1 and d[0]['name'] == 'housekeeping' and d[0]['schedule'] == 'every 1s'
-	and not d[0]['origin'] == 'built-in'" "one housekeeping schedule, from the file"
+t_json "$OUT" "[s['name'] for s in d] == ['housekeeping', 'webhook-sweep'] and d[0]['schedule'] == 'every 1s'
+	and not d[0]['origin'] == 'built-in'" "one housekeeping schedule, from the file (and the built-in webhook sweep)"
 start_worker hk -Q default=1 --beat
 t_ok "the scheduled housekeeping runs and purges" wait_for 20 \
 	"[ -z \"\$(job_col hk-old id)\" ]"

@@ -81,8 +81,10 @@ tpsql -c "UPDATE outbox SET created_at = now() - interval '9 days' WHERE event_t
 hk=$(enqueue housekeeping '{"batch": 7}')
 t_ok "housekeeping runs (batch 7)" timeout 60 "$ACMECTL" worker --burst -Q default=1
 t_is "$(job_col "$hk" state)" succeeded "it succeeded"
-t_json "$(job_col "$hk" result)" "d == {'uploads_deleted': 2, 'jobs_deleted': 3, 'outbox_deleted': 100}" \
-	"it says what it deleted"
+t_json "$(job_col "$hk" result)" "{k: d[k] for k in ('uploads_deleted', 'jobs_deleted', 'outbox_deleted')} ==
+	{'uploads_deleted': 2, 'jobs_deleted': 3, 'outbox_deleted': 100} and
+	sorted(d['webhook_sweep']) == ['due', 'given_up', 'recovered', 'woken']" \
+	"it says what it deleted, and what its webhook sweep found (t5080 tests the sweep)"
 t_is "$(tpsql -c "SELECT string_agg(id, ' ' ORDER BY id) FROM jobs WHERE id LIKE 'hk-%'")" \
 	"hk-mid hk-new hk-run hk-wait" "finished jobs older than 7 days are gone; the rest stay"
 t_is "$(tpsql -c "SELECT string_agg(filename, ' ' ORDER BY filename) FROM uploads")" \
