@@ -528,18 +528,25 @@ static pid_t spawn(struct supervisor *sv, int idx, bool *is_child, int *child_st
 	}
 	if (pid == 0) {
 		/* The child: the supervisor's connections are not ours. Close our
-		 * copies of their sockets without a word on the wire (PQfinish
-		 * would end the supervisor's PostgreSQL session), so that when the
-		 * supervisor dies its servers see it at once. */
+		 * copies of their sockets first, so nothing goes on the wire (a
+		 * PQfinish on the open socket would end the supervisor's
+		 * PostgreSQL session), then free our copies of the structures:
+		 * libpq's goodbye fails on the closed descriptor and is dropped,
+		 * and hiredis closes nothing once fd is -1. When the supervisor
+		 * dies its servers see it at once. */
 		if (sv->rc) {
 			close(sv->rc->fd);
 			sv->rc->fd = -1;
-			sv->rc = NULL;          /* left allocated: freeing it is not ours */
+			redisFree(sv->rc);
+			sv->rc = NULL;
 		}
 		if (sv->db) {
 			close(PQsocket(sv->db));
+			PQfinish(sv->db);
 			sv->db = NULL;
 		}
+		if (sv->have_q)
+			queue_release(&sv->q);
 		sv->have_q = false;
 		s->pid = getpid();
 		*is_child = true;
