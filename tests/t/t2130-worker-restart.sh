@@ -14,6 +14,7 @@ _t_own_servers=$SRV      # stopped at exit by test-lib
 export DATABASE_URL="postgresql:///acme_template?host=$TEST_PG_HOST&user=acme"
 export REDIS_URL="unix://$TEST_REDIS_SOCK"
 export ACME_REDIS_PREFIX="t:restart:"
+# shellcheck disable=SC2034 # read by tpsql (test-lib.sh)
 TEST_DB=acme_template
 . "$TEST_TOP/tests/lib/worker-lib.sh"
 
@@ -61,8 +62,10 @@ t_ok "a worker on an allkeys-lru Redis warns at start" wait_for 10 \
 stop_worker warn
 tredis CONFIG SET maxmemory-policy noeviction >/dev/null
 start_worker quiet -Q default=1
-t_ok "the worker is up" wait_for 10 "grep -q started '$TEST_TMP/quiet.log'"
-sleep 0.5
+# the policy is read when the supervisor connects, before its first heartbeat
+# record: once the record is there, a warning would have been logged
+t_ok "the worker is up and connected" wait_for 10 \
+	"[ -n \"\$(tredis --scan --pattern '${P}worker:*:$W_PID')\" ]"
 stop_worker quiet
 t_unlike "$(cat "$TEST_TMP/quiet.log")" 'maxmemory-policy' "with noeviction it says nothing"
 
