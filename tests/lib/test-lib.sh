@@ -63,6 +63,7 @@ _t_result() {	# status desc
 
 t_diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
 
+# shellcheck disable=SC2034 # OUT and ERR are read by the tests
 _t_run() {
 	"$@" >"$TEST_TMP/out" 2>"$TEST_TMP/err"
 	_t_rc=$?
