@@ -115,7 +115,8 @@ EOPY
 stop_worker() {
 	kill -TERM "$wpid"
 	i=0
-	while kill -0 "$wpid" 2>/dev/null && [ "$(ps -o stat= -p "$wpid")" != Z ] && [ $i -lt 600 ]; do
+	while [ $i -lt 600 ]; do
+		case $(ps -o stat= -p "$wpid") in Z*|'') break ;; esac
 		sleep 0.1; i=$((i + 1))
 	done
 	kill -KILL "$wpid" 2>/dev/null || true

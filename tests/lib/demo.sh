@@ -27,7 +27,8 @@ worker=$!
 stop_worker() {
 	kill "$worker" 2>/dev/null || return 0
 	i=0
-	while kill -0 "$worker" 2>/dev/null && [ "$(ps -o stat= -p "$worker")" != Z ] && [ $i -lt 450 ]; do
+	while [ $i -lt 450 ]; do
+		case $(ps -o stat= -p "$worker") in Z*|'') break ;; esac
 		sleep 0.1; i=$((i + 1))
 	done
 	kill -KILL "$worker" 2>/dev/null

@@ -132,11 +132,15 @@ t_exit 3 "a wait on an empty queue times out" timeout --foreground 60 "$ACMECTL"
 took=$(( $(now_ms) - start ))
 t_is "$((took >= 400))" 1 "after the wait ($took ms)"
 
-# The wake-ups run on a private Redis, where INFO's blocked_clients counts
-# only this test's waiters, so a job is enqueued only once they are known to
-# block. How a waiter is woken is checked on the wake list (the signal an
-# enqueue pushes and a blocked waiter pops), not on a clock; how fast is a
-# figure of `make bench` (tests/bench/queue.sh, wake-up latency).
+# The wake-ups run on a private Redis, whose only BRPOP clients are this
+# test's waiters. A waiter blocks for at most a second at a time (then looks
+# at the queue and blocks again), so "it is blocked right now" is a moment,
+# not a state; the checks use states instead: a paused queue hands out
+# nothing and sends no signal, so a waiter started while it is paused is
+# certainly waiting, however slow the machine, until the queue resumes. How a
+# waiter is woken is checked on the wake list (the signal an enqueue pushes,
+# the list a waiter blocks on), not on a clock; how fast is a figure of
+# `make bench` (tests/bench/queue.sh, wake-up latency).
 WR=$TEST_TMP/wake
 mkdir -p "$WR"
 redis-server --port 0 --unixsocket "$WR/redis.sock" --unixsocketperm 700 --daemonize yes \
@@ -145,35 +149,51 @@ trap 'kill "$(cat "$WR/redis.pid" 2>/dev/null)" 2>/dev/null; _t_cleanup' EXIT
 wredis() { redis-cli -s "$WR/redis.sock" "$@"; }
 i=0; until wredis PING >/dev/null 2>&1 || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
 wq() { REDIS_URL="unix://$WR/redis.sock" "$ACMECTL" "$@"; }
-blocked() { wredis INFO clients | tr -d '\r' | sed -n 's/^blocked_clients://p'; }
-wait_blocked() {	# N: until N clients block, at most 30 s
-	_wb_i=0
-	while [ "$(blocked)" != "$1" ] && [ $_wb_i -lt 600 ]; do sleep 0.05; _wb_i=$((_wb_i + 1)); done
-	[ "$(blocked)" = "$1" ]
-}
 W="${K}wake"
+# signals_taken: until the wake list is empty again (a waiter popped it), 30 s
+signals_taken() {
+	_st_i=0
+	while [ "$(wredis LLEN "$W")" != 0 ] && [ $_st_i -lt 300 ]; do sleep 0.1; _st_i=$((_st_i + 1)); done
+	[ "$(wredis LLEN "$W")" = 0 ]
+}
+# waiters N: until N distinct clients have been seen in BRPOP (over several
+# looks: each leaves BRPOP for a moment every second), at most 300 looks
+waiters() {
+	: >"$TEST_TMP/brpop.ids"
+	_wt_i=0
+	while [ $_wt_i -lt 300 ]; do
+		wredis CLIENT LIST | tr -d '\r' | sed -n 's/^id=\([0-9]*\) .* cmd=brpop .*/\1/p' >>"$TEST_TMP/brpop.ids"
+		[ "$(sort -u "$TEST_TMP/brpop.ids" | wc -l)" -ge "$1" ] && return 0
+		sleep 0.1
+		_wt_i=$((_wt_i + 1))
+	done
+	return 1
+}
 
 wq jobs enqueue noop --id sig1 >/dev/null
 t_is "$(wredis LLEN "$W")" 1 "an enqueue with nobody waiting leaves one signal on the wake list"
 wq __queue dequeue --lease 30s >/dev/null
+wredis DEL "$W" >/dev/null
 
+wq jobs pause default 2>/dev/null
 wq __queue dequeue --wait 60s --lease 30s > "$TEST_TMP/w1.out" 2> "$TEST_TMP/w1.err" &
 w1=$!
-t_ok "a waiter blocks on the empty queue" wait_blocked 1
-t_is "$(wredis LLEN "$W")" 0 "it took the old signal before blocking"
 wq jobs enqueue noop --id wake1 >/dev/null
+t_is "$(wredis LLEN "$W")" 0 "a paused queue signals nobody"
+wredis LPUSH "$W" 1 >/dev/null
+t_ok "a waiter takes the signal from the wake list: an enqueue's signal wakes it at once" signals_taken
+t_ok "the paused queue gave it nothing" _t_alive "$w1"
+wq jobs resume default 2>/dev/null
 wait_pid "$w1" 60
 t_is "$(jget "$(cat "$TEST_TMP/w1.out")" id)" "wake1" "a waiting worker gets the job enqueued meanwhile"
-t_is "$(wredis LLEN "$W")" 0 \
-	"at once: it was woken by the enqueue's signal (popped), not left to find the job at its next poll"
 
-# a dequeue that leaves jobs behind signals the next waiter: two jobs under
-# one signal (enqueued while paused, the resume signals once) wake two waiters
+# a dequeue that leaves jobs behind signals the next waiter, so two jobs
+# under one signal (enqueued while paused: the resume signals once) reach two
+# waiters
 wredis DEL "$W" >/dev/null
 wq jobs pause default 2>/dev/null
 wq jobs enqueue noop --id chain1 >/dev/null
 wq jobs enqueue noop --id chain2 >/dev/null
-t_is "$(wredis LLEN "$W")" 0 "a paused queue signals nobody"
 wq jobs resume default 2>/dev/null
 t_is "$(wredis LLEN "$W")" 1 "resuming a queue with waiting jobs signals once"
 wredis DEL "$W" >/dev/null
@@ -182,17 +202,19 @@ t_is "$(wredis LLEN "$W")" 1 "taking a job while another waits signals the next 
 wq __queue dequeue --lease 30s >/dev/null
 wredis DEL "$W" >/dev/null
 
+wq jobs pause default 2>/dev/null
 wq __queue dequeue --wait 60s --lease 30s > "$TEST_TMP/w2.out" 2> "$TEST_TMP/w2.err" &
 w2=$!
 wq __queue dequeue --wait 60s --lease 30s > "$TEST_TMP/w3.out" 2> "$TEST_TMP/w3.err" &
 w3=$!
-t_ok "two waiters block" wait_blocked 2
+t_ok "two waiters wait on the paused queue" waiters 2
 wq jobs enqueue noop --id wake2 >/dev/null
 wq jobs enqueue noop --id wake3 >/dev/null
+wq jobs resume default 2>/dev/null
 wait_pid "$w2" 60
 wait_pid "$w3" 60
 got="$(jget "$(cat "$TEST_TMP/w2.out")" id) $(jget "$(cat "$TEST_TMP/w3.out")" id)"
-t_like "$got" '^(wake2 wake3|wake3 wake2)$' "two waiting workers get one job each"
+t_like "$got" '^(wake2 wake3|wake3 wake2)$' "two waiting workers get one job each from one signal"
 
 acmectl jobs enqueue noop --id low1 --queue low >/dev/null
 acmectl jobs enqueue noop --id high1 --queue high >/dev/null
