@@ -101,14 +101,19 @@ check:
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory integration
 
-# ASan + UBSan build in its own directory, then the whole suite on it.
+# ASan + UBSan build in its own directory, then the whole suite on it: the
+# unit tests built and run with the sanitizers, then the integration tests on
+# build-asan/acmectl (T= narrows the integration tests, as for check).
+ASAN_MAKE = $(MAKE) --no-print-directory BUILD=build-asan CFLAGS='-O1 -g -fno-omit-frame-pointer' \
+	EXTRA_CFLAGS='-fsanitize=address,undefined -fno-sanitize-recover=all' \
+	EXTRA_LDFLAGS='-fsanitize=address,undefined'
+
 asan:
-	$(Q)$(MAKE) --no-print-directory BUILD=build-asan CFLAGS='-O1 -g -fno-omit-frame-pointer' \
-		EXTRA_CFLAGS='-fsanitize=address,undefined -fno-sanitize-recover=all' \
-		EXTRA_LDFLAGS='-fsanitize=address,undefined' build-asan/acmectl
+	$(Q)$(ASAN_MAKE) build-asan/acmectl
 	@echo "built build-asan/acmectl; run the suite on it with: make asan-check"
 
 asan-check: asan
+	$(Q)ASAN_OPTIONS=detect_leaks=1 $(ASAN_MAKE) unit
 	$(Q)ACMECTL=$(CURDIR)/build-asan/acmectl ASAN_OPTIONS=detect_leaks=1 tests/lib/run-tests $(T)
 
 demo:
@@ -119,9 +124,11 @@ demo:
 bench: all
 	$(Q)tests/bench/run
 
+# Fails on any mandoc or shellcheck warning (shellcheck must be installed).
 lint: all
 	$(Q)for m in man/*.[1-8]; do mandoc -T lint -W warning $$m || exit 1; done
-	$(Q)shellcheck -S warning packaging/install-deps tests/lib/*.sh tests/t/*.sh 2>/dev/null || true
+	$(Q)shellcheck -S warning packaging/install-deps tests/lib/*.sh tests/lib/run-tests \
+		tests/lib/run-one tests/t/*.sh tests/bench/*.sh tests/bench/run
 
 install: acmectl
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \

@@ -1256,7 +1256,14 @@ out:
 /* The queue benchmark's driver (tests/bench/queue.sh): enqueue N noop jobs
  * to a queue in pipelined batches (with their jobs rows, unless --no-db),
  * wait until workers have run them all, and print throughput and
- * enqueue-to-start latency from the jobs' Redis timestamps as JSON. */
+ * enqueue-to-start latency from the jobs' Redis timestamps as JSON.
+ *
+ * A figure is only printed for a run that did what it claims: every job is
+ * checked on its own (its Redis state succeeded, its three timestamps set and
+ * in order, and with --db its row succeeded), not through the queue's
+ * counters, which the wait uses only to know when to look. A run with any
+ * job that did not check out still prints its JSON (with the counts and the
+ * first bad job) and then fails. */
 static int cmp_ll(const void *a, const void *b)
 {
 	long long x = *(const long long *)a, y = *(const long long *)b;
@@ -1357,15 +1364,16 @@ static int q_bench(struct ctx *ctx, struct args *a)
 		nanosleep(&d, NULL);
 	}
 
-	/* timings from Redis: enqueued_ms, started_ms, finished_ms of each job */
+	/* each job on its own: state and timings from its Redis hash */
 	lat = xcalloc((size_t)n, sizeof(*lat));
-	long long first_enq = 0, last_fin = 0;
+	long long first_enq = 0, last_fin = 0, not_succeeded = 0, bad_times = 0;
+	char first_bad[QUEUE_ID_MAX + 80] = "";
 	char *base = xasprintf("%s{%s}:job:", q.prefix, queue);
 	for (long long off = 0; off < n; off += batch) {
 		long long k = n - off < batch ? n - off : batch;
 		for (long long i = 0; i < k; i++)
-			redisAppendCommand(q.rc, "HMGET %s%s enqueued_ms started_ms finished_ms", base,
-					   ids[off + i]);
+			redisAppendCommand(q.rc, "HMGET %s%s state enqueued_ms started_ms finished_ms",
+					   base, ids[off + i]);
 		for (long long i = 0; i < k; i++) {
 			redisReply *r = NULL;
 			if (redisGetReply(q.rc, (void **)&r) != REDIS_OK || !r) {
@@ -1373,11 +1381,22 @@ static int q_bench(struct ctx *ctx, struct args *a)
 				acme_err_set(&ctx->err, ACME_E_UNAVAILABLE, "redis: %s", q.rc->errstr);
 				goto out;
 			}
+			const char *state = NULL;
 			long long e = 0, s0 = 0, f = 0;
-			if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
-				e = r->element[0]->str ? strtoll(r->element[0]->str, NULL, 10) : 0;
-				s0 = r->element[1]->str ? strtoll(r->element[1]->str, NULL, 10) : 0;
-				f = r->element[2]->str ? strtoll(r->element[2]->str, NULL, 10) : 0;
+			if (r->type == REDIS_REPLY_ARRAY && r->elements == 4) {
+				state = r->element[0]->str;
+				e = r->element[1]->str ? strtoll(r->element[1]->str, NULL, 10) : 0;
+				s0 = r->element[2]->str ? strtoll(r->element[2]->str, NULL, 10) : 0;
+				f = r->element[3]->str ? strtoll(r->element[3]->str, NULL, 10) : 0;
+			}
+			if (!state || strcmp(state, "succeeded") != 0) {
+				if (!not_succeeded++ && !first_bad[0])
+					snprintf(first_bad, sizeof(first_bad), "job %s is %s", ids[off + i],
+						 state ? state : "gone from redis");
+			} else if (e <= 0 || s0 < e || f < s0) {
+				if (!bad_times++ && !first_bad[0])
+					snprintf(first_bad, sizeof(first_bad), "job %s: enqueued %lld, "
+						 "started %lld, finished %lld ms", ids[off + i], e, s0, f);
 			}
 			freeReplyObject(r);
 			lat[off + i] = s0 - e;
@@ -1389,25 +1408,44 @@ static int q_bench(struct ctx *ctx, struct args *a)
 	}
 	free(base);
 	qsort(lat, (size_t)n, sizeof(*lat), cmp_ll);
-	long long rows_done = -1;
+	long long rows_done = -1, rows = -1;
 	if (with_db) {
-		/* the final mirror write follows the ack: give it a moment */
+		/* the final mirror write follows the ack: give it a moment; the run's
+		 * ids are unique, so these count rows, one per job */
+		const char *params[1] = { run };
 		for (int tries = 0; tries < 200; tries++) {
-			const char *params[1] = { run };
-			PGresult *res = db_exec(ctx->db, &ctx->err, "SELECT count(*) FROM jobs WHERE"
-						" state = 'succeeded' AND id LIKE $1 || '-%'", 1, params);
+			PGresult *res = db_exec(ctx->db, &ctx->err, "SELECT count(*),"
+						" count(*) FILTER (WHERE state = 'succeeded') FROM jobs"
+						" WHERE id LIKE $1 || '-%'", 1, params);
 			if (!res)
 				goto out;
-			rows_done = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+			rows = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+			rows_done = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 			PQclear(res);
 			if (rows_done >= n)
 				break;
 			struct timespec d = { 0, 10 * 1000000 };
 			nanosleep(&d, NULL);
 		}
+		if (rows_done != n && !first_bad[0]) {
+			PGresult *res = db_exec(ctx->db, &ctx->err, "SELECT id, state FROM jobs WHERE"
+						" id LIKE $1 || '-%' AND state <> 'succeeded' ORDER BY id"
+						" LIMIT 1", 1, params);
+			if (!res)
+				goto out;
+			if (PQntuples(res) == 1)
+				snprintf(first_bad, sizeof(first_bad), "the row of job %s is %s",
+					 PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+			else
+				snprintf(first_bad, sizeof(first_bad), "%lld of %lld jobs rows exist",
+					 rows, n);
+			PQclear(res);
+		}
 	}
+	bool ok = not_succeeded == 0 && bad_times == 0 && (!with_db || (rows == n && rows_done == n));
 	double total_s = (double)(last_fin - first_enq) / 1000.0;
-	json_t *o = json_pack("{s:s, s:s, s:I, s:b, s:f, s:f, s:f, s:f, s:{s:I, s:I, s:I, s:I, s:I}, s:I}",
+	json_t *o = json_pack("{s:s, s:s, s:I, s:b, s:f, s:f, s:f, s:f, s:{s:I, s:I, s:I, s:I, s:I},"
+			      " s:I, s:I, s:b, s:I, s:I}",
 		"run", run, "queue", queue, "jobs", (json_int_t)n, "mirror", with_db,
 		"enqueue_s", (double)(t_enq - t0) / 1000.0,
 		"enqueue_per_s", (double)n * 1000.0 / (double)(t_enq - t0 > 0 ? t_enq - t0 : 1),
@@ -1416,9 +1454,21 @@ static int q_bench(struct ctx *ctx, struct args *a)
 		"latency_ms", "p50", (json_int_t)lat[n / 2], "p90", (json_int_t)lat[n * 9 / 10],
 		"p99", (json_int_t)lat[n * 99 / 100], "max", (json_int_t)lat[n - 1],
 		"min", (json_int_t)lat[0],
-		"rows_succeeded", (json_int_t)rows_done);
+		"rows", (json_int_t)rows, "rows_succeeded", (json_int_t)rows_done,
+		"verified", ok, "not_succeeded", (json_int_t)not_succeeded,
+		"bad_timestamps", (json_int_t)bad_times);
+	if (first_bad[0])
+		json_object_set_new(o, "first_bad", json_string(first_bad));
 	output_json(ctx->out, o, false);
 	json_decref(o);
+	if (!ok) {
+		acme_err_set(&ctx->err, ACME_E_FAILURE, "__queue bench: the run did not check out: "
+			     "%lld of %lld jobs not succeeded, %lld with timestamps out of order%s; "
+			     "first: %s", not_succeeded, n, bad_times,
+			     with_db ? (rows_done == n ? "" : ", jobs rows not all succeeded") : "",
+			     first_bad[0] ? first_bad : "?");
+		goto out;
+	}
 	rc = 0;
 out:
 	free(by);

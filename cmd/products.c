@@ -204,6 +204,10 @@ static int products_list_exec(struct ctx *ctx, struct args *a)
 
 /* ---- export --------------------------------------------------------------------------------- */
 
+/* Every format export takes is written row by row as the cursor delivers
+ * them: CSV, NDJSON, or JSON as one array with a product per line ("[", then
+ * each object, then "]"), so memory stays bounded for any catalog size. A
+ * table would need every width first, so export takes none. */
 static const struct out_col export_cols[] = {
 	{ "sku", COL_STR }, { "name", COL_STR }, { "description", COL_STR },
 	{ "active", COL_BOOL }, { "price", COL_STR },
@@ -212,21 +216,30 @@ static const struct out_col export_cols[] = {
 struct export_state {
 	struct ctx *ctx;
 	struct output *o;
-	bool ndjson;
+	enum out_format fmt;
+	long long rows;
 };
 
 static int export_row(void *arg, const struct products_row *r, struct acme_err *err)
 {
 	struct export_state *st = arg;
-	if (st->ndjson) {
+	if (st->fmt == OUT_NDJSON) {
 		json_t *doc = products_row_json(r);
 		output_json(st->ctx->out, doc, false);
+		json_decref(doc);
+	} else if (st->fmt == OUT_JSON) {
+		json_t *doc = products_row_json(r);
+		char *s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		fputs(st->rows ? ",\n" : "[\n", st->ctx->out);
+		fputs(s ? s : "null", st->ctx->out);
+		free(s);
 		json_decref(doc);
 	} else {
 		const char *v[5] = { r->sku, r->name, r->description, r->active ? "true" : "false",
 				     r->price };
 		output_row(st->o, v);
 	}
+	st->rows++;
 	if (ferror(st->ctx->out)) {
 		if (errno == EPIPE)
 			return 1;   /* the reader left (| head): stop quietly */
@@ -239,7 +252,7 @@ static int export_row(void *arg, const struct products_row *r, struct acme_err *
 static int products_export_exec(struct ctx *ctx, struct args *a)
 {
 	struct products_filter f;
-	struct export_state st = { ctx, NULL, false };
+	struct export_state st = { ctx, NULL, OUT_CSV, 0 };
 	long long n = 0;
 
 	if (filter_from_args(ctx, a, &f) < 0)
@@ -248,17 +261,20 @@ static int products_export_exec(struct ctx *ctx, struct args *a)
 		ctx->fmt = OUT_CSV;
 		ctx->fmt_given = true;
 	}
-	if (ctx_require_format(ctx, (1u << OUT_CSV) | (1u << OUT_NDJSON)) < 0)
-		return acme_err_set(&ctx->err, ACME_E_USAGE, "products export: -o %s: export writes "
-				    "csv or ndjson", out_format_name(ctx->fmt));
-	st.ndjson = ctx->fmt == OUT_NDJSON;
-	if (!st.ndjson)
+	if (ctx_require_format(ctx, (1u << OUT_CSV) | (1u << OUT_NDJSON) | (1u << OUT_JSON)) < 0)
+		return acme_err_set(&ctx->err, ACME_E_USAGE, "products export: -o %s: export streams "
+				    "csv, ndjson or json (a table needs every row first)",
+				    out_format_name(ctx->fmt));
+	st.fmt = ctx->fmt;
+	if (st.fmt == OUT_CSV)
 		st.o = output_new(ctx->out, OUT_CSV, export_cols, 5);
 	int rc = products_export(ctx->db, &f, export_row, &st, &n, &ctx->err);
 	if (st.o)
 		output_end(st.o, NULL);
 	if (rc < 0)
 		return -1;
+	if (rc == 0 && st.fmt == OUT_JSON)
+		fputs(st.rows ? "\n]\n" : "[]\n", ctx->out);
 	if (rc == 0)
 		ctx_msg(ctx, "exported %lld product%s", n, n == 1 ? "" : "s");
 	return 0;
@@ -697,9 +713,9 @@ static const struct cmd_verb products_verbs[] = {
 	{ "delete", "SKU|ID... | --all | " FILTER_USAGE " [--yes]",
 	  "delete products by SKU or id, or every product matching filters (asks first)",
 	  delete_opts, products_delete_exec, CMD_NEEDS_DB, 0, -1, "@sku" },
-	{ "export", FILTER_USAGE " [-o csv|ndjson]", "write every matching product as CSV "
-	  "(re-importable) or NDJSON, streamed", export_opts, products_export_exec, CMD_NEEDS_DB,
-	  0, 0, NULL },
+	{ "export", FILTER_USAGE " [-o csv|ndjson|json]", "write every matching product as CSV "
+	  "(re-importable), NDJSON or a JSON array, streamed", export_opts, products_export_exec,
+	  CMD_NEEDS_DB, 0, 0, NULL },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL }
 };
 

@@ -25,7 +25,9 @@
 #   KEEP=1 ...                                    # leave the servers running, print where
 #
 # Times on a shared or busy machine vary by tens of percent from run to run;
-# compare the two columns of one line, and use REPEAT for medians.
+# compare the two columns of one line, and use REPEAT for medians. A run whose
+# burst worker exits non-zero, or whose two catalogs differ, stops the bench
+# with an error instead of printing a figure.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -135,7 +137,14 @@ acme() {	# file [import options] -> seconds; leaves $dir/summary, $dir/worker.ti
 	worker=$!
 	wait "$cli" || { echo "import.sh: acmectl import failed:" >&2; cat "$dir/cli.err" >&2; exit 1; }
 	t1=$(now)
-	wait "$worker" || true
+	# a figure counts only if the worker that produced it ended well
+	wst=0
+	wait "$worker" || wst=$?
+	if [ "$wst" -ne 0 ]; then
+		echo "import.sh: the burst worker exited $wst; its log ends:" >&2
+		tail -n 20 "$dir/worker.log" >&2
+		exit 1
+	fi
 	tail -n 1 "$dir/events" >"$dir/summary"
 	secs "$t0" "$t1"
 }
@@ -153,7 +162,7 @@ printf '%-11s %9s %11s %7s  %s\n' case "peer (s)" "acmectl (s)" ratio "acmectl: 
 worker_rss=0
 cli_rss=0
 : >"$dir/ratios"
-for run in $(seq "$REPEAT"); do
+for _ in $(seq "$REPEAT"); do
 fresh_databases
 for c in empty all-update unchanged; do
 	case $c in empty) f=$base ;; *) f=$update ;; esac

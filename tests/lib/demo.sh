@@ -23,7 +23,18 @@ echo
 echo "== starting a worker in the background"
 $acmectl worker --queues import,default,webhooks 2>"${TMPDIR:-/tmp}/acmectl-demo-worker.log" &
 worker=$!
-trap 'kill "$worker" 2>/dev/null; wait "$worker" 2>/dev/null || true' EXIT
+# the worker gets its --shutdown-timeout (30 s) and a margin, then SIGKILL
+stop_worker() {
+	kill "$worker" 2>/dev/null || return 0
+	i=0
+	while [ $i -lt 450 ]; do
+		case $(ps -o stat= -p "$worker") in Z*|'') break ;; esac
+		sleep 0.1; i=$((i + 1))
+	done
+	kill -KILL "$worker" 2>/dev/null
+	wait "$worker" 2>/dev/null || true
+}
+trap stop_worker EXIT
 $acmectl health --ready --require-worker --wait --timeout 30s -q
 
 rows=${DEMO_ROWS:-20000}

@@ -1,7 +1,8 @@
 # import-lib.sh — helpers for the import tests (tests/t/t3*-import-*.sh), on
 # top of test-lib.sh and need_servers.
 #
-#   run_worker                   # `acmectl worker --burst` on the import queue, in the foreground
+#   run_worker [OPTIONS]         # `acmectl worker --burst` on the import queue, in the foreground
+#                                # (killed after 300 s: a hung job fails the test, not the run)
 #   import_wait ARGS...          # `acmectl import ARGS --wait` with a burst worker; $OUT $ERR $RC
 #   t_import N "desc" ARGS...    # import_wait, then expect exit status N
 #   last_job                     # id of the newest import job
@@ -12,8 +13,9 @@
 
 WORKER_LOG=$TEST_TMP/worker.log
 
+# shellcheck disable=SC2120 # the tests pass options
 run_worker() {
-	"$ACMECTL" worker --burst --queues import "$@" >>"$WORKER_LOG" 2>&1
+	timeout --foreground -k 10 300 "$ACMECTL" worker --burst --queues import "$@" >>"$WORKER_LOG" 2>&1
 }
 
 # Queued import jobs, for knowing when a backgrounded import has enqueued.
@@ -29,12 +31,12 @@ import_wait() {
 	exec 9<&-
 	_iw_i=0
 	# until the job is queued, or the command ended (refused before any job)
-	while kill -0 "$_iw_pid" 2>/dev/null && [ "$(queued_imports)" = 0 ] && [ $_iw_i -lt 300 ]; do
+	while _t_alive "$_iw_pid" && [ "$(queued_imports)" = 0 ] && [ $_iw_i -lt 300 ]; do
 		sleep 0.05
 		_iw_i=$((_iw_i + 1))
 	done
-	kill -0 "$_iw_pid" 2>/dev/null && run_worker
-	wait "$_iw_pid"
+	_t_alive "$_iw_pid" && run_worker
+	wait_pid "$_iw_pid" 300
 	RC=$?
 	OUT=$(cat "$TEST_TMP/out")
 	ERR=$(cat "$TEST_TMP/err")

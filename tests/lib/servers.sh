@@ -21,8 +21,8 @@ as_pg() {
 
 alive() {	# pid — running and not a zombie
 	[ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 1
-	state=$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f1)
-	[ "$state" != Z ] && [ "$state" != X ]
+	state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
 }
 
 case $cmd in

@@ -8,6 +8,8 @@
 #   t_like "$got" 'ERE' "desc"   # grep -E
 #   t_unlike "$got" 'ERE' "desc"
 #   t_done                       # prints the plan; exit status = failures
+#   wait_pid PID [SECS]          # wait for a background child, at most SECS (60);
+#                                # its status, or 124 after killing it at the limit
 #
 # $TEST_TMP is a private directory removed at exit. `acmectl` runs the binary
 # under test ($ACMECTL). Output of the last t_ok/t_exit command is kept in
@@ -61,6 +63,7 @@ _t_result() {	# status desc
 
 t_diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
 
+# shellcheck disable=SC2034 # OUT and ERR are read by the tests
 _t_run() {
 	"$@" >"$TEST_TMP/out" 2>"$TEST_TMP/err"
 	_t_rc=$?
@@ -115,6 +118,36 @@ t_unlike() {
 	else
 		_t_result 0 "$3"
 	fi
+}
+
+# Is PID running (not gone, not a zombie waiting to be reaped)? No fork.
+_t_alive() {
+	[ -r "/proc/$1/stat" ] || return 1
+	read -r _ta_l <"/proc/$1/stat" 2>/dev/null || return 1
+	_ta_l=${_ta_l##*) }
+	case ${_ta_l%% *} in Z|X|'') return 1 ;; esac
+	return 0
+}
+
+# wait_pid PID [SECS] — `wait` for a background child of this shell, bounded:
+# its exit status once it ends, or, if it still runs after SECS seconds
+# (default 60), a diagnostic, SIGKILL to it and its children, and 124.
+wait_pid() {
+	_wp_n=$(( ${2:-60} * 10 ))
+	while _t_alive "$1" && [ "$_wp_n" -gt 0 ]; do
+		sleep 0.1
+		_wp_n=$((_wp_n - 1))
+	done
+	if _t_alive "$1"; then
+		t_diag "pid $1 ($(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)) still ran after ${2:-60} s: killed"
+		for _wp_c in $(awk -v p="$1" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null); do
+			kill -KILL "$_wp_c" 2>/dev/null
+		done
+		kill -KILL "$1" 2>/dev/null
+		wait "$1" 2>/dev/null
+		return 124
+	fi
+	wait "$1"
 }
 
 t_skip() { _t_n=$((_t_n + 1)); echo "ok $_t_n # skip $1"; }

@@ -37,8 +37,9 @@ stop_bg() {
 	done <"$TEST_TMP/bg.pids"
 	while read -r _p; do
 		_i=0
-		while kill -0 "$_p" 2>/dev/null && [ $_i -lt 50 ]; do sleep 0.1; _i=$((_i + 1)); done
+		while _t_alive "$_p" && [ $_i -lt 50 ]; do sleep 0.1; _i=$((_i + 1)); done
 		kill -9 "$_p" 2>/dev/null
+		wait "$_p" 2>/dev/null
 	done <"$TEST_TMP/bg.pids"
 	: >"$TEST_TMP/bg.pids"
 }
@@ -112,7 +113,7 @@ outbox_event() {	# type json
 }
 
 run_worker() {
-	timeout 120 "$ACMECTL" worker --burst --queues webhooks "$@" >>"$TEST_TMP/worker.log" 2>&1
+	timeout --foreground -k 10 120 "$ACMECTL" worker --burst --queues webhooks "$@" >>"$TEST_TMP/worker.log" 2>&1
 }
 
 start_worker() {
@@ -124,7 +125,7 @@ start_worker() {
 stop_worker() {
 	[ -n "${WORKER_PID:-}" ] || return 0
 	kill "$WORKER_PID" 2>/dev/null
-	wait "$WORKER_PID" 2>/dev/null
+	wait_pid "$WORKER_PID" 120 2>/dev/null
 	WORKER_PID=
 }
 

@@ -6,10 +6,16 @@ base64 modules verify, so a signature acmectl computes wrongly cannot be
 "verified" by the same mistake.
 
   whrecv.py serve --port-file F --log F [--script 500,500,200] [--delay S]
-                  [--retry-after N] [--location URL]
+                  [--hold-file F] [--retry-after N] [--location URL]
       Answer POSTs in turn with the statuses of --script (the last one
-      repeats), after --delay seconds; log each request as one JSON line:
-      {"n", "t", "path", "headers" (lower-case names), "body_b64", "status"}.
+      repeats), after --delay seconds, and with --hold-file only once that
+      file exists (at most 300 s: a test that never releases still ends);
+      log each request as one JSON line when it arrives:
+      {"n", "t", "path", "headers" (lower-case names), "body_b64", "status",
+       "open"}, where "open" counts the requests received and not yet being
+      answered, this one included: the most a sender had in flight at once is
+      the highest "open" (a request stops counting before its answer is sent,
+      so a sender cannot have sent the next one yet).
 
   whrecv.py verify --log F --secret S [--secret S2 ...] [--each]
       Every logged request must carry a v1 signature of
@@ -50,7 +56,7 @@ def sign(secret, msg_id, ts, body):
 def serve(args):
     script = [int(x) for x in args.script.split(",")] if args.script else [200]
     lock = threading.Lock()
-    state = {"n": 0}
+    state = {"n": 0, "open": 0}
     log = open(args.log, "a", buffering=1)
 
     class Handler(BaseHTTPRequestHandler):
@@ -64,14 +70,22 @@ def serve(args):
             body = self.rfile.read(length)
             with lock:
                 state["n"] += 1
+                state["open"] += 1
                 n = state["n"]
                 status = script[min(n, len(script)) - 1]
                 log.write(json.dumps({
                     "n": n, "t": time.time(), "path": self.path,
                     "headers": {k.lower(): v for k, v in self.headers.items()},
-                    "body_b64": base64.b64encode(body).decode(), "status": status}) + "\n")
+                    "body_b64": base64.b64encode(body).decode(), "status": status,
+                    "open": state["open"]}) + "\n")
             if args.delay:
                 time.sleep(args.delay)
+            if args.hold_file:
+                deadline = time.monotonic() + 300
+                while not os.path.exists(args.hold_file) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            with lock:
+                state["open"] -= 1
             reply = ("answer %d to request %d\n" % (status, n)).encode()
             self.send_response(status)
             if args.retry_after is not None and status >= 300:
@@ -138,6 +152,7 @@ def main():
     s.add_argument("--port", type=int, default=0)
     s.add_argument("--script")
     s.add_argument("--delay", type=float, default=0)
+    s.add_argument("--hold-file")
     s.add_argument("--retry-after", type=int)
     s.add_argument("--location")
     v = sub.add_parser("verify")

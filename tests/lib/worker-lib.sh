@@ -2,7 +2,8 @@
 # test-lib.sh and need_servers.
 #
 #   start_worker NAME [worker options...]   # background; pid in $W_PID, log in $TEST_TMP/NAME.log
-#   stop_worker NAME [SIGNAL]               # signal (TERM) and wait for the exit; status in $W_STATUS
+#   stop_worker NAME [SIGNAL [SECS]]        # signal (TERM) and wait for the exit, at most SECS
+#                                           # (120); status in $W_STATUS (124: killed at the limit)
 #   wait_for SECONDS 'shell condition'      # poll every 0.1 s; 0 when it became true
 #   children_of PID                         # the pids of PID's children
 #   enqueue TYPE [PAYLOAD [more options]]   # prints the job id
@@ -38,7 +39,8 @@ worker_pid() { cat "$TEST_TMP/$1.pid"; }
 stop_worker() {
 	_pid=$(worker_pid "$1")
 	kill -"${2:-TERM}" "$_pid" 2>/dev/null
-	wait "$_pid"
+	wait_pid "$_pid" "${3:-120}"
+	# shellcheck disable=SC2034 # read by the tests
 	W_STATUS=$?
 }
 

@@ -22,6 +22,17 @@ pg() { tpsql -c "$1"; }
 row() { pg "SELECT state || ' ' || attempts || ' ' || coalesce(lease_token, '-') FROM jobs WHERE id = '$1'"; }
 # redis_now_ms — the Redis clock
 redis_now_ms() { tredis TIME | { read -r s; read -r us; echo $((s * 1000 + us / 1000)); }; }
+# wait_past MS — until the Redis clock (the one the queue's scripts read) is
+# past MS; at most 30 s. When it returns, a lease or a due time has passed
+# for the queue's scripts too: no sleep guesses at it.
+wait_past() {
+	_wp_i=0
+	while [ "$(redis_now_ms)" -le "$1" ]; do
+		_wp_i=$((_wp_i + 1))
+		[ $_wp_i -lt 600 ] || { t_diag "the redis clock never passed $1"; return 1; }
+		sleep 0.05
+	done
+}
 # dq [ARGS] — dequeue; sets ID, TOK
 dq() {
 	_t_run acmectl __queue dequeue "$@"
@@ -55,7 +66,6 @@ t_is "$(row e1)" "running 1 $TOK" "row: running with the lease token"
 t_like "$(tredis ZSCORE "${K}active" e1)" '^[0-9]+$' "the lease is in the active set"
 
 dl1=$(tredis HGET "${K}job:e1" deadline_ms)
-sleep 0.05
 t_ok "heartbeat with the token" acmectl __queue heartbeat e1 "$TOK" --lease 60s
 t_is "$(jget "$OUT" outcome)" "extended" "heartbeat extends the lease"
 dl2=$(tredis HGET "${K}job:e1" deadline_ms)
@@ -93,7 +103,7 @@ t_exit 4 "progress with a wrong token is refused" \
 	acmectl __queue progress "$gen" 0123456789abcdef0123456789abcdef '{"x": 1}'
 t_exit 65 "progress that is not a JSON object is bad data" acmectl __queue progress "$gen" "$TOK" '[1]'
 t_ok "ack" acmectl __queue ack "$gen" "$TOK"
-sleep 0.2
+i=0; while ! grep -q '"state":"succeeded"' "$TEST_TMP/events" && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
 kill "$sub" 2>/dev/null; wait "$sub" 2>/dev/null
 events=$(cat "$TEST_TMP/events")
 t_like "$events" '"event":"progress".*"progress":\{"rows": 10, "phase": "copy"\}' \
@@ -115,8 +125,10 @@ t_is "$((due - before >= 50 && due - after <= 100))" 1 \
 t_is "$(row f1)" "retrying 1 -" "row: retrying, attempt 1, lease cleared"
 t_is "$(pg "SELECT error FROM jobs WHERE id = 'f1'")" "boom 1" "row keeps the error"
 t_exit 3 "nothing to dequeue before the retry is due" acmectl __queue dequeue
-t_ok "fail with the old token is refused" sh -c "! $ACMECTL __queue fail f1 $TOK --error again"
-sleep 0.15
+# regression: this was `sh -c "! acmectl ..."`, which a crash passed too
+t_exit 4 "fail with the old token is refused" acmectl __queue fail f1 "$TOK" --error again
+t_like "$ERR" "lease lost" "the refusal says the lease is lost"
+wait_past "$due"
 t_ok "promote the due retry" acmectl __queue promote
 t_is "$(jget "$OUT" id) $(jget "$OUT" state)" "f1 queued" "promote queues the retry"
 t_is "$(row f1)" "queued 1 -" "row: queued again"
@@ -133,7 +145,7 @@ t_is "$(pg "SELECT error FROM jobs WHERE id = 'f1'")" "boom 2" "the last error i
 acmectl jobs enqueue noop --id f2 --max-attempts 5 >/dev/null
 dq --lease 30s
 acmectl __queue fail f2 "$TOK" --error one >/dev/null
-sleep 0.12
+wait_past "$(tredis ZSCORE "${K}sched" f2)"
 acmectl __queue promote >/dev/null
 dq --lease 30s
 before=$(redis_now_ms)
@@ -152,20 +164,25 @@ t_is "$(jget "$OUT" state)" "failed" "a permanent failure is failed at once"
 t_is "$(row p1)" "failed 1 -" "row: failed after 1 of 3 attempts"
 
 # ---- reaper: expired leases are failed attempts, and the old token is fenced --------------
+# The leases that must hold are minutes long and the reaper runs once the
+# Redis clock is past the deadline that must not count any more, so no
+# schedule of this test on a loaded machine changes an outcome.
 acmectl jobs enqueue noop --id r1 >/dev/null
 dq --lease 1s --worker w-stalled
 A=$TOK
-# a heartbeat right away moves the deadline well past the first one
-acmectl __queue heartbeat r1 "$A" --lease 3s >/dev/null
+first=$(tredis HGET "${K}job:r1" deadline_ms)
+# a heartbeat moves the deadline past the first one, by its own lease
+acmectl __queue heartbeat r1 "$A" --lease 10m >/dev/null
+t_is "$(( $(tredis HGET "${K}job:r1" deadline_ms) > first + 500000 ))" 1 "the heartbeat moved the deadline on"
 t_ok "the fence holds for the lease holder" acmectl __queue check-lease r1 "$A"
 t_ok "reap while the lease is alive" acmectl __queue reap
 t_is "$OUT" "" "nothing is reaped before the deadline"
-sleep 1.2
+wait_past "$first"
 acmectl __queue reap >/dev/null
 t_is "$(tredis HGET "${K}job:r1" state)" "running" "a heartbeat keeps the reaper away past the first deadline"
 # now let it lapse: a short lease, no more heartbeats
 acmectl __queue heartbeat r1 "$A" --lease 100ms >/dev/null
-sleep 0.3
+wait_past "$(tredis HGET "${K}job:r1" deadline_ms)"
 t_ok "reap the expired lease" acmectl __queue reap
 t_is "$(jget "$OUT" id) $(jget "$OUT" state) $(jget "$OUT" attempts)" "r1 retrying 1" \
 	"an expired lease is a failed attempt, retried"
@@ -177,7 +194,7 @@ t_exit 4 "its heartbeat is refused" acmectl __queue heartbeat r1 "$A"
 t_exit 4 "its progress is refused" acmectl __queue progress r1 "$A" '{"late": true}'
 t_exit 4 "its fence in postgresql refuses to commit" acmectl __queue check-lease r1 "$A"
 t_like "$ERR" "lease lost" "the fence says the lease is lost"
-sleep 0.15
+wait_past "$(tredis ZSCORE "${K}sched" r1)"
 acmectl __queue promote >/dev/null
 dq --lease 30s --worker w-new
 B=$TOK
@@ -189,26 +206,31 @@ t_ok "the new holder acks" acmectl __queue ack r1 "$B"
 
 acmectl jobs enqueue noop --id r2 --max-attempts 1 >/dev/null
 dq --lease 100ms
-sleep 0.25
+wait_past "$(tredis HGET "${K}job:r2" deadline_ms)"
 t_ok "reap the last attempt" acmectl __queue reap
 t_is "$(jget "$OUT" state)" "dead" "a reaped last attempt is dead"
 t_is "$(row r2)" "dead 1 -" "row: dead"
 
 # ---- delayed jobs and promotion -----------------------------------------------------------------
-t_ok "enqueue with a delay" acmectl jobs enqueue noop --id d1 --delay 1s
-t_is "$(tredis HGET "${K}job:d1" state)" "scheduled" "a delayed job is scheduled"
-t_is "$(pg "SELECT state || ' ' || (scheduled_at > now()) FROM jobs WHERE id = 'd1'")" "scheduled true" \
+# d0 is due in an hour: whatever the machine's speed, it is not due during
+# this test; d1 is due in a second, and promoted once the Redis clock passed it.
+t_ok "enqueue with a delay" acmectl jobs enqueue noop --id d0 --delay 1h
+t_is "$(tredis HGET "${K}job:d0" state)" "scheduled" "a delayed job is scheduled"
+t_is "$(pg "SELECT state || ' ' || (scheduled_at > now()) FROM jobs WHERE id = 'd0'")" "scheduled true" \
 	"row: scheduled, in the future"
 t_exit 3 "a scheduled job is not dequeued" acmectl __queue dequeue
 t_ok "promote before it is due" acmectl __queue promote
 t_is "$OUT" "" "nothing is promoted early"
-sleep 1.1
+acmectl jobs enqueue noop --id d1 --delay 1s >/dev/null
+due=$(tredis ZSCORE "${K}sched" d1)
+wait_past "$due"
 t_ok "promote when due" acmectl __queue promote
-t_is "$(jget "$OUT" id) $(jget "$OUT" state)" "d1 queued" "the due job is queued"
-t_is "$(row d1)" "queued 0 -" "row: queued"
+t_is "$(jget "$OUT" id) $(jget "$OUT" state)" "d1 queued" "the due job is queued, the one due later is not"
+t_is "$(row d1) / $(row d0)" "queued 0 - / scheduled 0 -" "rows: d1 queued, d0 still scheduled"
 dq --lease 30s
 t_is "$ID" "d1" "and can be dequeued"
 acmectl __queue ack d1 "$TOK" >/dev/null
+acmectl jobs cancel d0 >/dev/null 2>&1
 
 # ---- release: back to the front, not an attempt -------------------------------------------------
 acmectl jobs enqueue noop --id x1 >/dev/null

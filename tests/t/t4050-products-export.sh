@@ -1,7 +1,8 @@
 #!/bin/sh
 # products export: CSV with the header sku,name,description,active,price that
-# re-imports unchanged, NDJSON, filters, streaming through a server-side
-# cursor across batches with bounded memory, and a reader that leaves early.
+# re-imports unchanged, NDJSON, a JSON array streamed a product per line,
+# filters, streaming through a server-side cursor across batches with bounded
+# memory, and a reader that leaves early; no table.
 #
 # `acmectl import` does not exist yet, so "re-imports unchanged" is checked
 # twice without it: the CSV parsed by python3's csv module must equal the
@@ -76,8 +77,22 @@ t_is "$(printf '%s\n' "$OUT" | python3 -c 'import csv, sys; print(" ".join(r[0] 
 t_ok "export -o ndjson" acmectl products export -o ndjson --inactive
 t_is "$(printf '%s\n' "$OUT" | python3 -c 'import json, sys
 print(" ".join(json.loads(l)["sku"] for l in sys.stdin))')" "Q-2 Q-5" "-o ndjson: one product per line"
-t_exit 2 "export -o json is refused" acmectl products export -o json
+t_ok "export -o json" acmectl products export -o json --inactive
+t_is "$(printf '%s\n' "$OUT" | python3 -c 'import json, sys
+print(" ".join(p["sku"] for p in json.load(sys.stdin)))')" "Q-2 Q-5" "-o json: one array of the products"
+t_is "$(printf '%s\n' "$OUT" | sed -n '1p;$p' | tr '\n' ' ')" "[ ] " "streamed: the brackets on lines of their own"
+acmectl products export -o ndjson >"$TEST_TMP/all.ndjson" 2>/dev/null
+acmectl products export -o json >"$TEST_TMP/all.json" 2>/dev/null
+t_is "$(python3 -c 'import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+b = json.load(open(sys.argv[2]))
+print("same" if a == b and len(a) == 7 else "differs:\n%s\n%s" % (a, b))' "$TEST_TMP/all.ndjson" "$TEST_TMP/all.json")" \
+	same "-o json holds exactly the objects of -o ndjson, in the same order"
+t_ok "export -o json of nothing" acmectl products export -o json --sku nosuch
+t_is "$OUT" "[]" "is an empty array"
 t_exit 2 "export -o table is refused" acmectl products export -o table
+t_like "$ERR" "export streams csv, ndjson or json" "and says which formats it takes"
+t_exit 2 "export -o tsv is refused" acmectl products export -o tsv
 t_ok "export of nothing" acmectl products export --sku nosuch
 t_is "$OUT" "sku,name,description,active,price" "an empty export is the header alone"
 
@@ -99,6 +114,18 @@ if [ -n "${ASAN_OPTIONS:-}" ]; then
 else
 	t_is "$([ $((big - small)) -lt 16384 ] && echo bounded)" bounded \
 		"memory does not grow with the export (${small} KiB vs ${big} KiB peak RSS)"
+fi
+
+/usr/bin/time -f '%M' -o "$TEST_TMP/rss.json" "$ACMECTL" products export -o json --sku 'BIG*' >"$TEST_TMP/big.json" 2>/dev/null
+t_is "$(python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))
+print(len(r), r[0]["sku"], r[-1]["sku"])' "$TEST_TMP/big.json")" "60000 BIG-000001 BIG-060000" \
+	"-o json: the 60,000 rows as one array"
+if [ -z "${ASAN_OPTIONS:-}" ]; then
+	t_is "$([ $(($(tail -1 "$TEST_TMP/rss.json") - small)) -lt 16384 ] && echo bounded)" bounded \
+		"-o json streams too: memory does not grow ($(tail -1 "$TEST_TMP/rss.json") KiB peak RSS)"
+else
+	t_skip "peak RSS means nothing under AddressSanitizer"
 fi
 
 "$ACMECTL" products export --sku 'BIG*' 2>"$TEST_TMP/head.err" | head -3 >"$TEST_TMP/head.out"

@@ -23,7 +23,10 @@ t_is "$OUT" 401 "is answered 401"
 OTHER=whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
 t_ok "another secret" python3 "$WHRECV" send --url "$URL" --secret "$OTHER" --id msg_4 --body '{}'
 t_is "$OUT" 401 "is answered 401"
-sleep 0.2
+# the listener may print a request's line after its answer is out: wait for
+# the four lines rather than for a while
+logged() { [ "$(recv_count "$1")" -ge "$2" ]; }
+t_ok "listen printed a line for each of the four requests" wait_for 30 logged l1 4
 t_json "$(sed -n 1p "$TEST_TMP/l1.log")" "d['signature'] == 'verified' and d['webhook_id'] == 'msg_1' and d['answered'] == 200 and d['body'] == {'a': 1} and d['method'] == 'POST' and d['path'] == '/in'" \
 	"NDJSON: the verified request"
 t_json "$(sed -n 2p "$TEST_TMP/l1.log")" "d['signature'] == 'invalid' and d['signature_error'].startswith('no signature matches')" "the tampered one"
