@@ -38,7 +38,7 @@ start_recv fast
 add_endpoint "http://127.0.0.1:$RECV_PORT/" -e product.created
 for i in 1 2 3; do outbox_event product.updated "{\"id\": $i}" >/dev/null; done
 
-ACME_FAILPOINTS=deliver.after-send=1*pause "$ACMECTL" worker --queues webhooks \
+ACME_FAILPOINTS='deliver.after-send=1*pause' "$ACMECTL" worker --queues webhooks \
 	--shutdown-timeout 10m --lease 10m >>"$TEST_TMP/worker.log" 2>&1 &
 WORKER_PID=$!
 echo "$WORKER_PID" >>"$TEST_TMP/bg.pids"

@@ -43,9 +43,9 @@ stop_worker w1
 # ---- Redis lost everything ----
 start_recv hooks
 add_endpoint "http://127.0.0.1:$RECV_PORT/hooks" -e 'product.created'
-for n in 1 2 3; do
-	eval "q$n=\$(enqueue noop '{\"commit\": \"lost-$n\"}')"
-done
+q1=$(enqueue noop '{"commit": "lost-1"}')
+q2=$(enqueue noop '{"commit": "lost-2"}')
+q3=$(enqueue noop '{"commit": "lost-3"}')
 sched=$(enqueue noop '{"commit": "lost-sched"}' --delay 1h)
 retry=$(enqueue noop '{"commit": "lost-retry"}')
 # a row that was waiting to retry in ten minutes, attempt 1 used
