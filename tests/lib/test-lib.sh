@@ -8,6 +8,8 @@
 #   t_like "$got" 'ERE' "desc"   # grep -E
 #   t_unlike "$got" 'ERE' "desc"
 #   t_done                       # prints the plan; exit status = failures
+#   redis_now_ms                 # the Redis clock (ms), the one the queue's scripts read
+#   wait_past MS                 # until the Redis clock is past MS, at most 30 s
 #   wait_pid PID [SECS]          # wait for a background child, at most SECS (60);
 #                                # its status, or 124 after killing it at the limit
 #
@@ -205,4 +207,19 @@ tpsql() {
 # redis-cli against the run's redis
 tredis() {
 	redis-cli -s "$TEST_REDIS_SOCK" "$@"
+}
+
+# redis_now_ms — the Redis clock, the one the queue's scripts read
+redis_now_ms() { tredis TIME | { read -r s; read -r us; echo $((s * 1000 + us / 1000)); }; }
+
+# wait_past MS — until the Redis clock is past MS, at most 30 s. When it
+# returns, a lease or a due time has passed for the queue's scripts too: no
+# sleep guesses at it.
+wait_past() {
+	_wp_i=0
+	while [ "$(redis_now_ms)" -le "$1" ]; do
+		_wp_i=$((_wp_i + 1))
+		[ $_wp_i -lt 600 ] || { t_diag "the redis clock never passed $1"; return 1; }
+		sleep 0.05
+	done
 }

@@ -20,19 +20,6 @@ print("" if v is None else json.dumps(v) if isinstance(v, (dict, list)) else str
 }
 pg() { tpsql -c "$1"; }
 row() { pg "SELECT state || ' ' || attempts || ' ' || coalesce(lease_token, '-') FROM jobs WHERE id = '$1'"; }
-# redis_now_ms — the Redis clock
-redis_now_ms() { tredis TIME | { read -r s; read -r us; echo $((s * 1000 + us / 1000)); }; }
-# wait_past MS — until the Redis clock (the one the queue's scripts read) is
-# past MS; at most 30 s. When it returns, a lease or a due time has passed
-# for the queue's scripts too: no sleep guesses at it.
-wait_past() {
-	_wp_i=0
-	while [ "$(redis_now_ms)" -le "$1" ]; do
-		_wp_i=$((_wp_i + 1))
-		[ $_wp_i -lt 600 ] || { t_diag "the redis clock never passed $1"; return 1; }
-		sleep 0.05
-	done
-}
 # dq [ARGS] — dequeue; sets ID, TOK
 dq() {
 	_t_run acmectl __queue dequeue "$@"

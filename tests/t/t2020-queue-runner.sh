@@ -22,18 +22,6 @@ wait_for() {
 	_i=0
 	while [ "$(pg "$1")" != "$2" ] && [ $_i -lt 600 ]; do sleep 0.05; _i=$((_i + 1)); done
 }
-# redis_now_ms — the Redis clock, the one the queue's scripts read
-redis_now_ms() { tredis TIME | { read -r s; read -r us; echo $((s * 1000 + us / 1000)); }; }
-# wait_past MS — until the Redis clock is past MS (a lease or a due time has
-# passed for the queue too), at most 30 s
-wait_past() {
-	_wp_i=0
-	while [ "$(redis_now_ms)" -le "$1" ]; do
-		_wp_i=$((_wp_i + 1))
-		[ $_wp_i -lt 600 ] || { t_diag "the redis clock never passed $1"; return 1; }
-		sleep 0.05
-	done
-}
 due() { tredis ZSCORE "${K}sched" "$1"; }
 
 # ---- noop: sleep, progress, result ------------------------------------------------------------
