@@ -31,7 +31,7 @@ stop_worker() {
 		case $(ps -o stat= -p "$worker") in Z*|'') break ;; esac
 		sleep 0.1; i=$((i + 1))
 	done
-	kill -KILL "$worker" 2>/dev/null
+	kill -KILL "$worker" 2>/dev/null || true
 	wait "$worker" 2>/dev/null || true
 }
 trap stop_worker EXIT
