@@ -22,10 +22,10 @@ watch_bg() {	# NAME ID [watch options]: start a watcher; WATCHER is its pid
 }
 
 # ---- success, with progress ----
-acmectl jobs pause default >/dev/null
+acmectl -q jobs pause default >/dev/null
 job=$(enqueue noop '{"sleep_ms": 1200, "progress_steps": 4}')
 watch_bg ok "$job" -o ndjson
-acmectl jobs resume default >/dev/null
+acmectl -q jobs resume default >/dev/null
 wait "$WATCHER"
 t_is "$?" 0 "watching a job until it succeeds exits 0"
 cp "$TEST_TMP/ok.out" "$TEST_TMP/events"
@@ -45,10 +45,10 @@ t_ok "watching a finished job prints its state and exits 0" acmectl jobs watch "
 t_like "$OUT" 'snapshot succeeded \(attempt 1\)' "for people: one line"
 
 # ---- failure with retries: exit 1 ----
-acmectl jobs pause default >/dev/null
+acmectl -q jobs pause default >/dev/null
 job=$(enqueue noop '{"fail": true}' --max-attempts 2)
 watch_bg dead "$job"
-acmectl jobs resume default >/dev/null
+acmectl -q jobs resume default >/dev/null
 wait "$WATCHER"
 t_is "$?" 1 "a job that ends dead exits 1"
 # (live events carry no attempt number yet and show "attempt 0": issue 11)
