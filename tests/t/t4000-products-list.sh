@@ -116,7 +116,12 @@ cur, ids, pages = None, [], 0
 while True:
     cmd = [acmectl, "products", "list", "--sort", sort, "--limit", limit, "-o", "json"]
     if cur: cmd += ["--after", cur]
-    d = json.loads(subprocess.run(cmd, capture_output=True, check=True).stdout)
+    r = subprocess.run(cmd, capture_output=True)
+    if r.returncode != 0:
+        # say what acmectl said: a failed walk must be diagnosable
+        sys.exit("%s: exit %d: %s" % (" ".join(cmd[1:]), r.returncode,
+                                       r.stderr.decode(errors="replace").strip()))
+    d = json.loads(r.stdout)
     ids += [i["id"] for i in d["items"]]
     pages += 1
     cur = d["page"]["next_cursor"]
