@@ -4,10 +4,13 @@
  * directory" for a missing socket says nothing about DATABASE_URL. We keep
  * libpq's text and add which server we tried and what to check.
  */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/db.h"
 #include "core/url.h"
 #include "core/xalloc.h"
@@ -131,4 +134,45 @@ int db_cmd(PGconn *db, struct acme_err *err, const char *sql, int nparams,
 		return -1;
 	PQclear(res);
 	return 0;
+}
+
+PGresult *db_exec_budget(PGconn *db, struct acme_err *err, const char *sql, int nparams,
+			 const char *const *params, int budget_ms, bool *timed_out)
+{
+	*timed_out = false;
+	if (!PQsendQueryParams(db, sql, nparams, NULL, params, NULL, NULL, 0))
+		return db_check(db, PQgetResult(db), err);
+	long long deadline = clock_mono_ms() + budget_ms;
+	bool cancelled = false;
+	while (PQisBusy(db)) {
+		long long left = deadline - clock_mono_ms();
+		if (left <= 0 && !cancelled) {
+			PGcancel *c = PQgetCancel(db);
+			char buf[256];
+			if (c) {
+				PQcancel(c, buf, sizeof(buf));
+				PQfreeCancel(c);
+			}
+			cancelled = true;
+		}
+		/* after a cancel, wait for the server's answer (error or rows) */
+		struct pollfd pfd = { PQsocket(db), POLLIN, 0 };
+		if (poll(&pfd, 1, cancelled ? 1000 : (int)left) < 0 && errno != EINTR)
+			break;
+		if (!PQconsumeInput(db))
+			break;
+	}
+	/* Drain every result so the connection is idle again. */
+	PGresult *res = NULL, *r;
+	while ((r = PQgetResult(db))) {
+		if (res)
+			PQclear(res);
+		res = r;
+	}
+	if (res && cancelled && strcmp(db_sqlstate(res), "57014") == 0) {   /* query_canceled */
+		PQclear(res);
+		*timed_out = true;
+		return NULL;
+	}
+	return db_check(db, res, err);
 }

@@ -6,6 +6,7 @@
 #ifndef ACME_DB_H
 #define ACME_DB_H
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include "core/config.h"
 #include "core/err.h"
 
@@ -32,6 +33,15 @@ PGresult *db_check(PGconn *db, PGresult *res, struct acme_err *err);
 /* db_exec() for statements whose result is not needed. 0 / -1. */
 int db_cmd(PGconn *db, struct acme_err *err, const char *sql, int nparams,
 	   const char *const *params);
+
+/* db_exec() with a time budget enforced by the client: the query is sent,
+ * and if no answer has come within budget_ms it is cancelled (PQcancel) and
+ * the call returns NULL with *timed_out set and err untouched. Nothing is
+ * changed on the server session (a SET statement_timeout would itself run,
+ * and could be cancelled, under the short timeout it just set). Otherwise as
+ * db_exec(), with *timed_out false. */
+PGresult *db_exec_budget(PGconn *db, struct acme_err *err, const char *sql, int nparams,
+			 const char *const *params, int budget_ms, bool *timed_out);
 
 /* The SQLSTATE of a failed result ("" when none). */
 const char *db_sqlstate(const PGresult *res);

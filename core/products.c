@@ -472,24 +472,15 @@ static int count_capped(PGconn *db, const struct products_filter *f, long long c
 	}
 	sqlq_add(&q, ") s");
 	if (budget_ms > 0) {
-		char set[64];
-		snprintf(set, sizeof(set), "SET statement_timeout = %d", budget_ms);
-		if (db_cmd(db, err, set, 0, NULL) < 0) {
-			sqlq_release(&q);
-			return -1;
-		}
-		PGresult *res = PQexecParams(db, q.sql.buf, q.n, NULL, q.params, NULL, NULL, 0);
-		bool timed_out = strcmp(db_sqlstate(res), "57014") == 0;   /* query_canceled */
-		bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-		if (ok)
-			*n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		PQclear(res);
-		int rc = db_cmd(db, err, "RESET statement_timeout", 0, NULL);
-		if (rc == 0 && !ok && !timed_out)
-			rc = acme_err_set(err, ACME_E_FAILURE, "postgresql: counting products: %s",
-					  PQerrorMessage(db));
+		bool timed_out;
+		PGresult *res = db_exec_budget(db, err, q.sql.buf, q.n, (const char *const *)q.params,
+					       budget_ms, &timed_out);
 		sqlq_release(&q);
-		return rc < 0 ? -1 : timed_out ? 1 : 0;
+		if (!res)
+			return timed_out ? 1 : -1;
+		*n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+		return 0;
 	}
 	PGresult *res = sqlq_exec(db, &q, err);
 	sqlq_release(&q);
