@@ -10,8 +10,8 @@
 need_servers
 
 helper=$TEST_TMP/db-budget
-# shellcheck disable=SC2046 # pkg-config prints several words on purpose
 pkgs="libpq hiredis jansson libcurl libcrypto inih"
+# shellcheck disable=SC2046,SC2086 # pkg-config and $pkgs are several words on purpose
 if ! cc -std=c11 -D_GNU_SOURCE -I"$TEST_TOP" $(pkg-config --cflags $pkgs) -o "$helper" \
 	"$TEST_TOP/tests/t/helpers/db-budget.c" "$TEST_TOP/build/libacme.a" \
 	$(pkg-config --libs $pkgs) -lcsv 2>"$TEST_TMP/cc.err"; then
