@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/db.h"
 #include "core/failpoint.h"
 #include "core/job.h"
@@ -38,7 +39,7 @@ int outbox_relay(PGconn *db, struct queue *q, int limit, long long *n, struct ac
 	const char *params[1] = { lim };
 	PGresult *res = db_exec(db, err,
 		"SELECT id, event_type, payload::text, "
-		"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+		CLOCK_SQL_TEXT("created_at") " "
 		"FROM outbox WHERE relayed_at IS NULL ORDER BY id LIMIT $1", 1, params);
 	if (!res)
 		goto out;
