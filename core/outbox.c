@@ -47,8 +47,8 @@ int outbox_relay(PGconn *db, struct queue *q, int limit, long long *n, struct ac
 	for (int i = 0; i < PQntuples(res); i++) {
 		const char *id = PQgetvalue(res, i, 0);
 		char job_id[64], event_id[64];
-		snprintf(job_id, sizeof(job_id), "evt-%s", id);
-		snprintf(event_id, sizeof(event_id), "evt_%s", id);
+		snprintf(event_id, sizeof(event_id), OUTBOX_EVENT_ID_HEAD "%s", id);
+		snprintf(job_id, sizeof(job_id), OUTBOX_JOB_ID_HEAD "%s", event_id);
 		json_t *data = json_loads(PQgetvalue(res, i, 2), 0, NULL);
 		json_t *payload = json_pack("{s:s, s:s, s:s, s:o}", "event_id", event_id,
 					    "type", PQgetvalue(res, i, 1), "created_at",
