@@ -22,15 +22,18 @@ static int audit_exec(struct ctx *ctx, struct args *a)
 	PGresult *res = audit_list(ctx->db, since, limit, &ctx->err);
 	if (!res)
 		return -1;
-	struct output *o = output_new(ctx->out, ctx_format(ctx), cols, 8);
-	output_set_color(o, ctx->color);
+	struct output *o = ctx_output_new(ctx, cols, 8);
+	if (!o) {
+		PQclear(res);
+		return -1;
+	}
 	for (int r = 0; r < PQntuples(res); r++) {
 		const char *row[8];
 		for (int c = 0; c < 8; c++)
 			row[c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
 		output_row(o, row);
 	}
-	output_end(o, NULL);
+	output_end(o, output_page(limit, NULL));
 	if (PQntuples(res) == 0)
 		ctx_msg(ctx, "the audit log has no entries%s", since ? " in that period" : "");
 	PQclear(res);

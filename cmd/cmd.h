@@ -112,6 +112,8 @@ struct ctx {
 	enum out_format fmt;
 	bool fmt_given;            /* -o given explicitly */
 	bool quiet, verbose, color;
+	bool no_headers;           /* --no-headers */
+	const char *columns;       /* --columns a,b,c (NULL: every column) */
 	bool stdout_tty, stderr_tty, stdin_tty;
 	PGconn *db;
 	redisContext *redis;
@@ -129,6 +131,11 @@ redisContext *ctx_redis(struct ctx *ctx);
 void ctx_msg(struct ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The output format: -o if given, else table on a TTY, tsv when piped. */
 enum out_format ctx_format(const struct ctx *ctx);
+/* A new output in ctx_format() with the global --no-headers, --columns and
+ * colour applied; for a list, JSON is the {"items", "page"} envelope (end it
+ * with output_end(o, output_page(limit, next_cursor))). NULL with ctx->err
+ * set (usage) when --columns names a column that is not one of cols. */
+struct output *ctx_output_new(struct ctx *ctx, const struct out_col *cols, size_t ncols);
 /* Check -o is one of the allowed formats (mask of 1 << OUT_*). */
 int ctx_require_format(struct ctx *ctx, unsigned allowed);
 /* Ask for confirmation on a TTY. Returns true if confirmed. */

@@ -42,8 +42,9 @@ static int config_show(struct ctx *ctx, struct args *a)
 	static const struct out_col cols[] = {
 		{ "setting", COL_STR }, { "value", COL_STR }, { "source", COL_STR }, { "origin", COL_STR },
 	};
-	struct output *o = output_new(ctx->out, fmt, cols, 4);
-	output_set_color(o, ctx->color);
+	struct output *o = ctx_output_new(ctx, cols, 4);
+	if (!o)
+		return -1;
 	for (int k = 0; k < CFG__COUNT; k++) {
 		char *shown = config_display_value(cfg, (enum config_key)k);
 		const struct config_value *cv = &cfg->v[k];

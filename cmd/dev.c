@@ -101,8 +101,12 @@ static int dev_status(struct ctx *ctx, struct args *a)
 		static const struct out_col cols[] = {
 			{ "service", COL_STR }, { "state", COL_STR }, { "pid", COL_INT }, { "socket", COL_STR },
 		};
-		struct output *o = output_new(ctx->out, fmt, cols, 4);
-		output_set_color(o, ctx->color);
+		struct output *o = ctx_output_new(ctx, cols, 4);
+		if (!o) {
+			free(pgaddr);
+			devstack_release(&ds);
+			return -1;
+		}
 		const char *r1[] = { "postgresql", pgstate, st.pg_running ? pgpid : NULL, pgaddr };
 		const char *r2[] = { "redis", rstate, st.redis_running ? rpid : NULL, ds.redis_sock };
 		output_row(o, r1);

@@ -127,8 +127,11 @@ static void report(struct ctx *ctx, const struct round *rd, const char *mode, in
 			{ "check", COL_STR }, { "status", COL_STR }, { "duration_ms", COL_INT },
 			{ "detail", COL_STR },
 		};
-		struct output *o = output_new(ctx->out, ctx_format(ctx), cols, 4);
-		output_set_color(o, ctx->color);
+		struct output *o = ctx_output_new(ctx, cols, 4);
+		if (!o) {       /* the checks ran: show them whole rather than nothing */
+			ctx_msg(ctx, "%s", ctx->err.msg);
+			o = output_new(ctx->out, ctx_format(ctx), cols, 4);
+		}
 		for (int i = 0; i < CHK__COUNT; i++) {
 			const struct health_check *c = &rd->c[i];
 			char ms[24];

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "cmd/cmd.h"
+#include "core/clock.h"
 #include "core/db.h"
 #include "core/job.h"
 #include "core/jobtypes.h"
@@ -43,17 +44,10 @@ static int open_queue(struct ctx *ctx, struct queue *q)
 	return queue_init(q, rc, config_get(&ctx->cfg, CFG_REDIS_PREFIX), &ctx->err);
 }
 
-/* A Redis time (ms) as ISO 8601 UTC; "" for 0. */
+/* A Redis time (ms) as RFC 3339 UTC; "" for 0. */
 static void iso_ms(long long ms, char *buf, size_t len)
 {
-	buf[0] = '\0';
-	if (ms <= 0)
-		return;
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&s, &tm);
-	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%03lldZ", ms % 1000);
+	clock_format_ms(ms, buf, len);
 }
 
 static json_t *json_text_or_null(const char *text)
@@ -112,8 +106,11 @@ static void print_object(struct ctx *ctx, json_t *obj)
 		return;
 	}
 	static const struct out_col cols[] = { { "field", COL_STR }, { "value", COL_STR } };
-	struct output *o = output_new(ctx->out, fmt, cols, 2);
-	output_set_color(o, ctx->color);
+	struct output *o = ctx_output_new(ctx, cols, 2);
+	if (!o) {       /* the job is there: show it whole rather than nothing */
+		ctx_msg(ctx, "%s", ctx->err.msg);
+		o = output_new(ctx->out, fmt, cols, 2);
+	}
 	const char *key;
 	json_t *v;
 	json_object_foreach(obj, key, v) {
@@ -196,15 +193,20 @@ static int jobs_list(struct ctx *ctx, struct args *a)
 		{ "finished_at", COL_STR }, { "created_by", COL_STR }, { "error", COL_STR },
 	};
 	struct job_filter f = { args_get(a, "state"), args_get(a, "type"), args_get(a, "queue"),
-				(long)args_int(a, "limit", 50) };
+				(long)args_int(a, "limit", 50), args_get(a, "after") };
 	struct job_row *rows = NULL;
+	char *next = NULL;
 	enum out_format fmt = ctx_format(ctx);
 
-	int n = job_list(ctx->db, &f, &rows, &ctx->err);
+	int n = job_list_page(ctx->db, &f, &rows, &next, &ctx->err);
 	if (n < 0)
 		return -1;
-	struct output *o = output_new(ctx->out, fmt, cols, sizeof(cols) / sizeof(cols[0]));
-	output_set_color(o, ctx->color);
+	struct output *o = ctx_output_new(ctx, cols, sizeof(cols) / sizeof(cols[0]));
+	if (!o) {
+		job_rows_free(rows, (size_t)n);
+		free(next);
+		return -1;
+	}
 	for (int i = 0; i < n; i++) {
 		const struct job_row *r = &rows[i];
 		char att[16], max[16], err[84];
@@ -223,8 +225,9 @@ static int jobs_list(struct ctx *ctx, struct args *a)
 				      r->created_by, error };
 		output_row(o, row);
 	}
-	output_end(o, NULL);
+	output_end(o, output_page(f.limit, next));
 	job_rows_free(rows, (size_t)n);
+	free(next);
 	return 0;
 }
 
@@ -450,8 +453,9 @@ static int jobs_stats(struct ctx *ctx, struct args *a)
 	} else if ((n = queue_names(&q, &names, &ctx->err)) < 0) {
 		goto out;
 	}
-	struct output *o = output_new(ctx->out, ctx_format(ctx), cols, sizeof(cols) / sizeof(cols[0]));
-	output_set_color(o, ctx->color);
+	struct output *o = ctx_output_new(ctx, cols, sizeof(cols) / sizeof(cols[0]));
+	if (!o)
+		goto out;
 	for (int i = 0; i < n; i++) {
 		struct queue_stats st;
 		if (queue_stats(&q, names[i], &st, &ctx->err) < 0) {
@@ -507,6 +511,19 @@ static int jobs_pause(struct ctx *ctx, struct args *a) { return pause_or_resume(
 static int jobs_resume(struct ctx *ctx, struct args *a) { return pause_or_resume(ctx, a, false); }
 
 /* ---- workers, schedules ------------------------------------------------------------------ */
+
+/* The heartbeat's NAME_ms (ms since the epoch) becomes NAME_at (text). */
+static void ms_to_at(json_t *obj, const char *name)
+{
+	char ms_key[64], at_key[64];
+	snprintf(ms_key, sizeof(ms_key), "%s_ms", name);
+	snprintf(at_key, sizeof(at_key), "%s_at", name);
+	json_t *v = json_object_get(obj, ms_key);
+	if (!v)
+		return;
+	json_object_set_new(obj, at_key, time_or_null(json_integer_value(v)));
+	json_object_del(obj, ms_key);
+}
 
 /* Every live worker's heartbeat record (the worker writes
  * P worker:<host>:<pid> as JSON with a TTL; core/worker.c). */
@@ -579,20 +596,29 @@ static int jobs_workers(struct ctx *ctx, struct args *a)
 		}
 		json_object_set_new(rec, "key", json_string(keys[i]));
 		json_object_set_new(rec, "ttl_s", json_integer((ttl + 999) / 1000));
+		/* times are RFC 3339 text in every JSON acmectl prints */
+		size_t j;
+		json_t *cj;
+		ms_to_at(rec, "started");
+		ms_to_at(rec, "updated");
+		json_array_foreach(json_object_get(rec, "current_jobs"), j, cj)
+			ms_to_at(cj, "started");
 		json_array_append_new(list, rec);
 	}
 
 	enum out_format fmt = ctx_format(ctx);
-	if (fmt == OUT_JSON) {
-		output_json(ctx->out, list, true);
-	} else if (fmt == OUT_NDJSON) {
+	struct output *o = ctx_output_new(ctx, cols, sizeof(cols) / sizeof(cols[0]));
+	if (!o) {
+		json_decref(list);
+		goto out;
+	}
+	if (output_is_json(o)) {
 		size_t i;
 		json_t *rec;
 		json_array_foreach(list, i, rec)
-			output_json(ctx->out, rec, false);
+			output_item(o, json_incref(rec));
+		output_end(o, NULL);
 	} else {
-		struct output *o = output_new(ctx->out, fmt, cols, sizeof(cols) / sizeof(cols[0]));
-		output_set_color(o, ctx->color);
 		size_t i;
 		json_t *rec;
 		json_array_foreach(list, i, rec) {
@@ -628,7 +654,8 @@ static int jobs_workers(struct ctx *ctx, struct args *a)
 				 (long long)json_integer_value(json_object_get(rec, "jobs_done")));
 			snprintf(rss, sizeof(rss), "%lld", (long long)json_integer_value(json_object_get(rec, "rss_kb")));
 			snprintf(ttl, sizeof(ttl), "%lld", (long long)json_integer_value(json_object_get(rec, "ttl_s")));
-			iso_ms(json_integer_value(json_object_get(rec, "started_ms")), started, sizeof(started));
+			snprintf(started, sizeof(started), "%s",
+				 json_string_value(json_object_get(rec, "started_at")) ?: "");
 			const char *row[] = {
 				json_string_value(json_object_get(rec, "host")), pid,
 				json_string_value(json_object_get(rec, "version")), pools, children, busy,
@@ -668,8 +695,11 @@ static int jobs_schedules(struct ctx *ctx, struct args *a)
 	if (schedules_load(&ctx->cfg, &sched, &n, &ctx->err) < 0)
 		return -1;
 	time_t now = time(NULL);
-	struct output *o = output_new(ctx->out, ctx_format(ctx), cols, sizeof(cols) / sizeof(cols[0]));
-	output_set_color(o, ctx->color);
+	struct output *o = ctx_output_new(ctx, cols, sizeof(cols) / sizeof(cols[0]));
+	if (!o) {
+		schedules_free(sched, n);
+		return -1;
+	}
 	for (size_t i = 0; i < n; i++) {
 		char next[40] = "", maxa[16] = "";
 		time_t t = schedule_next(&sched[i].spec, now);
@@ -969,6 +999,8 @@ static const struct opt list_opts[] = {
 	{ "type", 0, OPT_STRING, "TYPE", "only jobs of this type", 0, 0, NULL, 0 },
 	{ "queue", 0, OPT_STRING, "QUEUE", "only jobs of this queue", 0, 0, NULL, 0 },
 	{ "limit", 0, OPT_INT, "N", "at most N jobs, newest first (default 50)", 1, 100000, NULL, 0 },
+	{ "after", 0, OPT_STRING, "CURSOR", "the page after the one whose next_cursor this is",
+	  0, 0, NULL, 0 },
 	OPT_END
 };
 
@@ -994,7 +1026,7 @@ static const struct cmd_verb jobs_verbs[] = {
 	{ "enqueue", "TYPE [--payload JSON] [--queue Q] [--delay DUR] [--max-attempts N] [--id ID]",
 	  "record a job and queue it; prints its id", enqueue_opts, jobs_enqueue, DB_REDIS, 1, 1,
 	  "@jobtype" },
-	{ "list", "[--state S] [--type T] [--queue Q] [--limit N] [-o FORMAT]",
+	{ "list", "[--state S] [--type T] [--queue Q] [--limit N] [--after CURSOR] [-o FORMAT]",
 	  "list jobs, newest first", list_opts, jobs_list, CMD_NEEDS_DB, 0, 0, NULL },
 	{ "show", "ID [-o FORMAT]", "show one job: its row, and its live state in Redis", NULL,
 	  jobs_show, DB_REDIS, 1, 1, "@job" },

@@ -52,6 +52,10 @@ const struct opt global_opts[] = {
 	{ "quiet", 'q', OPT_FLAG, NULL, "print only data and errors", 0, 0, NULL, 0 },
 	{ "verbose", 'v', OPT_FLAG, NULL, "print debugging messages", 0, 0, NULL, 0 },
 	{ "no-color", 0, OPT_FLAG, NULL, "never use colour (NO_COLOR is honoured too)", 0, 0, NULL, 0 },
+	{ "no-headers", 0, OPT_FLAG, NULL, "table, tsv and csv: leave out the header line",
+	  0, 0, NULL, 0 },
+	{ "columns", 0, OPT_STRING, "A,B,C", "table, tsv and csv: show these columns in this order",
+	  0, 0, NULL, 0 },
 	{ "help", 'h', OPT_FLAG, NULL, "show help for the command", 0, 0, NULL, 0 },
 	{ "version", 0, OPT_FLAG, NULL, "show version, revision, build date and libraries",
 	  0, 0, NULL, 0 },
@@ -167,6 +171,20 @@ enum out_format ctx_format(const struct ctx *ctx)
 	return ctx->stdout_tty ? OUT_TABLE : OUT_TSV;
 }
 
+struct output *ctx_output_new(struct ctx *ctx, const struct out_col *cols, size_t ncols)
+{
+	enum out_format fmt = ctx_format(ctx);
+	struct output *o = output_new(ctx->out, fmt, cols, ncols);
+	output_set_color(o, ctx->color);
+	output_set_headers(o, !ctx->no_headers);
+	if (ctx->columns && output_select_columns(o, ctx->columns, &ctx->err) < 0) {
+		output_set_headers(o, false);
+		output_end(o, NULL);
+		return NULL;
+	}
+	return o;
+}
+
 int ctx_require_format(struct ctx *ctx, unsigned allowed)
 {
 	enum out_format f = ctx_format(ctx);
@@ -263,6 +281,11 @@ static int apply_globals(struct ctx *ctx, const struct args *a)
 		ctx->fmt_given = true;
 	}
 	ctx->quiet = args_has(a, "quiet");
+	ctx->no_headers = args_has(a, "no-headers");
+	ctx->columns = args_get(a, "columns");
+	if (ctx->columns && ctx->fmt_given && (ctx->fmt == OUT_JSON || ctx->fmt == OUT_NDJSON))
+		return acme_err_set(&ctx->err, ACME_E_USAGE, "--columns is for table, tsv and csv "
+				    "output; JSON items carry every field (pick them with jq)");
 	ctx->verbose = args_has(a, "verbose");
 	const char *nc = getenv("NO_COLOR");
 	if (args_has(a, "no-color") || (nc && nc[0]) || !ctx->stdout_tty)

@@ -253,8 +253,16 @@ static int migrate_status_exec(struct ctx *ctx, struct args *a)
 	size_t pending = migrate_pending(&mg, 0);
 	bool bad = migrate_check(&mg, &problems) < 0;
 
-	if (ctx_format(ctx) == OUT_JSON) {
-		json_t *arr = json_array();
+	static const struct out_col cols[] = {
+		{ "version", COL_INT }, { "name", COL_STR }, { "state", COL_STR },
+		{ "applied_at", COL_STR }, { "execution_ms", COL_INT }, { "applied_by", COL_STR },
+	};
+	struct output *lo = ctx_output_new(ctx, cols, 6);
+	if (!lo)
+		goto out;
+	if (output_is_json(lo)) {
+		/* a list of every migration, the envelope's other fields say
+		 * where the database stands (ndjson: the items alone) */
 		for (size_t i = 0; i < mg.nentries; i++) {
 			const struct migrate_entry *e = &mg.entries[i];
 			const struct migrate_record *r = e->rec;
@@ -269,21 +277,18 @@ static int migrate_status_exec(struct ctx *ctx, struct args *a)
 			json_object_set_new(o, "tool_version", r && r->tool_version ? json_string(r->tool_version) : json_null());
 			json_object_set_new(o, "error", r && r->error ? json_string(r->error) : json_null());
 			json_object_set_new(o, "transaction", e->file ? json_boolean(!e->file->up_no_tx) : json_null());
-			json_array_append_new(arr, o);
+			output_item(lo, o);
 		}
-		json_t *doc = json_pack("{s:i, s:i, s:I, s:b, s:s, s:o}", "current", current, "head", head,
-					"pending", (json_int_t)pending, "history_table", mg.history_exists,
-					"source", mg.set.source, "migrations", arr);
+		json_t *doc = output_page(0, NULL);   /* it does not page */
+		json_object_set_new(doc, "current", json_integer(current));
+		json_object_set_new(doc, "head", json_integer(head));
+		json_object_set_new(doc, "pending", json_integer((json_int_t)pending));
+		json_object_set_new(doc, "history_table", json_boolean(mg.history_exists));
+		json_object_set_new(doc, "source", json_string(mg.set.source));
 		json_object_set_new(doc, "problem", bad ? json_string(problems.msg) : json_null());
-		output_json(ctx->out, doc, true);
-		json_decref(doc);
+		output_end(lo, doc);
 	} else {
-		static const struct out_col cols[] = {
-			{ "version", COL_INT }, { "name", COL_STR }, { "state", COL_STR },
-			{ "applied_at", COL_STR }, { "execution_ms", COL_INT }, { "applied_by", COL_STR },
-		};
-		struct output *o = output_new(ctx->out, ctx_format(ctx), cols, 6);
-		output_set_color(o, ctx->color);
+		struct output *o = lo;
 		for (size_t i = 0; i < mg.nentries; i++) {
 			const struct migrate_entry *e = &mg.entries[i];
 			const struct migrate_record *r = e->rec;
@@ -322,8 +327,11 @@ static int migrate_list_exec(struct ctx *ctx, struct args *a)
 		return -1;
 	if (strcmp(mg.set.source, "embedded") != 0)
 		ctx_msg(ctx, "migrations read from %s (ACME_MIGRATIONS_DIR)", mg.set.source);
-	struct output *o = output_new(ctx->out, ctx_format(ctx), cols, 6);
-	output_set_color(o, ctx->color);
+	struct output *o = ctx_output_new(ctx, cols, 6);
+	if (!o) {
+		migrate_release(&mg);
+		return -1;
+	}
 	for (size_t i = 0; i < mg.set.n; i++) {
 		const struct migration *m = &mg.set.v[i];
 		char v[16];

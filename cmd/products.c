@@ -72,7 +72,7 @@ static const struct out_col table_cols[] = {
 static struct output *rows_begin(struct ctx *ctx)
 {
 	enum out_format fmt = ctx_format(ctx);
-	struct output *o = fmt == OUT_TABLE ? output_new(ctx->out, fmt, table_cols, NTABLE) :
+	struct output *o = fmt == OUT_TABLE && !ctx->columns ? output_new(ctx->out, fmt, table_cols, NTABLE) :
 			   output_new(ctx->out, fmt, full_cols, NFULL);
 	output_set_color(o, ctx->color);
 	return o;
@@ -81,7 +81,7 @@ static struct output *rows_begin(struct ctx *ctx)
 static void rows_put(struct ctx *ctx, struct output *o, const struct products_row *r)
 {
 	const char *active = r->active ? "true" : "false";
-	if (ctx_format(ctx) == OUT_TABLE) {
+	if (ctx_format(ctx) == OUT_TABLE && !ctx->columns) {
 		const char *v[NTABLE] = { r->id, r->sku, r->name, r->price, active, r->updated_at };
 		output_row(o, v);
 	} else {
@@ -165,9 +165,11 @@ static int products_list_exec(struct ctx *ctx, struct args *a)
 				    "exclude each other");
 	o.want_total = fmt == OUT_JSON || fmt == OUT_TABLE;
 
-	st.o = rows_begin(ctx);
-	if (fmt == OUT_JSON)
-		output_set_envelope(st.o);
+	/* --columns picks from every column, the description too */
+	st.o = fmt == OUT_TABLE && !ctx->columns ? ctx_output_new(ctx, table_cols, NTABLE) :
+	       ctx_output_new(ctx, full_cols, NFULL);
+	if (!st.o)
+		return -1;
 	if (products_list(ctx->db, &o, list_row, &st, &pg, &ctx->err) != 0) {
 		output_end(st.o, NULL);
 		products_page_release(&pg);

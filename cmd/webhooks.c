@@ -319,26 +319,18 @@ static int wh_list(struct ctx *ctx, struct args *a)
 	int n = webhook_list(ctx->db, &ws, &ctx->err);
 	if (n < 0)
 		return -1;
-	if (json_format(ctx)) {
-		json_t *arr = json_array();
-		for (int i = 0; i < n; i++) {
-			json_t *o = webhook_json(&ws[i]);
-			if (ctx_format(ctx) == OUT_NDJSON)
-				output_json(ctx->out, o, false);
-			else
-				json_array_append(arr, o);
-			json_decref(o);
-		}
-		if (ctx_format(ctx) == OUT_JSON)
-			output_json(ctx->out, arr, true);
-		json_decref(arr);
+	/* every endpoint at once: there are tens, not thousands, so no paging */
+	struct output *o = ctx_output_new(ctx, cols, sizeof(cols) / sizeof(cols[0]));
+	if (!o) {
 		webhooks_free(ws, (size_t)n);
-		return 0;
+		return -1;
 	}
-	struct output *o = output_new(ctx->out, ctx_format(ctx), cols, sizeof(cols) / sizeof(cols[0]));
-	output_set_color(o, ctx->color);
 	for (int i = 0; i < n; i++) {
 		const struct webhook *w = &ws[i];
+		if (output_is_json(o)) {
+			output_item(o, webhook_json(w));
+			continue;
+		}
 		char id[24], status[600], test[800];
 		struct strbuf ev = STRBUF_INIT;
 		char *url = url_redact(w->url);
@@ -714,7 +706,7 @@ static int wh_deliveries(struct ctx *ctx, struct args *a)
 		{ "next_attempt_at", COL_STR }, { "created_at", COL_STR }, { "error", COL_STR },
 	};
 	struct webhook_delivery_filter f = { 0, args_get(a, "status"), args_get(a, "event"),
-					     (long)args_int(a, "limit", 50) };
+					     (long)args_int(a, "limit", 50), 0 };
 	struct webhook_delivery *ds = NULL;
 	if (a->argc > 0 && parse_id(ctx, a->argv[0], "webhook", &f.webhook_id) < 0)
 		return -1;
@@ -727,28 +719,30 @@ static int wh_deliveries(struct ctx *ctx, struct args *a)
 			return -1;
 		webhook_release(&w);
 	}
-	int n = webhook_deliveries(ctx->db, &f, &ds, &ctx->err);
+	long long next = 0;
+	const char *after = args_get(a, "after");
+	if (after) {
+		char *end;
+		f.after = strtoll(after, &end, 10);
+		if (!after[0] || *end || f.after <= 0)
+			return acme_err_set(&ctx->err, ACME_E_USAGE, "--after %s: not a cursor of "
+					    "webhooks deliveries (use the page's next_cursor as it is)", after);
+	}
+	int n = webhook_deliveries(ctx->db, &f, &ds, &next, &ctx->err);
 	if (n < 0)
 		return -1;
-	if (json_format(ctx)) {
-		json_t *arr = json_array();
-		for (int i = 0; i < n; i++) {
-			json_t *o = delivery_json(&ds[i]);
-			if (ctx_format(ctx) == OUT_NDJSON)
-				output_json(ctx->out, o, false);
-			else
-				json_array_append(arr, o);
-			json_decref(o);
-		}
-		if (ctx_format(ctx) == OUT_JSON)
-			output_json(ctx->out, arr, true);
-		json_decref(arr);
-	} else {
-		struct output *o = output_new(ctx->out, ctx_format(ctx), cols,
-					      sizeof(cols) / sizeof(cols[0]));
-		output_set_color(o, ctx->color);
+	struct output *o = ctx_output_new(ctx, cols, sizeof(cols) / sizeof(cols[0]));
+	if (!o) {
+		webhook_deliveries_free(ds, (size_t)n);
+		return -1;
+	}
+	{
 		for (int i = 0; i < n; i++) {
 			const struct webhook_delivery *d = &ds[i];
+			if (output_is_json(o)) {
+				output_item(o, delivery_json(d));
+				continue;
+			}
 			char id[24], wid[24], att[16], code[16];
 			snprintf(id, sizeof(id), "%lld", d->id);
 			snprintf(wid, sizeof(wid), "%lld", d->webhook_id);
@@ -760,7 +754,9 @@ static int wh_deliveries(struct ctx *ctx, struct args *a)
 					      strcmp(d->status, "succeeded") == 0 ? NULL : d->last_error };
 			output_row(o, row);
 		}
-		output_end(o, NULL);
+		char cursor[24];
+		snprintf(cursor, sizeof(cursor), "%lld", next);
+		output_end(o, output_page(f.limit, next ? cursor : NULL));
 	}
 	webhook_deliveries_free(ds, (size_t)n);
 	return 0;
@@ -868,11 +864,7 @@ struct listener {
 
 static void iso_now(long long ms, char *buf, size_t len)
 {
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&s, &tm);
-	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%03lldZ", ms % 1000);
+	clock_format_ms(ms, buf, len);
 }
 
 static void on_request(void *user, const struct httpd_request *req, struct httpd_response *resp)
@@ -1130,6 +1122,8 @@ static const struct opt deliveries_opts[] = {
 	{ "event", 'e', OPT_STRING, "EVENT", "only this event type", 0, 0, NULL, 0 },
 	{ "limit", 0, OPT_INT, "N", "at most N deliveries, newest first (default 50)", 1, 100000,
 	  NULL, 0 },
+	{ "after", 0, OPT_STRING, "CURSOR", "the page after the one whose next_cursor this is",
+	  0, 0, NULL, 0 },
 	OPT_END
 };
 
@@ -1180,7 +1174,7 @@ static const struct cmd_verb webhooks_verbs[] = {
 	  "@webhook" },
 	{ "test", "ID [--wait] [--timeout DUR]", "send a webhook.test event through the worker and "
 	  "report the outcome", test_opts, wh_test, CMD_NEEDS_DB, 1, 1, "@webhook" },
-	{ "deliveries", "[ID] [--status S] [--event E] [--limit N] [-o FORMAT]",
+	{ "deliveries", "[ID] [--status S] [--event E] [--limit N] [--after CURSOR] [-o FORMAT]",
 	  "the delivery log, newest first", deliveries_opts, wh_deliveries, CMD_NEEDS_DB, 0, 1,
 	  "@webhook" },
 	{ "delivery", "show DID [-o FORMAT]", "one delivery: request headers and body, each "

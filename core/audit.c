@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/audit.h"
 #include "core/db.h"
 #include "core/xalloc.h"
@@ -52,8 +53,7 @@ PGresult *audit_list(PGconn *db, long long since_ms, long limit, struct acme_err
 	snprintf(since, sizeof(since), "%lld", since_ms);
 	snprintf(lim, sizeof(lim), "%ld", limit);
 	const char *params[2] = { since, lim };
-	PGresult *res = db_exec(db, err, "SELECT id::text, to_char(at AT TIME ZONE 'UTC', "
-				"'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), os_user, host, environment, command, "
+	PGresult *res = db_exec(db, err, "SELECT id::text, " CLOCK_SQL_TEXT("at") ", os_user, host, environment, command, "
 				"target, details::text FROM audit_log WHERE $1::bigint <= 0 OR "
 				"at >= now() - $1::bigint * interval '1 millisecond' "
 				"ORDER BY at DESC, id DESC LIMIT $2::bigint", 2, params);

@@ -1,5 +1,7 @@
-/* clock.c — monotonic and wall-clock milliseconds, and sleeping. */
+/* clock.c — monotonic and wall-clock milliseconds, sleeping, and the one
+ * text form of a time. */
 #include <errno.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "core/clock.h"
@@ -23,4 +25,17 @@ void clock_sleep_ms(long long ms)
 	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+void clock_format_ms(long long ms, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t s = (time_t)(ms / 1000);
+	if (len)
+		buf[0] = '\0';
+	if (ms <= 0 || !gmtime_r(&s, &tm))
+		return;
+	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (n)
+		snprintf(buf + n, len - n, ".%03lldZ", ms % 1000);
 }

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "core/clock.h"
 #include "core/db.h"
 #include "core/audit.h"
 #include "core/failpoint.h"
@@ -22,7 +23,7 @@
 #include "core/xalloc.h"
 
 #define FINAL_STATES "('succeeded', 'failed', 'dead', 'cancelled')"
-#define ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+#define ISO(col) CLOCK_SQL_TEXT(col)
 
 char *job_created_by(void)
 {
@@ -481,23 +482,55 @@ int job_get(PGconn *db, const char *id, struct job_row *row, struct acme_err *er
 
 int job_list(PGconn *db, const struct job_filter *f, struct job_row **rows, struct acme_err *err)
 {
-	char limit[24];
-	snprintf(limit, sizeof(limit), "%ld", f->limit > 0 ? f->limit : 50);
-	const char *params[4] = { f->state, f->type, f->queue, limit };
+	return job_list_page(db, f, rows, NULL, err);
+}
+
+/* A cursor is "<created_at in µs since the epoch>.<id>" of the last row
+ * shown: exact (no rounding of the time), and the id breaks ties. */
+int job_list_page(PGconn *db, const struct job_filter *f, struct job_row **rows,
+		  char **next_cursor, struct acme_err *err)
+{
+	char limit[24], after_us[24] = "";
+	const char *after_id = NULL;
+	long lim = f->limit > 0 ? f->limit : 50;
 	*rows = NULL;
+	if (next_cursor)
+		*next_cursor = NULL;
+	if (f->after) {
+		size_t nd = strspn(f->after, "0123456789");
+		struct acme_err ignored = { 0 };
+		if (nd == 0 || nd >= sizeof(after_us) || f->after[nd] != '.' ||
+		    queue_check_id(f->after + nd + 1, &ignored) < 0)
+			return acme_err_set(err, ACME_E_USAGE, "--after %s: not a cursor of jobs list "
+					    "(use the page's next_cursor as it is)", f->after);
+		memcpy(after_us, f->after, nd);
+		after_id = f->after + nd + 1;
+	}
+	/* one row more than asked tells whether there is a next page */
+	snprintf(limit, sizeof(limit), "%ld", lim + 1);
+	const char *params[6] = { f->state, f->type, f->queue, limit, after_id ? after_us : NULL,
+				  after_id };
 	/* unnamed statement: planned with the values, so the NULL tests fold
 	 * away and the (state|type, created_at) indexes are used */
-	PGresult *res = db_exec(db, err, "SELECT " ROW_COLUMNS("NULL::text") " FROM jobs"
+	PGresult *res = db_exec(db, err, "SELECT " ROW_COLUMNS("NULL::text") ","
+				" (extract(epoch FROM created_at) * 1000000)::bigint FROM jobs"
 				" WHERE ($1::text IS NULL OR state = $1)"
 				" AND ($2::text IS NULL OR type = $2)"
 				" AND ($3::text IS NULL OR queue = $3)"
-				" ORDER BY created_at DESC, id DESC LIMIT $4::bigint", 4, params);
+				" AND ($5::bigint IS NULL OR (created_at, id) < (timestamptz 'epoch' +"
+				" $5::bigint * interval '1 microsecond', $6::text))"
+				" ORDER BY created_at DESC, id DESC LIMIT $4::bigint", 6, params);
 	if (!res)
 		return -1;
 	int n = PQntuples(res);
+	bool more = n > lim;
+	if (more)
+		n = (int)lim;
 	*rows = xcalloc((size_t)n + 1, sizeof(**rows));
 	for (int i = 0; i < n; i++)
 		row_from(res, i, &(*rows)[i]);
+	if (more && next_cursor && n > 0)
+		*next_cursor = xasprintf("%s.%s", PQgetvalue(res, n - 1, 19), PQgetvalue(res, n - 1, 0));
 	PQclear(res);
 	return n;
 }

@@ -163,9 +163,16 @@ int job_get(PGconn *db, const char *id, struct job_row *row, struct acme_err *er
 struct job_filter {
 	const char *state, *type, *queue;   /* NULL = any */
 	long limit;
+	const char *after;   /* a next_cursor of an earlier page; NULL = from the newest */
 };
-/* Newest first. *rows owned (job_rows_free). Returns the count or -1. */
+/* Newest first. *rows owned (job_rows_free). Returns the count or -1
+ * (ACME_E_USAGE for a malformed f->after). */
 int job_list(PGconn *db, const struct job_filter *f, struct job_row **rows, struct acme_err *err);
+/* The same, by keyset on (created_at, id): *next_cursor (owned, may be NULL
+ * for "no more rows") is what f->after takes to read the page after this
+ * one; concurrent inserts never shift rows between pages. */
+int job_list_page(PGconn *db, const struct job_filter *f, struct job_row **rows,
+		  char **next_cursor, struct acme_err *err);
 
 /* `jobs cancel`: cancel in Redis (queue_cancel) and mirror. When Redis has
  * lost the job, the row alone is marked cancelled. Returns QUEUE_OK

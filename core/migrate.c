@@ -248,7 +248,7 @@ int migrate_read(struct migrate *mg, struct acme_err *err)
 	if (mg->history_exists) {
 		r = db_exec(mg->db, err,
 			    "SELECT version, state, name, checksum, "
-			    "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+			    CLOCK_SQL_TEXT("applied_at") ", "
 			    "execution_ms, applied_by, tool_version, error "
 			    "FROM " MIGRATE_HISTORY_TABLE " ORDER BY version", 0, NULL);
 		if (!r)
@@ -398,7 +398,7 @@ static char *lock_holder(PGconn *db)
 	PGresult *r = db_exec(db, &ignored,
 		"SELECT l.pid, coalesce(nullif(a.application_name, ''), 'no application name'), "
 		"coalesce(a.usename::text, 'unknown user'), coalesce(host(a.client_addr), 'local'), "
-		"coalesce(to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS UTC'), '?') "
+		"coalesce(" CLOCK_SQL_TEXT("a.backend_start") ", '?') "
 		"FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
 		"WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::int::oid "
 		"AND l.objid = $2::int::oid AND l.objsubid = 2 "

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/db.h"
 #include "core/failpoint.h"
 #include "core/job.h"
@@ -38,7 +39,7 @@ int outbox_relay(PGconn *db, struct queue *q, int limit, long long *n, struct ac
 	const char *params[1] = { lim };
 	PGresult *res = db_exec(db, err,
 		"SELECT id, event_type, payload::text, "
-		"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+		CLOCK_SQL_TEXT("created_at") " "
 		"FROM outbox WHERE relayed_at IS NULL ORDER BY id LIMIT $1", 1, params);
 	if (!res)
 		goto out;
@@ -46,8 +47,8 @@ int outbox_relay(PGconn *db, struct queue *q, int limit, long long *n, struct ac
 	for (int i = 0; i < PQntuples(res); i++) {
 		const char *id = PQgetvalue(res, i, 0);
 		char job_id[64], event_id[64];
-		snprintf(job_id, sizeof(job_id), "evt-%s", id);
-		snprintf(event_id, sizeof(event_id), "evt_%s", id);
+		snprintf(event_id, sizeof(event_id), OUTBOX_EVENT_ID_HEAD "%s", id);
+		snprintf(job_id, sizeof(job_id), OUTBOX_JOB_ID_HEAD "%s", event_id);
 		json_t *data = json_loads(PQgetvalue(res, i, 2), 0, NULL);
 		json_t *payload = json_pack("{s:s, s:s, s:s, s:o}", "event_id", event_id,
 					    "type", PQgetvalue(res, i, 1), "created_at",

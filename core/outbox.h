@@ -4,9 +4,17 @@
  * outbox_add() is called inside the caller's open transaction, so an event
  * exists exactly when its change committed. The worker's supervisor calls
  * outbox_relay() a few times a second: each unrelayed row becomes one
- * `event.dispatch` job whose id is derived from the row id ("evt-<id>"), so
- * the relay may crash or run twice concurrently and still enqueue each event
- * exactly once (enqueue is idempotent by id); the row is then marked relayed.
+ * `event.dispatch` job whose id is derived from the event's id,
+ * "dispatch-evt_<row id>", so the relay may crash or run twice concurrently
+ * and still enqueue each event exactly once (enqueue is idempotent by id);
+ * the row is then marked relayed.
+ *
+ * One id format per kind: an event is evt_<row id> everywhere (payloads,
+ * webhook-id, deliveries); a job derived from a thing is "<job kind>-<its
+ * id>": dispatch-evt_7, whd-evt_7 (its delivery), sched-<name>-<tick>. (Until
+ * issue 11 the dispatch job was evt-7, which read as a second event id
+ * format. Its deliveries are unique per endpoint and event, so a dispatch
+ * enqueued under the old id and again under the new one sends nothing twice.)
  */
 #ifndef ACME_OUTBOX_H
 #define ACME_OUTBOX_H
@@ -17,6 +25,8 @@
 
 #define OUTBOX_JOB_TYPE  "event.dispatch"
 #define OUTBOX_QUEUE     "webhooks"
+#define OUTBOX_EVENT_ID_HEAD "evt_"       /* an event's id: evt_<row id> */
+#define OUTBOX_JOB_ID_HEAD   "dispatch-"  /* its dispatch job: dispatch-evt_<row id> */
 
 /* Insert an event (payload: a JSON object, borrowed). Must run inside the
  * transaction of the change. The new row id goes to *id (may be NULL). */

@@ -1,10 +1,17 @@
-/* output.c — format rows as table, tsv, csv, json or ndjson; see output.h. */
+/* output.c — format rows as table, tsv, csv, json or ndjson; see output.h.
+ *
+ * Every list prints its JSON through here, so every list has the same shape:
+ * {"items": [...], "page": {...}}, and ndjson is the items alone. Column
+ * selection (--columns) and the header switch (--no-headers) are applied
+ * here too, by mapping the caller's columns to the shown ones, so commands
+ * keep passing every value in their own order. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <wchar.h>
 
 #include "core/output.h"
+#include "core/err.h"
 #include "core/xalloc.h"
 
 struct output {
@@ -18,6 +25,10 @@ struct output {
 	char **cells;
 	size_t cap;
 	bool envelope;    /* json: {"items": [...], meta...} */
+	bool headers;     /* table, tsv, csv: print the header line */
+	bool header_done;
+	size_t *shown;    /* indices of the columns shown, in order */
+	size_t nshown;
 };
 
 static const char *const format_names[] = { "table", "tsv", "csv", "json", "ndjson" };
@@ -44,16 +55,73 @@ struct output *output_new(FILE *f, enum out_format fmt, const struct out_col *co
 	o->fmt = fmt;
 	o->cols = cols;
 	o->ncols = ncols;
-	if (fmt == OUT_TSV || fmt == OUT_CSV) {
-		for (size_t i = 0; i < ncols; i++) {
-			const char *v = cols[i].name;
-			if (i)
-				fputc(fmt == OUT_TSV ? '\t' : ',', f);
-			fputs(v, f);
-		}
-		fputc('\n', f);
-	}
+	o->headers = true;
+	o->envelope = fmt == OUT_JSON;
+	o->shown = xcalloc(ncols ? ncols : 1, sizeof(size_t));
+	for (size_t i = 0; i < ncols; i++)
+		o->shown[i] = i;
+	o->nshown = ncols;
 	return o;
+}
+
+/* tsv and csv print their header before the first row (or at the end when
+ * there is none), so the options set after output_new() still apply. */
+static void put_header(struct output *o)
+{
+	if (o->header_done || !o->headers || (o->fmt != OUT_TSV && o->fmt != OUT_CSV)) {
+		o->header_done = true;
+		return;
+	}
+	o->header_done = true;
+	for (size_t i = 0; i < o->nshown; i++) {
+		if (i)
+			fputc(o->fmt == OUT_TSV ? '\t' : ',', o->f);
+		fputs(o->cols[o->shown[i]].name, o->f);
+	}
+	fputc('\n', o->f);
+}
+
+void output_set_headers(struct output *o, bool on)
+{
+	o->headers = on;
+}
+
+int output_select_columns(struct output *o, const char *list, struct acme_err *err)
+{
+	size_t n = 0;
+	const char *p = list;
+	size_t *shown = xcalloc(strlen(list) / 2 + 2, sizeof(size_t));
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		size_t i;
+		for (i = 0; i < o->ncols; i++)
+			if (strlen(o->cols[i].name) == len && strncmp(o->cols[i].name, p, len) == 0)
+				break;
+		if (len == 0 || i == o->ncols) {
+			char valid[1024];
+			size_t vl = 0;
+			valid[0] = '\0';
+			for (size_t k = 0; k < o->ncols && vl < sizeof(valid); k++)
+				vl += (size_t)snprintf(valid + vl, sizeof(valid) - vl, "%s%s",
+						       k ? ", " : "", o->cols[k].name);
+			free(shown);
+			return acme_err_set(err, ACME_E_USAGE, "--columns: %s%.*s%s is not a column here; "
+					    "the columns are %s", len ? "\"" : "", (int)len, len ? p : "an empty name",
+					    len ? "\"" : "", valid);
+		}
+		shown[n++] = i;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	if (n == 0) {
+		free(shown);
+		return acme_err_set(err, ACME_E_USAGE, "--columns: name at least one column");
+	}
+	free(o->shown);
+	o->shown = shown;
+	o->nshown = n;
+	return 0;
 }
 
 void output_set_color(struct output *o, bool color)
@@ -63,10 +131,13 @@ void output_set_color(struct output *o, bool color)
 
 void output_set_envelope(struct output *o)
 {
-	if (o->fmt == OUT_JSON && o->nrows == 0 && !o->envelope) {
-		o->envelope = true;
-		fputs("{\n  \"items\": ", o->f);
-	}
+	/* the default now; kept so callers that ask for it read as before */
+	(void)o;
+}
+
+bool output_is_json(const struct output *o)
+{
+	return o->fmt == OUT_JSON || o->fmt == OUT_NDJSON;
 }
 
 json_t *output_json_value(enum col_type t, const char *v)
@@ -135,49 +206,11 @@ static void put_csv(FILE *f, const char *v)
 	fputc('"', f);
 }
 
-void output_row(struct output *o, const char *const *values)
+/* One item of a JSON list (consumed): inside the envelope's "items" for json,
+ * a line of its own for ndjson. */
+static void put_json_item(struct output *o, json_t *obj)
 {
-	o->nrows++;
-	switch (o->fmt) {
-	case OUT_TABLE:
-		if ((o->nrows) * o->ncols > o->cap) {
-			o->cap = o->cap ? o->cap * 2 : 64 * o->ncols;
-			while (o->cap < o->nrows * o->ncols)
-				o->cap *= 2;
-			o->cells = xrealloc(o->cells, o->cap * sizeof(char *));
-		}
-		for (size_t i = 0; i < o->ncols; i++)
-			o->cells[(o->nrows - 1) * o->ncols + i] = xstrdup(values[i] ? values[i] : "");
-		break;
-	case OUT_TSV:
-	case OUT_CSV:
-		for (size_t i = 0; i < o->ncols; i++) {
-			if (i)
-				fputc(o->fmt == OUT_TSV ? '\t' : ',', o->f);
-			if (values[i])
-				(o->fmt == OUT_TSV ? put_tsv : put_csv)(o->f, values[i]);
-		}
-		fputc('\n', o->f);
-		break;
-	case OUT_JSON: {
-		json_t *obj = row_object(o, values);
-		char *s = json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		json_decref(obj);
-		if (!s)
-			break;
-		/* indent the object one level inside the array */
-		const char *pad = o->envelope ? "    " : "  ";
-		fprintf(o->f, "%s%s", o->nrows == 1 ? "[\n" : ",\n", pad);
-		for (char *c = s; *c; c++) {
-			fputc(*c, o->f);
-			if (*c == '\n')
-				fputs(pad, o->f);
-		}
-		free(s);
-		break;
-	}
-	case OUT_NDJSON: {
-		json_t *obj = row_object(o, values);
+	if (o->fmt == OUT_NDJSON) {
 		char *s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		json_decref(obj);
 		if (s) {
@@ -185,8 +218,69 @@ void output_row(struct output *o, const char *const *values)
 			fputc('\n', o->f);
 			free(s);
 		}
-		break;
+		return;
 	}
+	char *s = json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(obj);
+	if (!s)
+		return;
+	/* indent the object one level inside the array */
+	const char *pad = o->envelope ? "    " : "  ";
+	if (o->nrows == 1)
+		fputs(o->envelope ? "{\n  \"items\": [\n" : "[\n", o->f);
+	else
+		fputs(",\n", o->f);
+	fputs(pad, o->f);
+	for (char *c = s; *c; c++) {
+		fputc(*c, o->f);
+		if (*c == '\n')
+			fputs(pad, o->f);
+	}
+	free(s);
+}
+
+void output_item(struct output *o, json_t *item)
+{
+	if (!output_is_json(o)) {
+		json_decref(item);
+		return;
+	}
+	o->nrows++;
+	put_json_item(o, item);
+}
+
+void output_row(struct output *o, const char *const *values)
+{
+	put_header(o);
+	o->nrows++;
+	switch (o->fmt) {
+	case OUT_TABLE:
+		if ((o->nrows) * o->nshown > o->cap) {
+			o->cap = o->cap ? o->cap * 2 : 64 * o->nshown;
+			while (o->cap < o->nrows * o->nshown)
+				o->cap *= 2;
+			o->cells = xrealloc(o->cells, o->cap * sizeof(char *));
+		}
+		for (size_t i = 0; i < o->nshown; i++) {
+			const char *v = values[o->shown[i]];
+			o->cells[(o->nrows - 1) * o->nshown + i] = xstrdup(v ? v : "");
+		}
+		break;
+	case OUT_TSV:
+	case OUT_CSV:
+		for (size_t i = 0; i < o->nshown; i++) {
+			const char *v = values[o->shown[i]];
+			if (i)
+				fputc(o->fmt == OUT_TSV ? '\t' : ',', o->f);
+			if (v)
+				(o->fmt == OUT_TSV ? put_tsv : put_csv)(o->f, v);
+		}
+		fputc('\n', o->f);
+		break;
+	case OUT_JSON:
+	case OUT_NDJSON:
+		put_json_item(o, row_object(o, values));
+		break;
 	}
 }
 
@@ -231,11 +325,12 @@ static void put_cell(FILE *f, const char *v, size_t width, bool last)
 
 static void print_table(struct output *o)
 {
-	size_t *width = xcalloc(o->ncols, sizeof(size_t));
-	for (size_t c = 0; c < o->ncols; c++) {
-		width[c] = strlen(o->cols[c].name);
+	size_t nc = o->nshown;
+	size_t *width = xcalloc(nc ? nc : 1, sizeof(size_t));
+	for (size_t c = 0; c < nc; c++) {
+		width[c] = o->headers ? strlen(o->cols[o->shown[c]].name) : 0;
 		for (size_t r = 0; r < o->nrows; r++) {
-			const char *v = o->cells[r * o->ncols + c];
+			const char *v = o->cells[r * nc + c];
 			size_t w = display_width(v);
 			for (const char *p = v; *p; p++)
 				w += (*p == '\n' || *p == '\t' || *p == '\r');
@@ -243,27 +338,48 @@ static void print_table(struct output *o)
 				width[c] = w;
 		}
 	}
-	if (o->color)
-		fputs("\033[1m", o->f);
-	for (size_t c = 0; c < o->ncols; c++) {
-		char upper[64];
-		size_t i;
-		for (i = 0; o->cols[c].name[i] && i < sizeof(upper) - 1; i++)
-			upper[i] = (char)(o->cols[c].name[i] == '_' ? ' ' :
-					  o->cols[c].name[i] - (o->cols[c].name[i] >= 'a' &&
-								o->cols[c].name[i] <= 'z' ? 32 : 0));
-		upper[i] = '\0';
-		put_cell(o->f, upper, width[c], c + 1 == o->ncols);
+	if (o->headers) {
+		if (o->color)
+			fputs("\033[1m", o->f);
+		for (size_t c = 0; c < nc; c++) {
+			const char *name = o->cols[o->shown[c]].name;
+			char upper[64];
+			size_t i;
+			for (i = 0; name[i] && i < sizeof(upper) - 1; i++)
+				upper[i] = (char)(name[i] == '_' ? ' ' :
+						  name[i] - (name[i] >= 'a' && name[i] <= 'z' ? 32 : 0));
+			upper[i] = '\0';
+			put_cell(o->f, upper, width[c], c + 1 == nc);
+		}
+		if (o->color)
+			fputs("\033[0m", o->f);
+		fputc('\n', o->f);
 	}
-	if (o->color)
-		fputs("\033[0m", o->f);
-	fputc('\n', o->f);
 	for (size_t r = 0; r < o->nrows; r++) {
-		for (size_t c = 0; c < o->ncols; c++)
-			put_cell(o->f, o->cells[r * o->ncols + c], width[c], c + 1 == o->ncols);
+		for (size_t c = 0; c < nc; c++)
+			put_cell(o->f, o->cells[r * nc + c], width[c], c + 1 == nc);
 		fputc('\n', o->f);
 	}
 	free(width);
+}
+
+static void put_meta_field(FILE *f, const char *key, json_t *val)
+{
+	json_t *ks = json_string(key);
+	char *k = json_dumps(ks, JSON_ENCODE_ANY);
+	json_decref(ks);
+	char *v = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+	fprintf(f, ",\n  %s: %s", k ? k : "\"\"", v ? v : "null");
+	free(k);
+	free(v);
+}
+
+json_t *output_page(long long limit, const char *next_cursor)
+{
+	json_t *page = json_object();
+	json_object_set_new(page, "limit", limit > 0 ? json_integer(limit) : json_null());
+	json_object_set_new(page, "next_cursor", next_cursor ? json_string(next_cursor) : json_null());
+	return json_pack("{s:o}", "page", page);
 }
 
 void output_end(struct output *o, json_t *meta)
@@ -271,33 +387,38 @@ void output_end(struct output *o, json_t *meta)
 	switch (o->fmt) {
 	case OUT_TABLE:
 		print_table(o);
-		for (size_t i = 0; i < o->nrows * o->ncols; i++)
+		for (size_t i = 0; i < o->nrows * o->nshown; i++)
 			free(o->cells[i]);
 		free(o->cells);
 		break;
-	case OUT_JSON:
+	case OUT_TSV:
+	case OUT_CSV:
+		put_header(o);
+		break;
+	case OUT_JSON: {
 		if (!o->envelope) {
 			fputs(o->nrows ? "\n]\n" : "[]\n", o->f);
 			break;
 		}
-		fputs(o->nrows ? "\n  ]" : "[]", o->f);
+		fputs(o->nrows ? "\n  ]" : "{\n  \"items\": []", o->f);
+		/* every envelope has a page, even a list that does not page */
+		if (!json_object_get(meta, "page")) {
+			json_t *none = output_page(0, NULL);
+			put_meta_field(o->f, "page", json_object_get(none, "page"));
+			json_decref(none);
+		}
 		const char *key;
 		json_t *val;
-		json_object_foreach(meta, key, val) {
-			json_t *ks = json_string(key);
-			char *k = json_dumps(ks, JSON_ENCODE_ANY);
-			json_decref(ks);
-			char *v = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
-			fprintf(o->f, ",\n  %s: %s", k ? k : "\"\"", v ? v : "null");
-			free(k);
-			free(v);
-		}
+		json_object_foreach(meta, key, val)
+			put_meta_field(o->f, key, val);
 		fputs("\n}\n", o->f);
 		break;
+	}
 	default:
 		break;
 	}
 	json_decref(meta);
+	free(o->shown);
 	free(o);
 }
 

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/audit.h"
 #include "core/db.h"
 #include "core/outbox.h"
@@ -40,10 +41,12 @@
 #include "core/strbuf.h"
 #include "core/xalloc.h"
 
+/* A cursor's timestamp key keeps microseconds, so a page never splits rows
+ * of one millisecond; what is printed is the millisecond text (clock.h). */
 #define TS_TEXT(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 /* The columns of a products_row, in its order. */
 #define ROW_COLS "id::text, sku, name, description, price::text, active, " \
-	TS_TEXT("created_at") ", " TS_TEXT("updated_at")
+	CLOCK_SQL_TEXT("created_at") ", " CLOCK_SQL_TEXT("updated_at")
 #define ROW_NCOLS 8
 /* The raw columns the paginated query's inner branches hand to the outer one. */
 #define RAW_COLS "id, sku, sku_lower, name, description, price, active, created_at, updated_at"

@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "core/clock.h"
 #include "core/audit.h"
 #include "core/db.h"
 #include "core/job.h"
@@ -25,7 +26,7 @@
 #include "core/webhook.h"
 #include "core/xalloc.h"
 
-#define ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+#define ISO(col) CLOCK_SQL_TEXT(col)
 #define URL_MAX 2048
 
 /* ---- events -------------------------------------------------------------------- */
@@ -778,21 +779,32 @@ static void delivery_from_row(const PGresult *res, int i, struct webhook_deliver
 }
 
 int webhook_deliveries(PGconn *db, const struct webhook_delivery_filter *f,
-		       struct webhook_delivery **out, struct acme_err *err)
+		       struct webhook_delivery **out, long long *next, struct acme_err *err)
 {
-	char wid[24], lim[24];
+	char wid[24], lim[24], after[24];
+	long limit = f->limit > 0 ? f->limit : 50;
 	ll_text(f->webhook_id, wid, sizeof(wid));
-	ll_text(f->limit > 0 ? f->limit : 50, lim, sizeof(lim));
-	const char *p[4] = { f->webhook_id ? wid : NULL, f->status, f->event_type, lim };
+	ll_text(limit + 1, lim, sizeof(lim));   /* one more tells whether a next page exists */
+	ll_text(f->after, after, sizeof(after));
+	const char *p[5] = { f->webhook_id ? wid : NULL, f->status, f->event_type, lim,
+			     f->after > 0 ? after : NULL };
 	*out = NULL;
+	if (next)
+		*next = 0;
 	PGresult *res = db_exec(db, err, "SELECT " DELIVERY_COLS DELIVERY_FROM
 				"WHERE ($1::bigint IS NULL OR d.webhook_id = $1) "
 				"AND ($2::text IS NULL OR d.status = $2) "
 				"AND ($3::text IS NULL OR d.event_type = $3) "
-				"ORDER BY d.id DESC LIMIT $4", 4, p);
+				"AND ($5::bigint IS NULL OR d.id < $5) "
+				"ORDER BY d.id DESC LIMIT $4", 5, p);
 	if (!res)
 		return -1;
 	int n = PQntuples(res);
+	if (n > limit) {
+		n = (int)limit;
+		if (next)
+			*next = strtoll(PQgetvalue(res, n - 1, 0), NULL, 10);
+	}
 	*out = xcalloc((size_t)n + 1, sizeof(**out));
 	for (int i = 0; i < n; i++)
 		delivery_from_row(res, i, &(*out)[i]);

@@ -217,10 +217,13 @@ struct webhook_delivery_filter {
 	long long webhook_id;          /* 0 = every endpoint */
 	const char *status, *event_type;
 	long limit;
+	long long after;               /* a page's next cursor: only deliveries older than it */
 };
-/* Newest first. Returns the count or -1. */
+/* Newest first, at most f->limit. *next (may be NULL) gets the cursor of
+ * the next page (f->after), or 0 when this is the last one. Returns the
+ * count or -1. */
 int webhook_deliveries(PGconn *db, const struct webhook_delivery_filter *f,
-		       struct webhook_delivery **out, struct acme_err *err);
+		       struct webhook_delivery **out, long long *next, struct acme_err *err);
 /* One delivery with its body and its attempts (oldest first). */
 int webhook_delivery_get(PGconn *db, long long id, struct webhook_delivery *d,
 			 struct webhook_attempt **attempts, size_t *nattempts, struct acme_err *err);

@@ -809,8 +809,7 @@ static int record_endpoint(struct pump *p, struct transfer *t, struct acme_err *
 				"consecutive_failures + 1, failing_since = coalesce(failing_since, "
 				"to_timestamp($2::float8 / 1000)) WHERE id = $1 AND enabled RETURNING "
 				"consecutive_failures, (extract(epoch FROM now() - failing_since) * 1000)"
-				"::bigint, " "to_char(failing_since AT TIME ZONE 'UTC', "
-				"'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')", 2, params);
+				"::bigint, " CLOCK_SQL_TEXT("failing_since"), 2, params);
 	if (!res)
 		return -1;
 	if (PQntuples(res) == 0) {          /* disabled meanwhile */

@@ -52,7 +52,7 @@ t_is "$(comp --)" "$globals" "bash: global options after --"
 for o in --env --config --output --quiet --verbose --no-color --help --version; do
 	t_like "$(comp --)" "^$o\$" "bash: global options include $o"
 done
-t_is "$(comp --no)" "--no-color" "bash: option from a prefix"
+t_is "$(comp --no-c)" "--no-color" "bash: option from a prefix"
 t_is "$(comp dev down --p)" "--purge" "bash: a verb's own option"
 t_like "$(comp config show --)" '^--output$' "bash: global options after a verb"
 

@@ -50,17 +50,17 @@ t_like "$ERR" "nothing to do" "re-run is a no-op"
 t_is "$(tpsql -c "SELECT count(*) FROM acmectl_migrations")" 1 "still one history row"
 t_ok "status --exit-code at head" acmectl migrate status --exit-code
 t_ok "status -o json" acmectl migrate status -o json
-t_json "$OUT" "d['current'] == d['head'] == 1 and d['pending'] == 0 and d['migrations'][0]['state'] == 'applied' and d['problem'] is None" \
+t_json "$OUT" "d['current'] == d['head'] == 1 and d['pending'] == 0 and d['items'][0]['state'] == 'applied' and d['problem'] is None" \
 	"status JSON says at head"
 t_ok "verify" acmectl migrate verify
 t_like "$ERR" "ok: 1 recorded migration matches" "verify says ok"
 
 t_ok "list -o json" acmectl migrate list -o json
-t_json "$OUT" "d[0]['version'] == 1 and d[0]['name'] == 'initial' and len(d[0]['checksum']) == 64 and d[0]['reversible']" \
+t_json "$OUT" "d['items'][0]['version'] == 1 and d['items'][0]['name'] == 'initial' and len(d['items'][0]['checksum']) == 64 and d['items'][0]['reversible']" \
 	"list shows version, name, checksum"
-t_is "$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["checksum"])')" \
+t_is "$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["checksum"])')" \
 	"$(tpsql -c 'SELECT checksum FROM acmectl_migrations')" "the recorded checksum is the binary's"
-t_is "$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["checksum"])')" \
+t_is "$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["checksum"])')" \
 	"$(sha256sum "$TEST_TOP/core/migrations/0001_initial.sql" | cut -d' ' -f1)" \
 	"the checksum is the file's SHA-256"
 t_ok "print 1" acmectl migrate print 1

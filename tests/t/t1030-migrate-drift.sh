@@ -21,7 +21,7 @@ t_ok "a BOM copy of 0001 verifies" acmectl migrate verify
 { printf '\357\273\277'; sed 's/$/\r/' "$orig"; } > "$mdir/0001_initial.sql"
 t_ok "a BOM + CRLF copy of 0001 verifies" acmectl migrate verify
 t_ok "list of the BOM + CRLF copy" acmectl migrate list -o json
-t_json "$OUT" "d[0]['checksum'] == '$(sha256sum "$orig" | cut -d' ' -f1)'" \
+t_json "$OUT" "d['items'][0]['checksum'] == '$(sha256sum "$orig" | cut -d' ' -f1)'" \
 	"its checksum is the LF file's SHA-256"
 t_ok "print keeps the file as it is" acmectl migrate print 1
 t_like "$(printf '%s' "$OUT" | od -c | head -n 1)" "357 273 277" "print does not rewrite the bytes"
@@ -37,7 +37,7 @@ t_is "$(tpsql -c 'SELECT max(version) FROM acmectl_migrations')" 1 "nothing was 
 t_exit 65 "status --exit-code is 65 with drift" acmectl migrate status --exit-code
 t_like "$OUT" "initial	drifted" "status marks it drifted"
 t_ok "status -o json reports the problem" acmectl migrate status -o json
-t_json "$OUT" "d['migrations'][0]['state'] == 'drifted' and 'checksum mismatch' in d['problem']" \
+t_json "$OUT" "d['items'][0]['state'] == 'drifted' and 'checksum mismatch' in d['problem']" \
 	"status JSON names the problem"
 t_exit 65 "baseline refuses with drift too" acmectl migrate baseline 2
 cp "$orig" "$mdir/0001_initial.sql"

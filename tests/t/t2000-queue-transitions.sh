@@ -288,7 +288,7 @@ t_like "$ERR" "queue default paused" "pause says so"
 acmectl jobs enqueue noop --id pz >/dev/null
 t_exit 3 "a paused queue hands out nothing" acmectl __queue dequeue
 t_ok "stats" acmectl jobs stats --queue default -o json
-t_json "$OUT" "d[0]['paused'] is True and d[0]['ready'] == 1" "stats show the pause and the waiting job"
+t_json "$OUT" "d['items'][0]['paused'] is True and d['items'][0]['ready'] == 1" "stats show the pause and the waiting job"
 t_ok "resume" acmectl jobs resume default
 t_like "$ERR" "queue default resumed" "resume says so"
 dq --lease 30s

@@ -55,12 +55,12 @@ t_is "$(printf '%s\n' "$OUT" | head -n 1)" "$(printf 'id\ttype\tqueue\tstate\tat
 t_is "$(printf '%s\n' "$OUT" | sed 1d | cut -f1 | tr '\n' ' ')" "l3 l2 l1 opt1 " "newest first"
 t_like "$OUT" 'broken: line 1\\nline 2' "newlines in errors are escaped in tsv"
 t_ok "list --state" acmectl jobs list --state failed -o json
-t_json "$OUT" "[j['id'] for j in d] == ['l1'] and d[0]['attempts'] == 1 and d[0]['error'].startswith('broken')" \
+t_json "$OUT" "[j['id'] for j in d['items']] == ['l1'] and d['items'][0]['attempts'] == 1 and d['items'][0]['error'].startswith('broken')" \
 	"--state filters; json carries the error"
 t_ok "list --queue --limit" acmectl jobs list --queue default --limit 2 -o ndjson
 t_is "$(printf '%s\n' "$OUT" | wc -l | tr -d ' ')" "2" "--limit limits"
 t_ok "list --type" acmectl jobs list --type nosuch -o json
-t_is "$OUT" "[]" "an empty list is []"
+t_json "$OUT" "d == {'items': [], 'page': {'limit': 50, 'next_cursor': None}}" "an empty list is no items and no next page"
 t_exit 2 "list --state with a bad state" acmectl jobs list --state sleeping
 t_ok "list -o table" acmectl jobs list -o table --state failed
 t_like "$OUT" '^ID +TYPE +QUEUE +STATE' "table has an upper-case header"
@@ -79,10 +79,10 @@ t_exit 2 "show a bad id" acmectl jobs show 'x y'
 
 # ---- stats -------------------------------------------------------------------------------------------
 t_ok "stats -o json" acmectl jobs stats -o json
-t_json "$OUT" "sorted(q['queue'] for q in d) == ['bulk', 'default'] and \
-[q for q in d if q['queue'] == 'default'][0]['ready'] == 1 and \
-[q for q in d if q['queue'] == 'default'][0]['scheduled'] == 1 and \
-[q for q in d if q['queue'] == 'default'][0]['failed'] == 1" "stats count each queue"
+t_json "$OUT" "sorted(q['queue'] for q in d['items']) == ['bulk', 'default'] and \
+[q for q in d['items'] if q['queue'] == 'default'][0]['ready'] == 1 and \
+[q for q in d['items'] if q['queue'] == 'default'][0]['scheduled'] == 1 and \
+[q for q in d['items'] if q['queue'] == 'default'][0]['failed'] == 1" "stats count each queue"
 t_ok "stats" acmectl jobs stats --queue default
 t_like "$(printf '%s\n' "$OUT" | sed -n 2p)" "^default	false	1	1	0	1	[0-9.]+	" "stats tsv row"
 

@@ -62,8 +62,8 @@ t_ok "the long job runs" wait_for 10 "[ \"\$(job_col $long state)\" = running ]"
 t_ok "current_jobs shows it" wait_for 8 \
 	"tredis GET '$key' | grep -q '\"job_id\":\"$long\"'"
 t_ok "jobs workers -o json" acmectl jobs workers -o json
-t_json "$OUT" "len(d) == 1 and d[0]['pid'] == $wpid and d[0]['current_jobs'][0]['job_id'] == '$long'
-	and d[0]['children'] == 2 and 0 < d[0]['ttl_s'] <= 15" "jobs workers lists it with its job"
+t_json "$OUT" "len(d['items']) == 1 and d['items'][0]['pid'] == $wpid and d['items'][0]['current_jobs'][0]['job_id'] == '$long'
+	and d['items'][0]['children'] == 2 and 0 < d['items'][0]['ttl_s'] <= 15" "jobs workers lists it with its job"
 t_ok "jobs workers as a table" acmectl jobs workers
 t_like "$OUT" "^$host	$wpid	" "one row per worker"
 # the cancel reaches it at its next heartbeat (lease/3)
@@ -73,7 +73,7 @@ stop_worker w1
 t_is "$W_STATUS" 0 "SIGTERM: the worker exits 0"
 t_is "$(tredis EXISTS "$key")" 0 "a clean stop removes the heartbeat record"
 t_ok "jobs workers with none" acmectl jobs workers -o json
-t_is "$OUT" "[]" "no live worker: an empty list"
+t_json "$OUT" "d['items'] == []" "no live worker: an empty list"
 
 # ---- recycling ----
 ids=

@@ -24,13 +24,13 @@ EOC
 
 # ---- jobs schedules ----
 t_ok "jobs schedules -o json" acmectl jobs schedules -o json
-t_json "$OUT" "[s['name'] for s in d] == ['tick', 'nightly', 'housekeeping', 'webhook-sweep']" \
+t_json "$OUT" "[s['name'] for s in d['items']] == ['tick', 'nightly', 'housekeeping', 'webhook-sweep']" \
 	"the config's schedules, then the built-in housekeeping and webhook sweep"
-t_json "$OUT" "d[1]['schedule'] == 'cron 30 2 * * *' and d[1]['queue'] == 'import' and
-	d[1]['max_attempts'] == 5 and d[1]['next_run'].endswith('T02:30:00.000Z')" \
+t_json "$OUT" "d['items'][1]['schedule'] == 'cron 30 2 * * *' and d['items'][1]['queue'] == 'import' and
+	d['items'][1]['max_attempts'] == 5 and d['items'][1]['next_run'].endswith('T02:30:00.000Z')" \
 	"a cron schedule with its next run"
-t_json "$OUT" "d[2]['schedule'] == 'every 1h' and d[2]['type'] == 'housekeeping' and
-	d[2]['origin'] == 'built-in' and d[2]['next_run'].endswith(':00:00.000Z')" \
+t_json "$OUT" "d['items'][2]['schedule'] == 'every 1h' and d['items'][2]['type'] == 'housekeeping' and
+	d['items'][2]['origin'] == 'built-in' and d['items'][2]['next_run'].endswith(':00:00.000Z')" \
 	"housekeeping runs hourly"
 t_ok "jobs schedules as a table" acmectl jobs schedules
 t_like "$OUT" '^tick	every 1s	noop	default	' "one row per schedule"
@@ -100,8 +100,8 @@ EOC
 tpsql -c "INSERT INTO jobs (id, type, state, finished_at) VALUES
 	('hk-old', 'noop', 'succeeded', now() - interval '2 hours')"
 t_ok "jobs schedules: the config's housekeeping replaces the built-in" acmectl jobs schedules -o json
-t_json "$OUT" "[s['name'] for s in d] == ['housekeeping', 'webhook-sweep'] and d[0]['schedule'] == 'every 1s'
-	and not d[0]['origin'] == 'built-in'" "one housekeeping schedule, from the file (and the built-in webhook sweep)"
+t_json "$OUT" "[s['name'] for s in d['items']] == ['housekeeping', 'webhook-sweep'] and d['items'][0]['schedule'] == 'every 1s'
+	and not d['items'][0]['origin'] == 'built-in'" "one housekeeping schedule, from the file (and the built-in webhook sweep)"
 start_worker hk -Q default=1 --beat
 t_ok "the scheduled housekeeping runs and purges" wait_for 20 \
 	"[ -z \"\$(job_col hk-old id)\" ]"

@@ -19,7 +19,7 @@ payload = {"sleep_ms": 1}
 EOC
 
 t_ok "jobs schedules accepts the name" acmectl jobs schedules -o json
-t_json "$OUT" "d[0]['name'] == '$NAME'" "and lists it"
+t_json "$OUT" "d['items'][0]['name'] == '$NAME'" "and lists it"
 
 ticks() { tpsql -c "SELECT count(*) FROM jobs WHERE type = 'noop' AND id LIKE 'sched-%'"; }
 start_worker beat --beat-only

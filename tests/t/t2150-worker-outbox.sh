@@ -37,9 +37,9 @@ stop_worker r1
 stop_worker r2
 t_is "$(tpsql -c "SELECT count(*) FROM jobs WHERE type = 'event.dispatch'")" "$total" \
 	"exactly one job per outbox row"
-t_is "$(tpsql -c "SELECT count(*) FROM outbox o LEFT JOIN jobs j ON j.id = 'evt-' || o.id
-	WHERE j.id IS NULL")" 0 "each job's id is its row's (evt-<id>)"
-t_is "$(tredis --scan --pattern "${P}{webhooks}:job:evt-*" | wc -l | tr -d ' ')" "$total" \
+t_is "$(tpsql -c "SELECT count(*) FROM outbox o LEFT JOIN jobs j ON j.id = 'dispatch-evt_' || o.id
+	WHERE j.id IS NULL")" 0 "each job's id is its event's (dispatch-evt_<id>)"
+t_is "$(tredis --scan --pattern "${P}{webhooks}:job:dispatch-evt_*" | wc -l | tr -d ' ')" "$total" \
 	"Redis holds one job per event (the queue also carries webhook.deliver jobs)"
 t_is "$(tpsql -c "SELECT max(attempts) FROM jobs WHERE type = 'event.dispatch'")" 1 "each ran once"
 # the dispatcher makes one delivery per enabled subscribed endpoint
@@ -50,7 +50,7 @@ t_is "$(tpsql -c "SELECT DISTINCT n FROM (SELECT o.id, count(d.id) AS n FROM out
 t_is "$(tpsql -c "SELECT DISTINCT n FROM (SELECT o.id, count(d.id) AS n FROM outbox o
 	LEFT JOIN webhook_deliveries d ON d.event_id = 'evt_' || o.id
 	WHERE o.event_type = 'import.completed' GROUP BY o.id) x")" 3 "import.completed: 3 (b, c, e)"
-t_json "$(tpsql -c "SELECT payload FROM jobs WHERE id = 'evt-1'")" \
+t_json "$(tpsql -c "SELECT payload FROM jobs WHERE id = 'dispatch-evt_1'")" \
 	"d['event_id'] == 'evt_1' and d['type'] == 'product.updated' and d['data'] == {'n': 1} and d['created_at']" \
 	"the job carries the event"
 t_is "$(cat "$TEST_TMP/r1.log" "$TEST_TMP/r2.log" | grep -c 'outbox relay:')" 0 "no relay errors"

@@ -107,7 +107,7 @@ t_json "$(printf '%s\n' "$OUT" | python3 -c 'import csv,json,sys; print(json.dum
 	"len(d) == 15 and all(len(r) == 4 for r in d) and d[14][3] == 'E-14,\"never closed\n\"'" \
 	"the CSV parses back: 14 rows of 4 values, records with line breaks in one value"
 t_ok "jobs errors -o json" acmectl jobs errors "$job" -o json
-t_json "$OUT" "len(d) == 14 and d[0] == {'line': 4, 'column': 'sku', 'message': 'sku is empty', 'record': ',Empty sku,,,'} and d[7]['column'] is None" \
+t_json "$OUT" "len(d['items']) == 14 and d['items'][0] == {'line': 4, 'column': 'sku', 'message': 'sku is empty', 'record': ',Empty sku,,,'} and d['items'][7]['column'] is None" \
 	"-o json gives typed lines and null for a whole-record problem"
 t_ok "jobs errors -o tsv" acmectl jobs errors "$job" -o tsv
 t_is "$(printf '%s\n' "$OUT" | sed -n 2p)" "4	sku	sku is empty	,Empty sku,,," "-o tsv works"

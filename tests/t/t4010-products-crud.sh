@@ -99,7 +99,7 @@ t_ok "--from-json with one object" acmectl products create --from-json "$TEST_TM
 t_json "$OUT" "d['sku'] == 'J-1' and d['price'] == '4.50' and d['active'] is False" "a JSON object, number price"
 printf '[{"sku": "J-2", "name": "two", "price": "7"}, {"sku": "J-3", "name": "three", "active": "yes", "description": null}]' >"$TEST_TMP/arr.json"
 t_ok "--from-json - with an array" acmectl products create --from-json - -o json <"$TEST_TMP/arr.json"
-t_json "$OUT" "[i['sku'] for i in d] == ['J-2', 'J-3']" "an array creates several"
+t_json "$OUT" "[i['sku'] for i in d['items']] == ['J-2', 'J-3']" "an array creates several"
 acmectl products export -o ndjson --sku 'J-*' 2>/dev/null | sed 's/"J-/"K-/' >"$TEST_TMP/k.ndjson"
 t_ok "--from-json with NDJSON from export" acmectl products create --from-json "$TEST_TMP/k.ndjson"
 t_is "$(tpsql -c "SELECT string_agg(sku || '=' || coalesce(price::text, '-') || '=' || active, ' ' ORDER BY sku) FROM products WHERE sku LIKE 'K-%'")" \
@@ -135,15 +135,15 @@ t_exit 3 "delete of a missing product" acmectl products delete J-1
 
 # ---- audit -------------------------------------------------------------------------------------------
 t_ok "audit" acmectl audit -o json
-t_json "$OUT" "d[0]['command'] == 'products delete' and d[0]['details']['event'] == 'product.deleted' and d[0]['environment'] == 'test'" \
+t_json "$OUT" "d['items'][0]['command'] == 'products delete' and d['items'][0]['details']['event'] == 'product.deleted' and d['items'][0]['environment'] == 'test'" \
 	"audit lists the newest first with JSON details"
-t_json "$OUT" "all(set(r) == {'id', 'at', 'os_user', 'host', 'environment', 'command', 'target', 'details'} for r in d)" \
+t_json "$OUT" "all(set(r) == {'id', 'at', 'os_user', 'host', 'environment', 'command', 'target', 'details'} for r in d['items'])" \
 	"audit rows have every field"
 t_ok "audit --limit 2" acmectl audit --limit 2 -o ndjson
 t_is "$(printf '%s\n' "$OUT" | wc -l | tr -d ' ')" 2 "--limit"
 tpsql -c "UPDATE audit_log SET at = at - interval '3 days' WHERE command = 'products create'"
 t_ok "audit --since 1d" acmectl audit --since 1d -o json
-t_json "$OUT" "len(d) > 0 and all(r['command'] != 'products create' for r in d)" "--since leaves out older rows"
+t_json "$OUT" "len(d['items']) > 0 and all(r['command'] != 'products create' for r in d['items'])" "--since leaves out older rows"
 t_ok "audit as a table" acmectl audit -o table
 t_like "$OUT" '^ID +AT +OS USER' "audit table header"
 t_exit 2 "audit --since nonsense" acmectl audit --since soon

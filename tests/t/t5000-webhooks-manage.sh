@@ -54,8 +54,8 @@ t_like "$OUT" '^1	https://hooks.example.com/a	product.created,product.updated	en
 t_like "$OUT" '^3	https://u:\*\*\*@hooks.example.com/c	import.completed	disabled: added disabled' \
 	"a password in a URL is redacted; a disabled endpoint says why"
 t_ok "list -o json" acmectl webhooks list -o json
-t_json "$OUT" 'len(d) == 3 and all(w["secret"] == "whsec_********" for w in d)' "JSON masks every secret"
-t_json "$OUT" 'd[0]["last_test"] is None and d[0]["consecutive_failures"] == 0' "JSON: no test yet"
+t_json "$OUT" 'len(d["items"]) == 3 and all(w["secret"] == "whsec_********" for w in d["items"])' "JSON masks every secret"
+t_json "$OUT" 'd["items"][0]["last_test"] is None and d["items"][0]["consecutive_failures"] == 0' "JSON: no test yet"
 t_ok "list -o ndjson" acmectl webhooks list -o ndjson
 t_is "$(printf '%s\n' "$OUT" | wc -l | tr -d ' ')" 3 "ndjson: one line per endpoint"
 
@@ -94,7 +94,7 @@ t_ok "rotate-secret --grace 0 from a file" acmectl webhooks rotate-secret 2 --gr
 t_json "$OUT" 'd["secret"] == "whsec_********" and d["previous_secret_signs_until"] is None' \
 	"with --grace 0 the old secret stops at once"
 t_ok "list -o json after rotation" acmectl webhooks list -o json
-t_json "$OUT" 'd[0]["previous_secret_signs_until"] is not None' "list shows a rotation in progress"
+t_json "$OUT" 'd["items"][0]["previous_secret_signs_until"] is not None' "list shows a rotation in progress"
 
 # ---- delete -----------------------------------------------------------------------
 t_exit 4 "delete without --yes and no terminal is refused" acmectl webhooks delete 3

@@ -94,7 +94,7 @@ t_ok "deliveries" acmectl webhooks deliveries
 t_is "$(printf '%s\n' "$OUT" | tail -n +2 | wc -l | tr -d ' ')" 5 "five deliveries listed"
 t_like "$OUT" "	evt_$E3	import.completed	succeeded	1	200	" "a row: event, type, status, attempts, code"
 t_ok "deliveries of one endpoint, filtered" acmectl webhooks deliveries "$ALL" --status succeeded --event product.updated -o json
-t_json "$OUT" "len(d) == 1 and d[0]['event_id'] == 'evt_$E2' and d[0]['last_status_code'] == 200" "filters by endpoint, status and event"
+t_json "$OUT" "len(d['items']) == 1 and d['items'][0]['event_id'] == 'evt_$E2' and d['items'][0]['last_status_code'] == 200" "filters by endpoint, status and event"
 DID=$(tpsql -c "SELECT id FROM webhook_deliveries WHERE webhook_id = $ALL AND event_id = 'evt_$E1'")
 t_ok "delivery show" acmectl webhooks delivery show "$DID" -o json
 SHOW=$OUT

@@ -121,10 +121,10 @@ t_is "$(recv_count broken)" 3 "three failed attempts"
 t_is "$(tpsql -c "SELECT enabled, consecutive_failures FROM webhooks WHERE id = $BROKEN")" "f|3" \
 	"then the endpoint was disabled (threshold 3)"
 t_like "$(tpsql -c "SELECT disabled_reason FROM webhooks WHERE id = $BROKEN")" \
-	'^3 consecutive failed attempts since [0-9T:-]+Z \(last: HTTP 500\)$' "the reason: how many, since when, the last error"
+	'^3 consecutive failed attempts since [0-9T:.-]+Z \(last: HTTP 500\)$' "the reason: how many, since when, the last error"
 t_is "$(delivery_status "$BROKEN" "evt_$E")" cancelled "its retry was cancelled"
 t_ok "list -o json" acmectl webhooks list -o json
-t_json "$OUT" "[w for w in d if w['id'] == $BROKEN][0]['disabled_reason'].startswith('3 consecutive failed attempts')" \
+t_json "$OUT" "[w for w in d['items'] if w['id'] == $BROKEN][0]['disabled_reason'].startswith('3 consecutive failed attempts')" \
 	"JSON shows the reason"
 t_ok "enable it again" acmectl webhooks enable "$BROKEN"
 t_is "$(tpsql -c "SELECT consecutive_failures, failing_since IS NULL FROM webhooks WHERE id = $BROKEN")" "0|t" \

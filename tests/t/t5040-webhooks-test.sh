@@ -72,7 +72,7 @@ t_json "$OUT" "d['status'] == 'failed' and d['error'].startswith('cannot resolve
 
 # ---- every outcome is stored as the last test ------------------------------------------------------
 t_ok "list -o json" acmectl webhooks list -o json
-t_json "$OUT" "{w['id']: (w['last_test']['status_code'], (w['last_test']['error'] or '')[:9]) for w in d} == {$OK: (200, ''), $FAIL: (500, 'HTTP 500'), $SLOW: (None, 'timed out'), $REFUSED: (None, 'cannot co'), $NXDOMAIN: (None, 'cannot re')}" \
+t_json "$OUT" "{w['id']: (w['last_test']['status_code'], (w['last_test']['error'] or '')[:9]) for w in d['items']} == {$OK: (200, ''), $FAIL: (500, 'HTTP 500'), $SLOW: (None, 'timed out'), $REFUSED: (None, 'cannot co'), $NXDOMAIN: (None, 'cannot re')}" \
 	"each endpoint's last test: status code or error"
 t_ok "list" acmectl webhooks list
 t_like "$OUT" "^$REFUSED	.*	error at [0-9T:.-]+Z: cannot connect" "the table shows a failed test's error"

@@ -73,7 +73,7 @@ stop_pid() {	# pid: SIGTERM, wait (bounded) for it to end; its exit status in $S
 
 # ---- the built-in schedule -------------------------------------------------------------
 t_ok "jobs schedules -o json" acmectl jobs schedules -o json
-t_json "$OUT" "[(s['name'], s['schedule'], s['type'], s['queue'], s['origin']) for s in d
+t_json "$OUT" "[(s['name'], s['schedule'], s['type'], s['queue'], s['origin']) for s in d['items']
 	if s['name'] == 'webhook-sweep'] == [('webhook-sweep', 'every 1m', 'webhook.sweep', 'webhooks',
 	'built-in')]" "a built-in schedule sweeps the deliveries every minute"
 # from here on every second, as a config section of that name replaces it
@@ -83,7 +83,7 @@ every = 1s
 type = webhook.sweep
 EOC
 t_ok "jobs schedules" acmectl jobs schedules -o json
-t_json "$OUT" "[s['schedule'] for s in d if s['name'] == 'webhook-sweep'] == ['every 1s']" \
+t_json "$OUT" "[s['schedule'] for s in d['items'] if s['name'] == 'webhook-sweep'] == ['every 1s']" \
 	"a config section replaces the built-in schedule"
 
 start_recv r1

@@ -77,13 +77,18 @@ static void test_json(void **state)
 	json_error_t e;
 	json_t *doc = json_loads(s, 0, &e);
 	assert_non_null(doc);
-	assert_true(json_is_array(doc));
-	assert_int_equal(json_array_size(doc), 2);
-	json_t *first = json_array_get(doc, 0);
+	/* every JSON list is the envelope, with a page even when nothing pages */
+	json_t *page = json_object_get(doc, "page");
+	assert_true(json_is_object(page));
+	assert_true(json_is_null(json_object_get(page, "limit")));
+	assert_true(json_is_null(json_object_get(page, "next_cursor")));
+	json_t *items = json_object_get(doc, "items");
+	assert_int_equal(json_array_size(items), 2);
+	json_t *first = json_array_get(items, 0);
 	assert_true(json_is_real(json_object_get(first, "price")));
 	assert_int_equal(json_integer_value(json_object_get(first, "qty")), 3);
 	assert_true(json_is_true(json_object_get(first, "active")));
-	json_t *second = json_array_get(doc, 1);
+	json_t *second = json_array_get(items, 1);
 	assert_true(json_is_null(json_object_get(second, "price")));
 	assert_string_equal(json_string_value(json_object_get(second, "sku")), "tab\there, \"q\"\nnl");
 	json_decref(doc);
@@ -110,9 +115,42 @@ static void test_json_empty(void **state)
 	size_t len = 0;
 	(void)state;
 	FILE *f = open_memstream(&buf, &len);
-	output_end(output_new(f, OUT_JSON, cols, 4), NULL);
+	output_end(output_new(f, OUT_JSON, cols, 4), output_page(50, NULL));
 	fclose(f);
-	assert_string_equal(buf, "[]\n");
+	assert_string_equal(buf, "{\n  \"items\": [],\n  \"page\": {\"limit\":50,\"next_cursor\":null}\n}\n");
+	free(buf);
+}
+
+/* --columns and --no-headers: shown columns chosen and ordered; an unknown
+ * name is a usage error naming the columns there are. */
+static void test_columns(void **state)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	struct acme_err err = { 0 };
+	(void)state;
+	FILE *f = open_memstream(&buf, &len);
+	struct output *o = output_new(f, OUT_TSV, cols, 4);
+	assert_int_equal(output_select_columns(o, "qty,sku", &err), 0);
+	const char *r1[] = { "A-1", "12.50", "3", "t" };
+	output_row(o, r1);
+	output_end(o, NULL);
+	o = output_new(f, OUT_CSV, cols, 4);
+	output_set_headers(o, false);
+	assert_int_equal(output_select_columns(o, "active", &err), 0);
+	output_row(o, r1);
+	output_end(o, NULL);
+	o = output_new(f, OUT_TABLE, cols, 4);
+	output_set_headers(o, false);
+	output_end(o, NULL);                  /* nothing at all */
+	o = output_new(f, OUT_TSV, cols, 4);
+	assert_int_equal(output_select_columns(o, "sku,nope", &err), -1);
+	assert_int_equal(err.code, ACME_E_USAGE);
+	assert_non_null(strstr(err.msg, "\"nope\" is not a column here; the columns are sku, price, qty, active"));
+	output_set_headers(o, false);
+	output_end(o, NULL);
+	fclose(f);
+	assert_string_equal(buf, "qty\tsku\n3\tA-1\nt\n");
 	free(buf);
 }
 
@@ -163,6 +201,7 @@ int main(void)
 		cmocka_unit_test(test_csv_edge_blanks),
 		cmocka_unit_test(test_json),       cmocka_unit_test(test_json_envelope),
 		cmocka_unit_test(test_json_empty), cmocka_unit_test(test_ndjson),
+		cmocka_unit_test(test_columns),
 		cmocka_unit_test(test_table),      cmocka_unit_test(test_format_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
