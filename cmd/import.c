@@ -10,7 +10,10 @@
  * connection and reads the job itself every second as well, so a missed
  * message, a Redis that does not publish, or a job that finished before we
  * subscribed all end the same way. Without a worker the job stays queued and
- * --wait waits for one. Ctrl-C detaches: the job goes on in the worker.
+ * --wait waits for one, for at most --timeout, and says after 5 s why no
+ * worker takes it (cmd/wait.h). Ctrl-C detaches: the job goes on in the
+ * worker. The exit status is the job's outcome (job_outcome, core/jobwait.h),
+ * the one `jobs watch` gives too.
  *
  * The `jobs errors` verb (the rejected rows of an import) lives here too, next
  * to what writes them; cmd/jobs.c only lists it.
@@ -694,12 +697,15 @@ static const struct opt import_opts[] = {
 const struct cmd_entry cmd_import = {
 	.name = "import",
 	.summary = "import products from a CSV file (or stdin), overwriting by SKU",
-	.usage = "FILE|- [--wait] [--strict] [--dry-run] [--delimiter C] [--map HEADER=FIELD]... "
-		 "[-o json]",
+	.usage = "FILE|- [--wait [--timeout DUR]] [--strict] [--dry-run] [--delimiter C] "
+		 "[--map HEADER=FIELD]... [-o json]",
 	.description = "Stages the file in PostgreSQL and queues an import job for 'acmectl worker';\n"
 		       "prints the job id. With --wait, follows the job to its end; Ctrl-C then\n"
-		       "detaches without cancelling. Exit codes with --wait: 0 imported, 65 rows\n"
-		       "rejected or the file refused, 1 the job failed, 4 it was cancelled.",
+		       "detaches without cancelling, and 'acmectl jobs watch ID' follows it again\n"
+		       "with the same exit codes: 0 imported, 65 rows rejected or the file refused,\n"
+		       "1 the job failed (after its retries), 4 it was cancelled, 75 --timeout\n"
+		       "passed (the job stays queued). A job no worker takes for 5 s gets a line\n"
+		       "saying why (no live worker serves queue import, or it is paused).",
 	.opts = import_opts,
 	.exec = import_exec,
 	.flags = CMD_NEEDS_DB | CMD_NEEDS_REDIS,
