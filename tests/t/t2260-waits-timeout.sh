@@ -54,6 +54,18 @@ run_piped watchj acmectl jobs watch "$job" --timeout 1s -o ndjson
 t_json "$(tail -n 1 "$TEST_TMP/watchj.out")" "d['event'] == 'timeout' and d['id'] == '$job' and d['state'] == 'queued'" \
 	"-o ndjson ends with a timeout event"
 
+# ---- on a terminal: the line, and the status line shows it too ----
+if command -v script >/dev/null 2>&1; then
+	script -qec "'$ACMECTL' import '$TEST_TMP/one.csv' --wait --timeout 2s" /dev/null >"$TEST_TMP/tty" 2>&1
+	t_is "$?" 75 "on a terminal: 75 at the timeout too"
+	t_like "$(cat "$TEST_TMP/tty")" "acmectl: no live worker serves queue import; start one with" "the line"
+	t_like "$(cat "$TEST_TMP/tty")" "queued: no live worker serves queue import" "and the status line"
+else
+	t_skip "script(1) not installed"
+	t_skip "script(1) not installed"
+	t_skip "script(1) not installed"
+fi
+
 # ---- a worker that serves another queue does not count ----
 start_worker other -Q default=1
 t_ok "(the worker's heartbeat is up)" wait_for 30 "[ \"\$(live_workers)\" = 1 ]"
