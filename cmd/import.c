@@ -10,7 +10,10 @@
  * connection and reads the job itself every second as well, so a missed
  * message, a Redis that does not publish, or a job that finished before we
  * subscribed all end the same way. Without a worker the job stays queued and
- * --wait waits for one. Ctrl-C detaches: the job goes on in the worker.
+ * --wait waits for one, for at most --timeout, and says after 5 s why no
+ * worker takes it (cmd/wait.h). Ctrl-C detaches: the job goes on in the
+ * worker. The exit status is the job's outcome (job_outcome, core/jobwait.h),
+ * the one `jobs watch` gives too.
  *
  * The `jobs errors` verb (the rejected rows of an import) lives here too, next
  * to what writes them; cmd/jobs.c only lists it.
@@ -30,9 +33,11 @@
 #include <jansson.h>
 
 #include "cmd/cmd.h"
+#include "cmd/wait.h"
 #include "core/import.h"
 #include "core/job.h"
 #include "core/jobtypes.h"
+#include "core/jobwait.h"
 #include "core/queue.h"
 #include "core/rds.h"
 #include "core/upload.h"
@@ -229,14 +234,14 @@ struct follow {
 	enum job_state last_state;
 	int last_attempts;
 	bool said_waiting;
+	struct wait_watch ww;     /* --timeout, and why no worker takes the job */
 	char *last_progress;      /* compact text of the last progress printed */
 	struct job_now now;
 };
 
 static void emit(struct follow *f, json_t *ev)
 {
-	output_json(f->ctx->out, ev, false);
-	fflush(f->ctx->out);
+	wait_print_event(f->ctx->out, ev);
 	json_decref(ev);
 }
 
@@ -299,11 +304,14 @@ static void show(struct follow *f)
 		f->last_state = j->state;
 		f->last_attempts = j->attempts;
 	}
-	if ((j->state == JOB_QUEUED || j->state == JOB_SCHEDULED) && f->bar &&
-	    now - f->started > 3000 && !f->said_waiting) {
-		char line[256];
-		snprintf(line, sizeof(line), "queued: waiting for a worker ('acmectl worker')");
+	bool waiting = j->state == JOB_QUEUED || j->state == JOB_SCHEDULED || j->state == JOB_RETRYING;
+	if (wait_watch_tick(&f->ww, waiting) && f->bar) {
+		char line[300];
+		snprintf(line, sizeof(line), "queued: %s", f->ww.hint);
 		draw_line(line);
+		f->said_waiting = true;
+	} else if (waiting && f->bar && now - f->started > 3000 && !f->said_waiting) {
+		draw_line("queued: waiting for a worker");
 		f->said_waiting = true;
 	}
 	if (j->state != JOB_RUNNING || !j->progress)
@@ -452,7 +460,8 @@ static void print_summary(struct follow *f, long long total_ms)
 }
 
 /* Follow job id to its end. Returns the exit status, or -1 with ctx->err. */
-static int follow_job(struct ctx *ctx, struct queue *q, const char *id, long long started)
+static int follow_job(struct ctx *ctx, struct queue *q, const char *id, long long started,
+		      long long timeout_ms)
 {
 	struct follow f;
 	struct sigaction sa, old;
@@ -467,6 +476,7 @@ static int follow_job(struct ctx *ctx, struct queue *q, const char *id, long lon
 	f.ndjson = ctx->fmt_given && (ctx->fmt == OUT_JSON || ctx->fmt == OUT_NDJSON);
 	f.last_state = JOB_STATE__COUNT;
 	f.last_attempts = -1;
+	wait_watch_init(&f.ww, ctx, IMPORT_QUEUE, timeout_ms);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_sigint;        /* no SA_RESTART: poll() returns at once */
@@ -487,7 +497,9 @@ static int follow_job(struct ctx *ctx, struct queue *q, const char *id, long lon
 			if (f.now.known && job_state_is_final(f.now.state))
 				break;
 		}
-		read_job = wait_news(&f, POLL_MS / 4) != 0;
+		if (wait_watch_expired(&f.ww))
+			break;
+		read_job = wait_news(&f, wait_watch_cap(&f.ww, POLL_MS / 4)) != 0;
 	}
 	if (f.bar)
 		clear_line();
@@ -500,6 +512,22 @@ static int follow_job(struct ctx *ctx, struct queue *q, const char *id, long lon
 		goto out;
 	}
 
+	if (!(f.now.known && job_state_is_final(f.now.state))) {
+		/* --timeout: the job goes on without us */
+		char within[32], why[320];
+		bool waiting = !f.now.known || f.now.state != JOB_RUNNING;
+		const char *state = f.now.known ? job_state_name(f.now.state) : "queued";
+		if (f.ndjson)
+			emit(&f, json_pack("{s:s, s:s, s:s}", "event", "timeout", "job_id", id,
+					   "state", state));
+		wait_watch_why(&f.ww, waiting, why, sizeof(why));
+		status = acme_err_set(&ctx->err, ACME_E_TEMPFAIL, "import %s: not finished %s: it %s%s%s; "
+				      "follow it with 'acmectl jobs watch %s'", id,
+				      wait_watch_within(&f.ww, within, sizeof(within)),
+				      waiting ? "stays " : "goes on ", waiting ? state :
+				      "running in a worker", why, id);
+		goto out;
+	}
 	print_summary(&f, mono_ms() - started);
 	json_t *res = f.now.result;
 	json_t *unknown = json_object_get(res, "unknown_columns");
@@ -512,34 +540,21 @@ static int follow_job(struct ctx *ctx, struct queue *q, const char *id, long lon
 			fprintf(stderr, "%s \"%s\"", i ? "," : "", json_string_value(u));
 		fprintf(stderr, " (map them with --map HEADER=FIELD, or refuse them with --strict)\n");
 	}
-	switch (f.now.state) {
-	case JOB_SUCCEEDED: {
-		long long rejected = jint(res, "rejected");
-		status = 0;
-		if (rejected > 0) {
-			fprintf(stderr, "acmectl: %lld row%s rejected%s; see 'acmectl jobs errors %s'\n",
-				rejected, rejected == 1 ? "" : "s", jint(res, "errors_recorded") < rejected ?
-				" (the first ones are recorded)" : "", id);
-			status = acme_exit_status(ACME_E_DATA);
-		}
-		break;
+	/* the outcome is the exit status, the one `jobs watch` gives too */
+	struct queue_job final = { 0 };
+	struct acme_err lerr;
+	if (job_load(ctx->db, q, IMPORT_QUEUE, id, &final, &lerr) < 0 ||
+	    !job_state_is_final(final.state)) {
+		queue_job_release(&final);
+		final.id = xstrdup(id);
+		final.type = xstrdup(IMPORT_JOB_TYPE);
+		final.state = f.now.state;
+		final.attempts = f.now.attempts;
+		final.error = f.now.error ? xstrdup(f.now.error) : NULL;
+		final.result = f.now.result ? json_dumps(f.now.result, JSON_COMPACT) : NULL;
 	}
-	case JOB_FAILED:
-		/* failed at once (not retried): the file was refused */
-		status = acme_err_set(&ctx->err, ACME_E_DATA, "import %s failed: %s", id,
-				      f.now.error ? f.now.error : "no reason given");
-		break;
-	case JOB_CANCELLED:
-		status = acme_err_set(&ctx->err, ACME_E_REFUSED, "import %s was cancelled; nothing was "
-				      "applied", id);
-		break;
-	default:
-		status = acme_err_set(&ctx->err, ACME_E_FAILURE, "import %s failed after %d attempt%s, "
-				      "nothing applied: %s", id, f.now.attempts,
-				      f.now.attempts == 1 ? "" : "s",
-				      f.now.error ? f.now.error : "no reason given");
-		break;
-	}
+	status = job_outcome(&final, &ctx->err) < 0 ? -1 : 0;
+	queue_job_release(&final);
 out:
 	sigaction(SIGINT, &old, NULL);
 	if (f.sub)
@@ -565,6 +580,8 @@ static int import_exec(struct ctx *ctx, struct args *a)
 	long long started = mono_ms();
 
 	memset(&params, 0, sizeof(params));
+	if (args_has(a, "timeout") && !args_has(a, "wait"))
+		return acme_err_set(&ctx->err, ACME_E_USAGE, "import: --timeout needs --wait");
 	params.strict = args_has(a, "strict");
 	params.dry_run = args_has(a, "dry-run");
 	if (args_get(a, "delimiter") &&
@@ -648,7 +665,7 @@ static int import_exec(struct ctx *ctx, struct args *a)
 	}
 
 	/* 3. follow it */
-	status = follow_job(ctx, &q, job.id, started);
+	status = follow_job(ctx, &q, job.id, started, args_int(a, "timeout", 0));
 out:
 	if (fd > STDIN_FILENO)
 		close(fd);
@@ -663,6 +680,8 @@ out:
 static const struct opt import_opts[] = {
 	{ "wait", 'w', OPT_FLAG, NULL, "follow the job to its end: progress, then a summary",
 	  0, 0, NULL, 0 },
+	{ "timeout", 0, OPT_DURATION, "DUR", "with --wait: stop waiting after DUR (exit 75); the "
+	  "job stays queued or running", 1, 30LL * 86400000, NULL, 0 },
 	{ "strict", 0, OPT_FLAG, NULL, "refuse the whole file when a row is rejected or a column "
 	  "is unknown", 0, 0, NULL, 0 },
 	{ "dry-run", 0, OPT_FLAG, NULL, "validate and count what would change; change nothing",
@@ -677,12 +696,15 @@ static const struct opt import_opts[] = {
 const struct cmd_entry cmd_import = {
 	.name = "import",
 	.summary = "import products from a CSV file (or stdin), overwriting by SKU",
-	.usage = "FILE|- [--wait] [--strict] [--dry-run] [--delimiter C] [--map HEADER=FIELD]... "
-		 "[-o json]",
+	.usage = "FILE|- [--wait [--timeout DUR]] [--strict] [--dry-run] [--delimiter C] "
+		 "[--map HEADER=FIELD]... [-o json]",
 	.description = "Stages the file in PostgreSQL and queues an import job for 'acmectl worker';\n"
 		       "prints the job id. With --wait, follows the job to its end; Ctrl-C then\n"
-		       "detaches without cancelling. Exit codes with --wait: 0 imported, 65 rows\n"
-		       "rejected or the file refused, 1 the job failed, 4 it was cancelled.",
+		       "detaches without cancelling, and 'acmectl jobs watch ID' follows it again\n"
+		       "with the same exit codes: 0 imported, 65 rows rejected or the file refused,\n"
+		       "1 the job failed (after its retries), 4 it was cancelled, 75 --timeout\n"
+		       "passed (the job stays queued). A job no worker takes for 5 s gets a line\n"
+		       "saying why (no live worker serves queue import, or it is paused).",
 	.opts = import_opts,
 	.exec = import_exec,
 	.flags = CMD_NEEDS_DB | CMD_NEEDS_REDIS,

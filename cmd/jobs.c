@@ -20,10 +20,12 @@
 #include <jansson.h>
 
 #include "cmd/cmd.h"
+#include "cmd/wait.h"
 #include "core/clock.h"
 #include "core/db.h"
 #include "core/job.h"
 #include "core/jobtypes.h"
+#include "core/jobwait.h"
 #include "core/output.h"
 #include "core/queue.h"
 #include "core/rds.h"
@@ -741,8 +743,7 @@ struct watch {
 static void watch_print(struct watch *w, json_t *ev)
 {
 	if (w->ndjson) {
-		output_json(w->ctx->out, ev, false);
-		fflush(w->ctx->out);
+		wait_print_event(w->ctx->out, ev);
 		return;
 	}
 	char when[40];
@@ -834,6 +835,49 @@ static int watch_snapshot(struct watch *w, struct queue *q, const char *queue, b
 	return 0;
 }
 
+static bool watch_waiting(enum job_state st)
+{
+	return st == JOB_QUEUED || st == JOB_SCHEDULED || st == JOB_RETRYING;
+}
+
+/* --timeout passed before the job ended: 75, and the job goes on. */
+static int watch_timeout(struct ctx *ctx, struct watch *w, struct wait_watch *ww)
+{
+	char within[32], why[320];
+	bool waiting = !w->have_state || watch_waiting(w->state);
+	const char *state = w->have_state ? job_state_name(w->state) : "queued";
+	if (w->ndjson) {
+		json_t *ev = json_pack("{s:s, s:s, s:s}", "id", w->id, "event", "timeout", "state", state);
+		output_json(ctx->out, ev, false);
+		fflush(ctx->out);
+		json_decref(ev);
+	}
+	wait_watch_why(ww, waiting, why, sizeof(why));
+	return acme_err_set(&ctx->err, ACME_E_TEMPFAIL, "job %s: not finished %s: it %s%s%s; "
+			    "'acmectl jobs watch %s' follows it again", w->id,
+			    wait_watch_within(ww, within, sizeof(within)), waiting ? "stays " : "goes on ",
+			    waiting ? state : "running in a worker", why, w->id);
+}
+
+/* The job has ended (w->state): its outcome as the exit status
+ * (job_outcome, core/jobwait.h). The final job is read again for its result
+ * (rows rejected), which state events do not carry. */
+static int watch_outcome(struct ctx *ctx, struct watch *w, struct queue *q, const char *queue)
+{
+	struct queue_job job = { 0 };
+	struct acme_err lerr;
+	if (job_load(ctx->db, q, queue, w->id, &job, &lerr) < 0 || !job_state_is_final(job.state)) {
+		/* cannot read it back: go by the events */
+		queue_job_release(&job);
+		job.id = xstrdup(w->id);
+		job.state = w->state;
+		job.error = w->error ? xstrdup(w->error) : NULL;
+	}
+	int rc = job_outcome(&job, &ctx->err) < 0 ? -1 : 0;
+	queue_job_release(&job);
+	return rc;
+}
+
 static redisContext *watch_subscribe(struct ctx *ctx, const char *channel)
 {
 	redisContext *c = rds_connect(&ctx->cfg, 5000, &ctx->err);
@@ -852,10 +896,13 @@ static redisContext *watch_subscribe(struct ctx *ctx, const char *channel)
 	return c;
 }
 
-/* Follow a job over pub/sub until it ends: exit 0 succeeded, 1 failed or
- * dead, 4 cancelled; Ctrl-C detaches (130) and leaves the job alone. Events
- * are checked against the job's state every 2 s, so a missed message or a
- * Redis reconnect loses nothing. */
+/* Follow a job over pub/sub until it ends: the exit status is its outcome
+ * (job_outcome: 0 succeeded, 65 rows rejected or refused, 1 dead, 4
+ * cancelled), as `import --wait` gives it; Ctrl-C detaches (130) and
+ * --timeout stops watching (75), leaving the job alone. A job waiting for a
+ * worker gets the line saying why none takes it (cmd/wait.h). Events are
+ * checked against the job's state every 2 s, so a missed message or a Redis
+ * reconnect loses nothing. */
 static int jobs_watch(struct ctx *ctx, struct args *a)
 {
 	/* events are a stream: -o json prints them one per line like ndjson */
@@ -867,10 +914,12 @@ static int jobs_watch(struct ctx *ctx, struct args *a)
 	redisContext *sub = NULL;
 	char *channel = NULL;
 	struct sigaction sa, old_int, old_term;
+	struct wait_watch ww;
 	int rc = -1;
 
 	if (queue_check_id(w.id, &ctx->err) < 0 || job_get(ctx->db, w.id, &row, &ctx->err) < 0)
 		return -1;
+	wait_watch_init(&ww, ctx, row.queue, args_int(a, "timeout", 0));
 	if (open_queue(ctx, &q) < 0) {
 		job_row_release(&row);
 		return -1;
@@ -892,6 +941,10 @@ static int jobs_watch(struct ctx *ctx, struct args *a)
 			ctx_msg(ctx, "detached from job %s; it goes on (acmectl jobs watch %s follows it "
 				"again)", w.id, w.id);
 			rc = 130;
+			goto out;
+		}
+		if (wait_watch_expired(&ww)) {
+			rc = watch_timeout(ctx, &w, &ww);
 			goto out;
 		}
 		if (redisGetReplyFromReader(sub, &reply) != REDIS_OK) {
@@ -932,8 +985,9 @@ static int jobs_watch(struct ctx *ctx, struct args *a)
 			next_check = now + 2000;
 			continue;
 		}
+		wait_watch_tick(&ww, w.have_state && watch_waiting(w.state));
 		struct pollfd pfd = { sub->fd, POLLIN, 0 };
-		int pr = poll(&pfd, 1, (int)(next_check - now));
+		int pr = poll(&pfd, 1, wait_watch_cap(&ww, (int)(next_check - now)));
 		if (pr < 0 && errno != EINTR) {
 			acme_err_set(&ctx->err, ACME_E_FAILURE, "poll: %s", strerror(errno));
 			goto out;
@@ -960,14 +1014,8 @@ static int jobs_watch(struct ctx *ctx, struct args *a)
 				goto out;
 		}
 	}
-	/* the outcome is the exit status */
-	if (w.state == JOB_SUCCEEDED)
-		rc = 0;
-	else if (w.state == JOB_CANCELLED)
-		rc = acme_err_set(&ctx->err, ACME_E_REFUSED, "job %s was cancelled", w.id);
-	else
-		rc = acme_err_set(&ctx->err, ACME_E_FAILURE, "job %s %s%s%s", w.id,
-				  job_state_name(w.state), w.error ? ": " : "", w.error ? w.error : "");
+	/* the outcome is the exit status, the one `import --wait` gives too */
+	rc = watch_outcome(ctx, &w, &q, row.queue);
 out:
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
@@ -1015,6 +1063,12 @@ static const struct opt purge_opts[] = {
 	OPT_END
 };
 
+static const struct opt watch_opts[] = {
+	{ "timeout", 0, OPT_DURATION, "DUR", "stop watching after DUR (exit 75); the job goes on",
+	  1, 30LL * 86400000, NULL, 0 },
+	OPT_END
+};
+
 static const struct opt stats_opts[] = {
 	{ "queue", 0, OPT_STRING, "QUEUE", "only this queue", 0, 0, NULL, 0 },
 	OPT_END
@@ -1030,8 +1084,8 @@ static const struct cmd_verb jobs_verbs[] = {
 	  "list jobs, newest first", list_opts, jobs_list, CMD_NEEDS_DB, 0, 0, NULL },
 	{ "show", "ID [-o FORMAT]", "show one job: its row, and its live state in Redis", NULL,
 	  jobs_show, DB_REDIS, 1, 1, "@job" },
-	{ "watch", "ID [-o ndjson]", "follow a job's state and progress live until it ends; the exit "
-	  "status is its outcome", NULL, jobs_watch, DB_REDIS, 1, 1, "@job" },
+	{ "watch", "ID [--timeout DUR] [-o ndjson]", "follow a job's state and progress live until "
+	  "it ends; the exit status is its outcome", watch_opts, jobs_watch, DB_REDIS, 1, 1, "@job" },
 	{ "cancel", "ID", "cancel a waiting job, or ask a running one to stop", NULL, jobs_cancel,
 	  DB_REDIS, 1, 1, "@job" },
 	{ "retry", "ID", "queue a failed, dead or cancelled job again (or one Redis lost)", NULL,

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "cmd/cmd.h"
+#include "cmd/wait.h"
 #include "core/audit.h"
 #include "core/clock.h"
 #include "core/db.h"
@@ -625,8 +626,9 @@ static int wh_test(struct ctx *ctx, struct args *a)
 
 	long long timeout = args_int(a, "timeout", 60000);
 	long long start = clock_mono_ms();
-	bool told = false;
+	struct wait_watch ww;
 	struct webhook_delivery d;
+	wait_watch_init(&ww, ctx, jobtype_find("webhook.deliver")->queue, timeout);
 	memset(&d, 0, sizeof(d));
 	for (;;) {
 		struct acme_err e;
@@ -639,17 +641,17 @@ static int wh_test(struct ctx *ctx, struct args *a)
 				 strcmp(d.status, "cancelled") == 0))
 			break;
 		long long waited = clock_mono_ms() - start;
-		if (!told && waited > 3000 && (got < 0 || strcmp(d.status, "pending") == 0)) {
-			ctx_msg(ctx, "still waiting for a worker to deliver %s; is 'acmectl worker' running "
-				"with the webhooks queue?", event_id);
-			told = true;
-		}
+		/* no worker serving the webhooks queue: say so (cmd/wait.h) */
+		bool waiting = got < 0 || strcmp(d.status, "pending") == 0;
+		wait_watch_tick(&ww, waiting);
 		if (waited >= timeout) {
+			char why[320];
+			wait_watch_why(&ww, waiting, why, sizeof(why));
 			int rc = acme_err_set(&ctx->err, ACME_E_TEMPFAIL, "webhook %lld: no outcome for test "
 					      "%s within %lld ms (%s); it is still queued and will be "
-					      "delivered when a worker runs", id, event_id, timeout,
+					      "delivered when a worker runs%s", id, event_id, timeout,
 					      got == 0 ? d.status : d.relayed ? "dispatching" :
-					      "waiting in the outbox");
+					      "waiting in the outbox", why);
 			webhook_delivery_release(&d);
 			return rc;
 		}

@@ -237,11 +237,14 @@ static const char prelude[] =
 	"local function bump(jk) return redis.call('HINCRBY', jk, 'version', 1) end\n"
 	"local function count(what) redis.call('HINCRBY', K_STATS, what, 1) end\n"
 	/* ids and states need no JSON escaping (queue_check_id allows none of
-	 * the characters that would); the event is built without reading */
+	 * the characters that would); the event carries the job's attempt
+	 * number as its hash has it after the transition (issue 11: watchers
+	 * said "attempt 0" for every live event) */
 	"local function event(id, kind, state, version, now, extra)\n"
+	"  local att = tonumber(redis.call('HGET', jobkey(id), 'attempts')) or 0\n"
 	"  redis.call('PUBLISH', CHAN .. id, '{\"id\":\"' .. id .. '\",\"event\":\"' .. kind ..\n"
 	"    '\",\"state\":\"' .. state .. '\",\"version\":' .. n(version) .. ',\"ts\":' .. n(now) ..\n"
-	"    (extra or '') .. '}')\n"
+	"    ',\"attempts\":' .. n(att) .. (extra or '') .. '}')\n"
 	"end\n"
 	"local function holds(token)\n"
 	"  local h = redis.call('HMGET', K_JOB, 'state', 'token')\n"

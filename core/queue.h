@@ -15,10 +15,11 @@
  *   P events:job:<id> pub/sub channel: one JSON event per transition/progress
  *
  * Events (for `jobs watch` and the TUI; PSUBSCRIBE "P events:job:*" for all):
- *   {"id":"ID","event":"state","state":"running","version":5,"ts":MS}
+ *   {"id":"ID","event":"state","state":"running","version":5,"ts":MS,"attempts":1}
  *   event is "state" (every transition; failures add "error":"TEXT"),
  *   "progress" (adds "progress":{...}) or "cancel_requested". ts is the
- *   Redis clock in ms; anything else about the job: queue_get().
+ *   Redis clock in ms; attempts is the job's attempt count after the
+ *   transition (the running attempt's number); anything else: queue_get().
  *
  * Every state transition is one Lua script run with EVALSHA; the SHA1 of each
  * script is computed locally and the script is loaded (SCRIPT LOAD) the first

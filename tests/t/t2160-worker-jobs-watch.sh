@@ -1,7 +1,8 @@
 #!/bin/sh
 # acmectl jobs watch: live state and progress over pub/sub while a worker
 # runs the job; -o ndjson streams events; the exit status is the outcome
-# (0 succeeded, 1 dead or failed, 4 cancelled); Ctrl-C detaches.
+# (0 succeeded, 65 failed: refused, 1 dead, 4 cancelled: core/jobwait.h,
+# the same as import --wait, t2250); Ctrl-C detaches.
 . "$(dirname "$0")/../lib/test-lib.sh"
 need_servers
 . "$TEST_TOP/tests/lib/worker-lib.sh"
@@ -37,7 +38,7 @@ t_json "$(grep '"event":"progress"' "$TEST_TMP/events" | tail -n 1)" \
 t_like "$(grep '"event":"state"' "$TEST_TMP/events" | python3 -c 'import json,sys
 print(" ".join(json.loads(l)["state"] for l in sys.stdin))')" '^running succeeded$' \
 	"state events: running, succeeded"
-t_json "$(tail -n 1 "$TEST_TMP/events")" "d['state'] == 'succeeded' and d['version'] > 0 and d['ts'] > 0" \
+t_json "$(tail -n 1 "$TEST_TMP/events")" "d['state'] == 'succeeded' and d['version'] > 0 and d['ts'].endswith('Z') and d['ts'][10] == 'T'" \
 	"the last event is the outcome"
 
 # ---- a finished job: at once ----
@@ -51,12 +52,13 @@ watch_bg dead "$job"
 acmectl -q jobs resume default >/dev/null
 wait "$WATCHER"
 t_is "$?" 1 "a job that ends dead exits 1"
-# (live events carry no attempt number yet and show "attempt 0": issue 11)
-t_like "$(cat "$TEST_TMP/dead.out")" 'retrying \(attempt [0-9]+\): noop: failing as asked' "the retry is shown with its error"
-t_like "$(cat "$TEST_TMP/dead.err")" "job $job dead: noop: failing as asked" "the error says how it ended"
+# (live events said "attempt 0" before issue 11)
+t_like "$(cat "$TEST_TMP/dead.out")" 'retrying \(attempt 1\): noop: failing as asked' "the retry is shown with its attempt and error"
+t_like "$(cat "$TEST_TMP/dead.out")" 'dead \(attempt 2\): noop: failing as asked' "so is the end"
+t_like "$(cat "$TEST_TMP/dead.err")" "job $job failed after 2 attempts: noop: failing as asked" "the error says how it ended"
 
 job=$(enqueue noop '{"bogus": 1}')
-t_exit 1 "a job that fails permanently exits 1" acmectl jobs watch "$job" -o ndjson
+t_exit 65 "a job refused for its input (failed at once) exits 65" acmectl jobs watch "$job" -o ndjson
 t_like "$(printf '%s\n' "$OUT" | tail -n 1)" '"state":"failed"' "state failed"
 
 # ---- cancel: exit 4 ----
