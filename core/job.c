@@ -817,7 +817,7 @@ int job_purge(PGconn *db, struct queue *q, long long older_than_ms, const char *
 	}
 	rc = 0;
 out:
-	if (rc == 0 || *n > 0) {
+	if (*n > 0) {
 		struct acme_err aerr = { 0 };
 		json_t *d = json_pack("{s:s?, s:I, s:I}", "state", state, "older_than_ms",
 				      (json_int_t)older_than_ms, "deleted", (json_int_t)*n);
@@ -840,5 +840,7 @@ int job_purge_queue(PGconn *db, struct queue *q, const char *queue,
 	queue_jobs_free(jobs, *n);
 	if (m < 0)
 		return -1;
+	if (*n == 0)
+		return 0;
 	return job_audit(db, who, queue, json_pack("{s:I}", "cancelled", (json_int_t)*n), err);
 }

@@ -86,6 +86,9 @@ t_is "$(tpsql -c "SELECT count(*) FROM audit_log WHERE command = 'jobs retry'")"
 t_ok "purge the waiting jobs of a queue" acmectl jobs purge --queue default --yes
 t_is "$(tpsql -F '|' -c "SELECT target, details->>'cancelled' FROM audit_log WHERE command = 'jobs purge'")" \
 	"default|1" "jobs purge --queue is audited with the count"
+t_ok "purge a queue with nothing waiting" acmectl jobs purge --queue default --yes
+t_is "$(tpsql -c "SELECT count(*) FROM audit_log WHERE command = 'jobs purge'")" 1 \
+	"a purge that changed nothing writes no row"
 t_ok "purge finished jobs" acmectl jobs purge --older-than 0s --state cancelled --yes
 t_is "$(tpsql -F '|' -c "SELECT details->>'state', details->>'deleted' FROM audit_log WHERE command = 'jobs purge' ORDER BY id DESC LIMIT 1")" \
 	"cancelled|1" "jobs purge --older-than is audited with the count"
