@@ -242,7 +242,7 @@ EOF
 				"$_run" "$R/$_i.out" "$R/$_i.err" "$R/$_i.rc" >>"$_script"
 		fi
 	done <"$EX"
-	timeout -k 10 600 sh "$_script" "$WORK" >"$R/script.out" 2>&1
+	timeout -k 10 300 sh "$_script" "$WORK" >"$R/script.out" 2>&1
 	_block_rc=$?
 	_j=1
 	while [ $_j -le $_i ]; do
