@@ -286,8 +286,13 @@ while IFS="$TAB" read -r _kind _f _line _b _text; do
 	fi
 done <"$EX"
 
+# man/acmectl.1 just before man/acmectl-dev.1: its `dev up` starts the dev
+# stack that the dev page's examples then use and purge (one initdb, not two)
 n=0
-for f in $(cut -f2 "$EX" | awk '!seen[$0]++'); do
+for f in $(cut -f2 "$EX" | awk '!seen[$0]++' |
+	awk '$0 == "man/acmectl.1" { main = 1; next }
+	     $0 == "man/acmectl-dev.1" { print "man/acmectl.1"; dev = 1 } { print }
+	     END { if (main && !dev) print "man/acmectl.1" }'); do
 	grep -q "^cmd$TAB$f$TAB" "$EX" || continue
 	n=$((n + 1))
 	WORK=$TEST_TMP/ex/$n
