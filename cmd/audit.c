@@ -1,4 +1,5 @@
-/* audit.c — `acmectl audit [--since DUR] [--limit N]`: the audit log, newest
+/* audit.c — `acmectl audit [--actor WHO] [--action CMD] [--since DUR] [--limit N] [--after CURSOR]`:
+ * the audit log, newest
  * first: who (OS user, host) ran which destructive or configuration-changing
  * command, on what, in which environment, with the details as JSON. */
 #include <libpq-fe.h>
@@ -19,7 +20,9 @@ static int audit_exec(struct ctx *ctx, struct args *a)
 	};
 	long long since = args_int(a, "since", 0);
 	long limit = (long)args_int(a, "limit", AUDIT_LIMIT_DEFAULT);
-	PGresult *res = audit_list(ctx->db, since, limit, &ctx->err);
+	struct audit_filter f = { since, args_get(a, "actor"), args_get(a, "action"), limit + 1,
+				  args_get(a, "after") };
+	PGresult *res = audit_list(ctx->db, &f, &ctx->err);
 	if (!res)
 		return -1;
 	struct output *o = ctx_output_new(ctx, cols, 8);
@@ -27,30 +30,40 @@ static int audit_exec(struct ctx *ctx, struct args *a)
 		PQclear(res);
 		return -1;
 	}
-	for (int r = 0; r < PQntuples(res); r++) {
+	int n = PQntuples(res) > limit ? (int)limit : PQntuples(res);
+	for (int r = 0; r < n; r++) {
 		const char *row[8];
 		for (int c = 0; c < 8; c++)
 			row[c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
 		output_row(o, row);
 	}
-	output_end(o, output_page(limit, NULL));
+	output_end(o, output_page(limit, PQntuples(res) > limit ? PQgetvalue(res, n - 1, 8) : NULL));
+	if (PQntuples(res) > limit)
+		ctx_msg(ctx, "showing the newest %ld; more with --after %s", limit,
+			PQgetvalue(res, n - 1, 8));
 	if (PQntuples(res) == 0)
-		ctx_msg(ctx, "the audit log has no entries%s", since ? " in that period" : "");
+		ctx_msg(ctx, "the audit log has no entries%s", since || f.actor || f.action ?
+			" that match" : "");
 	PQclear(res);
 	return 0;
 }
 
 static const struct opt audit_opts[] = {
+	{ "actor", 0, OPT_STRING, "WHO", "only changes by this OS user, or USER@HOST", 0, 0, NULL, 0 },
+	{ "action", 0, OPT_STRING, "CMD", "only this command (import, jobs, webhooks) or command "
+	  "and verb ('jobs cancel')", 0, 0, NULL, 0 },
 	{ "since", 0, OPT_DURATION, "DUR", "only entries younger than DUR (30m, 2h, 7d)",
 	  0, 0, NULL, 0 },
 	{ "limit", 0, OPT_INT, "N", "at most N entries (default 100)", 1, AUDIT_LIMIT_MAX, NULL, 0 },
+	{ "after", 0, OPT_STRING, "CURSOR", "the page after this cursor (page.next_cursor of -o json)",
+	  0, 0, NULL, 0 },
 	OPT_END
 };
 
 const struct cmd_entry cmd_audit = {
 	.name = "audit",
 	.summary = "show the audit log of changes: who, what, when, where",
-	.usage = "[--since DUR] [--limit N] [-o FORMAT]",
+	.usage = "[--actor WHO] [--action CMD] [--since DUR] [--limit N] [--after CURSOR] [-o FORMAT]",
 	.description = "Every destructive or configuration-changing command writes one row per\n"
 		       "change, in the same transaction as the change. Newest first.\n"
 		       "See acmectl-audit(1).",

@@ -306,7 +306,8 @@ static int jobs_cancel(struct ctx *ctx, struct args *a)
 
 	if (queue_check_id(id, &ctx->err) < 0 || open_queue(ctx, &q) < 0)
 		return -1;
-	int rc = job_cancel(ctx->db, &q, id, &job, &ctx->err);
+	struct audit_actor who = { config_get(&ctx->cfg, CFG_ENV), "jobs cancel" };
+	int rc = job_cancel(ctx->db, &q, id, &who, &job, &ctx->err);
 	if (rc < 0)
 		goto out;
 	status = 0;
@@ -342,7 +343,8 @@ static int jobs_retry(struct ctx *ctx, struct args *a)
 
 	if (queue_check_id(id, &ctx->err) < 0 || open_queue(ctx, &q) < 0)
 		return -1;
-	if (job_retry(ctx->db, &q, id, &job, &ctx->err) < 0)
+	struct audit_actor who = { config_get(&ctx->cfg, CFG_ENV), "jobs retry" };
+	if (job_retry(ctx->db, &q, id, &who, &job, &ctx->err) < 0)
 		goto out;
 	ctx_msg(ctx, "job %s queued again on %s", id, job.queue);
 	if (ctx->fmt_given && (ctx->fmt == OUT_JSON || ctx->fmt == OUT_NDJSON)) {
@@ -404,21 +406,17 @@ static int jobs_purge(struct ctx *ctx, struct args *a)
 			 args_get(a, "state") ? args_get(a, "state") : "all finished", older);
 	if (confirm(ctx, a, what) < 0 || open_queue(ctx, &q) < 0)
 		return -1;
+	struct audit_actor who = { config_get(&ctx->cfg, CFG_ENV), "jobs purge" };
 	if (queue) {
-		struct queue_job *jobs = NULL;
 		size_t n = 0;
-		if (queue_purge(&q, queue, &jobs, &n, &ctx->err) < 0)
-			goto out;
-		int m = job_mirror(ctx->db, jobs, n, &ctx->err);
-		queue_jobs_free(jobs, n);
-		if (m < 0)
+		if (job_purge_queue(ctx->db, &q, queue, &who, &n, &ctx->err) < 0)
 			goto out;
 		ctx_msg(ctx, "%zu waiting job%s of queue %s cancelled", n, n == 1 ? "" : "s", queue);
 		fprintf(ctx->out, "%zu\n", n);
 	} else {
 		long long n = 0;
-		if (job_purge(ctx->db, &q, args_int(a, "older-than", 0), args_get(a, "state"), &n,
-			      &ctx->err) < 0)
+		if (job_purge(ctx->db, &q, args_int(a, "older-than", 0), args_get(a, "state"), &who,
+			      &n, &ctx->err) < 0)
 			goto out;
 		ctx_msg(ctx, "%lld finished job%s deleted", n, n == 1 ? "" : "s");
 		fprintf(ctx->out, "%lld\n", n);

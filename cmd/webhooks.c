@@ -219,7 +219,8 @@ static int events_from_args(struct ctx *ctx, struct args *a, char ***out, size_t
 					if (strcmp(webhook_event_names[k], WEBHOOK_EVENT_TEST) != 0)
 						strbuf_addf(&known, "%s, ", webhook_event_names[k]);
 				acme_err_set(&ctx->err, ACME_E_USAGE, "unknown event \"%s\"; events are %s"
-					     "or * for all of them%s", tok, known.buf,
+					     "product.* or import.* for a family, or * for all of "
+					     "them%s", tok, known.buf,
 					     strcmp(tok, WEBHOOK_EVENT_TEST) == 0 ? " (webhook.test "
 					     "events go to one endpoint: 'acmectl webhooks test ID')" : "");
 				strbuf_release(&known);
@@ -1065,11 +1066,17 @@ void webhooks_complete_ids(FILE *f, PGconn *db, const char *what, int npos, cons
 
 /* ---- the command -------------------------------------------------------------------------- */
 
-#define EVENT_CHOICES "*|product.created|product.updated|product.deleted|product.bulk_deleted|" \
-		      "import.completed|import.failed"
+/* What --event takes: names and patterns (webhook_event_names and
+ * webhook_event_patterns, except webhook.test); deliveries --event takes
+ * names only, webhook.test included. */
+#define EVENT_NAME_CHOICES "product.created|product.updated|product.deleted|" \
+			   "product.bulk_deleted|import.completed|import.failed"
+#define EVENT_CHOICES "*|" EVENT_NAME_CHOICES "|product.*|import.*"
+#define DELIVERY_EVENT_CHOICES EVENT_NAME_CHOICES "|" WEBHOOK_EVENT_TEST
 
 static const struct opt add_opts[] = {
-	{ "event", 'e', OPT_STRING, "EVENT", "send this event type (repeatable; * = all)", 0, 0, EVENT_CHOICES, OPT_REPEAT },
+	{ "event", 'e', OPT_STRING, "EVENT", "send this event type or pattern (repeatable; "
+	  "product.*, import.*, * = all)", 0, 0, EVENT_CHOICES, OPT_REPEAT },
 	{ "secret-file", 0, OPT_STRING, "FILE", "read the signing secret (whsec_...) from FILE, or "
 	  "stdin for - (default: generate one and print it once)", 0, 0, "file", 0 },
 	{ "description", 'd', OPT_STRING, "TEXT", "a note for people", 0, 0, NULL, 0 },
@@ -1121,7 +1128,8 @@ static const struct opt test_opts[] = {
 static const struct opt deliveries_opts[] = {
 	{ "status", 0, OPT_STRING, "STATUS", "only deliveries in this state", 0, 0, WEBHOOK_STATUSES,
 	  0 },
-	{ "event", 'e', OPT_STRING, "EVENT", "only this event type", 0, 0, NULL, 0 },
+	{ "event", 'e', OPT_STRING, "EVENT", "only this event type", 0, 0, DELIVERY_EVENT_CHOICES,
+	  0 },
 	{ "limit", 0, OPT_INT, "N", "at most N deliveries, newest first (default 50)", 1, 100000,
 	  NULL, 0 },
 	{ "after", 0, OPT_STRING, "CURSOR", "the page after the one whose next_cursor this is",

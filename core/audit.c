@@ -2,6 +2,7 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -47,16 +48,65 @@ int audit_add(PGconn *db, const char *environment, const char *command, const ch
 	return rc < 0 ? acme_err_prefix(err, "audit log") : 0;
 }
 
-PGresult *audit_list(PGconn *db, long long since_ms, long limit, struct acme_err *err)
+int audit_add_as(PGconn *db, const char *user_at_host, const char *environment,
+		 const char *command, const char *target, const char *details,
+		 struct acme_err *err)
+{
+	const char *by = user_at_host && *user_at_host ? user_at_host : "unknown";
+	const char *at = strrchr(by, '@');
+	char *u = at ? xstrndup(by, (size_t)(at - by)) : xstrdup(by);
+	const char *params[6] = { u, at && at[1] ? at + 1 : "unknown", environment, command, target,
+				  details ? details : "{}" };
+	int rc = db_cmd(db, err, "INSERT INTO audit_log (os_user, host, environment, command, target, "
+			"details) VALUES ($1, $2, $3, $4, $5, $6::jsonb)", 6, params);
+	free(u);
+	return rc < 0 ? acme_err_prefix(err, "audit log") : 0;
+}
+
+/* --actor: the user, or user@host (split at the last '@'); --action: the
+ * command exactly, or every verb of it ("jobs" is "jobs cancel" and the
+ * rest), never part of a word. */
+PGresult *audit_list(PGconn *db, const struct audit_filter *f, struct acme_err *err)
 {
 	char since[32], lim[32];
-	snprintf(since, sizeof(since), "%lld", since_ms);
-	snprintf(lim, sizeof(lim), "%ld", limit);
-	const char *params[2] = { since, lim };
+	char *user = NULL;
+	const char *host = NULL;
+	snprintf(since, sizeof(since), "%lld", f->since_ms);
+	snprintf(lim, sizeof(lim), "%ld", f->limit);
+	if (f->actor) {
+		const char *at = strrchr(f->actor, '@');
+		user = at ? xstrndup(f->actor, (size_t)(at - f->actor)) : xstrdup(f->actor);
+		host = at ? at + 1 : NULL;
+	}
+	/* --after: "<at in µs since the epoch>.<id>" of the last row shown */
+	char after_us[32] = "", after_id[32] = "";
+	if (f->after) {
+		long long us, id;
+		char tail;
+		if (sscanf(f->after, "%lld.%lld%c", &us, &id, &tail) != 2 || us < 0 || id < 1) {
+			free(user);
+			acme_err_set(err, ACME_E_USAGE, "--after \"%s\" is not a cursor of acmectl "
+				     "audit (use page.next_cursor of the previous page)", f->after);
+			return NULL;
+		}
+		snprintf(after_us, sizeof(after_us), "%lld", us);
+		snprintf(after_id, sizeof(after_id), "%lld", id);
+	}
+	const char *params[7] = { since, lim, user, host, f->action, f->after ? after_us : NULL,
+				  f->after ? after_id : NULL };
 	PGresult *res = db_exec(db, err, "SELECT id::text, " CLOCK_SQL_TEXT("at") ", os_user, host, environment, command, "
-				"target, details::text FROM audit_log WHERE $1::bigint <= 0 OR "
-				"at >= now() - $1::bigint * interval '1 millisecond' "
-				"ORDER BY at DESC, id DESC LIMIT $2::bigint", 2, params);
+				"target, details::text, "
+				"(extract(epoch FROM at) * 1000000)::bigint || '.' || id "
+				"FROM audit_log WHERE ($1::bigint <= 0 OR "
+				"at >= now() - $1::bigint * interval '1 millisecond') "
+				"AND ($3::text IS NULL OR os_user = $3) "
+				"AND ($4::text IS NULL OR host = $4) "
+				"AND ($5::text IS NULL OR command = $5 OR "
+				"left(command, length($5) + 1) = $5 || ' ') "
+				"AND ($6::bigint IS NULL OR (at, id) < (timestamptz 'epoch' + "
+				"$6::bigint * interval '1 microsecond', $7::bigint)) "
+				"ORDER BY at DESC, id DESC LIMIT $2::bigint", 7, params);
+	free(user);
 	if (!res)
 		acme_err_prefix(err, "audit log");
 	return res;

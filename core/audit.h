@@ -11,15 +11,41 @@ char *acme_os_user(void);
 char *acme_host_name(void);
 char *acme_whoami(void);
 
+/* Who runs a command that changes something, for its audit row: the
+ * environment and the command's words ("jobs cancel"). The OS user and host
+ * are those of this process. Core verbs that take one write no row when it
+ * is NULL. */
+struct audit_actor {
+	const char *environment;
+	const char *command;
+};
+
 /* Insert one row. details: a JSON object as text, or NULL for {}. Call it
  * inside the transaction of the change so both commit or neither does. */
 int audit_add(PGconn *db, const char *environment, const char *command, const char *target,
 	      const char *details, struct acme_err *err);
+/* The same for a change someone else asked for: a job's effect is audited
+ * under whoever queued it ("user@host" as in jobs.created_by; a value
+ * without '@' is the user, host "unknown"), not the worker's user. */
+int audit_add_as(PGconn *db, const char *user_at_host, const char *environment,
+		 const char *command, const char *target, const char *details,
+		 struct acme_err *err);
 
-/* The newest rows first: at most limit (> 0) of them, only those younger
- * than since_ms when since_ms > 0. Returns an owned PGresult (PQclear it)
- * with the text columns id, at (ISO 8601 UTC), os_user, host, environment,
- * command, target (may be NULL), details (JSON text); NULL with err set. */
-PGresult *audit_list(PGconn *db, long long since_ms, long limit, struct acme_err *err);
+/* What `acmectl audit` asks for; 0 / NULL fields do not filter. */
+struct audit_filter {
+	long long since_ms;      /* only rows younger than this */
+	const char *actor;       /* "user" (os_user) or "user@host" (both) */
+	const char *action;      /* a command ("jobs": every jobs verb) or "command verb" */
+	long limit;              /* > 0 */
+	const char *after;       /* a cursor: column 8 of the last row of the previous page */
+};
+
+/* The newest rows first, as the filter says. Returns an owned PGresult
+ * (PQclear it) with the text columns id, at (ISO 8601 UTC), os_user, host,
+ * environment, command, target (may be NULL), details (JSON text), and the
+ * row's cursor for the next page; NULL with err set (ACME_E_USAGE for a
+ * malformed cursor). Ask for limit + 1 rows to learn whether a next page
+ * exists. */
+PGresult *audit_list(PGconn *db, const struct audit_filter *f, struct acme_err *err);
 
 #endif

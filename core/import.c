@@ -69,6 +69,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/audit.h"
+#include "core/config.h"
 #include "core/db.h"
 #include "core/failpoint.h"
 #include "core/import.h"
@@ -833,6 +835,48 @@ static json_t *counts_json(struct imp *im)
 	return o;
 }
 
+/* The import's audit row (issue 11), in the transaction job_commit commits,
+ * so it exists exactly when the import's outcome does: under whoever queued
+ * the job (its row's created_by, recorded by `acmectl import`), not the
+ * worker's user; the worker's environment (the database it changes); the
+ * file's name as given, size and sha256; the counts and the outcome. */
+static int audit_import(struct imp *im, PGconn *db, const char *outcome, struct acme_err *err)
+{
+	const struct config *cfg = config_current();
+	const char *env = cfg ? config_get(cfg, CFG_ENV) : NULL;
+	char upload[24];
+	snprintf(upload, sizeof(upload), "%lld", im->params.upload_id);
+	const char *p[2] = { im->run->job->id, upload };
+	PGresult *res = db_exec(db, err, "SELECT (SELECT created_by FROM jobs WHERE id = $1), "
+				"u.filename, u.size, u.sha256 FROM (SELECT 1) one LEFT JOIN uploads u "
+				"ON u.id = $2::bigint", 2, p);
+	if (!res)
+		return acme_err_prefix(err, "audit log");
+	json_t *d = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:b}",
+			      "job_id", im->run->job->id, "outcome", outcome,
+			      "inserted", (json_int_t)im->inserted,
+			      "updated", (json_int_t)im->updated,
+			      "unchanged", (json_int_t)im->unchanged,
+			      "rejected", (json_int_t)im->rejected,
+			      "duplicates", (json_int_t)(im->duplicates > 0 ? im->duplicates : 0),
+			      "strict", im->params.strict, "dry_run", im->params.dry_run);
+	json_object_set_new(d, "file", PQgetisnull(res, 0, 1) ? json_null() :
+			    json_string(PQgetvalue(res, 0, 1)));
+	json_object_set_new(d, "size", PQgetisnull(res, 0, 2) ? json_null() :
+			    json_integer(strtoll(PQgetvalue(res, 0, 2), NULL, 10)));
+	json_object_set_new(d, "sha256", PQgetisnull(res, 0, 3) ? json_null() :
+			    json_string(PQgetvalue(res, 0, 3)));
+	json_object_set_new(d, "queued_by", PQgetisnull(res, 0, 0) ? json_null() :
+			    json_string(PQgetvalue(res, 0, 0)));
+	char *text = json_dumps(d, JSON_COMPACT);
+	int rc = audit_add_as(db, PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0),
+			      env ? env : "-", "import", im->run->job->id, text, err);
+	free(text);
+	json_decref(d);
+	PQclear(res);
+	return rc;
+}
+
 /* The fence, the job's outcome and COMMIT, in the import's transaction
  * (job_commit): the products, the outbox event and the record that the job
  * ended commit together, so a later attempt (after a lost ack, or a reap that
@@ -845,6 +889,8 @@ static int fence_and_commit(struct imp *im, PGconn *db, enum job_state state, js
 	char *text = result ? json_dumps(result, JSON_COMPACT) : NULL;
 
 	int rc = FAILPOINT(IMPORT_BEFORE_COMMIT, err);
+	if (rc == 0)
+		rc = audit_import(im, db, state == JOB_SUCCEEDED ? "succeeded" : "refused", err);
 	if (rc == 0)
 		rc = job_commit(db, run->job, state, text, error, err);
 	free(text);
@@ -922,7 +968,7 @@ static void record_failure(struct imp *im, const struct acme_err *why)
 			       "rejected", (json_int_t)im->rejected);
 	int rc = outbox_add(db, "import.failed", ev, NULL, &e);
 	json_decref(ev);
-	if (rc < 0)
+	if (rc < 0 || audit_import(im, db, job_state_name(outcome), &e) < 0)
 		goto rollback;
 	if (job_commit(db, run->job, outcome, NULL, why->msg, &e) == 0)
 		return;

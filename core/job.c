@@ -619,8 +619,23 @@ out:
 
 /* ---- cancel, retry, purge ----------------------------------------------------------- */
 
-int job_cancel(PGconn *db, struct queue *q, const char *id, struct queue_job *out,
-	       struct acme_err *err)
+/* The audit row of a jobs verb; consumes details (may be NULL). */
+static int job_audit(PGconn *db, const struct audit_actor *who, const char *target,
+		     json_t *details, struct acme_err *err)
+{
+	if (!who) {
+		json_decref(details);
+		return 0;
+	}
+	char *text = details ? json_dumps(details, JSON_COMPACT) : NULL;
+	int rc = audit_add(db, who->environment, who->command, target, text, err);
+	free(text);
+	json_decref(details);
+	return rc;
+}
+
+int job_cancel(PGconn *db, struct queue *q, const char *id, const struct audit_actor *who,
+	       struct queue_job *out, struct acme_err *err)
 {
 	struct queue_job tmp = { 0 };
 	struct queue_job *snap = out ? out : &tmp;
@@ -638,29 +653,49 @@ int job_cancel(PGconn *db, struct queue *q, const char *id, struct queue_job *ou
 	int qrc = queue_cancel(q, PQgetvalue(res, 0, 0), id, snap, err);
 	if (qrc < 0)
 		goto out;
+	char *queue = xstrdup(PQgetvalue(res, 0, 0));
 	if (qrc != QUEUE_MISSING) {
 		if (job_mirror(db, snap, 1, err) < 0)
-			goto out;
+			goto out_queue;
+		if (qrc != QUEUE_FINAL &&
+		    job_audit(db, who, id, json_pack("{s:s, s:s}", "queue", queue, "outcome",
+						     qrc == QUEUE_OK ? "cancelled" : "requested"),
+			      err) < 0)
+			goto out_queue;
 		rc = qrc;
-		goto out;
+		goto out_queue;
 	}
 	/* Redis lost the job: the row is all there is */
 	PQclear(res);
+	res = NULL;
+	if (db_cmd(db, err, "BEGIN", 0, NULL) < 0)
+		goto out_queue;
 	res = db_exec(db, err, "UPDATE jobs SET state = 'cancelled', finished_at = now(),"
 		      " lease_token = NULL, error = 'cancelled (redis had lost the job)',"
 		      " version = version + 1, updated_at = now()"
 		      " WHERE id = $1 AND state NOT IN " FINAL_STATES " RETURNING id", 1, params);
-	if (!res)
-		goto out;
+	if (res && PQntuples(res) == 1 &&
+	    job_audit(db, who, id, json_pack("{s:s, s:s}", "queue", queue, "outcome",
+					     "cancelled"), err) < 0) {
+		PQclear(res);
+		res = NULL;
+	}
+	if (!res || db_cmd(db, err, "COMMIT", 0, NULL) < 0) {
+		struct acme_err ignored;
+		db_cmd(db, &ignored, "ROLLBACK", 0, NULL);
+		goto out_queue;
+	}
 	rc = PQntuples(res) == 1 ? QUEUE_OK : QUEUE_FINAL;
+out_queue:
+	free(queue);
 out:
 	queue_job_release(&tmp);
 	PQclear(res);
 	return rc;
 }
 
-int job_retry(PGconn *db, struct queue *q, const char *id, struct queue_job *out,
-	      struct acme_err *err)
+int job_retry(PGconn *db, struct queue *q, const char *id, const struct audit_actor *who,
+	      struct queue_job *out, struct acme_err *err)
 {
 	struct queue_job tmp = { 0 }, live = { 0 };
 	struct queue_job *snap = out ? out : &tmp;
@@ -692,15 +727,24 @@ int job_retry(PGconn *db, struct queue *q, const char *id, struct queue_job *out
 	/* reopen the row first, so no mirror write from the new run can find
 	 * it final and be ignored */
 	const char *p1[1] = { id };
+	if (db_cmd(db, err, "BEGIN", 0, NULL) < 0)
+		goto out;
 	res = db_exec(db, err, "UPDATE jobs SET state = 'queued', attempts = 0, lease_token = NULL,"
 		      " error = NULL, result = NULL, progress = NULL, cancel_requested = false,"
 		      " scheduled_at = NULL, started_at = NULL, finished_at = NULL,"
 		      " version = version + 1, updated_at = now()"
 		      " WHERE id = $1 AND state <> 'succeeded' RETURNING version", 1, p1);
-	if (!res)
-		goto out;
-	if (PQntuples(res) != 1) {
+	if (res && PQntuples(res) != 1) {
 		acme_err_set(err, ACME_E_TEMPFAIL, "job %s changed while retrying; try again", id);
+		PQclear(res);
+		res = NULL;
+	}
+	if (!res || job_audit(db, who, id, json_pack("{s:s, s:s, s:i}", "queue", row.queue,
+						      "was", job_state_name(row.state),
+						      "attempts", row.attempts), err) < 0 ||
+	    db_cmd(db, err, "COMMIT", 0, NULL) < 0) {
+		struct acme_err ignored;
+		db_cmd(db, &ignored, "ROLLBACK", 0, NULL);
 		goto out;
 	}
 	struct queue_spec spec = { 0 };
@@ -736,7 +780,7 @@ out:
 }
 
 int job_purge(PGconn *db, struct queue *q, long long older_than_ms, const char *state,
-	      long long *n, struct acme_err *err)
+	      const struct audit_actor *who, long long *n, struct acme_err *err)
 {
 	enum job_state st = JOB_QUEUED;
 	char age[24];
@@ -806,7 +850,30 @@ int job_purge(PGconn *db, struct queue *q, long long older_than_ms, const char *
 	}
 	rc = 0;
 out:
+	if (*n > 0) {
+		struct acme_err aerr = { 0 };
+		json_t *d = json_pack("{s:s?, s:I, s:I}", "state", state, "older_than_ms",
+				      (json_int_t)older_than_ms, "deleted", (json_int_t)*n);
+		if (job_audit(db, who, state ? state : "finished", d, rc == 0 ? err : &aerr) < 0)
+			rc = -1;
+	}
 	PQclear(res);
 	free(one);
 	return rc;
+}
+
+int job_purge_queue(PGconn *db, struct queue *q, const char *queue,
+		    const struct audit_actor *who, size_t *n, struct acme_err *err)
+{
+	struct queue_job *jobs = NULL;
+	*n = 0;
+	if (queue_purge(q, queue, &jobs, n, err) < 0)
+		return -1;
+	int m = job_mirror(db, jobs, *n, err);
+	queue_jobs_free(jobs, *n);
+	if (m < 0)
+		return -1;
+	if (*n == 0)
+		return 0;
+	return job_audit(db, who, queue, json_pack("{s:I}", "cancelled", (json_int_t)*n), err);
 }

@@ -34,6 +34,7 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 
+#include "core/audit.h"
 #include "core/err.h"
 #include "core/queue.h"
 
@@ -174,25 +175,38 @@ int job_list(PGconn *db, const struct job_filter *f, struct job_row **rows, stru
 int job_list_page(PGconn *db, const struct job_filter *f, struct job_row **rows,
 		  char **next_cursor, struct acme_err *err);
 
+/* The verbs below change jobs on someone's behalf: with who (may be NULL:
+ * no row) each writes one audit_log row (core/audit.h) when it changed
+ * something. Redis holds the state they change, so the row is written after
+ * the change; where the change is a PostgreSQL row (a retry reopening it, a
+ * cancel of a job Redis lost) the audit row commits with it. */
+
 /* `jobs cancel`: cancel in Redis (queue_cancel) and mirror. When Redis has
  * lost the job, the row alone is marked cancelled. Returns QUEUE_OK
  * (cancelled), QUEUE_REQUESTED (running: it stops at its next heartbeat) or
- * QUEUE_FINAL (already finished; *out / the row say how), or -1
- * (ACME_E_NOT_FOUND without a row). out may be NULL. */
-int job_cancel(PGconn *db, struct queue *q, const char *id, struct queue_job *out,
-	       struct acme_err *err);
+ * QUEUE_FINAL (already finished; *out / the row say how; no audit row), or
+ * -1 (ACME_E_NOT_FOUND without a row). out may be NULL. */
+int job_cancel(PGconn *db, struct queue *q, const char *id, const struct audit_actor *who,
+	       struct queue_job *out, struct acme_err *err);
 
 /* `jobs retry`: put a failed, dead or cancelled job back in its queue with
  * fresh attempts, or re-create a job Redis has lost from its row. The row is
- * reopened first, then Redis. -1 with ACME_E_REFUSED when it succeeded or is
- * alive in Redis, ACME_E_NOT_FOUND without a row. out may be NULL. */
-int job_retry(PGconn *db, struct queue *q, const char *id, struct queue_job *out,
-	      struct acme_err *err);
+ * reopened first (with the audit row), then Redis. -1 with ACME_E_REFUSED
+ * when it succeeded or is alive in Redis, ACME_E_NOT_FOUND without a row.
+ * out may be NULL. */
+int job_retry(PGconn *db, struct queue *q, const char *id, const struct audit_actor *who,
+	      struct queue_job *out, struct acme_err *err);
 
 /* `jobs purge`: delete the rows of final jobs (state, or every final state
  * when NULL) that finished more than older_than_ms ago, in batches, and their
- * Redis state. Returns the number of rows deleted through *n; 0 / -1. */
+ * Redis state. Returns the number of rows deleted through *n; 0 / -1. The
+ * audit row counts them (also after a failure that left some deleted). */
 int job_purge(PGconn *db, struct queue *q, long long older_than_ms, const char *state,
-	      long long *n, struct acme_err *err);
+	      const struct audit_actor *who, long long *n, struct acme_err *err);
+
+/* `jobs purge --queue`: cancel every waiting job of a queue (queue_purge)
+ * and mirror them; *n = how many. 0 / -1. */
+int job_purge_queue(PGconn *db, struct queue *q, const char *queue,
+		    const struct audit_actor *who, size_t *n, struct acme_err *err);
 
 #endif

@@ -36,14 +36,27 @@ const char *const webhook_event_names[] = {
 	"import.completed", "import.failed", WEBHOOK_EVENT_TEST, NULL,
 };
 
+const char *const webhook_event_patterns[] = { "*", "product.*", "import.*", NULL };
+
 bool webhook_event_known(const char *name)
 {
-	if (strcmp(name, "*") == 0)
-		return true;
+	for (size_t i = 0; webhook_event_patterns[i]; i++)
+		if (strcmp(name, webhook_event_patterns[i]) == 0)
+			return true;
 	for (size_t i = 0; webhook_event_names[i]; i++)
 		if (strcmp(name, webhook_event_names[i]) == 0)
 			return true;
 	return false;
+}
+
+bool webhook_event_matches(const char *subscription, const char *type)
+{
+	size_t n = strlen(subscription);
+	if (strcmp(subscription, "*") == 0)
+		return true;
+	if (n >= 2 && strcmp(subscription + n - 2, ".*") == 0)
+		return strncmp(subscription, type, n - 1) == 0;
+	return strcmp(subscription, type) == 0;
 }
 
 /* ---- settings ------------------------------------------------------------------- */

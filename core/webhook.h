@@ -46,9 +46,17 @@
 /* ---- events ---------------------------------------------------------------- */
 
 #define WEBHOOK_EVENT_TEST "webhook.test"
-/* The event types endpoints may subscribe to ("*" = all of them). */
+/* The event types endpoints may subscribe to. */
 extern const char *const webhook_event_names[];   /* NULL-terminated */
+/* The patterns they may subscribe to instead: "*" (every event) and
+ * "FAMILY.*" (every event whose name starts with "FAMILY."): "product.*",
+ * "import.*". The dispatcher (core/whdeliver.c) matches the same way. */
+extern const char *const webhook_event_patterns[];   /* NULL-terminated */
+/* An event name or a pattern (webhook.test included: callers keep it out
+ * of subscriptions). */
 bool webhook_event_known(const char *name);
+/* Does a subscription (name or pattern) take events of this type? */
+bool webhook_event_matches(const char *subscription, const char *type);
 
 /* ---- settings ([webhooks] in the config file) ------------------------------------ */
 

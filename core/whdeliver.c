@@ -164,11 +164,13 @@ static bool id_ok(const char *s)
 	return true;
 }
 
-/* Every enabled endpoint subscribed to the type or to "*"; for webhook.test,
+/* Every enabled endpoint subscribed to the type, to its family ("product.*"
+ * for product.created: webhook_event_matches()) or to "*"; for webhook.test,
  * the one endpoint named in data.webhook_id, enabled or not. */
 static const char dispatch_sql[] =
 	"WITH m AS (SELECT id FROM webhooks WHERE CASE WHEN $2 = 'webhook.test' "
-	"  THEN id = $4::bigint ELSE enabled AND events && ARRAY[$2, '*']::text[] END), "
+	"  THEN id = $4::bigint ELSE enabled AND events && "
+	"  ARRAY[$2, '*', split_part($2, '.', 1) || '.*']::text[] END), "
 	"ins AS (INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, body, "
 	"  next_attempt_at) SELECT m.id, $1, $2, $3::bytea, now() FROM m "
 	"  ON CONFLICT (webhook_id, event_id) WHERE redelivery_of IS NULL DO NOTHING RETURNING 1) "

@@ -236,6 +236,18 @@ static void test_durations_and_events(void **state)
 	assert_true(webhook_event_known("import.failed"));
 	assert_false(webhook_event_known("product.create"));
 	assert_false(webhook_event_known(""));
+	/* issue 11: the patterns the README documents; no others */
+	assert_true(webhook_event_known("product.*"));
+	assert_true(webhook_event_known("import.*"));
+	assert_false(webhook_event_known("webhook.*"));
+	assert_false(webhook_event_known("prod*"));
+	assert_false(webhook_event_known("*.created"));
+	assert_true(webhook_event_matches("*", "import.failed"));
+	assert_true(webhook_event_matches("product.*", "product.bulk_deleted"));
+	assert_false(webhook_event_matches("product.*", "import.completed"));
+	assert_false(webhook_event_matches("product.*", "productx.created"));
+	assert_true(webhook_event_matches("import.completed", "import.completed"));
+	assert_false(webhook_event_matches("import.completed", "import.failed"));
 }
 
 int main(void)
