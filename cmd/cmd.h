@@ -6,7 +6,9 @@
  *      by OPT_END. The table drives parsing, `--help`, `acmectl __complete`
  *      (and through it the bash/zsh/fish completions) and tests/t/t0050.
  *   3. For nested verbs (`webhooks add|list`), give each verb a struct cmd_verb
- *      with its own usage and option table, in the parent's file.
+ *      with its own usage and option table, in the parent's file. A verb that
+ *      changes or destroys anything gets CMD_MUTATES: it then runs under its
+ *      full name only (read-only verbs may be shortened to a unique prefix).
  *   4. Export `const struct cmd_entry cmd_<name>` and add it to the table in
  *      cmd/main.c (and its extern below).
  *   5. Set CMD_NEEDS_DB / CMD_NEEDS_REDIS so main connects for you (the
@@ -59,6 +61,8 @@ struct opt {
 #define CMD_HIDDEN       0x8
 #define CMD_NO_VALIDATE  0x10  /* loads config but tolerates bad values (config show) */
 #define CMD_RAW_ARGS     0x20  /* every word after the command is a positional */
+#define CMD_MUTATES      0x40  /* the verb changes or destroys something: it runs
+				* under its full name only, never a prefix */
 
 struct ctx;
 struct args;
@@ -144,7 +148,11 @@ int parse_duration_ms(const char *s, long long *out);
 /* The command table (cmd/main.c). */
 extern const struct cmd_entry *const commands[];
 const struct cmd_entry *cmd_find(const char *name, const struct cmd_entry **ambiguous);
-/* A verb by name or unique prefix; NULL if none or ambiguous. */
+/* A verb by name, or by a prefix naming exactly one verb that is not
+ * CMD_MUTATES; NULL otherwise, with err (may be NULL) saying why and listing
+ * the candidates (ACME_E_USAGE). */
+const struct cmd_verb *cmd_verb_lookup(const struct cmd_entry *cmd, const char *name,
+				       struct acme_err *err);
 const struct cmd_verb *cmd_verb_find(const struct cmd_entry *cmd, const char *name);
 extern const struct opt global_opts[];
 

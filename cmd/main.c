@@ -131,19 +131,48 @@ static const char *closest_command(const char *name)
 	return bestd <= 3 ? best : NULL;
 }
 
-const struct cmd_verb *cmd_verb_find(const struct cmd_entry *cmd, const char *name)
+/* Verbs may be shortened only when that cannot change anything: a prefix
+ * runs a verb only when it names exactly one verb and that verb is read-only.
+ * A verb marked CMD_MUTATES runs under its full name only (`products d 1`
+ * once deleted a product), as in git, gh and kubectl. */
+const struct cmd_verb *cmd_verb_lookup(const struct cmd_entry *cmd, const char *name,
+				       struct acme_err *err)
 {
 	const struct cmd_verb *found = NULL;
+	size_t len = strlen(name);
 	int n = 0;
+	bool mutating = false;
+	char list[512] = "";
+	size_t off = 0;
+
 	for (const struct cmd_verb *v = cmd->verbs; v->name; v++)
 		if (strcmp(v->name, name) == 0)
 			return v;
-	for (const struct cmd_verb *v = cmd->verbs; v->name; v++)
-		if (strncmp(v->name, name, strlen(name)) == 0) {
+	for (const struct cmd_verb *v = cmd->verbs; len && v->name; v++)
+		if (strncmp(v->name, name, len) == 0) {
 			found = v;
 			n++;
+			mutating |= (v->flags & CMD_MUTATES) != 0;
+			if (off < sizeof(list))
+				off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s",
+							off ? ", " : "", v->name);
 		}
-	return n == 1 ? found : NULL;
+	if (n == 1 && !mutating)
+		return found;
+	if (!err)
+		return NULL;
+	if (n == 0)
+		acme_err_set(err, ACME_E_USAGE, "'%s' is not a verb of 'acmectl %s'; see 'acmectl %s "
+			     "--help'", name, cmd->name, cmd->name);
+	else
+		acme_err_set(err, ACME_E_USAGE, "'%s' could be: %s%s", name, list,
+			     mutating ? "; verbs that change something must be typed in full" : "");
+	return NULL;
+}
+
+const struct cmd_verb *cmd_verb_find(const struct cmd_entry *cmd, const char *name)
+{
+	return cmd_verb_lookup(cmd, name, NULL);
 }
 
 /* ---- context helpers ------------------------------------------------------ */
@@ -342,10 +371,9 @@ static int run(struct ctx *ctx, int argc, char **argv)
 			status = help ? 0 : acme_exit_status(ACME_E_USAGE);
 			goto out;
 		}
-		ctx->verb = cmd_verb_find(cmd, argv[rest]);
+		ctx->verb = cmd_verb_lookup(cmd, argv[rest], &ctx->err);
 		if (!ctx->verb) {
-			fprintf(stderr, "acmectl: '%s' is not a verb of 'acmectl %s'; see 'acmectl %s --help'\n",
-				argv[rest], cmd->name, cmd->name);
+			fprintf(stderr, "acmectl: %s\n", ctx->err.msg);
 			status = acme_exit_status(ACME_E_USAGE);
 			goto out;
 		}

@@ -445,10 +445,10 @@ static const struct opt baseline_opts[] = {
 static const struct cmd_verb migrate_verbs[] = {
 	{ "up", "[--to V] [--dry-run] [--retry-failed] [--lock-timeout DUR] [--ddl-lock-timeout DUR]",
 	  "apply pending migrations, each in its own transaction", up_opts, migrate_up_exec,
-	  CMD_NEEDS_DB, 0, 0, NULL },
+	  CMD_NEEDS_DB | CMD_MUTATES, 0, 0, NULL },
 	{ "down", "[N] [--yes] [--dry-run] [--lock-timeout DUR] [--ddl-lock-timeout DUR]",
 	  "revert the N most recent migrations (default 1) with their down parts", down_opts,
-	  migrate_down_exec, CMD_NEEDS_DB, 0, 1, NULL },
+	  migrate_down_exec, CMD_NEEDS_DB | CMD_MUTATES, 0, 1, NULL },
 	{ "status", "[-o FORMAT] [--exit-code]", "show applied and pending migrations and any problem",
 	  status_opts, migrate_status_exec, CMD_NEEDS_DB, 0, 0, NULL },
 	{ "list", "[-o FORMAT]", "list the migrations this binary carries, with their checksums",
@@ -456,7 +456,7 @@ static const struct cmd_verb migrate_verbs[] = {
 	{ "print", "V", "print the SQL file of migration V", NULL, migrate_print_exec, 0, 1, 1,
 	  "@migration" },
 	{ "baseline", "V [--lock-timeout DUR]", "record migrations up to V as applied without "
-	  "running them (an existing schema)", baseline_opts, migrate_baseline_exec, CMD_NEEDS_DB,
+	  "running them (an existing schema)", baseline_opts, migrate_baseline_exec, CMD_NEEDS_DB | CMD_MUTATES,
 	  1, 1, "@migration" },
 	{ "verify", "", "check that applied migrations match this binary (exit 65 if not)", NULL,
 	  migrate_verify_exec, CMD_NEEDS_DB, 0, 0, NULL },

@@ -706,13 +706,13 @@ static const struct cmd_verb products_verbs[] = {
 	  1, 1, "@sku" },
 	{ "create", "--sku SKU --name NAME [--description TEXT] [--price PRICE] [--inactive] "
 	  "[--upsert] | --from-json FILE|- [--upsert]", "create a product (or several from JSON)",
-	  create_opts, products_create_exec, CMD_NEEDS_DB, 0, 0, NULL },
+	  create_opts, products_create_exec, CMD_NEEDS_DB | CMD_MUTATES, 0, 0, NULL },
 	{ "update", "SKU|ID [--sku SKU] [--name NAME] [--description TEXT] [--price PRICE] "
 	  "[--active|--inactive]", "change some fields of a product", update_opts,
-	  products_update_exec, CMD_NEEDS_DB, 1, 1, "@sku" },
+	  products_update_exec, CMD_NEEDS_DB | CMD_MUTATES, 1, 1, "@sku" },
 	{ "delete", "SKU|ID... | --all | " FILTER_USAGE " [--yes]",
 	  "delete products by SKU or id, or every product matching filters (asks first)",
-	  delete_opts, products_delete_exec, CMD_NEEDS_DB, 0, -1, "@sku" },
+	  delete_opts, products_delete_exec, CMD_NEEDS_DB | CMD_MUTATES, 0, -1, "@sku" },
 	{ "export", FILTER_USAGE " [-o csv|ndjson|json]", "write every matching product as CSV "
 	  "(re-importable), NDJSON or a JSON array, streamed", export_opts, products_export_exec,
 	  CMD_NEEDS_DB, 0, 0, NULL },
