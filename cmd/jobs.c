@@ -43,6 +43,27 @@ static int open_queue(struct ctx *ctx, struct queue *q)
 	return queue_init(q, rc, config_get(&ctx->cfg, CFG_REDIS_PREFIX), &ctx->err);
 }
 
+/* Only known queues may be named (issue 11): `jobs pause nosuchqueue` must not
+ * say "paused". Known: every job type's default queue and every queue Redis
+ * has seen (core/jobtypes.h). quiet_if_down: when Redis cannot be asked, do
+ * not fail (jobs list reads PostgreSQL only). */
+static int known_queue(struct ctx *ctx, const char *queue, bool quiet_if_down)
+{
+	struct queue q;
+	if (queue_check_name("queue", queue, &ctx->err) < 0)
+		return -1;
+	if (open_queue(ctx, &q) < 0) {
+		if (quiet_if_down && ctx->err.code == ACME_E_UNAVAILABLE) {
+			memset(&ctx->err, 0, sizeof(ctx->err));
+			return 0;
+		}
+		return -1;
+	}
+	int rc = jobtype_check_queue(&q, queue, &ctx->err);
+	queue_release(&q);
+	return rc;
+}
+
 /* A Redis time (ms) as ISO 8601 UTC; "" for 0. */
 static void iso_ms(long long ms, char *buf, size_t len)
 {
@@ -200,6 +221,9 @@ static int jobs_list(struct ctx *ctx, struct args *a)
 	struct job_row *rows = NULL;
 	enum out_format fmt = ctx_format(ctx);
 
+	if ((f.type && jobtype_check(f.type, &ctx->err) < 0) ||
+	    (f.queue && known_queue(ctx, f.queue, true) < 0))
+		return -1;
 	int n = job_list(ctx->db, &f, &rows, &ctx->err);
 	if (n < 0)
 		return -1;
@@ -390,7 +414,7 @@ static int jobs_purge(struct ctx *ctx, struct args *a)
 	if (queue && args_get(a, "state"))
 		return acme_err_set(&ctx->err, ACME_E_USAGE, "jobs purge: --state goes with "
 				    "--older-than, not --queue");
-	if (queue && queue_check_name("queue", queue, &ctx->err) < 0)
+	if (queue && known_queue(ctx, queue, false) < 0)
 		return -1;
 	if (queue)
 		snprintf(what, sizeof(what), "cancel every waiting job of queue %s", queue);
@@ -439,7 +463,7 @@ static int jobs_stats(struct ctx *ctx, struct args *a)
 	int n = 0, rc = -1;
 	const char *only = args_get(a, "queue");
 
-	if (only && queue_check_name("queue", only, &ctx->err) < 0)
+	if (only && known_queue(ctx, only, false) < 0)
 		return -1;
 	if (open_queue(ctx, &q) < 0)
 		return -1;
@@ -489,7 +513,7 @@ static int pause_or_resume(struct ctx *ctx, struct args *a, bool pause)
 	struct queue q;
 	bool was = false;
 	const char *queue = a->argv[0];
-	if (queue_check_name("queue", queue, &ctx->err) < 0 || open_queue(ctx, &q) < 0)
+	if (known_queue(ctx, queue, false) < 0 || open_queue(ctx, &q) < 0)
 		return -1;
 	int rc = (pause ? queue_pause : queue_resume)(&q, queue, &was, &ctx->err);
 	queue_release(&q);
