@@ -209,6 +209,16 @@ out:
 
 /* ---- list, show ------------------------------------------------------------------------ */
 
+/* Tell people (table and tsv only: machine formats carry their own paging)
+ * that a list was cut at --limit, and how to see the rest. */
+static void more_rows_hint(struct ctx *ctx, enum out_format fmt, const char *noun, long shown)
+{
+	if (fmt != OUT_TABLE && fmt != OUT_TSV)
+		return;
+	ctx_msg(ctx, "showing the first %ld %s; there are more (raise --limit, or narrow with "
+		"filters)", shown, noun);
+}
+
 static int jobs_list(struct ctx *ctx, struct args *a)
 {
 	static const struct out_col cols[] = {
@@ -224,9 +234,14 @@ static int jobs_list(struct ctx *ctx, struct args *a)
 	if ((f.type && jobtype_check(f.type, &ctx->err) < 0) ||
 	    (f.queue && known_queue(ctx, f.queue, true) < 0))
 		return -1;
+	long limit = f.limit;
+	f.limit = limit + 1;    /* one more than shown: are there more? */
 	int n = job_list(ctx->db, &f, &rows, &ctx->err);
 	if (n < 0)
 		return -1;
+	bool more = n > limit;
+	if (more)
+		n = (int)limit;
 	struct output *o = output_new(ctx->out, fmt, cols, sizeof(cols) / sizeof(cols[0]));
 	output_set_color(o, ctx->color);
 	for (int i = 0; i < n; i++) {
@@ -248,7 +263,9 @@ static int jobs_list(struct ctx *ctx, struct args *a)
 		output_row(o, row);
 	}
 	output_end(o, NULL);
-	job_rows_free(rows, (size_t)n);
+	job_rows_free(rows, (size_t)(more ? n + 1 : n));
+	if (more)
+		more_rows_hint(ctx, fmt, "jobs", limit);
 	return 0;
 }
 
@@ -990,7 +1007,7 @@ static const struct opt enqueue_opts[] = {
 
 static const struct opt list_opts[] = {
 	{ "state", 0, OPT_STRING, "STATE", "only jobs in this state", 0, 0, STATE_CHOICES, 0 },
-	{ "type", 0, OPT_STRING, "TYPE", "only jobs of this type", 0, 0, NULL, 0 },
+	{ "type", 0, OPT_STRING, "TYPE", "only jobs of this type", 0, 0, "@jobtype", 0 },
 	{ "queue", 0, OPT_STRING, "QUEUE", "only jobs of this queue", 0, 0, NULL, 0 },
 	{ "limit", 0, OPT_INT, "N", "at most N jobs, newest first (default 50)", 1, 100000, NULL, 0 },
 	OPT_END

@@ -20,6 +20,7 @@
 #include "core/devstack.h"
 #include "core/failpoint.h"
 #include "core/db.h"
+#include "core/job.h"
 #include "core/log.h"
 #include "core/rds.h"
 #include "core/version.h"
@@ -305,6 +306,7 @@ static int run(struct ctx *ctx, int argc, char **argv)
 	const struct opt *const globals_only[] = { global_opts, NULL };
 	int consumed = 0, status;
 	char cmdname[128];
+	char *job_id = NULL;
 
 	/* 1. global options before the command */
 	if (args_parse(&a, argc - 1, argv + 1, globals_only, true, &consumed, &ctx->err) < 0)
@@ -439,6 +441,15 @@ static int run(struct ctx *ctx, int argc, char **argv)
 	if ((flags & CMD_NEEDS_REDIS) && !ctx_redis(ctx))
 		goto fail;
 
+	/* a job id may be given by a unique prefix wherever a verb takes one (its
+	 * positional completes "@job"), as git takes short hashes */
+	if (ctx->verb && ctx->verb->arg_complete && strcmp(ctx->verb->arg_complete, "@job") == 0 &&
+	    a.argc > 0 && ctx->db) {
+		if (job_resolve_id(ctx->db, a.argv[0], &job_id, &ctx->err) < 0)
+			goto fail;
+		if (job_id)
+			a.argv[0] = job_id;
+	}
 	cmd_exec_fn exec = ctx->verb ? ctx->verb->exec : cmd->exec;
 	status = exec(ctx, &a);
 	if (status < 0)
@@ -456,6 +467,7 @@ fail:
 	}
 out:
 	args_release(&a);
+	free(job_id);
 	return status;
 }
 
