@@ -29,6 +29,7 @@
 #include <stdio.h>
 
 #include "core/config.h"
+#include "core/confirm.h"
 #include "core/err.h"
 #include "core/output.h"
 
@@ -137,6 +138,23 @@ enum out_format ctx_format(const struct ctx *ctx);
 int ctx_require_format(struct ctx *ctx, unsigned allowed);
 /* Ask for confirmation on a TTY. Returns true if confirmed. */
 bool ctx_confirm(struct ctx *ctx, const char *prompt, const char *expected);
+/* What a confirmation is about. what: the action in lower case, for refusals
+ * and the y/N question ("delete webhook 3 (https://...)"); headline: the first
+ * line of a typed prompt (NULL: "This will <what> in the <env> environment.");
+ * noun: what the count counts ("products"); nothing: what a refusal left
+ * alone ("nothing was deleted"). */
+struct confirm_text {
+	const char *what, *headline, *noun, *nothing;
+};
+/* The one confirmation policy (core/confirm.h) with --yes from a (verbs that
+ * call this have a "yes" option): 0 to go on, or -1 with ctx->err
+ * ACME_E_REFUSED (exit 4) when refused or not confirmed. count: for
+ * CONFIRM_BULK, how many things would go. */
+int ctx_confirm_action(struct ctx *ctx, const struct args *a, enum confirm_kind kind,
+		       long long count, const struct confirm_text *t);
+/* With --dry-run in a: print "would <what>" on stdout, say nothing was changed
+ * and return true; the caller then stops, changing nothing. */
+bool ctx_dry_run(struct ctx *ctx, const struct args *a, const char *what);
 
 /* Start the dev stack if needed and migrate it to head (cmd/dev.c). */
 int dev_stack_ensure(struct ctx *ctx, bool *started, int *current, size_t *applied);

@@ -333,6 +333,27 @@ out_row:
 
 /* ---- cancel, retry ------------------------------------------------------------------- */
 
+/* cancel and retry act on one job the user named: --dry-run says what would
+ * happen to it, and production asks (core/confirm.h, CONFIRM_NAMED). 1 after a
+ * dry run, 0 to go on, -1 refused. */
+static int job_guard(struct ctx *ctx, struct args *a, const char *verb, const char *nothing)
+{
+	struct job_row row = { 0 };
+	char what[400];
+	if (args_has(a, "dry-run")) {
+		if (job_get(ctx->db, a->argv[0], &row, &ctx->err) < 0)
+			return -1;
+		snprintf(what, sizeof(what), "%s job %s (%s, %s)", verb, row.id, row.type,
+			 job_state_name(row.state));
+		job_row_release(&row);
+		ctx_dry_run(ctx, a, what);
+		return 1;
+	}
+	snprintf(what, sizeof(what), "%s job %s", verb, a->argv[0]);
+	struct confirm_text ct = { what, NULL, NULL, nothing };
+	return ctx_confirm_action(ctx, a, CONFIRM_NAMED, 1, &ct);
+}
+
 static int jobs_cancel(struct ctx *ctx, struct args *a)
 {
 	struct queue q;
@@ -340,7 +361,11 @@ static int jobs_cancel(struct ctx *ctx, struct args *a)
 	const char *id = a->argv[0];
 	int status = -1;
 
-	if (queue_check_id(id, &ctx->err) < 0 || open_queue(ctx, &q) < 0)
+	int g = queue_check_id(id, &ctx->err) < 0 ? -1 :
+		job_guard(ctx, a, "cancel", "nothing was cancelled");
+	if (g != 0)
+		return g < 0 ? -1 : 0;
+	if (open_queue(ctx, &q) < 0)
 		return -1;
 	int rc = job_cancel(ctx->db, &q, id, &job, &ctx->err);
 	if (rc < 0)
@@ -376,7 +401,11 @@ static int jobs_retry(struct ctx *ctx, struct args *a)
 	const char *id = a->argv[0];
 	int rc = -1;
 
-	if (queue_check_id(id, &ctx->err) < 0 || open_queue(ctx, &q) < 0)
+	int g = queue_check_id(id, &ctx->err) < 0 ? -1 :
+		job_guard(ctx, a, "retry", "nothing was queued");
+	if (g != 0)
+		return g < 0 ? -1 : 0;
+	if (open_queue(ctx, &q) < 0)
 		return -1;
 	if (job_retry(ctx->db, &q, id, &job, &ctx->err) < 0)
 		goto out;
@@ -394,28 +423,6 @@ out:
 }
 
 /* ---- purge ------------------------------------------------------------------------------- */
-
-/* Destructive: confirmed on a terminal, --yes otherwise; --yes always in
- * production (DESIGN.md sections 4 and 11). */
-static int confirm(struct ctx *ctx, struct args *a, const char *what)
-{
-	const char *env = config_get(&ctx->cfg, CFG_ENV);
-	char prompt[512];
-	if (args_has(a, "yes"))
-		return 0;
-	if (config_is_production(&ctx->cfg))
-		return acme_err_set(&ctx->err, ACME_E_REFUSED, "refusing to %s in production "
-				    "without --yes", what);
-	snprintf(prompt, sizeof(prompt), "%s in environment %s? [y/N]", what, env);
-	if (prompt[0] >= 'a' && prompt[0] <= 'z')
-		prompt[0] = (char)(prompt[0] - 32);
-	if (!ctx->stdin_tty || !ctx->stderr_tty)
-		return acme_err_set(&ctx->err, ACME_E_REFUSED, "refusing to %s without --yes "
-				    "(not a terminal)", what);
-	if (!ctx_confirm(ctx, prompt, NULL))
-		return acme_err_set(&ctx->err, ACME_E_REFUSED, "not confirmed; nothing purged");
-	return 0;
-}
 
 static int jobs_purge(struct ctx *ctx, struct args *a)
 {
@@ -438,8 +445,26 @@ static int jobs_purge(struct ctx *ctx, struct args *a)
 	else
 		snprintf(what, sizeof(what), "delete %s jobs that finished more than %s ago",
 			 args_get(a, "state") ? args_get(a, "state") : "all finished", older);
-	if (confirm(ctx, a, what) < 0 || open_queue(ctx, &q) < 0)
+	if (open_queue(ctx, &q) < 0)
 		return -1;
+	/* how many would go: typed back on a terminal, printed by --dry-run */
+	long long count = 0;
+	struct queue_stats st;
+	if (queue ? queue_stats(&q, queue, &st, &ctx->err) < 0 :
+	    job_purge_count(ctx->db, args_int(a, "older-than", 0), args_get(a, "state"), &count,
+			    &ctx->err) < 0)
+		goto out;
+	if (queue)
+		count = st.ready + st.scheduled;
+	char *whatn = xasprintf("%s (%lld job%s)", what, count, count == 1 ? "" : "s");
+	struct confirm_text ct = { whatn, NULL, "jobs", "nothing was purged" };
+	bool dry = ctx_dry_run(ctx, a, whatn);
+	int confirmed = dry ? 0 : ctx_confirm_action(ctx, a, CONFIRM_BULK, count, &ct);
+	free(whatn);
+	if (dry)
+		rc = 0;
+	if (dry || confirmed < 0)
+		goto out;
 	if (queue) {
 		struct queue_job *jobs = NULL;
 		size_t n = 0;
@@ -1013,6 +1038,14 @@ static const struct opt list_opts[] = {
 	OPT_END
 };
 
+static const struct opt guard_opts[] = {
+	{ "yes", 'y', OPT_FLAG, NULL, "do not ask for confirmation (production asks on a terminal, "
+	  "refuses without one)", 0, 0, NULL, 0 },
+	{ "dry-run", 'n', OPT_FLAG, NULL, "say what would happen to the job; change nothing",
+	  0, 0, NULL, 0 },
+	OPT_END
+};
+
 static const struct opt purge_opts[] = {
 	{ "older-than", 0, OPT_DURATION, "DUR", "delete finished jobs that finished more than "
 	  "DUR ago", 0, 0, NULL, 0 },
@@ -1021,6 +1054,8 @@ static const struct opt purge_opts[] = {
 	{ "queue", 0, OPT_STRING, "QUEUE", "instead: cancel every waiting job of QUEUE",
 	  0, 0, NULL, 0 },
 	{ "yes", 'y', OPT_FLAG, NULL, "do not ask for confirmation", 0, 0, NULL, 0 },
+	{ "dry-run", 'n', OPT_FLAG, NULL, "say how many jobs would go; change nothing",
+	  0, 0, NULL, 0 },
 	OPT_END
 };
 
@@ -1041,11 +1076,11 @@ static const struct cmd_verb jobs_verbs[] = {
 	  jobs_show, DB_REDIS, 1, 1, "@job" },
 	{ "watch", "ID [-o ndjson]", "follow a job's state and progress live until it ends; the exit "
 	  "status is its outcome", NULL, jobs_watch, DB_REDIS, 1, 1, "@job" },
-	{ "cancel", "ID", "cancel a waiting job, or ask a running one to stop", NULL, jobs_cancel,
-	  DB_REDIS | CMD_MUTATES, 1, 1, "@job" },
-	{ "retry", "ID", "queue a failed, dead or cancelled job again (or one Redis lost)", NULL,
-	  jobs_retry, DB_REDIS | CMD_MUTATES, 1, 1, "@job" },
-	{ "purge", "--older-than DUR [--state S] [--yes] | --queue Q [--yes]",
+	{ "cancel", "ID [--yes] [--dry-run]", "cancel a waiting job, or ask a running one to stop",
+	  guard_opts, jobs_cancel, DB_REDIS | CMD_MUTATES, 1, 1, "@job" },
+	{ "retry", "ID [--yes] [--dry-run]", "queue a failed, dead or cancelled job again (or one "
+	  "Redis lost)", guard_opts, jobs_retry, DB_REDIS | CMD_MUTATES, 1, 1, "@job" },
+	{ "purge", "--older-than DUR [--state S] [--yes] [--dry-run] | --queue Q [--yes] [--dry-run]",
 	  "delete old finished jobs, or cancel the waiting jobs of a queue", purge_opts, jobs_purge,
 	  DB_REDIS | CMD_MUTATES, 0, 0, NULL },
 	{ "errors", "ID [-o csv|tsv|json|ndjson]", "the rejected rows of an import: line, column, "

@@ -262,6 +262,66 @@ bool ctx_confirm(struct ctx *ctx, const char *prompt, const char *expected)
 	return strcmp(line, "y") == 0 || strcmp(line, "yes") == 0;
 }
 
+int ctx_confirm_action(struct ctx *ctx, const struct args *a, enum confirm_kind kind,
+		       long long count, const struct confirm_text *t)
+{
+	const char *env = ctx->cfg_loaded ? config_get(&ctx->cfg, CFG_ENV) : "development";
+	bool prod = ctx->cfg_loaded && config_is_production(&ctx->cfg);
+	const char *nothing = t->nothing ? t->nothing : "nothing was changed";
+	struct confirm_facts facts = { kind, args_has(a, "yes"), ctx->stdin_tty && ctx->stderr_tty,
+				       prod, env, count };
+	struct confirm_plan plan;
+	char *prompt = NULL;
+	bool ok = true;
+
+	switch (confirm_decide(&facts, &plan)) {
+	case CONFIRM_PROCEED:
+		return 0;
+	case CONFIRM_REFUSE:
+		return acme_err_set(&ctx->err, ACME_E_REFUSED, "refusing to %s%s without --yes (there "
+				    "is no terminal to confirm on); %s", t->what,
+				    prod ? " in production" : "", nothing);
+	case CONFIRM_ASK:
+		break;
+	}
+	if (plan.yes_no) {
+		prompt = xasprintf("%s in environment %s? [y/N]", t->what, env);
+		if (prompt[0] >= 'a' && prompt[0] <= 'z')
+			prompt[0] = (char)(prompt[0] - 32);
+		ok = ctx_confirm(ctx, prompt, NULL);
+	} else {
+		char *head = t->headline ? xstrdup(t->headline) :
+			     xasprintf("This will %s in the %s environment.", t->what, env);
+		if (plan.count[0]) {
+			prompt = xasprintf("%s\nType the number of %s (%s) to confirm:", head,
+					   t->noun ? t->noun : "things", plan.count);
+			ok = ctx_confirm(ctx, prompt, plan.count);
+			free(prompt);
+			prompt = NULL;
+		}
+		if (ok && plan.env[0]) {
+			prompt = plan.count[0] ?
+				 xasprintf("Type the environment name (%s) to confirm:", plan.env) :
+				 xasprintf("%s\nType the environment name (%s) to confirm:", head, plan.env);
+			ok = ctx_confirm(ctx, prompt, plan.env);
+		}
+		free(head);
+	}
+	free(prompt);
+	if (!ok)
+		return acme_err_set(&ctx->err, ACME_E_REFUSED, "not confirmed; %s", nothing);
+	return 0;
+}
+
+bool ctx_dry_run(struct ctx *ctx, const struct args *a, const char *what)
+{
+	if (!args_has(a, "dry-run"))
+		return false;
+	fprintf(ctx->out, "would %s\n", what);
+	ctx_msg(ctx, "dry run: nothing was changed");
+	return true;
+}
+
 /* ---- main ------------------------------------------------------------------- */
 
 static void print_version(FILE *f)

@@ -534,6 +534,30 @@ int job_recent_ids(PGconn *db, const char *prefix, int limit,
 	return n;
 }
 
+int job_purge_count(PGconn *db, long long older_than_ms, const char *state, long long *n,
+		    struct acme_err *err)
+{
+	char age[24];
+	enum job_state st;
+	*n = 0;
+	if (state && (job_state_parse(state, &st) < 0 || !job_state_is_final(st)))
+		return acme_err_set(err, ACME_E_USAGE, "purge: state \"%s\": only finished jobs are "
+				    "purged (succeeded, failed, dead, cancelled)", state);
+	char *states = state ? xasprintf("{%s}", state) : xstrdup("{succeeded,failed,dead,cancelled}");
+	snprintf(age, sizeof(age), "%lld", older_than_ms);
+	const char *params[2] = { states, age };
+	PGresult *res = db_exec(db, err, "SELECT count(*) FROM jobs WHERE state = ANY($1::text[])"
+				" AND finished_at IS NOT NULL"
+				" AND finished_at < now() - $2::bigint * interval '1 millisecond'",
+				2, params);
+	free(states);
+	if (!res)
+		return -1;
+	*n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
 int job_list(PGconn *db, const struct job_filter *f, struct job_row **rows, struct acme_err *err)
 {
 	char limit[24];
