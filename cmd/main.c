@@ -343,6 +343,15 @@ static int usage_error(const struct ctx *ctx, const char *cmdname)
 	return acme_exit_status(ACME_E_USAGE);
 }
 
+/* Bold and colour need a terminal that knows them: not with NO_COLOR set
+ * (no-color.org), nor on TERM=dumb (Emacs shell buffers, some CI logs). */
+static bool color_allowed(void)
+{
+	const char *nc = getenv("NO_COLOR");
+	const char *term = getenv("TERM");
+	return !(nc && nc[0]) && !(term && strcmp(term, "dumb") == 0);
+}
+
 static int apply_globals(struct ctx *ctx, const struct args *a)
 {
 	const char *o = args_get(a, "output");
@@ -354,8 +363,7 @@ static int apply_globals(struct ctx *ctx, const struct args *a)
 	}
 	ctx->quiet = args_has(a, "quiet");
 	ctx->verbose = args_has(a, "verbose");
-	const char *nc = getenv("NO_COLOR");
-	if (args_has(a, "no-color") || (nc && nc[0]) || !ctx->stdout_tty)
+	if (args_has(a, "no-color") || !color_allowed() || !ctx->stdout_tty)
 		ctx->color = false;
 	return 0;
 }
@@ -541,8 +549,7 @@ int main(int argc, char **argv)
 	ctx.stdout_tty = isatty(STDOUT_FILENO);
 	ctx.stderr_tty = isatty(STDERR_FILENO);
 	ctx.stdin_tty = isatty(STDIN_FILENO);
-	const char *nc = getenv("NO_COLOR");
-	ctx.color = ctx.stdout_tty && !(nc && nc[0]);
+	ctx.color = ctx.stdout_tty && color_allowed();
 
 	int status = run(&ctx, argc, argv);
 
