@@ -155,6 +155,21 @@ static void complete_jobtypes(FILE *f, const char *prefix, const struct complete
 		emit(f, t->name, prefix);
 }
 
+/* The job types' default queues (always known; core/jobtypes.h). Queues
+ * only Redis knows are not offered: completion never waits on a server. */
+static void complete_queues(FILE *f, const char *prefix, const struct complete_where *where)
+{
+	const struct jobtype *t;
+	(void)where;
+	for (size_t i = 0; (t = jobtype_at(i)); i++) {
+		bool seen = false;
+		for (size_t j = 0; j < i; j++)
+			seen |= strcmp(jobtype_at(j)->queue, t->queue) == 0;
+		if (!seen)
+			emit(f, t->queue, prefix);
+	}
+}
+
 static const struct {
 	const char *hint;
 	void (*fn)(FILE *f, const char *prefix, const struct complete_where *where);
@@ -167,6 +182,7 @@ static const struct {
 	{ "@delivery-show", complete_delivery_show },
 	{ "@job", complete_jobs },
 	{ "@jobtype", complete_jobtypes },
+	{ "@queue", complete_queues },
 };
 
 static void emit_hint(FILE *f, const char *hint, const char *prefix,

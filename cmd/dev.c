@@ -221,8 +221,9 @@ static const struct opt down_opts[] = {
 static const struct cmd_verb dev_verbs[] = {
 	{ "up", "", "start the private PostgreSQL and Redis and wait until both answer (idempotent)",
 	  NULL, dev_up, CMD_NO_VALIDATE | CMD_MUTATES, 0, 0, NULL },
-	{ "down", "[--purge] [--yes] [--dry-run]", "stop the dev stack's own processes; --purge removes its data",
-	  down_opts, dev_down, CMD_NO_VALIDATE | CMD_MUTATES, 0, 0, NULL },
+	{ "down", "[--purge] [--yes] [--dry-run]",
+	  "stop the dev stack's own processes; --purge removes its data", down_opts, dev_down,
+	  CMD_NO_VALIDATE | CMD_MUTATES, 0, 0, NULL },
 	{ "status", "[-o FORMAT]", "report both servers; exit 0 when both answer, 69 otherwise",
 	  NULL, dev_status, CMD_NO_VALIDATE, 0, 0, NULL },
 	{ "env", "[-o json]", "print shell exports of DATABASE_URL and REDIS_URL for the dev stack",

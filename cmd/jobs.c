@@ -1065,10 +1065,11 @@ static const struct opt stats_opts[] = {
 };
 
 #define DB_REDIS (CMD_NEEDS_DB | CMD_NEEDS_REDIS)
+#define DB_REDIS_MUT (DB_REDIS | CMD_MUTATES)     /* and the verb changes something */
 
 static const struct cmd_verb jobs_verbs[] = {
 	{ "enqueue", "TYPE [--payload JSON] [--queue Q] [--delay DUR] [--max-attempts N] [--id ID]",
-	  "record a job and queue it; prints its id", enqueue_opts, jobs_enqueue, DB_REDIS | CMD_MUTATES, 1, 1,
+	  "record a job and queue it; prints its id", enqueue_opts, jobs_enqueue, DB_REDIS_MUT, 1, 1,
 	  "@jobtype" },
 	{ "list", "[--state S] [--type T] [--queue Q] [--limit N] [-o FORMAT]",
 	  "list jobs, newest first", list_opts, jobs_list, CMD_NEEDS_DB, 0, 0, NULL },
@@ -1077,20 +1078,20 @@ static const struct cmd_verb jobs_verbs[] = {
 	{ "watch", "ID [-o ndjson]", "follow a job's state and progress live until it ends; the exit "
 	  "status is its outcome", NULL, jobs_watch, DB_REDIS, 1, 1, "@job" },
 	{ "cancel", "ID [--yes] [--dry-run]", "cancel a waiting job, or ask a running one to stop",
-	  guard_opts, jobs_cancel, DB_REDIS | CMD_MUTATES, 1, 1, "@job" },
+	  guard_opts, jobs_cancel, DB_REDIS_MUT, 1, 1, "@job" },
 	{ "retry", "ID [--yes] [--dry-run]", "queue a failed, dead or cancelled job again (or one "
-	  "Redis lost)", guard_opts, jobs_retry, DB_REDIS | CMD_MUTATES, 1, 1, "@job" },
+	  "Redis lost)", guard_opts, jobs_retry, DB_REDIS_MUT, 1, 1, "@job" },
 	{ "purge", "--older-than DUR [--state S] [--yes] [--dry-run] | --queue Q [--yes] [--dry-run]",
 	  "delete old finished jobs, or cancel the waiting jobs of a queue", purge_opts, jobs_purge,
-	  DB_REDIS | CMD_MUTATES, 0, 0, NULL },
+	  DB_REDIS_MUT, 0, 0, NULL },
 	{ "errors", "ID [-o csv|tsv|json|ndjson]", "the rejected rows of an import: line, column, "
 	  "reason, record (CSV)", NULL, jobs_errors_exec, CMD_NEEDS_DB, 1, 1, "@job" },
 	{ "stats", "[--queue Q] [-o FORMAT]", "queue sizes, age of the oldest ready job, counters",
 	  stats_opts, jobs_stats, CMD_NEEDS_REDIS, 0, 0, NULL },
 	{ "pause", "QUEUE", "stop starting jobs from QUEUE (running jobs go on)", NULL, jobs_pause,
 	  CMD_NEEDS_REDIS | CMD_MUTATES, 1, 1, "@queue" },
-	{ "resume", "QUEUE", "start jobs from QUEUE again", NULL, jobs_resume, CMD_NEEDS_REDIS | CMD_MUTATES, 1, 1,
-	  "@queue" },
+	{ "resume", "QUEUE", "start jobs from QUEUE again", NULL, jobs_resume,
+	  CMD_NEEDS_REDIS | CMD_MUTATES, 1, 1, "@queue" },
 	{ "workers", "[-o FORMAT]", "live workers, from their heartbeat records", NULL, jobs_workers,
 	  CMD_NEEDS_REDIS, 0, 0, NULL },
 	{ "schedules", "[-o FORMAT]", "periodic jobs (config file and built-in) with their next run",
@@ -1584,28 +1585,30 @@ static const struct opt q_opts[] = {
 
 static const struct cmd_verb q_verbs[] = {
 	{ "dequeue", "[--queue Q]... [--lease DUR] [--wait DUR] [--worker NAME]",
-	  "take a job (printed with its token) and record it running", q_opts, q_dequeue, DB_REDIS | CMD_MUTATES,
+	  "take a job (printed with its token) and record it running", q_opts, q_dequeue, DB_REDIS_MUT,
 	  0, 0, NULL },
-	{ "heartbeat", "ID TOKEN [--lease DUR]", "extend a lease", q_opts, q_heartbeat, DB_REDIS | CMD_MUTATES,
+	{ "heartbeat", "ID TOKEN [--lease DUR]", "extend a lease", q_opts, q_heartbeat, DB_REDIS_MUT,
 	  2, 2, NULL },
-	{ "progress", "ID TOKEN JSON", "store and publish progress", q_opts, q_progress, DB_REDIS | CMD_MUTATES,
+	{ "progress", "ID TOKEN JSON", "store and publish progress", q_opts, q_progress, DB_REDIS_MUT,
 	  3, 3, NULL },
-	{ "ack", "ID TOKEN [--result JSON]", "the job succeeded", q_opts, q_ack, DB_REDIS | CMD_MUTATES, 2, 2, NULL },
+	{ "ack", "ID TOKEN [--result JSON]", "the job succeeded", q_opts, q_ack, DB_REDIS_MUT, 2, 2,
+	  NULL },
 	{ "fail", "ID TOKEN [--error TEXT] [--permanent]", "the attempt failed", q_opts, q_fail,
-	  DB_REDIS | CMD_MUTATES, 2, 2, NULL },
+	  DB_REDIS_MUT, 2, 2, NULL },
 	{ "release", "ID TOKEN", "give the job back, not counting the attempt", q_opts, q_release,
-	  DB_REDIS | CMD_MUTATES, 2, 2, NULL },
-	{ "reap", "[--queue Q]", "fail expired leases", q_opts, q_reap, DB_REDIS | CMD_MUTATES, 0, 0, NULL },
-	{ "promote", "[--queue Q]", "queue due scheduled jobs", q_opts, q_promote, DB_REDIS | CMD_MUTATES, 0, 0, NULL },
+	  DB_REDIS_MUT, 2, 2, NULL },
+	{ "reap", "[--queue Q]", "fail expired leases", q_opts, q_reap, DB_REDIS_MUT, 0, 0, NULL },
+	{ "promote", "[--queue Q]", "queue due scheduled jobs", q_opts, q_promote, DB_REDIS_MUT, 0, 0,
+	  NULL },
 	{ "get", "ID [--queue Q]", "the job as Redis holds it", q_opts, q_get, CMD_NEEDS_REDIS, 1, 1,
 	  NULL },
 	{ "check-lease", "ID TOKEN", "the PostgreSQL fence in a transaction", q_opts, q_check_lease,
 	  CMD_NEEDS_DB, 2, 2, NULL },
 	{ "bench", "N [--queue Q] [--batch N] [--rate N] [--no-db] [--wait DUR]",
 	  "enqueue N noop jobs, wait for workers to run them, print jobs/s and latency", bench_opts,
-	  q_bench, DB_REDIS | CMD_MUTATES, 1, 1, NULL },
+	  q_bench, DB_REDIS_MUT, 1, 1, NULL },
 	{ "run", "[--queue Q]... [--max N] [--lease DUR] [--no-db] [--quiet-jobs]",
-	  "run jobs until the queues are empty", q_opts, q_run, DB_REDIS | CMD_MUTATES, 0, 0, NULL },
+	  "run jobs until the queues are empty", q_opts, q_run, DB_REDIS_MUT, 0, 0, NULL },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL }
 };
 

@@ -478,9 +478,9 @@ static const struct cmd_verb migrate_verbs[] = {
 	  NULL, migrate_list_exec, 0, 0, 0, NULL },
 	{ "print", "V", "print the SQL file of migration V", NULL, migrate_print_exec, 0, 1, 1,
 	  "@migration" },
-	{ "baseline", "V [--yes] [--dry-run] [--lock-timeout DUR]", "record migrations up to V as applied without "
-	  "running them (an existing schema)", baseline_opts, migrate_baseline_exec, CMD_NEEDS_DB | CMD_MUTATES,
-	  1, 1, "@migration" },
+	{ "baseline", "V [--yes] [--dry-run] [--lock-timeout DUR]", "record migrations up to V as "
+	  "applied without running them (an existing schema)", baseline_opts, migrate_baseline_exec,
+	  CMD_NEEDS_DB | CMD_MUTATES, 1, 1, "@migration" },
 	{ "verify", "", "check that applied migrations match this binary (exit 65 if not)", NULL,
 	  migrate_verify_exec, CMD_NEEDS_DB, 0, 0, NULL },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL }

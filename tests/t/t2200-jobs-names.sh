@@ -28,5 +28,7 @@ t_ok "makes that queue known" acmectl jobs pause bulk
 t_like "$ERR" "queue bulk paused" "it is paused"
 t_ok "jobs list --queue bulk" acmectl jobs list --queue bulk -o tsv
 t_ok "jobs list --type import (none yet)" acmectl jobs list --type import
+t_is "$(acmectl __complete jobs pause '' | sort | tr '\n' ' ')" "default import webhooks " \
+	"jobs pause completes the job types' queues"
 
 t_done
