@@ -362,9 +362,17 @@ static int migrate_baseline_exec(struct ctx *ctx, struct args *a)
 		goto out;
 	char list[512] = "";
 	size_t used = 0, n = 0;
-	bool known = false;    /* an unknown V is migrate_baseline's error (exit 3) */
-	for (size_t i = 0; i < mg.nentries; i++)
-		known |= mg.entries[i].version == version && mg.entries[i].file;
+	/* an unknown V, drift or unknown versions are migrate_baseline's errors
+	 * (exit 3, 65): nothing to confirm then */
+	bool known = false;
+	for (size_t i = 0; i < mg.nentries; i++) {
+		const struct migrate_entry *e = &mg.entries[i];
+		if (e->drift || (e->rec && !e->file)) {
+			known = false;
+			break;
+		}
+		known |= e->version == version && e->file;
+	}
 	for (size_t i = 0; known && i < mg.nentries; i++) {
 		const struct migrate_entry *e = &mg.entries[i];
 		if (!e->file || e->version > version || (e->state != MIG_PENDING &&
