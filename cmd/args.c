@@ -112,6 +112,52 @@ const struct opt *opt_lookup_long(const struct opt *const *tables, const char *n
 	return NULL;
 }
 
+/* Levenshtein distance of a[0..la) and b, capped for long words. */
+static size_t distance(const char *a, size_t la, const char *b)
+{
+	size_t lb = strlen(b), row[65];
+	if (la > 64 || lb > 64)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t prev = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cur = row[j], sub = prev + (a[i - 1] != b[j - 1]);
+			size_t del = row[j] + 1, ins = row[j - 1] + 1;
+			row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+			prev = cur;
+		}
+	}
+	return row[lb];
+}
+
+/* "unknown option --limt; did you mean --limit?": the nearest visible long
+ * option within two edits, or one the typed name starts. */
+static int unknown_long(const struct opt *const *tables, const char *name, size_t len,
+			struct acme_err *err)
+{
+	const struct opt *best = NULL;
+	size_t bestd = 3;
+	for (int t = 0; tables[t]; t++)
+		for (const struct opt *o = tables[t]; o->name; o++) {
+			if (o->flags & OPT_HIDDEN)
+				continue;
+			size_t d = distance(name, len, o->name);
+			if (len >= 3 && strncmp(o->name, name, len) == 0)
+				d = 1;
+			if (d < bestd) {
+				bestd = d;
+				best = o;
+			}
+		}
+	if (best)
+		return acme_err_set(err, ACME_E_USAGE, "unknown option --%.*s; did you mean --%s?",
+				    (int)len, name, best->name);
+	return acme_err_set(err, ACME_E_USAGE, "unknown option --%.*s", (int)len, name);
+}
+
 static const struct opt *lookup_short(const struct opt *const *tables, char c)
 {
 	for (int t = 0; tables[t]; t++)
@@ -202,7 +248,7 @@ int args_parse(struct args *a, int argc, char **argv, const struct opt *const *t
 			size_t len = eq ? (size_t)(eq - name) : strlen(name);
 			const struct opt *o = opt_lookup_long(tables, name, len);
 			if (!o)
-				return acme_err_set(err, ACME_E_USAGE, "unknown option --%.*s", (int)len, name);
+				return unknown_long(tables, name, len, err);
 			if (o->type == OPT_FLAG) {
 				if (eq)
 					return acme_err_set(err, ACME_E_USAGE, "--%s takes no value", o->name);

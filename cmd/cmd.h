@@ -6,7 +6,9 @@
  *      by OPT_END. The table drives parsing, `--help`, `acmectl __complete`
  *      (and through it the bash/zsh/fish completions) and tests/t/t0050.
  *   3. For nested verbs (`webhooks add|list`), give each verb a struct cmd_verb
- *      with its own usage and option table, in the parent's file.
+ *      with its own usage and option table, in the parent's file. A verb that
+ *      changes or destroys anything gets CMD_MUTATES: it then runs under its
+ *      full name only (read-only verbs may be shortened to a unique prefix).
  *   4. Export `const struct cmd_entry cmd_<name>` and add it to the table in
  *      cmd/main.c (and its extern below).
  *   5. Set CMD_NEEDS_DB / CMD_NEEDS_REDIS so main connects for you (the
@@ -27,6 +29,7 @@
 #include <stdio.h>
 
 #include "core/config.h"
+#include "core/confirm.h"
 #include "core/err.h"
 #include "core/output.h"
 
@@ -59,6 +62,8 @@ struct opt {
 #define CMD_HIDDEN       0x8
 #define CMD_NO_VALIDATE  0x10  /* loads config but tolerates bad values (config show) */
 #define CMD_RAW_ARGS     0x20  /* every word after the command is a positional */
+#define CMD_MUTATES      0x40  /* the verb changes or destroys something: it runs
+				* under its full name only, never a prefix */
 
 struct ctx;
 struct args;
@@ -140,6 +145,23 @@ struct output *ctx_output_new(struct ctx *ctx, const struct out_col *cols, size_
 int ctx_require_format(struct ctx *ctx, unsigned allowed);
 /* Ask for confirmation on a TTY. Returns true if confirmed. */
 bool ctx_confirm(struct ctx *ctx, const char *prompt, const char *expected);
+/* What a confirmation is about. what: the action in lower case, for refusals
+ * and the y/N question ("delete webhook 3 (https://...)"); headline: the first
+ * line of a typed prompt (NULL: "This will <what> in the <env> environment.");
+ * noun: what the count counts ("products"); nothing: what a refusal left
+ * alone ("nothing was deleted"). */
+struct confirm_text {
+	const char *what, *headline, *noun, *nothing;
+};
+/* The one confirmation policy (core/confirm.h) with --yes from a (verbs that
+ * call this have a "yes" option): 0 to go on, or -1 with ctx->err
+ * ACME_E_REFUSED (exit 4) when refused or not confirmed. count: for
+ * CONFIRM_BULK, how many things would go. */
+int ctx_confirm_action(struct ctx *ctx, const struct args *a, enum confirm_kind kind,
+		       long long count, const struct confirm_text *t);
+/* With --dry-run in a: print "would <what>" on stdout, say nothing was changed
+ * and return true; the caller then stops, changing nothing. */
+bool ctx_dry_run(struct ctx *ctx, const struct args *a, const char *what);
 
 /* Start the dev stack if needed and migrate it to head (cmd/dev.c). */
 int dev_stack_ensure(struct ctx *ctx, bool *started, int *current, size_t *applied);
@@ -151,7 +173,11 @@ int parse_duration_ms(const char *s, long long *out);
 /* The command table (cmd/main.c). */
 extern const struct cmd_entry *const commands[];
 const struct cmd_entry *cmd_find(const char *name, const struct cmd_entry **ambiguous);
-/* A verb by name or unique prefix; NULL if none or ambiguous. */
+/* A verb by name, or by a prefix naming exactly one verb that is not
+ * CMD_MUTATES; NULL otherwise, with err (may be NULL) saying why and listing
+ * the candidates (ACME_E_USAGE). */
+const struct cmd_verb *cmd_verb_lookup(const struct cmd_entry *cmd, const char *name,
+				       struct acme_err *err);
 const struct cmd_verb *cmd_verb_find(const struct cmd_entry *cmd, const char *name);
 extern const struct opt global_opts[];
 

@@ -12,6 +12,8 @@
 #include "cmd/cmd.h"
 #include "core/config.h"
 #include "core/db.h"
+#include "core/job.h"
+#include "core/jobtypes.h"
 #include "core/migrate.h"
 
 /* Where a dynamic hint looks: --env and --config as typed on the line; and
@@ -83,6 +85,25 @@ static void complete_delivery_show(FILE *f, const char *prefix, const struct com
 	from_db(f, prefix, where, webhooks_complete_ids, "delivery-show");
 }
 
+/* Job ids, the most recent first (they are long ULIDs: nobody types them) */
+static void print_id(void *arg, const char *id)
+{
+	fprintf(arg, "%s\n", id);
+}
+
+static void job_fn(FILE *f, PGconn *db, const char *what, int npos, const char *prefix)
+{
+	struct acme_err err = { 0 };
+	(void)what;
+	if (npos == 0)
+		job_recent_ids(db, prefix, 50, print_id, f, &err);
+}
+
+static void complete_jobs(FILE *f, const char *prefix, const struct complete_where *where)
+{
+	from_db(f, prefix, where, job_fn, NULL);
+}
+
 static void emit(FILE *f, const char *cand, const char *prefix)
 {
 	if (strncmp(cand, prefix, strlen(prefix)) == 0)
@@ -126,6 +147,29 @@ static void complete_migrations(FILE *f, const char *prefix, const struct comple
 	migration_set_release(&set);
 }
 
+static void complete_jobtypes(FILE *f, const char *prefix, const struct complete_where *where)
+{
+	const struct jobtype *t;
+	(void)where;
+	for (size_t i = 0; (t = jobtype_at(i)); i++)
+		emit(f, t->name, prefix);
+}
+
+/* The job types' default queues (always known; core/jobtypes.h). Queues
+ * only Redis knows are not offered: completion never waits on a server. */
+static void complete_queues(FILE *f, const char *prefix, const struct complete_where *where)
+{
+	const struct jobtype *t;
+	(void)where;
+	for (size_t i = 0; (t = jobtype_at(i)); i++) {
+		bool seen = false;
+		for (size_t j = 0; j < i; j++)
+			seen |= strcmp(jobtype_at(j)->queue, t->queue) == 0;
+		if (!seen)
+			emit(f, t->queue, prefix);
+	}
+}
+
 static const struct {
 	const char *hint;
 	void (*fn)(FILE *f, const char *prefix, const struct complete_where *where);
@@ -136,6 +180,9 @@ static const struct {
 	{ "@webhook", complete_webhooks },
 	{ "@delivery", complete_deliveries },
 	{ "@delivery-show", complete_delivery_show },
+	{ "@job", complete_jobs },
+	{ "@jobtype", complete_jobtypes },
+	{ "@queue", complete_queues },
 };
 
 static void emit_hint(FILE *f, const char *hint, const char *prefix,

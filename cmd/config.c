@@ -57,28 +57,61 @@ static int config_show(struct ctx *ctx, struct args *a)
 	return 0;
 }
 
+/* One check's outcome for -o json: {"check", "status": "pass"|"fail", "error"?}. */
+static void add_check(json_t *checks, const char *name, bool ok, const struct acme_err *err)
+{
+	json_t *c = json_pack("{s:s, s:s}", "check", name, "status", ok ? "pass" : "fail");
+	if (!ok)
+		json_object_set_new(c, "error", json_string(err->msg));
+	json_array_append_new(checks, c);
+}
+
 static int config_check(struct ctx *ctx, struct args *a)
 {
+	/* -o json: one document whatever happens (scripts parse it); the exit
+	 * status and the message on stderr stay those of the text form */
+	bool json = ctx->fmt_given && ctx_format(ctx) == OUT_JSON;
+	json_t *checks = json_array();
+	int rc = -1;
+
 	/* the dispatcher has validated already; say so for people */
-	ctx_msg(ctx, "configuration ok (environment %s, config file %s)", config_get(&ctx->cfg, CFG_ENV),
-		ctx->cfg.file ? ctx->cfg.file : "none");
-	if (!args_has(a, "connect"))
-		return 0;
+	if (!json)
+		ctx_msg(ctx, "configuration ok (environment %s, config file %s)",
+			config_get(&ctx->cfg, CFG_ENV), ctx->cfg.file ? ctx->cfg.file : "none");
+	add_check(checks, "config", true, NULL);
+	if (!args_has(a, "connect")) {
+		rc = 0;
+		goto out;
+	}
 	/* reachability: connect directly, never start the dev stack from here */
 	PGconn *db = db_connect(&ctx->cfg, &ctx->err);
+	add_check(checks, "postgresql", db != NULL, &ctx->err);
 	if (!db)
-		return -1;
+		goto out;
 	PQfinish(db);
-	ctx_msg(ctx, "postgresql ok");
+	if (!json)
+		ctx_msg(ctx, "postgresql ok");
 	redisContext *r = rds_connect(&ctx->cfg, 0, &ctx->err);
-	if (!r)
-		return -1;
-	int rc = rds_ping(r, &ctx->err);
-	redisFree(r);
-	if (rc < 0)
-		return -1;
-	ctx_msg(ctx, "redis ok");
-	return 0;
+	int pong = r ? rds_ping(r, &ctx->err) : -1;
+	if (r)
+		redisFree(r);
+	add_check(checks, "redis", pong == 0, &ctx->err);
+	if (pong < 0)
+		goto out;
+	if (!json)
+		ctx_msg(ctx, "redis ok");
+	rc = 0;
+out:
+	if (json) {
+		json_t *doc = json_pack("{s:s, s:o, s:b, s:O}", "environment",
+					config_get(&ctx->cfg, CFG_ENV), "config_file",
+					ctx->cfg.file ? json_string(ctx->cfg.file) : json_null(),
+					"ok", rc == 0, "checks", checks);
+		output_json(ctx->out, doc, true);
+		json_decref(doc);
+	}
+	json_decref(checks);
+	return rc;
 }
 
 static const struct opt check_opts[] = {
@@ -90,7 +123,7 @@ static const struct opt check_opts[] = {
 static const struct cmd_verb config_verbs[] = {
 	{ "show", "[-o FORMAT]", "print every effective setting, its value (secrets redacted) and "
 	  "where it came from", NULL, config_show, CMD_NO_VALIDATE, 0, 0, NULL },
-	{ "check", "[--connect]", "validate the configuration; exit 78 with the first problem",
+	{ "check", "[--connect] [-o json]", "validate the configuration; exit 78 with the first problem",
 	  check_opts,
 	  config_check, 0, 0, 0, NULL },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL }

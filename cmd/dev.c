@@ -60,6 +60,22 @@ static int dev_down(struct ctx *ctx, struct args *a)
 	bool purge = args_has(a, "purge");
 	if (open_stack(ctx, &ds) < 0)
 		return -1;
+	if (purge) {
+		/* every dev database goes: the one confirmation policy (core/confirm.h) */
+		char *what = xasprintf("stop the dev stack and delete its data in %s (every dev "
+				       "database and the Redis data)", ds.dir);
+		struct confirm_text ct = { what, NULL, NULL, "nothing was stopped or deleted" };
+		bool dry = ctx_dry_run(ctx, a, what);
+		int confirmed = dry ? 0 : ctx_confirm_action(ctx, a, CONFIRM_DESTRUCTIVE, 1, &ct);
+		free(what);
+		if (dry || confirmed < 0) {
+			devstack_release(&ds);
+			return dry ? 0 : -1;
+		}
+	} else if (ctx_dry_run(ctx, a, "stop the dev stack (its data stays)")) {
+		devstack_release(&ds);
+		return 0;
+	}
 	int rc = devstack_down(&ds, purge, &ctx->err);
 	if (rc == 0)
 		ctx_msg(ctx, "dev stack stopped%s", purge ? " and its data removed" : "");
@@ -198,15 +214,20 @@ static int dev_psql(struct ctx *ctx, struct args *a) { return exec_client(ctx, a
 static int dev_redis_cli(struct ctx *ctx, struct args *a) { return exec_client(ctx, a, false); }
 
 static const struct opt down_opts[] = {
-	{ "purge", 0, OPT_FLAG, NULL, "also remove the data directory", 0, 0, NULL, 0 },
+	{ "purge", 0, OPT_FLAG, NULL, "also remove the data directory (asks on a terminal; "
+	  "needs --yes without one)", 0, 0, NULL, 0 },
+	{ "yes", 'y', OPT_FLAG, NULL, "do not ask before --purge removes the data", 0, 0, NULL, 0 },
+	{ "dry-run", 'n', OPT_FLAG, NULL, "say what would be stopped and removed; change nothing",
+	  0, 0, NULL, 0 },
 	OPT_END
 };
 
 static const struct cmd_verb dev_verbs[] = {
 	{ "up", "", "start the private PostgreSQL and Redis and wait until both answer (idempotent)",
-	  NULL, dev_up, CMD_NO_VALIDATE, 0, 0, NULL },
-	{ "down", "[--purge]", "stop the dev stack's own processes; --purge removes its data",
-	  down_opts, dev_down, CMD_NO_VALIDATE, 0, 0, NULL },
+	  NULL, dev_up, CMD_NO_VALIDATE | CMD_MUTATES, 0, 0, NULL },
+	{ "down", "[--purge] [--yes] [--dry-run]",
+	  "stop the dev stack's own processes; --purge removes its data", down_opts, dev_down,
+	  CMD_NO_VALIDATE | CMD_MUTATES, 0, 0, NULL },
 	{ "status", "[-o FORMAT]", "report both servers; exit 0 when both answer, 69 otherwise",
 	  NULL, dev_status, CMD_NO_VALIDATE, 0, 0, NULL },
 	{ "env", "[-o json]", "print shell exports of DATABASE_URL and REDIS_URL for the dev stack",

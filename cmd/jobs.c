@@ -46,6 +46,27 @@ static int open_queue(struct ctx *ctx, struct queue *q)
 	return queue_init(q, rc, config_get(&ctx->cfg, CFG_REDIS_PREFIX), &ctx->err);
 }
 
+/* Only known queues may be named (issue 11): `jobs pause nosuchqueue` must not
+ * say "paused". Known: every job type's default queue and every queue Redis
+ * has seen (core/jobtypes.h). quiet_if_down: when Redis cannot be asked, do
+ * not fail (jobs list reads PostgreSQL only). */
+static int known_queue(struct ctx *ctx, const char *queue, bool quiet_if_down)
+{
+	struct queue q;
+	if (queue_check_name("queue", queue, &ctx->err) < 0)
+		return -1;
+	if (open_queue(ctx, &q) < 0) {
+		if (quiet_if_down && ctx->err.code == ACME_E_UNAVAILABLE) {
+			memset(&ctx->err, 0, sizeof(ctx->err));
+			return 0;
+		}
+		return -1;
+	}
+	int rc = jobtype_check_queue(&q, queue, &ctx->err);
+	queue_release(&q);
+	return rc;
+}
+
 /* A Redis time (ms) as RFC 3339 UTC; "" for 0. */
 static void iso_ms(long long ms, char *buf, size_t len)
 {
@@ -187,6 +208,17 @@ out:
 
 /* ---- list, show ------------------------------------------------------------------------ */
 
+/* Tell people (table and tsv only: machine formats carry their own paging)
+ * that a list was cut at --limit, and how to see the rest. */
+static void more_rows_hint(struct ctx *ctx, enum out_format fmt, const char *noun, long shown,
+			   const char *next)
+{
+	if (fmt != OUT_TABLE && fmt != OUT_TSV)
+		return;
+	ctx_msg(ctx, "showing the first %ld %s; there are more: the next page with --after %s "
+		"(or raise --limit, or narrow with filters)", shown, noun, next);
+}
+
 static int jobs_list(struct ctx *ctx, struct args *a)
 {
 	static const struct out_col cols[] = {
@@ -200,6 +232,9 @@ static int jobs_list(struct ctx *ctx, struct args *a)
 	char *next = NULL;
 	enum out_format fmt = ctx_format(ctx);
 
+	if ((f.type && jobtype_check(f.type, &ctx->err) < 0) ||
+	    (f.queue && known_queue(ctx, f.queue, true) < 0))
+		return -1;
 	int n = job_list_page(ctx->db, &f, &rows, &next, &ctx->err);
 	if (n < 0)
 		return -1;
@@ -229,6 +264,8 @@ static int jobs_list(struct ctx *ctx, struct args *a)
 	}
 	output_end(o, output_page(f.limit, next));
 	job_rows_free(rows, (size_t)n);
+	if (next)
+		more_rows_hint(ctx, fmt, "jobs", f.limit, next);
 	free(next);
 	return 0;
 }
@@ -297,6 +334,27 @@ out_row:
 
 /* ---- cancel, retry ------------------------------------------------------------------- */
 
+/* cancel and retry act on one job the user named: --dry-run says what would
+ * happen to it, and production asks (core/confirm.h, CONFIRM_NAMED). 1 after a
+ * dry run, 0 to go on, -1 refused. */
+static int job_guard(struct ctx *ctx, struct args *a, const char *verb, const char *nothing)
+{
+	struct job_row row = { 0 };
+	char what[400];
+	if (args_has(a, "dry-run")) {
+		if (job_get(ctx->db, a->argv[0], &row, &ctx->err) < 0)
+			return -1;
+		snprintf(what, sizeof(what), "%s job %s (%s, %s)", verb, row.id, row.type,
+			 job_state_name(row.state));
+		job_row_release(&row);
+		ctx_dry_run(ctx, a, what);
+		return 1;
+	}
+	snprintf(what, sizeof(what), "%s job %s", verb, a->argv[0]);
+	struct confirm_text ct = { what, NULL, NULL, nothing };
+	return ctx_confirm_action(ctx, a, CONFIRM_NAMED, 1, &ct);
+}
+
 static int jobs_cancel(struct ctx *ctx, struct args *a)
 {
 	struct queue q;
@@ -304,7 +362,11 @@ static int jobs_cancel(struct ctx *ctx, struct args *a)
 	const char *id = a->argv[0];
 	int status = -1;
 
-	if (queue_check_id(id, &ctx->err) < 0 || open_queue(ctx, &q) < 0)
+	int g = queue_check_id(id, &ctx->err) < 0 ? -1 :
+		job_guard(ctx, a, "cancel", "nothing was cancelled");
+	if (g != 0)
+		return g < 0 ? -1 : 0;
+	if (open_queue(ctx, &q) < 0)
 		return -1;
 	struct audit_actor who = { config_get(&ctx->cfg, CFG_ENV), "jobs cancel" };
 	int rc = job_cancel(ctx->db, &q, id, &who, &job, &ctx->err);
@@ -341,7 +403,11 @@ static int jobs_retry(struct ctx *ctx, struct args *a)
 	const char *id = a->argv[0];
 	int rc = -1;
 
-	if (queue_check_id(id, &ctx->err) < 0 || open_queue(ctx, &q) < 0)
+	int g = queue_check_id(id, &ctx->err) < 0 ? -1 :
+		job_guard(ctx, a, "retry", "nothing was queued");
+	if (g != 0)
+		return g < 0 ? -1 : 0;
+	if (open_queue(ctx, &q) < 0)
 		return -1;
 	struct audit_actor who = { config_get(&ctx->cfg, CFG_ENV), "jobs retry" };
 	if (job_retry(ctx->db, &q, id, &who, &job, &ctx->err) < 0)
@@ -361,28 +427,6 @@ out:
 
 /* ---- purge ------------------------------------------------------------------------------- */
 
-/* Destructive: confirmed on a terminal, --yes otherwise; --yes always in
- * production (DESIGN.md sections 4 and 11). */
-static int confirm(struct ctx *ctx, struct args *a, const char *what)
-{
-	const char *env = config_get(&ctx->cfg, CFG_ENV);
-	char prompt[512];
-	if (args_has(a, "yes"))
-		return 0;
-	if (config_is_production(&ctx->cfg))
-		return acme_err_set(&ctx->err, ACME_E_REFUSED, "refusing to %s in production "
-				    "without --yes", what);
-	snprintf(prompt, sizeof(prompt), "%s in environment %s? [y/N]", what, env);
-	if (prompt[0] >= 'a' && prompt[0] <= 'z')
-		prompt[0] = (char)(prompt[0] - 32);
-	if (!ctx->stdin_tty || !ctx->stderr_tty)
-		return acme_err_set(&ctx->err, ACME_E_REFUSED, "refusing to %s without --yes "
-				    "(not a terminal)", what);
-	if (!ctx_confirm(ctx, prompt, NULL))
-		return acme_err_set(&ctx->err, ACME_E_REFUSED, "not confirmed; nothing purged");
-	return 0;
-}
-
 static int jobs_purge(struct ctx *ctx, struct args *a)
 {
 	struct queue q;
@@ -397,16 +441,34 @@ static int jobs_purge(struct ctx *ctx, struct args *a)
 	if (queue && args_get(a, "state"))
 		return acme_err_set(&ctx->err, ACME_E_USAGE, "jobs purge: --state goes with "
 				    "--older-than, not --queue");
-	if (queue && queue_check_name("queue", queue, &ctx->err) < 0)
+	if (queue && known_queue(ctx, queue, false) < 0)
 		return -1;
 	if (queue)
 		snprintf(what, sizeof(what), "cancel every waiting job of queue %s", queue);
 	else
 		snprintf(what, sizeof(what), "delete %s jobs that finished more than %s ago",
 			 args_get(a, "state") ? args_get(a, "state") : "all finished", older);
-	if (confirm(ctx, a, what) < 0 || open_queue(ctx, &q) < 0)
+	if (open_queue(ctx, &q) < 0)
 		return -1;
 	struct audit_actor who = { config_get(&ctx->cfg, CFG_ENV), "jobs purge" };
+	/* how many would go: typed back on a terminal, printed by --dry-run */
+	long long count = 0;
+	struct queue_stats st;
+	if (queue ? queue_stats(&q, queue, &st, &ctx->err) < 0 :
+	    job_purge_count(ctx->db, args_int(a, "older-than", 0), args_get(a, "state"), &count,
+			    &ctx->err) < 0)
+		goto out;
+	if (queue)
+		count = st.ready + st.scheduled;
+	char *whatn = xasprintf("%s (%lld job%s)", what, count, count == 1 ? "" : "s");
+	struct confirm_text ct = { whatn, NULL, "jobs", "nothing was purged" };
+	bool dry = ctx_dry_run(ctx, a, whatn);
+	int confirmed = dry ? 0 : ctx_confirm_action(ctx, a, CONFIRM_BULK, count, &ct);
+	free(whatn);
+	if (dry)
+		rc = 0;
+	if (dry || confirmed < 0)
+		goto out;
 	if (queue) {
 		size_t n = 0;
 		if (job_purge_queue(ctx->db, &q, queue, &who, &n, &ctx->err) < 0)
@@ -442,7 +504,7 @@ static int jobs_stats(struct ctx *ctx, struct args *a)
 	int n = 0, rc = -1;
 	const char *only = args_get(a, "queue");
 
-	if (only && queue_check_name("queue", only, &ctx->err) < 0)
+	if (only && known_queue(ctx, only, false) < 0)
 		return -1;
 	if (open_queue(ctx, &q) < 0)
 		return -1;
@@ -493,7 +555,7 @@ static int pause_or_resume(struct ctx *ctx, struct args *a, bool pause)
 	struct queue q;
 	bool was = false;
 	const char *queue = a->argv[0];
-	if (queue_check_name("queue", queue, &ctx->err) < 0 || open_queue(ctx, &q) < 0)
+	if (known_queue(ctx, queue, false) < 0 || open_queue(ctx, &q) < 0)
 		return -1;
 	int rc = (pause ? queue_pause : queue_resume)(&q, queue, &was, &ctx->err);
 	queue_release(&q);
@@ -1042,10 +1104,18 @@ static const struct opt enqueue_opts[] = {
 
 static const struct opt list_opts[] = {
 	{ "state", 0, OPT_STRING, "STATE", "only jobs in this state", 0, 0, STATE_CHOICES, 0 },
-	{ "type", 0, OPT_STRING, "TYPE", "only jobs of this type", 0, 0, NULL, 0 },
+	{ "type", 0, OPT_STRING, "TYPE", "only jobs of this type", 0, 0, "@jobtype", 0 },
 	{ "queue", 0, OPT_STRING, "QUEUE", "only jobs of this queue", 0, 0, NULL, 0 },
 	{ "limit", 0, OPT_INT, "N", "at most N jobs, newest first (default 50)", 1, 100000, NULL, 0 },
 	{ "after", 0, OPT_STRING, "CURSOR", "the page after the one whose next_cursor this is",
+	  0, 0, NULL, 0 },
+	OPT_END
+};
+
+static const struct opt guard_opts[] = {
+	{ "yes", 'y', OPT_FLAG, NULL, "do not ask for confirmation (production asks on a terminal, "
+	  "refuses without one)", 0, 0, NULL, 0 },
+	{ "dry-run", 'n', OPT_FLAG, NULL, "say what would happen to the job; change nothing",
 	  0, 0, NULL, 0 },
 	OPT_END
 };
@@ -1058,6 +1128,8 @@ static const struct opt purge_opts[] = {
 	{ "queue", 0, OPT_STRING, "QUEUE", "instead: cancel every waiting job of QUEUE",
 	  0, 0, NULL, 0 },
 	{ "yes", 'y', OPT_FLAG, NULL, "do not ask for confirmation", 0, 0, NULL, 0 },
+	{ "dry-run", 'n', OPT_FLAG, NULL, "say how many jobs would go; change nothing",
+	  0, 0, NULL, 0 },
 	OPT_END
 };
 
@@ -1073,10 +1145,11 @@ static const struct opt stats_opts[] = {
 };
 
 #define DB_REDIS (CMD_NEEDS_DB | CMD_NEEDS_REDIS)
+#define DB_REDIS_MUT (DB_REDIS | CMD_MUTATES)     /* and the verb changes something */
 
 static const struct cmd_verb jobs_verbs[] = {
 	{ "enqueue", "TYPE [--payload JSON] [--queue Q] [--delay DUR] [--max-attempts N] [--id ID]",
-	  "record a job and queue it; prints its id", enqueue_opts, jobs_enqueue, DB_REDIS, 1, 1,
+	  "record a job and queue it; prints its id", enqueue_opts, jobs_enqueue, DB_REDIS_MUT, 1, 1,
 	  "@jobtype" },
 	{ "list", "[--state S] [--type T] [--queue Q] [--limit N] [--after CURSOR] [-o FORMAT]",
 	  "list jobs, newest first", list_opts, jobs_list, CMD_NEEDS_DB, 0, 0, NULL },
@@ -1084,21 +1157,21 @@ static const struct cmd_verb jobs_verbs[] = {
 	  jobs_show, DB_REDIS, 1, 1, "@job" },
 	{ "watch", "ID [--timeout DUR] [-o ndjson]", "follow a job's state and progress live until "
 	  "it ends; the exit status is its outcome", watch_opts, jobs_watch, DB_REDIS, 1, 1, "@job" },
-	{ "cancel", "ID", "cancel a waiting job, or ask a running one to stop", NULL, jobs_cancel,
-	  DB_REDIS, 1, 1, "@job" },
-	{ "retry", "ID", "queue a failed, dead or cancelled job again (or one Redis lost)", NULL,
-	  jobs_retry, DB_REDIS, 1, 1, "@job" },
-	{ "purge", "--older-than DUR [--state S] [--yes] | --queue Q [--yes]",
+	{ "cancel", "ID [--yes] [--dry-run]", "cancel a waiting job, or ask a running one to stop",
+	  guard_opts, jobs_cancel, DB_REDIS_MUT, 1, 1, "@job" },
+	{ "retry", "ID [--yes] [--dry-run]", "queue a failed, dead or cancelled job again (or one "
+	  "Redis lost)", guard_opts, jobs_retry, DB_REDIS_MUT, 1, 1, "@job" },
+	{ "purge", "--older-than DUR [--state S] [--yes] [--dry-run] | --queue Q [--yes] [--dry-run]",
 	  "delete old finished jobs, or cancel the waiting jobs of a queue", purge_opts, jobs_purge,
-	  DB_REDIS, 0, 0, NULL },
+	  DB_REDIS_MUT, 0, 0, NULL },
 	{ "errors", "ID [-o csv|tsv|json|ndjson]", "the rejected rows of an import: line, column, "
 	  "reason, record (CSV)", NULL, jobs_errors_exec, CMD_NEEDS_DB, 1, 1, "@job" },
 	{ "stats", "[--queue Q] [-o FORMAT]", "queue sizes, age of the oldest ready job, counters",
 	  stats_opts, jobs_stats, CMD_NEEDS_REDIS, 0, 0, NULL },
 	{ "pause", "QUEUE", "stop starting jobs from QUEUE (running jobs go on)", NULL, jobs_pause,
-	  CMD_NEEDS_REDIS, 1, 1, "@queue" },
-	{ "resume", "QUEUE", "start jobs from QUEUE again", NULL, jobs_resume, CMD_NEEDS_REDIS, 1, 1,
-	  "@queue" },
+	  CMD_NEEDS_REDIS | CMD_MUTATES, 1, 1, "@queue" },
+	{ "resume", "QUEUE", "start jobs from QUEUE again", NULL, jobs_resume,
+	  CMD_NEEDS_REDIS | CMD_MUTATES, 1, 1, "@queue" },
 	{ "workers", "[-o FORMAT]", "live workers, from their heartbeat records", NULL, jobs_workers,
 	  CMD_NEEDS_REDIS, 0, 0, NULL },
 	{ "schedules", "[-o FORMAT]", "periodic jobs (config file and built-in) with their next run",
@@ -1592,28 +1665,30 @@ static const struct opt q_opts[] = {
 
 static const struct cmd_verb q_verbs[] = {
 	{ "dequeue", "[--queue Q]... [--lease DUR] [--wait DUR] [--worker NAME]",
-	  "take a job (printed with its token) and record it running", q_opts, q_dequeue, DB_REDIS,
+	  "take a job (printed with its token) and record it running", q_opts, q_dequeue, DB_REDIS_MUT,
 	  0, 0, NULL },
-	{ "heartbeat", "ID TOKEN [--lease DUR]", "extend a lease", q_opts, q_heartbeat, DB_REDIS,
+	{ "heartbeat", "ID TOKEN [--lease DUR]", "extend a lease", q_opts, q_heartbeat, DB_REDIS_MUT,
 	  2, 2, NULL },
-	{ "progress", "ID TOKEN JSON", "store and publish progress", q_opts, q_progress, DB_REDIS,
+	{ "progress", "ID TOKEN JSON", "store and publish progress", q_opts, q_progress, DB_REDIS_MUT,
 	  3, 3, NULL },
-	{ "ack", "ID TOKEN [--result JSON]", "the job succeeded", q_opts, q_ack, DB_REDIS, 2, 2, NULL },
+	{ "ack", "ID TOKEN [--result JSON]", "the job succeeded", q_opts, q_ack, DB_REDIS_MUT, 2, 2,
+	  NULL },
 	{ "fail", "ID TOKEN [--error TEXT] [--permanent]", "the attempt failed", q_opts, q_fail,
-	  DB_REDIS, 2, 2, NULL },
+	  DB_REDIS_MUT, 2, 2, NULL },
 	{ "release", "ID TOKEN", "give the job back, not counting the attempt", q_opts, q_release,
-	  DB_REDIS, 2, 2, NULL },
-	{ "reap", "[--queue Q]", "fail expired leases", q_opts, q_reap, DB_REDIS, 0, 0, NULL },
-	{ "promote", "[--queue Q]", "queue due scheduled jobs", q_opts, q_promote, DB_REDIS, 0, 0, NULL },
+	  DB_REDIS_MUT, 2, 2, NULL },
+	{ "reap", "[--queue Q]", "fail expired leases", q_opts, q_reap, DB_REDIS_MUT, 0, 0, NULL },
+	{ "promote", "[--queue Q]", "queue due scheduled jobs", q_opts, q_promote, DB_REDIS_MUT, 0, 0,
+	  NULL },
 	{ "get", "ID [--queue Q]", "the job as Redis holds it", q_opts, q_get, CMD_NEEDS_REDIS, 1, 1,
 	  NULL },
 	{ "check-lease", "ID TOKEN", "the PostgreSQL fence in a transaction", q_opts, q_check_lease,
 	  CMD_NEEDS_DB, 2, 2, NULL },
 	{ "bench", "N [--queue Q] [--batch N] [--rate N] [--no-db] [--wait DUR]",
 	  "enqueue N noop jobs, wait for workers to run them, print jobs/s and latency", bench_opts,
-	  q_bench, DB_REDIS, 1, 1, NULL },
+	  q_bench, DB_REDIS_MUT, 1, 1, NULL },
 	{ "run", "[--queue Q]... [--max N] [--lease DUR] [--no-db] [--quiet-jobs]",
-	  "run jobs until the queues are empty", q_opts, q_run, DB_REDIS, 0, 0, NULL },
+	  "run jobs until the queues are empty", q_opts, q_run, DB_REDIS_MUT, 0, 0, NULL },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL }
 };
 

@@ -20,6 +20,7 @@
 #include "core/devstack.h"
 #include "core/failpoint.h"
 #include "core/db.h"
+#include "core/job.h"
 #include "core/log.h"
 #include "core/rds.h"
 #include "core/version.h"
@@ -135,19 +136,48 @@ static const char *closest_command(const char *name)
 	return bestd <= 3 ? best : NULL;
 }
 
-const struct cmd_verb *cmd_verb_find(const struct cmd_entry *cmd, const char *name)
+/* Verbs may be shortened only when that cannot change anything: a prefix
+ * runs a verb only when it names exactly one verb and that verb is read-only.
+ * A verb marked CMD_MUTATES runs under its full name only (`products d 1`
+ * once deleted a product), as in git, gh and kubectl. */
+const struct cmd_verb *cmd_verb_lookup(const struct cmd_entry *cmd, const char *name,
+				       struct acme_err *err)
 {
 	const struct cmd_verb *found = NULL;
+	size_t len = strlen(name);
 	int n = 0;
+	bool mutating = false;
+	char list[512] = "";
+	size_t off = 0;
+
 	for (const struct cmd_verb *v = cmd->verbs; v->name; v++)
 		if (strcmp(v->name, name) == 0)
 			return v;
-	for (const struct cmd_verb *v = cmd->verbs; v->name; v++)
-		if (strncmp(v->name, name, strlen(name)) == 0) {
+	for (const struct cmd_verb *v = cmd->verbs; len && v->name; v++)
+		if (strncmp(v->name, name, len) == 0) {
 			found = v;
 			n++;
+			mutating |= (v->flags & CMD_MUTATES) != 0;
+			if (off < sizeof(list))
+				off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s",
+							off ? ", " : "", v->name);
 		}
-	return n == 1 ? found : NULL;
+	if (n == 1 && !mutating)
+		return found;
+	if (!err)
+		return NULL;
+	if (n == 0)
+		acme_err_set(err, ACME_E_USAGE, "'%s' is not a verb of 'acmectl %s'; see 'acmectl %s "
+			     "--help'", name, cmd->name, cmd->name);
+	else
+		acme_err_set(err, ACME_E_USAGE, "'%s' could be: %s%s", name, list,
+			     mutating ? "; verbs that change something must be typed in full" : "");
+	return NULL;
+}
+
+const struct cmd_verb *cmd_verb_find(const struct cmd_entry *cmd, const char *name)
+{
+	return cmd_verb_lookup(cmd, name, NULL);
 }
 
 /* ---- context helpers ------------------------------------------------------ */
@@ -250,6 +280,66 @@ bool ctx_confirm(struct ctx *ctx, const char *prompt, const char *expected)
 	return strcmp(line, "y") == 0 || strcmp(line, "yes") == 0;
 }
 
+int ctx_confirm_action(struct ctx *ctx, const struct args *a, enum confirm_kind kind,
+		       long long count, const struct confirm_text *t)
+{
+	const char *env = ctx->cfg_loaded ? config_get(&ctx->cfg, CFG_ENV) : "development";
+	bool prod = ctx->cfg_loaded && config_is_production(&ctx->cfg);
+	const char *nothing = t->nothing ? t->nothing : "nothing was changed";
+	struct confirm_facts facts = { kind, args_has(a, "yes"), ctx->stdin_tty && ctx->stderr_tty,
+				       prod, env, count };
+	struct confirm_plan plan;
+	char *prompt = NULL;
+	bool ok = true;
+
+	switch (confirm_decide(&facts, &plan)) {
+	case CONFIRM_PROCEED:
+		return 0;
+	case CONFIRM_REFUSE:
+		return acme_err_set(&ctx->err, ACME_E_REFUSED, "refusing to %s%s without --yes (there "
+				    "is no terminal to confirm on); %s", t->what,
+				    prod ? " in production" : "", nothing);
+	case CONFIRM_ASK:
+		break;
+	}
+	if (plan.yes_no) {
+		prompt = xasprintf("%s in environment %s? [y/N]", t->what, env);
+		if (prompt[0] >= 'a' && prompt[0] <= 'z')
+			prompt[0] = (char)(prompt[0] - 32);
+		ok = ctx_confirm(ctx, prompt, NULL);
+	} else {
+		char *head = t->headline ? xstrdup(t->headline) :
+			     xasprintf("This will %s in the %s environment.", t->what, env);
+		if (plan.count[0]) {
+			prompt = xasprintf("%s\nType the number of %s (%s) to confirm:", head,
+					   t->noun ? t->noun : "things", plan.count);
+			ok = ctx_confirm(ctx, prompt, plan.count);
+			free(prompt);
+			prompt = NULL;
+		}
+		if (ok && plan.env[0]) {
+			prompt = plan.count[0] ?
+				 xasprintf("Type the environment name (%s) to confirm:", plan.env) :
+				 xasprintf("%s\nType the environment name (%s) to confirm:", head, plan.env);
+			ok = ctx_confirm(ctx, prompt, plan.env);
+		}
+		free(head);
+	}
+	free(prompt);
+	if (!ok)
+		return acme_err_set(&ctx->err, ACME_E_REFUSED, "not confirmed; %s", nothing);
+	return 0;
+}
+
+bool ctx_dry_run(struct ctx *ctx, const struct args *a, const char *what)
+{
+	if (!args_has(a, "dry-run"))
+		return false;
+	fprintf(ctx->out, "would %s\n", what);
+	ctx_msg(ctx, "dry run: nothing was changed");
+	return true;
+}
+
 /* ---- main ------------------------------------------------------------------- */
 
 static void print_version(FILE *f)
@@ -271,6 +361,15 @@ static int usage_error(const struct ctx *ctx, const char *cmdname)
 	return acme_exit_status(ACME_E_USAGE);
 }
 
+/* Bold and colour need a terminal that knows them: not with NO_COLOR set
+ * (no-color.org), nor on TERM=dumb (Emacs shell buffers, some CI logs). */
+static bool color_allowed(void)
+{
+	const char *nc = getenv("NO_COLOR");
+	const char *term = getenv("TERM");
+	return !(nc && nc[0]) && !(term && strcmp(term, "dumb") == 0);
+}
+
 static int apply_globals(struct ctx *ctx, const struct args *a)
 {
 	const char *o = args_get(a, "output");
@@ -287,8 +386,7 @@ static int apply_globals(struct ctx *ctx, const struct args *a)
 		return acme_err_set(&ctx->err, ACME_E_USAGE, "--columns is for table, tsv and csv "
 				    "output; JSON items carry every field (pick them with jq)");
 	ctx->verbose = args_has(a, "verbose");
-	const char *nc = getenv("NO_COLOR");
-	if (args_has(a, "no-color") || (nc && nc[0]) || !ctx->stdout_tty)
+	if (args_has(a, "no-color") || !color_allowed() || !ctx->stdout_tty)
 		ctx->color = false;
 	return 0;
 }
@@ -299,6 +397,7 @@ static int run(struct ctx *ctx, int argc, char **argv)
 	const struct opt *const globals_only[] = { global_opts, NULL };
 	int consumed = 0, status;
 	char cmdname[128];
+	char *job_id = NULL;
 
 	/* 1. global options before the command */
 	if (args_parse(&a, argc - 1, argv + 1, globals_only, true, &consumed, &ctx->err) < 0)
@@ -365,10 +464,9 @@ static int run(struct ctx *ctx, int argc, char **argv)
 			status = help ? 0 : acme_exit_status(ACME_E_USAGE);
 			goto out;
 		}
-		ctx->verb = cmd_verb_find(cmd, argv[rest]);
+		ctx->verb = cmd_verb_lookup(cmd, argv[rest], &ctx->err);
 		if (!ctx->verb) {
-			fprintf(stderr, "acmectl: '%s' is not a verb of 'acmectl %s'; see 'acmectl %s --help'\n",
-				argv[rest], cmd->name, cmd->name);
+			fprintf(stderr, "acmectl: %s\n", ctx->err.msg);
 			status = acme_exit_status(ACME_E_USAGE);
 			goto out;
 		}
@@ -434,6 +532,15 @@ static int run(struct ctx *ctx, int argc, char **argv)
 	if ((flags & CMD_NEEDS_REDIS) && !ctx_redis(ctx))
 		goto fail;
 
+	/* a job id may be given by a unique prefix wherever a verb takes one (its
+	 * positional completes "@job"), as git takes short hashes */
+	if (ctx->verb && ctx->verb->arg_complete && strcmp(ctx->verb->arg_complete, "@job") == 0 &&
+	    a.argc > 0 && ctx->db) {
+		if (job_resolve_id(ctx->db, a.argv[0], &job_id, &ctx->err) < 0)
+			goto fail;
+		if (job_id)
+			a.argv[0] = job_id;
+	}
 	cmd_exec_fn exec = ctx->verb ? ctx->verb->exec : cmd->exec;
 	status = exec(ctx, &a);
 	if (status < 0)
@@ -451,6 +558,7 @@ fail:
 	}
 out:
 	args_release(&a);
+	free(job_id);
 	return status;
 }
 
@@ -464,8 +572,7 @@ int main(int argc, char **argv)
 	ctx.stdout_tty = isatty(STDOUT_FILENO);
 	ctx.stderr_tty = isatty(STDERR_FILENO);
 	ctx.stdin_tty = isatty(STDIN_FILENO);
-	const char *nc = getenv("NO_COLOR");
-	ctx.color = ctx.stdout_tty && !(nc && nc[0]);
+	ctx.color = ctx.stdout_tty && color_allowed();
 
 	int status = run(&ctx, argc, argv);
 

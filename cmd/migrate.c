@@ -154,7 +154,6 @@ static int migrate_down_exec(struct ctx *ctx, struct args *a)
 	struct migrate mg;
 	struct migrate_result res = { 0 };
 	struct migrate_opts o = { 0 };
-	const char *env = config_get(&ctx->cfg, CFG_ENV);
 	int rc = -1;
 
 	o.count = 1;
@@ -185,27 +184,17 @@ static int migrate_down_exec(struct ctx *ctx, struct args *a)
 		rc = 0;
 		goto out;
 	}
-	if (!args_has(a, "yes")) {
-		char list[512] = "";
-		size_t used = 0;
-		for (size_t i = 0; i < res.nplan && used < sizeof(list) - 1; i++)
-			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%04d %s",
-						 i ? ", " : "", res.plan[i]->version, res.plan[i]->name);
-		if (config_is_production(&ctx->cfg)) {
-			acme_err_set(&ctx->err, ACME_E_REFUSED, "migrate down in production reverts %s "
-				     "and may drop data; refusing without --yes", list);
-			goto out;
-		}
-		char *prompt = xasprintf("revert %s in the %s database? This may drop data. [y/N]",
-					 list, env);
-		bool ok = ctx_confirm(ctx, prompt, NULL);
-		free(prompt);
-		if (!ok) {
-			acme_err_set(&ctx->err, ACME_E_REFUSED, "migrate down: not confirmed, nothing "
-				     "reverted; scripts confirm with --yes");
-			goto out;
-		}
-	}
+	char list[512] = "";
+	size_t used = 0;
+	for (size_t i = 0; i < res.nplan && used < sizeof(list) - 1; i++)
+		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%04d %s",
+					 i ? ", " : "", res.plan[i]->version, res.plan[i]->name);
+	char *what = xasprintf("revert %s (this may drop data)", list);
+	struct confirm_text ct = { what, NULL, NULL, "nothing was reverted" };
+	int confirmed = ctx_confirm_action(ctx, a, CONFIRM_DESTRUCTIVE, 1, &ct);
+	free(what);
+	if (confirmed < 0)
+		goto out;
 	migrate_result_release(&res);
 	o.dry_run = false;
 	if (migrate_down(&mg, &o, &res, &ctx->err) < 0) {
@@ -376,6 +365,44 @@ static int migrate_baseline_exec(struct ctx *ctx, struct args *a)
 		return -1;
 	if (open_migrate(ctx, a, &mg) < 0)
 		return -1;
+	/* what it would record: for --dry-run and the question */
+	if (migrate_read(&mg, &ctx->err) < 0)
+		goto out;
+	char list[512] = "";
+	size_t used = 0, n = 0;
+	/* an unknown V, drift or unknown versions are migrate_baseline's errors
+	 * (exit 3, 65): nothing to confirm then */
+	bool known = false;
+	for (size_t i = 0; i < mg.nentries; i++) {
+		const struct migrate_entry *e = &mg.entries[i];
+		if (e->drift || (e->rec && !e->file)) {
+			known = false;
+			break;
+		}
+		known |= e->version == version && e->file;
+	}
+	for (size_t i = 0; known && i < mg.nentries; i++) {
+		const struct migrate_entry *e = &mg.entries[i];
+		if (!e->file || e->version > version || (e->state != MIG_PENDING &&
+		    e->state != MIG_FAILED && e->state != MIG_RUNNING))
+			continue;
+		n++;
+		if (used < sizeof(list) - 1)
+			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%04d", n > 1 ? ", " : "",
+						 e->version);
+	}
+	if (n > 0) {
+		char *what = xasprintf("record %s as applied without running %s", list,
+				       n == 1 ? "it" : "them");
+		struct confirm_text ct = { what, NULL, NULL, "nothing was recorded" };
+		bool dry = ctx_dry_run(ctx, a, what);
+		int confirmed = dry ? 0 : ctx_confirm_action(ctx, a, CONFIRM_DESTRUCTIVE, 1, &ct);
+		free(what);
+		if (dry)
+			rc = 0;
+		if (dry || confirmed < 0)
+			goto out;
+	}
 	if (migrate_baseline(&mg, version, &res, &ctx->err) < 0)
 		goto out;
 	if (res.nothing_to_do)
@@ -430,7 +457,7 @@ static const struct opt up_opts[] = {
 };
 
 static const struct opt down_opts[] = {
-	{ "yes", 'y', OPT_FLAG, NULL, "do not ask for confirmation (required in production)",
+	{ "yes", 'y', OPT_FLAG, NULL, "do not ask for confirmation (needed without a terminal)",
 	  0, 0, NULL, 0 },
 	{ "dry-run", 'n', OPT_FLAG, NULL, "print the SQL that would run and change nothing",
 	  0, 0, NULL, 0 },
@@ -447,25 +474,29 @@ static const struct opt status_opts[] = {
 static const struct opt baseline_opts[] = {
 	{ "lock-timeout", 0, OPT_DURATION, "DUR", "how long to wait for another migrator to finish "
 	  "(default 300s)", 0, LOCK_TIMEOUT_MAX_MS, NULL, 0 },
+	{ "yes", 'y', OPT_FLAG, NULL, "do not ask for confirmation (needed without a terminal)",
+	  0, 0, NULL, 0 },
+	{ "dry-run", 'n', OPT_FLAG, NULL, "list the versions it would record; change nothing",
+	  0, 0, NULL, 0 },
 	OPT_END
 };
 
 static const struct cmd_verb migrate_verbs[] = {
 	{ "up", "[--to V] [--dry-run] [--retry-failed] [--lock-timeout DUR] [--ddl-lock-timeout DUR]",
 	  "apply pending migrations, each in its own transaction", up_opts, migrate_up_exec,
-	  CMD_NEEDS_DB, 0, 0, NULL },
+	  CMD_NEEDS_DB | CMD_MUTATES, 0, 0, NULL },
 	{ "down", "[N] [--yes] [--dry-run] [--lock-timeout DUR] [--ddl-lock-timeout DUR]",
 	  "revert the N most recent migrations (default 1) with their down parts", down_opts,
-	  migrate_down_exec, CMD_NEEDS_DB, 0, 1, NULL },
+	  migrate_down_exec, CMD_NEEDS_DB | CMD_MUTATES, 0, 1, NULL },
 	{ "status", "[-o FORMAT] [--exit-code]", "show applied and pending migrations and any problem",
 	  status_opts, migrate_status_exec, CMD_NEEDS_DB, 0, 0, NULL },
 	{ "list", "[-o FORMAT]", "list the migrations this binary carries, with their checksums",
 	  NULL, migrate_list_exec, 0, 0, 0, NULL },
 	{ "print", "V", "print the SQL file of migration V", NULL, migrate_print_exec, 0, 1, 1,
 	  "@migration" },
-	{ "baseline", "V [--lock-timeout DUR]", "record migrations up to V as applied without "
-	  "running them (an existing schema)", baseline_opts, migrate_baseline_exec, CMD_NEEDS_DB,
-	  1, 1, "@migration" },
+	{ "baseline", "V [--yes] [--dry-run] [--lock-timeout DUR]", "record migrations up to V as "
+	  "applied without running them (an existing schema)", baseline_opts, migrate_baseline_exec,
+	  CMD_NEEDS_DB | CMD_MUTATES, 1, 1, "@migration" },
 	{ "verify", "", "check that applied migrations match this binary (exit 65 if not)", NULL,
 	  migrate_verify_exec, CMD_NEEDS_DB, 0, 0, NULL },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL }

@@ -506,42 +506,27 @@ out:
 
 /* ---- delete ------------------------------------------------------------------------------------ */
 
-/* Ask on a TTY; refuse without one unless --yes. 0 confirmed, -1 refused
- * (ctx->err set, ACME_E_REFUSED). count_word is the number to type, or NULL
- * for deletes by name (only production asks then). */
+/* The one confirmation policy (core/confirm.h): deletes by SKU or id are
+ * CONFIRM_NAMED (asked in production only), bulk deletes CONFIRM_BULK (the
+ * count typed back). 0 confirmed, 1 after --dry-run (said what would go), -1
+ * refused (ctx->err set, ACME_E_REFUSED). count_word is the number of a bulk
+ * delete, or NULL for deletes by name. */
 static int confirm_delete(struct ctx *ctx, const struct args *a, const char *what,
 			  const char *count_word)
 {
-	const char *env = config_get(&ctx->cfg, CFG_ENV);
-	bool prod = config_is_production(&ctx->cfg);
-	if (args_has(a, "yes") || (!count_word && !prod))
-		return 0;
-	if (!ctx->stdin_tty || !ctx->stderr_tty)
-		return acme_err_set(&ctx->err, ACME_E_REFUSED, "products delete: refusing to delete %s "
-				    "without --yes (there is no terminal to confirm on); nothing was "
-				    "deleted", what);
-	if (count_word) {
-		char *prompt = xasprintf("This deletes %s from the %s database and cannot be undone.\n"
-					 "Type the number of products (%s) to confirm:", what, env,
-					 count_word);
-		bool ok = ctx_confirm(ctx, prompt, count_word);
-		free(prompt);
-		if (!ok)
-			return acme_err_set(&ctx->err, ACME_E_REFUSED, "products delete: not confirmed; "
-					    "nothing was deleted");
-	}
-	if (prod) {
-		char *prompt = count_word ?
-			xasprintf("Type the environment name (%s) to confirm:", env) :
-			xasprintf("This deletes %s from the %s database.\nType the environment name "
-				  "(%s) to confirm:", what, env, env);
-		bool ok = ctx_confirm(ctx, prompt, env);
-		free(prompt);
-		if (!ok)
-			return acme_err_set(&ctx->err, ACME_E_REFUSED, "products delete: not confirmed; "
-					    "nothing was deleted");
-	}
-	return 0;
+	char *action = xasprintf("delete %s", what);
+	char *headline = xasprintf("This deletes %s from the %s database%s.", what,
+				   config_get(&ctx->cfg, CFG_ENV),
+				   count_word ? " and cannot be undone" : "");
+	struct confirm_text ct = { action, headline, "products", "nothing was deleted" };
+	int rc = ctx_dry_run(ctx, a, action) ? 1 :
+		 ctx_confirm_action(ctx, a, count_word ? CONFIRM_BULK : CONFIRM_NAMED,
+				    count_word ? strtoll(count_word, NULL, 10) : 1, &ct);
+	if (rc < 0)
+		acme_err_prefix(&ctx->err, "products delete");
+	free(action);
+	free(headline);
+	return rc;
 }
 
 static int products_delete_exec(struct ctx *ctx, struct args *a)
@@ -562,8 +547,8 @@ static int products_delete_exec(struct ctx *ctx, struct args *a)
 		char *what = xasprintf("%d product%s", a->argc, a->argc == 1 ? "" : "s");
 		int rc = confirm_delete(ctx, a, what, NULL);
 		free(what);
-		if (rc < 0)
-			return -1;
+		if (rc != 0)
+			return rc < 0 ? -1 : 0;
 		if (products_delete(ctx->db, (const char *const *)a->argv, (size_t)a->argc, &who,
 				    change_done, &st, &ctx->err) < 0)
 			return -1;
@@ -604,8 +589,8 @@ static int products_delete_exec(struct ctx *ctx, struct args *a)
 	bool asked = !args_has(a, "yes");
 	int rc = confirm_delete(ctx, a, what, count_word);
 	free(what);
-	if (rc < 0)
-		return -1;
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
 	long long deleted;
 	/* a prompted user confirmed a number: insist on it */
 	if (products_bulk_delete(ctx->db, &f, asked ? count : -1, &who, &deleted, &ctx->err) < 0)
@@ -694,6 +679,7 @@ static const struct opt delete_opts[] = {
 	{ "all", 0, OPT_FLAG, NULL, "delete every product", 0, 0, NULL, 0 },
 	{ "yes", 'y', OPT_FLAG, NULL, "do not ask for confirmation (needed without a terminal)",
 	  0, 0, NULL, 0 },
+	{ "dry-run", 'n', OPT_FLAG, NULL, "say what would be deleted; change nothing", 0, 0, NULL, 0 },
 	OPT_END
 };
 
@@ -708,13 +694,13 @@ static const struct cmd_verb products_verbs[] = {
 	  1, 1, "@sku" },
 	{ "create", "--sku SKU --name NAME [--description TEXT] [--price PRICE] [--inactive] "
 	  "[--upsert] | --from-json FILE|- [--upsert]", "create a product (or several from JSON)",
-	  create_opts, products_create_exec, CMD_NEEDS_DB, 0, 0, NULL },
+	  create_opts, products_create_exec, CMD_NEEDS_DB | CMD_MUTATES, 0, 0, NULL },
 	{ "update", "SKU|ID [--sku SKU] [--name NAME] [--description TEXT] [--price PRICE] "
 	  "[--active|--inactive]", "change some fields of a product", update_opts,
-	  products_update_exec, CMD_NEEDS_DB, 1, 1, "@sku" },
-	{ "delete", "SKU|ID... | --all | " FILTER_USAGE " [--yes]",
+	  products_update_exec, CMD_NEEDS_DB | CMD_MUTATES, 1, 1, "@sku" },
+	{ "delete", "SKU|ID... | --all | " FILTER_USAGE " [--yes] [--dry-run]",
 	  "delete products by SKU or id, or every product matching filters (asks first)",
-	  delete_opts, products_delete_exec, CMD_NEEDS_DB, 0, -1, "@sku" },
+	  delete_opts, products_delete_exec, CMD_NEEDS_DB | CMD_MUTATES, 0, -1, "@sku" },
 	{ "export", FILTER_USAGE " [-o csv|ndjson|json]", "write every matching product as CSV "
 	  "(re-importable), NDJSON or a JSON array, streamed", export_opts, products_export_exec,
 	  CMD_NEEDS_DB, 0, 0, NULL },

@@ -474,26 +474,14 @@ out:
 
 /* ---- delete, enable, disable ---------------------------------------------------------- */
 
-/* Destructive: confirmed on a terminal, --yes otherwise; --yes always in
- * production (DESIGN.md sections 4 and 11). */
-static int confirm(struct ctx *ctx, struct args *a, const char *what)
+/* The one confirmation policy (core/confirm.h); --dry-run says what would go. */
+static int confirm(struct ctx *ctx, struct args *a, enum confirm_kind kind, const char *what,
+		   const char *nothing)
 {
-	char prompt[700];
-	if (args_has(a, "yes"))
-		return 0;
-	if (config_is_production(&ctx->cfg))
-		return acme_err_set(&ctx->err, ACME_E_REFUSED, "refusing to %s in production without "
-				    "--yes", what);
-	if (!ctx->stdin_tty || !ctx->stderr_tty)
-		return acme_err_set(&ctx->err, ACME_E_REFUSED, "refusing to %s without --yes (not a "
-				    "terminal)", what);
-	snprintf(prompt, sizeof(prompt), "%s in environment %s? [y/N]", what,
-		 config_get(&ctx->cfg, CFG_ENV));
-	if (prompt[0] >= 'a' && prompt[0] <= 'z')
-		prompt[0] = (char)(prompt[0] - 32);
-	if (!ctx_confirm(ctx, prompt, NULL))
-		return acme_err_set(&ctx->err, ACME_E_REFUSED, "not confirmed; nothing deleted");
-	return 0;
+	struct confirm_text ct = { what, NULL, NULL, nothing };
+	if (ctx_dry_run(ctx, a, what))
+		return 1;
+	return ctx_confirm_action(ctx, a, kind, 1, &ct);
 }
 
 static int wh_delete(struct ctx *ctx, struct args *a)
@@ -508,8 +496,9 @@ static int wh_delete(struct ctx *ctx, struct args *a)
 	snprintf(what, sizeof(what), "delete webhook %lld (%.400s) and its delivery log", id, url);
 	free(url);
 	webhook_release(&w);
-	if (confirm(ctx, a, what) < 0)
-		return -1;
+	int c = confirm(ctx, a, CONFIRM_DESTRUCTIVE, what, "nothing was deleted");
+	if (c != 0)
+		return c < 0 ? -1 : 0;
 	actor(ctx, &who, cmdname, sizeof(cmdname));
 	if (webhook_delete(ctx->db, &who, id, &ctx->err) < 0)
 		return -1;
@@ -562,6 +551,11 @@ static int wh_rotate(struct ctx *ctx, struct args *a)
 	if (parse_id(ctx, a->argv[0], "webhook", &id) < 0 || load_settings(ctx, &s) < 0)
 		return -1;
 	long long grace = args_has(a, "grace") ? args_int(a, "grace", 0) : s.rotate_grace_ms;
+	char what[160];
+	snprintf(what, sizeof(what), "give webhook %lld a new secret", id);
+	int c = confirm(ctx, a, CONFIRM_NAMED, what, "the secret is unchanged");
+	if (c != 0)
+		return c < 0 ? -1 : 0;
 	if (secret_from_args(ctx, a, secret, &generated) < 0)
 		goto out;
 	actor(ctx, &who, cmdname, sizeof(cmdname));
@@ -1079,7 +1073,7 @@ static const struct opt add_opts[] = {
 	  "product.*, import.*, * = all)", 0, 0, EVENT_CHOICES, OPT_REPEAT },
 	{ "secret-file", 0, OPT_STRING, "FILE", "read the signing secret (whsec_...) from FILE, or "
 	  "stdin for - (default: generate one and print it once)", 0, 0, "file", 0 },
-	{ "description", 'd', OPT_STRING, "TEXT", "a note for people", 0, 0, NULL, 0 },
+	{ "description", 0, OPT_STRING, "TEXT", "a note for people", 0, 0, NULL, 0 },
 	{ "disabled", 0, OPT_FLAG, NULL, "add it disabled (enable it after a test)", 0, 0, NULL, 0 },
 	{ "allow-private", 0, OPT_FLAG, NULL, "let it reach private, loopback and link-local "
 	  "addresses in production", 0, 0, NULL, 0 },
@@ -1090,7 +1084,7 @@ static const struct opt edit_opts[] = {
 	{ "url", 0, OPT_STRING, "URL", "a new URL", 0, 0, NULL, 0 },
 	{ "event", 'e', OPT_STRING, "EVENT", "the new list of events (repeatable; replaces the "
 	  "old list)", 0, 0, EVENT_CHOICES, OPT_REPEAT },
-	{ "description", 'd', OPT_STRING, "TEXT", "a new note (\"\" removes it)", 0, 0, NULL, 0 },
+	{ "description", 0, OPT_STRING, "TEXT", "a new note (\"\" removes it)", 0, 0, NULL, 0 },
 	{ "allow-private", 0, OPT_FLAG, NULL, "let it reach private addresses in production", 0, 0,
 	  NULL, 0 },
 	{ "deny-private", 0, OPT_FLAG, NULL, "no longer let it reach private addresses", 0, 0, NULL,
@@ -1100,6 +1094,7 @@ static const struct opt edit_opts[] = {
 
 static const struct opt delete_opts[] = {
 	{ "yes", 'y', OPT_FLAG, NULL, "do not ask for confirmation", 0, 0, NULL, 0 },
+	{ "dry-run", 'n', OPT_FLAG, NULL, "say what would be deleted; change nothing", 0, 0, NULL, 0 },
 	OPT_END
 };
 
@@ -1114,6 +1109,9 @@ static const struct opt rotate_opts[] = {
 	  "(default: generate one and print it once)", 0, 0, "file", 0 },
 	{ "grace", 0, OPT_DURATION, "DUR", "how long the old secret keeps signing beside the new "
 	  "one (default: rotate_grace, 1d; 0 = stop at once)", 0, 30LL * 86400000, NULL, 0 },
+	{ "yes", 'y', OPT_FLAG, NULL, "do not ask for confirmation (production asks on a terminal, "
+	  "refuses without one)", 0, 0, NULL, 0 },
+	{ "dry-run", 'n', OPT_FLAG, NULL, "say what would change; change nothing", 0, 0, NULL, 0 },
 	OPT_END
 };
 
@@ -1153,7 +1151,7 @@ static const struct opt listen_opts[] = {
 	{ "retry-after", 0, OPT_INT, "SECONDS", "send Retry-After with every non-2xx answer", 0,
 	  86400, NULL, 0 },
 	{ "location", 0, OPT_STRING, "URL", "send Location with 3xx answers", 0, 0, NULL, 0 },
-	{ "count", 'n', OPT_INT, "N", "stop after N requests", 1, 100000000, NULL, 0 },
+	{ "count", 0, OPT_INT, "N", "stop after N requests", 1, 100000000, NULL, 0 },
 	{ "tolerance", 0, OPT_DURATION, "DUR", "accepted webhook-timestamp skew (default 5m; 0 = "
 	  "any)", 0, 86400000, NULL, 0 },
 	{ "port-file", 0, OPT_STRING, "FILE", "write the port to FILE once listening (for scripts "
@@ -1169,28 +1167,28 @@ static const struct cmd_verb webhooks_verbs[] = {
 	{ "list", "[-o FORMAT]", "list endpoints: URL, events, enabled or why not, last test",
 	  NULL, wh_list, CMD_NEEDS_DB, 0, 0, NULL },
 	{ "add", "URL --event E... [--secret-file F|-] [--description T] [--disabled] "
-	  "[--allow-private]", "add an endpoint; prints its new secret once", add_opts, wh_add, 0,
-	  1, 1, NULL },
+	  "[--allow-private]", "add an endpoint; prints its new secret once", add_opts, wh_add,
+	  CMD_MUTATES, 1, 1, NULL },
 	{ "edit", "ID [--url URL] [--event E]... [--description T] [--allow-private|--deny-private]",
-	  "change an endpoint", edit_opts, wh_edit, CMD_NEEDS_DB, 1, 1, "@webhook" },
-	{ "delete", "ID [--yes]", "delete an endpoint and its delivery log", delete_opts, wh_delete,
-	  CMD_NEEDS_DB, 1, 1, "@webhook" },
+	  "change an endpoint", edit_opts, wh_edit, CMD_NEEDS_DB | CMD_MUTATES, 1, 1, "@webhook" },
+	{ "delete", "ID [--yes] [--dry-run]", "delete an endpoint and its delivery log", delete_opts,
+	  wh_delete, CMD_NEEDS_DB | CMD_MUTATES, 1, 1, "@webhook" },
 	{ "enable", "ID", "enable an endpoint (clears its failure count)", NULL, wh_enable,
-	  CMD_NEEDS_DB, 1, 1, "@webhook" },
+	  CMD_NEEDS_DB | CMD_MUTATES, 1, 1, "@webhook" },
 	{ "disable", "ID [--reason TEXT]", "disable an endpoint; waiting deliveries are cancelled",
-	  disable_opts, wh_disable, CMD_NEEDS_DB, 1, 1, "@webhook" },
-	{ "rotate-secret", "ID [--secret-file F|-] [--grace DUR]", "give an endpoint a new secret; "
-	  "the old one keeps signing for a grace period", rotate_opts, wh_rotate, CMD_NEEDS_DB, 1, 1,
-	  "@webhook" },
+	  disable_opts, wh_disable, CMD_NEEDS_DB | CMD_MUTATES, 1, 1, "@webhook" },
+	{ "rotate-secret", "ID [--secret-file F|-] [--grace DUR] [--yes] [--dry-run]",
+	  "give an endpoint a new secret; the old one keeps signing for a grace period",
+	  rotate_opts, wh_rotate, CMD_NEEDS_DB | CMD_MUTATES, 1, 1, "@webhook" },
 	{ "test", "ID [--wait] [--timeout DUR]", "send a webhook.test event through the worker and "
-	  "report the outcome", test_opts, wh_test, CMD_NEEDS_DB, 1, 1, "@webhook" },
+	  "report the outcome", test_opts, wh_test, CMD_NEEDS_DB | CMD_MUTATES, 1, 1, "@webhook" },
 	{ "deliveries", "[ID] [--status S] [--event E] [--limit N] [--after CURSOR] [-o FORMAT]",
 	  "the delivery log, newest first", deliveries_opts, wh_deliveries, CMD_NEEDS_DB, 0, 1,
 	  "@webhook" },
 	{ "delivery", "show DID [-o FORMAT]", "one delivery: request headers and body, each "
 	  "attempt's response", NULL, wh_delivery, CMD_NEEDS_DB, 1, 2, "@delivery-show" },
 	{ "redeliver", "DID", "send a delivery again (same webhook-id and body)", NULL, wh_redeliver,
-	  CMD_NEEDS_DB, 1, 1, "@delivery" },
+	  CMD_NEEDS_DB | CMD_MUTATES, 1, 1, "@delivery" },
 	{ "listen", "[--port N] [--secret-file F] [--status CODE] [--fail-first N] [--delay DUR] "
 	  "[options]", "a local receiver that verifies signatures and prints each delivery",
 	  listen_opts, wh_listen, CMD_NO_CONFIG, 0, 0, NULL },

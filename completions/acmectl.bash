@@ -9,7 +9,7 @@
 _acmectl()
 {
 	local -a words=()
-	local i w cur out cand prog
+	local i w cur out cand prog quote
 
 	COMPREPLY=()
 	# bash splits "--output=js" at "=" (COMP_WORDBREAKS); __complete wants
@@ -24,6 +24,15 @@ _acmectl()
 	done
 	((${#words[@]})) || words=("")
 	cur=${words[${#words[@]} - 1]}
+	# a value with spaces may be typed quoted ("Red Sh, 'Red Sh) or escaped
+	# (Red\ Sh): __complete wants the value itself
+	quote=
+	case $cur in
+	\"*) quote=\"; cur=${cur#\"} ;;
+	\'*) quote=\'; cur=${cur#\'} ;;
+	*\\*) cur=$(printf '%s' "$cur" | sed 's/\\\(.\)/\1/g') ;;
+	esac
+	words[${#words[@]} - 1]=$cur
 
 	prog=${COMP_WORDS[0]/#\~/$HOME}
 	out=$("$prog" __complete "${words[@]}" 2>/dev/null) || return 0
@@ -39,7 +48,17 @@ _acmectl()
 			compopt -o filenames 2>/dev/null
 			while IFS= read -r w; do COMPREPLY+=("$w"); done < <(compgen -d -- "$cur")
 			;;
-		*) COMPREPLY+=("$cand") ;;
+		*)
+			# values with spaces or shell characters (SKUs) go back quoted
+			if [[ -n $quote ]]; then
+				COMPREPLY+=("$quote$cand$quote")
+			elif [[ $cand == *[^A-Za-z0-9_.,:/@%+=-]* ]]; then
+				printf -v w '%q' "$cand"
+				COMPREPLY+=("$w")
+			else
+				COMPREPLY+=("$cand")
+			fi
+			;;
 		esac
 	done <<<"$out"
 	return 0

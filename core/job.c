@@ -480,6 +480,85 @@ int job_get(PGconn *db, const char *id, struct job_row *row, struct acme_err *er
 	return rc;
 }
 
+/* Ids starting with prefix, newest first. left() rather than LIKE: ids may
+ * hold '_', a LIKE wildcard. A sequential scan of jobs, run only when the
+ * prefix is not itself an id (job_resolve_id) or for completion. */
+static PGresult *ids_starting(PGconn *db, const char *prefix, int limit, struct acme_err *err)
+{
+	char lim[24];
+	snprintf(lim, sizeof(lim), "%d", limit);
+	const char *params[2] = { prefix, lim };
+	return db_exec(db, err, "SELECT id FROM jobs WHERE left(id, length($1)) = $1"
+		       " ORDER BY created_at DESC, id DESC LIMIT $2::int", 2, params);
+}
+
+int job_resolve_id(PGconn *db, const char *prefix, char **out, struct acme_err *err)
+{
+	const char *params[1] = { prefix };
+	char list[1024] = "";
+	size_t off = 0;
+	*out = NULL;
+	PGresult *res = db_exec(db, err, "SELECT id FROM jobs WHERE id = $1", 1, params);
+	if (!res)
+		return -1;
+	int n = PQntuples(res);
+	PQclear(res);
+	if (n == 1) {
+		*out = xstrdup(prefix);
+		return 0;
+	}
+	if (!prefix[0] || !(res = ids_starting(db, prefix, 11, err)))
+		return prefix[0] ? -1 : 0;
+	n = PQntuples(res);
+	if (n == 1)
+		*out = xstrdup(PQgetvalue(res, 0, 0));
+	for (int i = 0; n > 1 && i < n && i < 10; i++)
+		off += (size_t)snprintf(list + off, off < sizeof(list) ? sizeof(list) - off : 0,
+					"%s%s", i ? ", " : "", PQgetvalue(res, i, 0));
+	PQclear(res);
+	if (n > 1)
+		return acme_err_set(err, ACME_E_USAGE, "job id %s is ambiguous: it could be %s%s", prefix,
+				    list, n > 10 ? ", ..." : "");
+	return 0;
+}
+
+int job_recent_ids(PGconn *db, const char *prefix, int limit,
+		   void (*fn)(void *arg, const char *id), void *arg, struct acme_err *err)
+{
+	PGresult *res = ids_starting(db, prefix, limit, err);
+	if (!res)
+		return -1;
+	int n = PQntuples(res);
+	for (int i = 0; i < n; i++)
+		fn(arg, PQgetvalue(res, i, 0));
+	PQclear(res);
+	return n;
+}
+
+int job_purge_count(PGconn *db, long long older_than_ms, const char *state, long long *n,
+		    struct acme_err *err)
+{
+	char age[24];
+	enum job_state st;
+	*n = 0;
+	if (state && (job_state_parse(state, &st) < 0 || !job_state_is_final(st)))
+		return acme_err_set(err, ACME_E_USAGE, "purge: state \"%s\": only finished jobs are "
+				    "purged (succeeded, failed, dead, cancelled)", state);
+	char *states = state ? xasprintf("{%s}", state) : xstrdup("{succeeded,failed,dead,cancelled}");
+	snprintf(age, sizeof(age), "%lld", older_than_ms);
+	const char *params[2] = { states, age };
+	PGresult *res = db_exec(db, err, "SELECT count(*) FROM jobs WHERE state = ANY($1::text[])"
+				" AND finished_at IS NOT NULL"
+				" AND finished_at < now() - $2::bigint * interval '1 millisecond'",
+				2, params);
+	free(states);
+	if (!res)
+		return -1;
+	*n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
 int job_list(PGconn *db, const struct job_filter *f, struct job_row **rows, struct acme_err *err)
 {
 	return job_list_page(db, f, rows, NULL, err);

@@ -144,6 +144,24 @@ struct job_reconcile {
 int job_reconcile_batch(PGconn *db, struct queue *q, long long min_age_ms, int limit,
 			struct job_reconcile *rec, struct acme_err *err);
 
+/* A job id from a unique prefix of one, as git takes short hashes. *out (the
+ * caller frees it) is the full id when prefix is a job's id or the start of
+ * exactly one job's id, NULL when no id starts with it (the caller goes on
+ * with what was typed, and says "not found" its own way). -1 with
+ * ACME_E_USAGE naming the candidates (newest first, at most 10) when several
+ * ids start with it. */
+int job_resolve_id(PGconn *db, const char *prefix, char **out, struct acme_err *err);
+
+/* For completion: up to limit ids of the most recent jobs starting with
+ * prefix, newest first, each passed to fn. Returns the count, or -1. */
+int job_recent_ids(PGconn *db, const char *prefix, int limit,
+		   void (*fn)(void *arg, const char *id), void *arg, struct acme_err *err);
+
+/* How many jobs job_purge() would delete now (the same arguments), for its
+ * confirmation and --dry-run. 0 / -1. */
+int job_purge_count(PGconn *db, long long older_than_ms, const char *state, long long *n,
+		    struct acme_err *err);
+
 /* A row of jobs. Times are ISO 8601 UTC text ("" when NULL). */
 struct job_row {
 	char *id, *type, *queue, *payload;

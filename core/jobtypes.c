@@ -67,6 +67,73 @@ static void known_types(char *buf, size_t len)
 		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", types[i].name);
 }
 
+int jobtype_check(const char *name, struct acme_err *err)
+{
+	char known[256];
+	if (jobtype_find(name))
+		return 0;
+	known_types(known, sizeof(known));
+	return acme_err_set(err, ACME_E_USAGE, "unknown job type \"%s\" (known types: %s)",
+			    name ? name : "", known);
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int jobtype_known_queues(struct queue *q, char ***names, struct acme_err *err)
+{
+	char **seen = NULL;
+	int n = queue_names(q, &seen, err);
+	if (n < 0)
+		return -1;
+	char **v = xcalloc((size_t)n + NTYPES + 1, sizeof(char *));
+	size_t m = 0;
+	for (int i = 0; i < n; i++)
+		v[m++] = seen[i];
+	free(seen);
+	for (size_t i = 0; i < NTYPES; i++)
+		v[m++] = xstrdup(types[i].queue);
+	qsort(v, m, sizeof(char *), cmp_name);
+	size_t u = 0;
+	for (size_t i = 0; i < m; i++) {
+		if (u && strcmp(v[u - 1], v[i]) == 0) {
+			free(v[i]);
+			continue;
+		}
+		v[u++] = v[i];
+	}
+	v[u] = NULL;
+	*names = v;
+	return (int)u;
+}
+
+int jobtype_check_queue(struct queue *q, const char *queue, struct acme_err *err)
+{
+	char **names = NULL;
+	char known[512] = "";
+	size_t off = 0;
+	bool found = false;
+	if (queue_check_name("queue", queue, err) < 0)
+		return -1;
+	int n = jobtype_known_queues(q, &names, err);
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		found |= strcmp(names[i], queue) == 0;
+		if (off < sizeof(known))
+			off += (size_t)snprintf(known + off, sizeof(known) - off, "%s%s", i ? ", " : "",
+						names[i]);
+		free(names[i]);
+	}
+	free(names);
+	if (found)
+		return 0;
+	return acme_err_set(err, ACME_E_USAGE, "unknown queue \"%s\" (known queues: %s)", queue,
+			    known);
+}
+
 int jobtype_fill_spec(struct queue_spec *spec, struct acme_err *err)
 {
 	const struct jobtype *t = jobtype_find(spec->type);

@@ -73,6 +73,20 @@ const struct jobtype *jobtype_find(const char *name);
 /* The i-th type, or NULL past the end (for listings and completion). */
 const struct jobtype *jobtype_at(size_t i);
 
+/* 0 when name is a job type; -1 with ACME_E_USAGE naming the known types
+ * otherwise (`jobs list --type imp` must not quietly list nothing). */
+int jobtype_check(const char *name, struct acme_err *err);
+
+/* The queues a command may name (`jobs pause|resume|stats|purge|list
+ * --queue`): the default queue of every job type, plus every queue Redis has
+ * seen (queue_names: one a job was ever enqueued to, or paused). Sorted,
+ * without duplicates; *names is owned by the caller (free each and the array).
+ * Returns the count, or -1. */
+int jobtype_known_queues(struct queue *q, char ***names, struct acme_err *err);
+/* 0 when queue is one of jobtype_known_queues(); -1 with ACME_E_USAGE listing
+ * them when it is not, or with Redis's error when it cannot be asked. */
+int jobtype_check_queue(struct queue *q, const char *queue, struct acme_err *err);
+
 /* Fill spec->type's defaults into the fields spec leaves at 0/NULL (queue,
  * max_attempts, backoff). -1 with ACME_E_USAGE naming the known types when
  * the type does not exist. */

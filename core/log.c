@@ -17,6 +17,37 @@ static struct log_config sink = { LOG_INFO, LOG_TEXT, false, "acmectl", NULL };
 
 static const char *const level_names[] = { "error", "warning", "info", "debug" };
 
+/* log_set_context(): copies, so the caller's strings may go */
+static struct {
+	char worker[128], job[128], type[128], queue[128];
+	int attempt;
+} context;
+
+static void copy_field(char *dst, size_t n, const char *src)
+{
+	snprintf(dst, n, "%s", src ? src : "");
+	dst[utf8_trim_partial(dst, strlen(dst))] = '\0';
+}
+
+void log_set_context(const struct log_context *lc)
+{
+	if (lc->worker)
+		copy_field(context.worker, sizeof(context.worker), lc->worker);
+	copy_field(context.job, sizeof(context.job), lc->job);
+	copy_field(context.type, sizeof(context.type), lc->job ? lc->type : NULL);
+	copy_field(context.queue, sizeof(context.queue), lc->job ? lc->queue : NULL);
+	context.attempt = lc->job ? lc->attempt : 0;
+}
+
+static void set_if(json_t *o, const char *key, const char *v)
+{
+	if (v[0]) {
+		char *clean = utf8_clean(v, strlen(v), 0);
+		json_object_set_new(o, key, json_string(clean));
+		free(clean);
+	}
+}
+
 void log_setup(const struct log_config *cfg)
 {
 	sink = *cfg;
@@ -92,7 +123,15 @@ void log_msg(enum log_level l, const char *fmt, ...)
 				      "level", level_names[l], "prog", sink.prog,
 				      "msg", clean, "pid", (int)getpid());
 		free(clean);
-		char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		if (o) {
+			set_if(o, "worker", context.worker);
+			set_if(o, "job", context.job);
+			set_if(o, "type", context.type);
+			set_if(o, "queue", context.queue);
+			if (context.attempt > 0)
+				json_object_set_new(o, "attempt", json_integer(context.attempt));
+		}
+		char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 		if (line) {
 			fprintf(f, "%s\n", line);
 			free(line);

@@ -20,6 +20,20 @@ struct log_config {
 	FILE *stream;        /* not owned; NULL = stderr */
 };
 
+/* What this process is doing now, carried by every JSON line as the fields
+ * worker, job, type, queue and attempt (the ones set; text lines are
+ * unchanged). The worker sets its name once per child and the job around each
+ * job it runs (core/worker.c); commands leave it empty. Strings are copied
+ * (cut at 127 bytes). */
+struct log_context {
+	const char *worker;   /* "host:pid:pool" */
+	const char *job;      /* the current job's id */
+	const char *type, *queue;
+	int attempt;          /* 1-based; 0 = none */
+};
+/* worker: NULL leaves it; the job fields are replaced (NULL job clears them). */
+void log_set_context(const struct log_context *lc);
+
 void log_setup(const struct log_config *cfg);
 int log_level_parse(const char *s, enum log_level *out);  /* 0 / -1 */
 int log_format_parse(const char *s, enum log_format *out);

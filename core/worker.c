@@ -356,6 +356,7 @@ static int child_main(const struct config *cfg, const struct worker_opts *opts,
 	gethostname(host, sizeof(host));
 	host[sizeof(host) - 1] = '\0';
 	snprintf(worker_name, sizeof(worker_name), "%s:%d:%s", host, (int)getpid(), pool->name);
+	log_set_context(&(struct log_context){ .worker = worker_name });
 
 	while (!child_stop) {
 		/* (re)connect with backoff; PostgreSQL and Redis may restart under us */
@@ -409,6 +410,8 @@ static int child_main(const struct config *cfg, const struct worker_opts *opts,
 		slot->hard_deadline_ms = hard > 0 ? slot->started_ms + hard : 0;
 		__atomic_store_n(&slot->busy, 1, __ATOMIC_SEQ_CST);
 
+		/* JSON log lines carry the job until it is done (core/log.h) */
+		log_set_context(&(struct log_context){ NULL, job.id, job.type, job.queue, job.attempts });
 		log_info("%s: job %s (%s) attempt %d/%d", pool->name, job.id, job.type, job.attempts,
 			 job.max_attempts);
 		long long t0 = now_ms();
@@ -457,6 +460,7 @@ static int child_main(const struct config *cfg, const struct worker_opts *opts,
 				 job.error && job.state != JOB_SUCCEEDED ? ": " : "",
 				 job.error && job.state != JOB_SUCCEEDED ? job.error : "");
 		}
+		log_set_context(&(struct log_context){ 0 });
 		queue_job_release(&job);
 		slot_clear(slot);
 		slot->jobs_done = ++done;

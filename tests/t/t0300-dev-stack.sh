@@ -66,7 +66,7 @@ t_ok "dev down" acmectl dev down
 
 t_ok "dev up after down restarts with the data kept" acmectl dev up
 t_like "$ERR" "dev database at migration [0-9]{4}" "dev up reports the schema version"
-t_ok "dev down --purge" acmectl dev down --purge
+t_ok "dev down --purge" acmectl dev down --purge --yes
 t_exit 1 "the data directory is gone" test -e "$dir"
 t_is "$(stray)" "" "no process remains after purge"
 

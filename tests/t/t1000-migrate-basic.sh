@@ -144,7 +144,7 @@ t_like "$ERR" "nothing to do" "says nothing to do"
 t_ok "up again after down" acmectl migrate up
 tpsql -c "DELETE FROM acmectl_migrations"
 t_exit 3 "baseline of an unknown version" acmectl migrate baseline 42
-t_ok "baseline 1 records an existing schema" acmectl migrate baseline 1
+t_ok "baseline 1 records an existing schema" acmectl migrate baseline 1 --yes
 t_is "$(tpsql -c 'SELECT state FROM acmectl_migrations WHERE version = 1')" baseline "0001 is a baseline row"
 t_ok "up after baseline" acmectl migrate up
 t_like "$ERR" "nothing to do" "baseline counts as applied"

@@ -122,7 +122,7 @@ tpsql -c "UPDATE acmectl_migrations SET state = 'running' WHERE version = 3"
 t_exit 65 "an interrupted no-transaction migration stops later runs" acmectl migrate up
 t_ok "status shows it interrupted" acmectl migrate status
 t_like "$OUT" "uniq	interrupted" "status says interrupted"
-t_ok "baseline records it as done" acmectl migrate baseline 3
+t_ok "baseline records it as done" acmectl migrate baseline 3 --yes
 t_is "$(history)" "1:applied,2:applied,3:baseline" "0003 is a baseline row"
 t_ok "up is clean again" acmectl migrate up
 

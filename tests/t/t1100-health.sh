@@ -182,7 +182,7 @@ t_json "$OUT" "d['checks']['schema']['status'] == 'fail' and d['checks']['schema
 	"JSON: the schema check says to migrate"
 health_bg "$ACMECTL" health --ready --wait --timeout 50s --interval 200ms
 wait_waiting
-"$ACMECTL" -q migrate baseline 1
+"$ACMECTL" -q migrate baseline 1 --yes
 health_done
 t_is "$HRC" 0 "--wait passes once the migration is recorded"
 t_like "$ERR" "waiting .*schema" "after waiting for the schema"

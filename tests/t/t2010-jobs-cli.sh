@@ -59,7 +59,7 @@ t_json "$OUT" "[j['id'] for j in d['items']] == ['l1'] and d['items'][0]['attemp
 	"--state filters; json carries the error"
 t_ok "list --queue --limit" acmectl jobs list --queue default --limit 2 -o ndjson
 t_is "$(printf '%s\n' "$OUT" | wc -l | tr -d ' ')" "2" "--limit limits"
-t_ok "list --type" acmectl jobs list --type nosuch -o json
+t_ok "list --type" acmectl jobs list --type housekeeping -o json
 t_json "$OUT" "d == {'items': [], 'page': {'limit': 50, 'next_cursor': None}}" "an empty list is no items and no next page"
 t_exit 2 "list --state with a bad state" acmectl jobs list --state sleeping
 t_ok "list -o table" acmectl jobs list -o table --state failed

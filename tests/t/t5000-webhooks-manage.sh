@@ -20,7 +20,7 @@ t_exit 65 "add refuses a URL without a scheme" acmectl webhooks add example.com/
 t_exit 65 "add refuses a URL with a space" acmectl webhooks add 'https://example.com/a b' -e '*'
 
 t_ok "add generates a secret" acmectl webhooks add https://hooks.example.com/a \
-	-e product.created -e product.updated -e product.created -d "first" -o json
+	-e product.created -e product.updated -e product.created --description "first" -o json
 ADD1=$OUT
 t_json "$ADD1" 'd["id"] == 1 and d["events"] == ["product.created", "product.updated"]' \
 	"add: id 1, events deduplicated in order"
@@ -64,7 +64,7 @@ t_exit 2 "edit needs something to change" acmectl webhooks edit 1
 t_exit 2 "edit: a bad id is a usage error" acmectl webhooks edit one --url https://x.example/
 t_exit 3 "edit: an unknown id is not found" acmectl webhooks edit 99 --url https://x.example/
 t_ok "edit url, events and description" acmectl webhooks edit 1 --url https://hooks.example.com/a2 \
-	-e '*' -d '' -o json
+	-e '*' --description '' -o json
 t_json "$OUT" 'd["url"] == "https://hooks.example.com/a2" and d["events"] == ["*"] and d["description"] is None' \
 	"edit replaces the events and clears the description"
 t_exit 2 "edit: --allow-private and --deny-private contradict" acmectl webhooks edit 1 --allow-private --deny-private

@@ -64,10 +64,39 @@ static void test_json_lines_survive(void **state)
 	json_decref(j);
 }
 
+/* Regression (issue 11, point 12): JSON lines carried only msg, so a log
+ * pipeline could not select one job's or one worker's lines. */
+static void test_json_context(void **state)
+{
+	(void)state;
+	log_set_context(&(struct log_context){ "h:42:import", "01JOB", "import", "import", 2 });
+	json_t *j = json_line("a %s", "message");
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "worker")), "h:42:import");
+	assert_string_equal(json_string_value(json_object_get(j, "job")), "01JOB");
+	assert_string_equal(json_string_value(json_object_get(j, "type")), "import");
+	assert_string_equal(json_string_value(json_object_get(j, "queue")), "import");
+	assert_int_equal(json_integer_value(json_object_get(j, "attempt")), 2);
+	assert_string_equal(json_string_value(json_object_get(j, "level")), "warning");
+	assert_non_null(json_object_get(j, "ts"));
+	assert_non_null(json_object_get(j, "pid"));
+	json_decref(j);
+
+	/* the job ends: its fields go, the worker stays */
+	log_set_context(&(struct log_context){ 0 });
+	j = json_line("%s", "idle");
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "worker")), "h:42:import");
+	assert_null(json_object_get(j, "job"));
+	assert_null(json_object_get(j, "attempt"));
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_lines_survive),
+		cmocka_unit_test(test_json_context),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
