@@ -168,9 +168,11 @@ extern const struct cmd_entry cmd_products;
 extern const struct cmd_entry cmd_audit;
 extern const struct cmd_entry cmd_webhooks;
 
-/* SKUs starting with prefix, one per line, for `__complete` (cmd/products.c).
- * Silent on any failure. */
+/* SKUs starting with prefix, one per line, for `__complete` (cmd/products.c);
+ * after "id:", ids as id:N. Silent on any failure. */
 void products_complete_sku(FILE *f, PGconn *db, const char *prefix);
+/* Product ids starting with prefix (for --id N). Silent on any failure. */
+void products_complete_id(FILE *f, PGconn *db, const char *prefix);
 /* Webhook ids (what "webhook") or delivery ids ("delivery", "delivery-show")
  * starting with prefix, for `__complete` (cmd/webhooks.c). Silent on any
  * failure. */

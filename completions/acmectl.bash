@@ -20,10 +20,19 @@ _acmectl()
 			((i == COMP_CWORD)) && words+=("")
 			continue
 		fi
+		# and "id:12" at ":": glue it back ("products get id:12")
+		if [[ $COMP_WORDBREAKS == *:* && ${#words[@]} -gt 0 &&
+			($w == ":" || ${COMP_WORDS[i - 1]} == ":") ]]; then
+			words[${#words[@]} - 1]+=$w
+			continue
+		fi
 		words+=("$w")
 	done
 	((${#words[@]})) || words=("")
 	cur=${words[${#words[@]} - 1]}
+	# bash replaces only the part after the last ":" of the word
+	local colon_prefix=""
+	[[ $COMP_WORDBREAKS == *:* && $cur == *:* ]] && colon_prefix=${cur%"${cur##*:}"}
 
 	prog=${COMP_WORDS[0]/#\~/$HOME}
 	out=$("$prog" __complete "${words[@]}" 2>/dev/null) || return 0
@@ -39,7 +48,7 @@ _acmectl()
 			compopt -o filenames 2>/dev/null
 			while IFS= read -r w; do COMPREPLY+=("$w"); done < <(compgen -d -- "$cur")
 			;;
-		*) COMPREPLY+=("$cand") ;;
+		*) COMPREPLY+=("${cand#"$colon_prefix"}") ;;
 		esac
 	done <<<"$out"
 	return 0
