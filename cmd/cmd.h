@@ -156,6 +156,10 @@ extern const struct cmd_entry cmd_config;
 extern const struct cmd_entry cmd_dev;
 extern const struct cmd_entry cmd_health;
 extern const struct cmd_entry cmd_import;
+/* `acmectl import`, also `acmectl products import` (cmd/import.c) */
+int import_exec(struct ctx *ctx, struct args *a);
+extern const struct opt import_opts[];
+extern const char import_summary[], import_usage[];
 /* `jobs errors`: the rejected rows of an import (cmd/import.c) */
 int jobs_errors_exec(struct ctx *ctx, struct args *a);
 extern const struct cmd_entry cmd_jobs, cmd_queue_debug;  /* cmd/jobs.c */

@@ -551,7 +551,7 @@ out:
 
 /* ---- acmectl import ---------------------------------------------------------------------- */
 
-static int import_exec(struct ctx *ctx, struct args *a)
+int import_exec(struct ctx *ctx, struct args *a)
 {
 	struct import_params params;
 	struct upload_info up;
@@ -660,7 +660,7 @@ out:
 	return status;
 }
 
-static const struct opt import_opts[] = {
+const struct opt import_opts[] = {
 	{ "wait", 'w', OPT_FLAG, NULL, "follow the job to its end: progress, then a summary",
 	  0, 0, NULL, 0 },
 	{ "strict", 0, OPT_FLAG, NULL, "refuse the whole file when a row is rejected or a column "
@@ -674,11 +674,14 @@ static const struct opt import_opts[] = {
 	OPT_END
 };
 
+const char import_summary[] = "import products from a CSV file (or stdin), overwriting by SKU";
+const char import_usage[] = "FILE|- [--wait] [--strict] [--dry-run] [--delimiter C] "
+	"[--map HEADER=FIELD]... [-o json]";
+
 const struct cmd_entry cmd_import = {
 	.name = "import",
-	.summary = "import products from a CSV file (or stdin), overwriting by SKU",
-	.usage = "FILE|- [--wait] [--strict] [--dry-run] [--delimiter C] [--map HEADER=FIELD]... "
-		 "[-o json]",
+	.summary = import_summary,
+	.usage = import_usage,
 	.description = "Stages the file in PostgreSQL and queues an import job for 'acmectl worker';\n"
 		       "prints the job id. With --wait, follows the job to its end; Ctrl-C then\n"
 		       "detaches without cancelling. Exit codes with --wait: 0 imported, 65 rows\n"

@@ -799,6 +799,9 @@ static const struct cmd_verb products_verbs[] = {
 	{ "export", FILTER_USAGE " [-o csv|ndjson|json]", "write every matching product as CSV "
 	  "(re-importable), NDJSON or a JSON array, streamed", export_opts, products_export_exec,
 	  CMD_NEEDS_DB, 0, 0, NULL },
+	/* an alias of `acmectl import`: the same options, usage and code */
+	{ "import", import_usage, import_summary, import_opts, import_exec,
+	  CMD_NEEDS_DB | CMD_NEEDS_REDIS, 1, 1, "file" },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL }
 };
 
@@ -807,7 +810,7 @@ static const char *const products_aliases[] = { "product", NULL };
 const struct cmd_entry cmd_products = {
 	.name = "products",
 	.aliases = products_aliases,
-	.summary = "list, show, create, change, delete and export products",
+	.summary = "list, show, create, change, delete, export and import products",
 	.description = "Products are named by SKU: a bare word is always a SKU, even a number;\n"
 		       "id:N (or --id N) names the product with id N.\n"
 		       "Filters match SKUs exactly or by prefix (ABC*) and names and descriptions by\n"
@@ -815,6 +818,7 @@ const struct cmd_entry cmd_products = {
 		       "(--after), so deep pages are as fast as the first. Every change writes its\n"
 		       "outbox event and an audit log row in the same transaction. Bulk deletes ask\n"
 		       "for the number of products on a terminal and need --yes without one.\n"
+		       "'products import' is 'acmectl import' under another name.\n"
 		       "See acmectl-products(1).",
 	.verbs = products_verbs,
 };

@@ -53,6 +53,7 @@
 #define MAX_RECORD_MIN    64
 #define HEADER_NAME_MAX   256
 #define FIELD_IGNORED     (-1)
+#define HEADER_RAW_MAX    4096   /* bytes of the header line kept for the delimiter hint */
 
 enum problem {
 	PROB_NONE,
@@ -106,6 +107,9 @@ struct csvimport {
 	size_t len[CSVIMPORT_MAX_COLUMNS];
 
 	/* the header */
+	char header_raw[HEADER_RAW_MAX + 1];   /* its first line as read, for the hint */
+	size_t header_raw_len;
+	bool header_raw_done;
 	bool have_header;
 	struct csvimport_header hdr;
 	char **colnames;
@@ -385,6 +389,70 @@ static int lookup_column(const struct csvimport *ci, const char *name, size_t le
 	return -2;   /* unknown */
 }
 
+/* Which delimiter the header line seems to use, when it is not ours: the
+ * one of , ; tab | that splits it into columns naming every required field.
+ * Quotes are honoured roughly (no escapes); 0 when none fits. */
+static char guess_delimiter(const struct csvimport *ci)
+{
+	static const char candidates[] = { ',', ';', '\t', '|' };
+	const char *raw = ci->header_raw;
+	size_t n = ci->header_raw_len;
+
+	for (size_t c = 0; c < sizeof(candidates); c++) {
+		char d = candidates[c];
+		unsigned seen = 0;
+		size_t start = 0, ncols = 0;
+		bool inq = false;
+		if (d == ci->delim)
+			continue;
+		for (size_t i = 0; i <= n; i++) {
+			if (i < n && raw[i] == '"')
+				inq = !inq;
+			if (i < n && (raw[i] != d || inq))
+				continue;
+			const char *t = raw + start;
+			size_t len = i - start;
+			while (len > 0 && (*t == ' ' || *t == '\t' || *t == '"'))
+				t++, len--;
+			while (len > 0 && (t[len - 1] == ' ' || t[len - 1] == '\t' || t[len - 1] == '"' ||
+					   t[len - 1] == '\r'))
+				len--;
+			int f = lookup_column(ci, t, len);
+			if (f >= 0)
+				seen |= PRODUCT_F(f);
+			ncols++;
+			start = i + 1;
+		}
+		if (ncols > 1 && (seen & PRODUCT_F_REQUIRED) == PRODUCT_F_REQUIRED)
+			return d;
+	}
+	return 0;
+}
+
+/* A fatal header error, with "; the header looks separated by ';': use
+ * --delimiter ';'" when another delimiter would have found the columns. */
+static void header_fatal(struct csvimport *ci, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void header_fatal(struct csvimport *ci, const char *fmt, ...)
+{
+	char msg[ACME_ERR_MSG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	char d = guess_delimiter(ci);
+	if (!d)
+		set_fatal(ci, "%s", msg);
+	else if (d == '\t')
+		set_fatal(ci, "%s; the header looks separated by tabs: use --delimiter tab", msg);
+	else if (d == ',')
+		set_fatal(ci, "%s; the header looks separated by ',': leave out --delimiter (, is the "
+			  "default)", msg);
+	else
+		set_fatal(ci, "%s; the header looks separated by '%c': use --delimiter '%c'", msg, d, d);
+}
+
 static void process_header(struct csvimport *ci)
 {
 	struct csvimport_header *h = &ci->hdr;
@@ -394,7 +462,7 @@ static void process_header(struct csvimport *ci)
 	char buf[HEADER_NAME_MAX + 64];
 
 	if (ci->problem != PROB_NONE) {
-		set_fatal(ci, "line %ld: header: %s", line, problem_message(ci, buf, sizeof(buf)));
+		header_fatal(ci, "line %ld: header: %s", line, problem_message(ci, buf, sizeof(buf)));
 		return;
 	}
 	if (ncols > CSVIMPORT_MAX_COLUMNS) {
@@ -433,8 +501,8 @@ static void process_header(struct csvimport *ci)
 		}
 		for (size_t k = 0; k < n; k++) {
 			if ((unsigned char)s[k] < 0x20 || s[k] == 0x7f) {
-				set_fatal(ci, "line %ld: header: column %zu name contains a control character",
-				          line, i + 1);
+				header_fatal(ci, "line %ld: header: column %zu name contains a control "
+				             "character", line, i + 1);
 				return;
 			}
 		}
@@ -483,9 +551,9 @@ static void process_header(struct csvimport *ci)
 		struct strbuf cols = STRBUF_INIT;
 		for (size_t i = 0; i < ncols && cols.len < 200; i++)
 			strbuf_addf(&cols, "%s\"%s\"", i ? ", " : "", ci->colnames[i]);
-		set_fatal(ci, "line %ld: header: required column \"%s\" is missing (found %s%s)",
-		          line, product_field_name((enum product_field)f), cols.buf,
-		          cols.len >= 200 ? ", ..." : "");
+		header_fatal(ci, "line %ld: header: required column \"%s\" is missing (found %s%s)",
+			     line, product_field_name((enum product_field)f), cols.buf,
+			     cols.len >= 200 ? ", ..." : "");
 		strbuf_release(&cols);
 		return;
 	}
@@ -773,6 +841,28 @@ static int fail_with(struct csvimport *ci, struct acme_err *err)
 	return -1;
 }
 
+/* The first non-blank line as read (up to HEADER_RAW_MAX bytes): the
+ * header, for guess_delimiter(). */
+static void keep_header_raw(struct csvimport *ci, const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n && !ci->header_raw_done; i++) {
+		if (p[i] == '\n' || p[i] == '\r') {
+			bool blank = true;
+			for (size_t k = 0; k < ci->header_raw_len && blank; k++)
+				blank = ci->header_raw[k] == ' ' || ci->header_raw[k] == '\t';
+			if (blank)
+				ci->header_raw_len = 0;
+			else
+				ci->header_raw_done = true;
+			continue;
+		}
+		if (ci->header_raw_len < HEADER_RAW_MAX)
+			ci->header_raw[ci->header_raw_len++] = (char)p[i];
+		else
+			ci->header_raw_done = true;
+	}
+}
+
 int csvimport_feed(struct csvimport *ci, const void *buf, size_t n, struct acme_err *err)
 {
 	const unsigned char *p = buf;
@@ -795,6 +885,7 @@ int csvimport_feed(struct csvimport *ci, const void *buf, size_t n, struct acme_
 		ci->bom_state = 3;
 		parse(ci, bom, (size_t)held);
 	}
+	keep_header_raw(ci, p, n);
 	parse(ci, p, n);
 	return ci->failed ? fail_with(ci, err) : 0;
 }

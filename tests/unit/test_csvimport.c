@@ -370,6 +370,36 @@ static void test_delimiters(void **state)
 	assert_null(csvimport_new(&o, &err));
 }
 
+/* Regression (issue 11): a ;- or tab-separated file read with the default
+ * delimiter said only "required column sku is missing (found "sku;name")";
+ * the message now names the delimiter the header seems to use. */
+static void test_delimiter_hint(void **state)
+{
+	struct csvimport_opts o = { 0 };
+	(void)state;
+
+	expect(run("sku;name;price\nA;a;1\n"),
+	       "E line 1: header: required column \"sku\" is missing (found \"sku;name;price\"); "
+	       "the header looks separated by ';': use --delimiter ';'\n");
+	expect(run("\n\"SKU\";\"Name\"\nA;a\n"),
+	       "E line 2: header: malformed quoting: text after the closing quote of a value; "
+	       "the header looks separated by ';': use --delimiter ';'\n");
+	expect(run("sku\tname\nA\ta\n"),
+	       "E line 1: header: column 1 name contains a control character; "
+	       "the header looks separated by tabs: use --delimiter tab\n");
+	expect(run("sku|name\nA|a\n"),
+	       "E line 1: header: required column \"sku\" is missing (found \"sku|name\"); "
+	       "the header looks separated by '|': use --delimiter '|'\n");
+	o.delimiter = ';';
+	static const char comma[] = "sku,name\nA,a\n";
+	expect(run_opts(comma, strlen(comma), o, NULL),
+	       "E line 1: header: required column \"sku\" is missing (found \"sku,name\"); "
+	       "the header looks separated by ',': leave out --delimiter (, is the default)\n");
+	/* no hint when no delimiter would help */
+	expect(run("sku;price\nA;1\n"),
+	       "E line 1: header: required column \"sku\" is missing (found \"sku;price\")\n");
+}
+
 /* ---- rejected records -------------------------------------------------------- */
 
 static void test_wrong_column_count(void **state)
@@ -786,6 +816,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_columns),
 		cmocka_unit_test(test_mappings),
 		cmocka_unit_test(test_delimiters),
+		cmocka_unit_test(test_delimiter_hint),
 		cmocka_unit_test(test_wrong_column_count),
 		cmocka_unit_test(test_empty_sku_or_name),
 		cmocka_unit_test(test_invalid_utf8),
