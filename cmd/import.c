@@ -35,6 +35,7 @@
 #include "core/jobtypes.h"
 #include "core/queue.h"
 #include "core/rds.h"
+#include "core/recode.h"
 #include "core/upload.h"
 #include "core/xalloc.h"
 
@@ -153,6 +154,30 @@ static void stage_progress(void *user, long long bytes)
 			 fmt_bytes(b1, sizeof(b1), (double)bytes));
 	draw_line(line);
 	v->drawn = true;
+}
+
+static ssize_t recode_reader(void *user, void *buf, size_t len, struct acme_err *err)
+{
+	return recode_read(user, buf, len, err);
+}
+
+/* Staged as UTF-8 without --encoding but not valid UTF-8: the rows with
+ * those bytes will be rejected; say so now, and what to do. */
+static void say_invalid_utf8(struct ctx *ctx, const struct recode *rc, const char *what)
+{
+	long long line;
+	unsigned byte;
+	bool cp1252;
+	if (!recode_invalid_utf8(rc, &line, &byte, &cp1252))
+		return;
+	if (cp1252)
+		ctx_msg(ctx, "warning: %s is not valid UTF-8 (line %lld: byte 0x%02x) and looks like "
+			"Windows-1252, as Excel saves CSV: rows with such bytes will be rejected; import "
+			"it with --encoding windows-1252", what, line, byte);
+	else
+		ctx_msg(ctx, "warning: %s is not valid UTF-8 (line %lld: byte 0x%02x): rows with such "
+			"bytes will be rejected; --encoding names the file's encoding (" RECODE_NAMES ")",
+			what, line, byte);
 }
 
 /* ---- the job as it is now -------------------------------------------------------------- */
@@ -558,6 +583,8 @@ int import_exec(struct ctx *ctx, struct args *a)
 	struct queue q;
 	bool have_q = false, existed = false;
 	struct queue_job job = { 0 };
+	struct recode *rc = NULL;
+	enum recode_encoding enc = RECODE_UTF8;
 	const char *path = a->argv[0];
 	const char **maps = NULL;
 	char *payload = NULL;
@@ -576,6 +603,8 @@ int import_exec(struct ctx *ctx, struct args *a)
 			goto out;
 	if (import_params_check(&params, &ctx->err) < 0)
 		goto out;
+	if (args_get(a, "encoding") && recode_parse(args_get(a, "encoding"), &enc, &ctx->err) < 0)
+		goto out;
 
 	const char *what = strcmp(path, "-") == 0 ? "stdin" : path;
 	struct stage_view view = { ctx, what, -1, 0, false };
@@ -592,15 +621,19 @@ int import_exec(struct ctx *ctx, struct args *a)
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
 		view.total = st.st_size;
 
-	/* 1. the file into uploads */
-	int r = upload_stage(ctx->db, fd, what, ctx->stderr_tty && !ctx->quiet ? stage_progress : NULL,
-			     &view, &up, &ctx->err);
+	/* 1. the file into uploads, as UTF-8 */
+	if (!(rc = recode_new(fd, enc, what, &ctx->err)))
+		goto out;
+	int r = upload_stage_from(ctx->db, recode_reader, rc, what,
+				  ctx->stderr_tty && !ctx->quiet ? stage_progress : NULL, &view, &up,
+				  &ctx->err);
 	if (view.drawn)
 		clear_line();
 	if (r < 0) {
 		acme_err_prefix(&ctx->err, "import");
 		goto out;
 	}
+	say_invalid_utf8(ctx, rc, what);
 
 	/* 2. the job */
 	params.upload_id = up.id;
@@ -650,6 +683,7 @@ int import_exec(struct ctx *ctx, struct args *a)
 	/* 3. follow it */
 	status = follow_job(ctx, &q, job.id, started);
 out:
+	recode_free(rc);
 	if (fd > STDIN_FILENO)
 		close(fd);
 	if (have_q)
@@ -671,12 +705,15 @@ const struct opt import_opts[] = {
 	  0, 0, ",|;|tab|\\|", 0 },
 	{ "map", 'm', OPT_STRING, "HEADER=FIELD", "read column HEADER as FIELD (sku, name, "
 	  "description, active, price), or ignore it with -; repeatable", 0, 0, NULL, OPT_REPEAT },
+	{ "encoding", 0, OPT_STRING, "ENC", "the file's encoding: utf-8 (default), windows-1252 "
+	  "(Excel's CSV) or latin1; converted to UTF-8 while staging", 0, 0,
+	  "utf-8|windows-1252|latin1", 0 },
 	OPT_END
 };
 
 const char import_summary[] = "import products from a CSV file (or stdin), overwriting by SKU";
 const char import_usage[] = "FILE|- [--wait] [--strict] [--dry-run] [--delimiter C] "
-	"[--map HEADER=FIELD]... [-o json]";
+	"[--map HEADER=FIELD]... [--encoding ENC] [-o json]";
 
 const struct cmd_entry cmd_import = {
 	.name = "import",

@@ -515,6 +515,9 @@ static void process_header(struct csvimport *ci)
 			}
 		}
 		int f = lookup_column(ci, s, n);
+		/* the column `jobs errors --rows` adds: its file imports as it is */
+		if (f == -2 && i == ncols - 1 && i > 0 && strcasecmp(ci->colnames[i], "error") == 0)
+			f = FIELD_IGNORED;
 		if (f == -2) {
 			ci->colfields[i] = FIELD_IGNORED;
 			ci->unknown[nunknown++] = ci->colnames[i];

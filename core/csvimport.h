@@ -33,7 +33,11 @@
  *     description, active, price). sku and name are required; a column named
  *     twice, or two columns mapped to one field, is an error. Other columns
  *     are unknown: listed once in the header report and ignored, or an error
- *     when opts.strict is set. A mapping to "-" ignores a column silently.
+ *     when opts.strict is set. A mapping to "-" ignores a column silently, and
+ *     so is a last column named "error" (what `jobs errors --rows` adds).
+ *   - When the header lacks a required column (or is malformed) and another
+ *     of , ; tab | would have split it into the required columns, the error
+ *     says which --delimiter to use.
  *   - Line numbers are physical: 1-based, counting every LF in the file,
  *     including those inside quoted values; a record's number is the line
  *     where it starts.

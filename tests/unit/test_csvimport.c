@@ -395,6 +395,14 @@ static void test_delimiter_hint(void **state)
 	expect(run_opts(comma, strlen(comma), o, NULL),
 	       "E line 1: header: required column \"sku\" is missing (found \"sku,name\"); "
 	       "the header looks separated by ',': leave out --delimiter (, is the default)\n");
+	/* the trailing error column of `jobs errors --rows` is ignored silently,
+	 * under strict too; elsewhere it is an unknown column */
+	o.delimiter = 0;
+	o.strict = true;
+	static const char fix[] = "sku,name,error\nA,a,\"price \"\"x\"\" is not a number\"\n";
+	expect(run_opts(fix, strlen(fix), o, NULL), "H1 present=3 unknown=\nR2 A|a|~|t|~\n");
+	o.strict = false;
+	expect(run("error,sku,name\nx,A,a\n"), "H1 present=3 unknown=error\nR2 A|a|~|t|~\n");
 	/* no hint when no delimiter would help */
 	expect(run("sku;price\nA;1\n"),
 	       "E line 1: header: required column \"sku\" is missing (found \"sku;price\")\n");
