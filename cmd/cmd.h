@@ -162,6 +162,7 @@ extern const struct opt import_opts[];
 extern const char import_summary[], import_usage[];
 /* `jobs errors`: the rejected rows of an import (cmd/import.c) */
 int jobs_errors_exec(struct ctx *ctx, struct args *a);
+extern const struct opt jobs_errors_opts[];
 extern const struct cmd_entry cmd_jobs, cmd_queue_debug;  /* cmd/jobs.c */
 extern const struct cmd_entry cmd_migrate;
 extern const struct cmd_entry cmd_worker;

@@ -748,6 +748,103 @@ static int print_error_row(void *user, const struct import_error_row *row, struc
 	return 0;
 }
 
+/* ---- jobs errors --rows: the rejected records, to fix and import again ---- */
+
+struct rows_out {
+	struct ctx *ctx;
+	const char *header;       /* the file's header as CSV */
+	char delim;
+	bool begun;
+	long long written;
+};
+
+/* One CSV value, quoted when it needs to be. */
+static void put_csv_value(FILE *f, const char *s, char delim)
+{
+	if (!strchr(s, delim) && !strpbrk(s, "\"\r\n") && s[0] != ' ' &&
+	    (!s[0] || s[strlen(s) - 1] != ' ')) {
+		fputs(s, f);
+		return;
+	}
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static int print_error_record(void *user, const struct import_error_row *row, struct acme_err *err)
+{
+	struct rows_out *ro = user;
+	FILE *f = ro->ctx->out;
+	(void)err;
+	if (row->line <= 0 || !row->raw) {
+		ctx_msg(ro->ctx, "not written: the file as a whole: %s", row->message);
+		return 0;
+	}
+	if (strncmp(row->message, CSVIMPORT_TOO_LONG, strlen(CSVIMPORT_TOO_LONG)) == 0) {
+		ctx_msg(ro->ctx, "not written: line %lld: %s; take it from the file itself", row->line,
+			row->message);
+		return 0;
+	}
+	if (!ro->begun) {
+		fputs(ro->header, f);
+		fputc(ro->delim, f);
+		fputs("error\n", f);
+		ro->begun = true;
+	}
+	fwrite(row->raw, 1, row->raw_len, f);
+	fputc(ro->delim, f);
+	char *msg = xasprintf("line %lld: %s%s%s", row->line, row->column ? row->column : "",
+			      row->column ? ": " : "", row->message);
+	put_csv_value(f, msg, ro->delim);
+	free(msg);
+	fputc('\n', f);
+	ro->written++;
+	return 0;
+}
+
+static int jobs_errors_rows(struct ctx *ctx, const char *id, const struct job_row *job)
+{
+	json_t *res = load_json(job->result);
+	const char *header = json_string_value(json_object_get(res, "header"));
+	const char *delim = json_string_value(json_object_get(res, "delimiter"));
+	struct rows_out ro = { ctx, header, delim && delim[0] ? delim[0] : ',', false, 0 };
+	int rc = -1;
+
+	if (ctx->fmt_given && ctx->fmt != OUT_CSV) {
+		acme_err_set(&ctx->err, ACME_E_USAGE, "jobs errors --rows: writes CSV as the file was; "
+			     "leave out -o");
+		goto out;
+	}
+	if (!header) {
+		acme_err_set(&ctx->err, ACME_E_FAILURE, "jobs errors --rows: job %s kept no header (its "
+			     "file was refused as a whole, or it ran before acmectl kept one); 'acmectl "
+			     "jobs errors %s' lists its rejected rows", id, id);
+		goto out;
+	}
+	long long n = import_errors_each(ctx->db, id, print_error_record, &ro, &ctx->err);
+	if (n < 0)
+		goto out;
+	if (ro.written == 0)
+		ctx_msg(ctx, "job %s has no rejected records to write", id);
+	else if (job->state != JOB_SUCCEEDED)
+		ctx_msg(ctx, "note: job %s imported nothing (%s): once these rows are fixed, import the "
+			"whole file again, not only these rows", id, job->error ? job->error : "failed");
+	else if (json_is_true(json_object_get(res, "dry_run")))
+		ctx_msg(ctx, "note: job %s was a --dry-run: it imported nothing", id);
+	else
+		ctx_msg(ctx, "%lld rejected record%s under the file's header; fix them and import the file "
+			"as it is (with the same --delimiter and --map; the error column is ignored)",
+			ro.written, ro.written == 1 ? "" : "s");
+	rc = 0;
+out:
+	json_decref(res);
+	return rc;
+}
+
 int jobs_errors_exec(struct ctx *ctx, struct args *a)
 {
 	static const struct out_col cols[] = {
@@ -765,6 +862,11 @@ int jobs_errors_exec(struct ctx *ctx, struct args *a)
 		job_row_release(&row);
 		return -1;
 	}
+	if (args_has(a, "rows")) {
+		int rc = jobs_errors_rows(ctx, id, &row);
+		job_row_release(&row);
+		return rc;
+	}
 	job_row_release(&row);
 	struct errors_out eo = { output_new(ctx->out, fmt, cols, 4) };
 	output_set_color(eo.o, ctx->color);
@@ -776,3 +878,9 @@ int jobs_errors_exec(struct ctx *ctx, struct args *a)
 		ctx_msg(ctx, "job %s has no rejected rows", id);
 	return 0;
 }
+
+const struct opt jobs_errors_opts[] = {
+	{ "rows", 0, OPT_FLAG, NULL, "write the rejected records under the file's own header, "
+	  "plus an error column: fix them and import that file as it is", 0, 0, NULL, 0 },
+	OPT_END
+};

@@ -60,7 +60,8 @@
  * max_record + 2 bytes through its realloc hook, and the record in progress
  * is held in a buffer that stops growing past max_record (plus what an
  * excerpt needs); with the default 1 MiB that is at most about 3 MiB, the
- * record buffer's doubling included, plus fixed tables.
+ * record buffer's doubling included, plus fixed tables; a rejected record
+ * re-written whole (reject.record) takes up to twice max_record more.
  */
 #ifndef ACME_CSVIMPORT_H
 #define ACME_CSVIMPORT_H
@@ -74,6 +75,7 @@
 #define CSVIMPORT_RECORD_MAX   (1024 * 1024)  /* default max_record: bytes of field data per record */
 #define CSVIMPORT_MAX_COLUMNS  256            /* columns in the header */
 #define CSVIMPORT_EXCERPT_MAX  512            /* bytes of a reject's excerpt, NUL excluded */
+#define CSVIMPORT_TOO_LONG     "record is longer than"   /* how that reject's message starts */
 
 /* One --map HEADER=FIELD. field is a product field name or "-" (ignore). */
 struct csvimport_map {
@@ -91,6 +93,7 @@ struct csvimport_header {
 	unsigned present;             /* PRODUCT_F() bits of the fields the file supplies */
 	size_t nunknown;
 	const char *const *unknown;   /* unknown column names, as in columns ("" for a nameless one) */
+	const char *record;           /* the header re-written as CSV with the file's delimiter */
 };
 
 struct csvimport_reject {
@@ -100,6 +103,12 @@ struct csvimport_reject {
 	const char *excerpt;   /* the record re-written as CSV, valid UTF-8 without NUL or
 	                          control characters other than tab/LF/CR, at most
 	                          CSVIMPORT_EXCERPT_MAX bytes (cut ones end in "...") */
+	const char *record;    /* the whole record as the file had it, to be fixed and imported
+	                          again: its values re-written as CSV with the file's delimiter,
+	                          bytes unchanged (may be invalid UTF-8 or hold NUL); for
+	                          malformed quoting, the values read so far and then the rest of
+	                          the line as it was. NULL for a record too long to keep. */
+	size_t record_len;
 };
 
 struct csvimport_opts {
@@ -125,6 +134,12 @@ struct csvimport_stats {
 	uint64_t rejected;   /* on_reject calls */
 	long lines;          /* physical lines so far: LFs seen + 1 */
 };
+
+/* An excerpt of the bytes s[0..n) as csvimport_reject.excerpt is made: valid
+ * UTF-8 (invalid bytes, NUL and control characters other than tab/LF/CR
+ * become U+FFFD), at most CSVIMPORT_EXCERPT_MAX bytes (cut ones end in
+ * "..."), into buf (CSVIMPORT_EXCERPT_MAX + 1 bytes), which it returns. */
+const char *csvimport_excerpt(const char *s, size_t n, char *buf);
 
 /* NULL with err (ACME_E_USAGE) for a bad delimiter or mapping, e.g.
  * `--map: unknown field "colour" (known: sku, name, ...)`. Free with csvimport_free. */
