@@ -226,8 +226,11 @@ ssize_t recode_read(struct recode *r, void *buf, size_t len, struct acme_err *er
 		r->in_len = in_left;
 		if (rc != (size_t)-1)
 			continue;   /* all of it converted: read on */
+		if (errno == E2BIG && out_left < len)
+			break;      /* buf is full */
 		if (errno == E2BIG)
-			break;      /* buf is full (or too small for the next character) */
+			return acme_err_set(err, ACME_E_FAILURE, "%s: a read of %zu bytes cannot hold "
+					    "one character", r->what, len);
 		if (errno == EINVAL && !r->eof) {
 			if (fill(r, err) < 0)
 				return -1;

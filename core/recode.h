@@ -41,7 +41,8 @@ const char *recode_name(enum recode_encoding e);
  * does not know the encoding. */
 struct recode *recode_new(int fd, enum recode_encoding enc, const char *what,
 			  struct acme_err *err);
-/* Up to len bytes of UTF-8 into buf: the count, 0 at the end, -1 with err. */
+/* Up to len bytes of UTF-8 into buf: the count, 0 at the end, -1 with err.
+ * len must hold one character (4 bytes). */
 ssize_t recode_read(struct recode *r, void *buf, size_t len, struct acme_err *err);
 
 /* What RECODE_UTF8 saw (after the end): true when some byte was not valid
