@@ -189,8 +189,13 @@ extern const struct cmd_entry cmd_config;
 extern const struct cmd_entry cmd_dev;
 extern const struct cmd_entry cmd_health;
 extern const struct cmd_entry cmd_import;
+/* `acmectl import`, also `acmectl products import` (cmd/import.c) */
+int import_exec(struct ctx *ctx, struct args *a);
+extern const struct opt import_opts[];
+extern const char import_summary[], import_usage[];
 /* `jobs errors`: the rejected rows of an import (cmd/import.c) */
 int jobs_errors_exec(struct ctx *ctx, struct args *a);
+extern const struct opt jobs_errors_opts[];
 extern const struct cmd_entry cmd_jobs, cmd_queue_debug;  /* cmd/jobs.c */
 extern const struct cmd_entry cmd_migrate;
 extern const struct cmd_entry cmd_worker;
@@ -201,9 +206,11 @@ extern const struct cmd_entry cmd_products;
 extern const struct cmd_entry cmd_audit;
 extern const struct cmd_entry cmd_webhooks;
 
-/* SKUs starting with prefix, one per line, for `__complete` (cmd/products.c).
- * Silent on any failure. */
+/* SKUs starting with prefix, one per line, for `__complete` (cmd/products.c);
+ * after "id:", ids as id:N. Silent on any failure. */
 void products_complete_sku(FILE *f, PGconn *db, const char *prefix);
+/* Product ids starting with prefix (for --id N). Silent on any failure. */
+void products_complete_id(FILE *f, PGconn *db, const char *prefix);
 /* Webhook ids (what "webhook") or delivery ids ("delivery", "delivery-show")
  * starting with prefix, for `__complete` (cmd/webhooks.c). Silent on any
  * failure. */

@@ -3,7 +3,8 @@
  * under the cursor (possibly empty). It prints one candidate per line; a line
  * ":file" or ":dir" asks the shell to complete file or directory names.
  * Everything comes from the command and option tables, except "@NAME" hints,
- * whose values come from the database (SKUs for `products get`): one cheap
+ * whose values come from the database (SKUs for `products get`, ids as id:N
+ * after "id:"): one cheap
  * indexed query, never starting the dev stack, silent when anything fails.
  */
 #include <string.h>
@@ -62,6 +63,18 @@ static void sku_fn(FILE *f, PGconn *db, const char *what, int npos, const char *
 static void complete_skus(FILE *f, const char *prefix, const struct complete_where *where)
 {
 	from_db(f, prefix, where, sku_fn, NULL);
+}
+
+static void product_id_fn(FILE *f, PGconn *db, const char *what, int npos, const char *prefix)
+{
+	(void)what;
+	(void)npos;
+	products_complete_id(f, db, prefix);
+}
+
+static void complete_product_ids(FILE *f, const char *prefix, const struct complete_where *where)
+{
+	from_db(f, prefix, where, product_id_fn, NULL);
 }
 
 /* Webhook and delivery ids; `delivery show DID` offers "show" first. */
@@ -177,6 +190,7 @@ static const struct {
 	{ "@command", complete_commands },
 	{ "@migration", complete_migrations },
 	{ "@sku", complete_skus },
+	{ "@product-id", complete_product_ids },
 	{ "@webhook", complete_webhooks },
 	{ "@delivery", complete_deliveries },
 	{ "@delivery-show", complete_delivery_show },

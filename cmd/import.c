@@ -40,6 +40,7 @@
 #include "core/jobwait.h"
 #include "core/queue.h"
 #include "core/rds.h"
+#include "core/recode.h"
 #include "core/upload.h"
 #include "core/xalloc.h"
 
@@ -158,6 +159,30 @@ static void stage_progress(void *user, long long bytes)
 			 fmt_bytes(b1, sizeof(b1), (double)bytes));
 	draw_line(line);
 	v->drawn = true;
+}
+
+static ssize_t recode_reader(void *user, void *buf, size_t len, struct acme_err *err)
+{
+	return recode_read(user, buf, len, err);
+}
+
+/* Staged as UTF-8 without --encoding but not valid UTF-8: the rows with
+ * those bytes will be rejected; say so now, and what to do. */
+static void say_invalid_utf8(struct ctx *ctx, const struct recode *rc, const char *what)
+{
+	long long line;
+	unsigned byte;
+	bool cp1252;
+	if (!recode_invalid_utf8(rc, &line, &byte, &cp1252))
+		return;
+	if (cp1252)
+		ctx_msg(ctx, "warning: %s is not valid UTF-8 (line %lld: byte 0x%02x) and looks like "
+			"Windows-1252, as Excel saves CSV: rows with such bytes will be rejected; import "
+			"it with --encoding windows-1252", what, line, byte);
+	else
+		ctx_msg(ctx, "warning: %s is not valid UTF-8 (line %lld: byte 0x%02x): rows with such "
+			"bytes will be rejected; --encoding names the file's encoding (" RECODE_NAMES ")",
+			what, line, byte);
 }
 
 /* ---- the job as it is now -------------------------------------------------------------- */
@@ -566,13 +591,15 @@ out:
 
 /* ---- acmectl import ---------------------------------------------------------------------- */
 
-static int import_exec(struct ctx *ctx, struct args *a)
+int import_exec(struct ctx *ctx, struct args *a)
 {
 	struct import_params params;
 	struct upload_info up;
 	struct queue q;
 	bool have_q = false, existed = false;
 	struct queue_job job = { 0 };
+	struct recode *rc = NULL;
+	enum recode_encoding enc = RECODE_UTF8;
 	const char *path = a->argv[0];
 	const char **maps = NULL;
 	char *payload = NULL;
@@ -593,6 +620,8 @@ static int import_exec(struct ctx *ctx, struct args *a)
 			goto out;
 	if (import_params_check(&params, &ctx->err) < 0)
 		goto out;
+	if (args_get(a, "encoding") && recode_parse(args_get(a, "encoding"), &enc, &ctx->err) < 0)
+		goto out;
 
 	const char *what = strcmp(path, "-") == 0 ? "stdin" : path;
 	struct stage_view view = { ctx, what, -1, 0, false };
@@ -609,15 +638,19 @@ static int import_exec(struct ctx *ctx, struct args *a)
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
 		view.total = st.st_size;
 
-	/* 1. the file into uploads */
-	int r = upload_stage(ctx->db, fd, what, ctx->stderr_tty && !ctx->quiet ? stage_progress : NULL,
-			     &view, &up, &ctx->err);
+	/* 1. the file into uploads, as UTF-8 */
+	if (!(rc = recode_new(fd, enc, what, &ctx->err)))
+		goto out;
+	int r = upload_stage_from(ctx->db, recode_reader, rc, what,
+				  ctx->stderr_tty && !ctx->quiet ? stage_progress : NULL, &view, &up,
+				  &ctx->err);
 	if (view.drawn)
 		clear_line();
 	if (r < 0) {
 		acme_err_prefix(&ctx->err, "import");
 		goto out;
 	}
+	say_invalid_utf8(ctx, rc, what);
 
 	/* 2. the job */
 	params.upload_id = up.id;
@@ -667,6 +700,7 @@ static int import_exec(struct ctx *ctx, struct args *a)
 	/* 3. follow it */
 	status = follow_job(ctx, &q, job.id, started, args_int(a, "timeout", 0));
 out:
+	recode_free(rc);
 	if (fd > STDIN_FILENO)
 		close(fd);
 	if (have_q)
@@ -677,7 +711,7 @@ out:
 	return status;
 }
 
-static const struct opt import_opts[] = {
+const struct opt import_opts[] = {
 	{ "wait", 'w', OPT_FLAG, NULL, "follow the job to its end: progress, then a summary",
 	  0, 0, NULL, 0 },
 	{ "timeout", 0, OPT_DURATION, "DUR", "with --wait: stop waiting after DUR (exit 75); the "
@@ -690,14 +724,20 @@ static const struct opt import_opts[] = {
 	  0, 0, ",|;|tab|\\|", 0 },
 	{ "map", 'm', OPT_STRING, "HEADER=FIELD", "read column HEADER as FIELD (sku, name, "
 	  "description, active, price), or ignore it with -; repeatable", 0, 0, NULL, OPT_REPEAT },
+	{ "encoding", 0, OPT_STRING, "ENC", "the file's encoding: utf-8 (default), windows-1252 "
+	  "(Excel's CSV) or latin1; converted to UTF-8 while staging", 0, 0,
+	  "utf-8|windows-1252|latin1", 0 },
 	OPT_END
 };
 
+const char import_summary[] = "import products from a CSV file (or stdin), overwriting by SKU";
+const char import_usage[] = "FILE|- [--wait [--timeout DUR]] [--strict] [--dry-run] [--delimiter C] "
+	"[--map HEADER=FIELD]... [--encoding ENC] [-o json]";
+
 const struct cmd_entry cmd_import = {
 	.name = "import",
-	.summary = "import products from a CSV file (or stdin), overwriting by SKU",
-	.usage = "FILE|- [--wait [--timeout DUR]] [--strict] [--dry-run] [--delimiter C] "
-		 "[--map HEADER=FIELD]... [-o json]",
+	.summary = import_summary,
+	.usage = import_usage,
 	.description = "Stages the file in PostgreSQL and queues an import job for 'acmectl worker';\n"
 		       "prints the job id. With --wait, follows the job to its end; Ctrl-C then\n"
 		       "detaches without cancelling, and 'acmectl jobs watch ID' follows it again\n"
@@ -730,6 +770,103 @@ static int print_error_row(void *user, const struct import_error_row *row, struc
 	return 0;
 }
 
+/* ---- jobs errors --rows: the rejected records, to fix and import again ---- */
+
+struct rows_out {
+	struct ctx *ctx;
+	const char *header;       /* the file's header as CSV */
+	char delim;
+	bool begun;
+	long long written;
+};
+
+/* One CSV value, quoted when it needs to be. */
+static void put_csv_value(FILE *f, const char *s, char delim)
+{
+	if (!strchr(s, delim) && !strpbrk(s, "\"\r\n") && s[0] != ' ' &&
+	    (!s[0] || s[strlen(s) - 1] != ' ')) {
+		fputs(s, f);
+		return;
+	}
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static int print_error_record(void *user, const struct import_error_row *row, struct acme_err *err)
+{
+	struct rows_out *ro = user;
+	FILE *f = ro->ctx->out;
+	(void)err;
+	if (row->line <= 0 || !row->raw) {
+		ctx_msg(ro->ctx, "not written: the file as a whole: %s", row->message);
+		return 0;
+	}
+	if (strncmp(row->message, CSVIMPORT_TOO_LONG, strlen(CSVIMPORT_TOO_LONG)) == 0) {
+		ctx_msg(ro->ctx, "not written: line %lld: %s; take it from the file itself", row->line,
+			row->message);
+		return 0;
+	}
+	if (!ro->begun) {
+		fputs(ro->header, f);
+		fputc(ro->delim, f);
+		fputs("error\n", f);
+		ro->begun = true;
+	}
+	fwrite(row->raw, 1, row->raw_len, f);
+	fputc(ro->delim, f);
+	char *msg = xasprintf("line %lld: %s%s%s", row->line, row->column ? row->column : "",
+			      row->column ? ": " : "", row->message);
+	put_csv_value(f, msg, ro->delim);
+	free(msg);
+	fputc('\n', f);
+	ro->written++;
+	return 0;
+}
+
+static int jobs_errors_rows(struct ctx *ctx, const char *id, const struct job_row *job)
+{
+	json_t *res = load_json(job->result);
+	const char *header = json_string_value(json_object_get(res, "header"));
+	const char *delim = json_string_value(json_object_get(res, "delimiter"));
+	struct rows_out ro = { ctx, header, delim && delim[0] ? delim[0] : ',', false, 0 };
+	int rc = -1;
+
+	if (ctx->fmt_given && ctx->fmt != OUT_CSV) {
+		acme_err_set(&ctx->err, ACME_E_USAGE, "jobs errors --rows: writes CSV as the file was; "
+			     "leave out -o");
+		goto out;
+	}
+	if (!header) {
+		acme_err_set(&ctx->err, ACME_E_FAILURE, "jobs errors --rows: job %s kept no header (its "
+			     "file was refused as a whole, or it ran before acmectl kept one); 'acmectl "
+			     "jobs errors %s' lists its rejected rows", id, id);
+		goto out;
+	}
+	long long n = import_errors_each(ctx->db, id, print_error_record, &ro, &ctx->err);
+	if (n < 0)
+		goto out;
+	if (ro.written == 0)
+		ctx_msg(ctx, "job %s has no rejected records to write", id);
+	else if (job->state != JOB_SUCCEEDED)
+		ctx_msg(ctx, "note: job %s imported nothing (%s): once these rows are fixed, import the "
+			"whole file again, not only these rows", id, job->error ? job->error : "failed");
+	else if (json_is_true(json_object_get(res, "dry_run")))
+		ctx_msg(ctx, "note: job %s was a --dry-run: it imported nothing", id);
+	else
+		ctx_msg(ctx, "%lld rejected record%s under the file's header; fix them and import the file "
+			"as it is (with the same --delimiter and --map; the error column is ignored)",
+			ro.written, ro.written == 1 ? "" : "s");
+	rc = 0;
+out:
+	json_decref(res);
+	return rc;
+}
+
 int jobs_errors_exec(struct ctx *ctx, struct args *a)
 {
 	static const struct out_col cols[] = {
@@ -747,9 +884,20 @@ int jobs_errors_exec(struct ctx *ctx, struct args *a)
 		job_row_release(&row);
 		return -1;
 	}
+	if (args_has(a, "rows")) {
+		int rc = jobs_errors_rows(ctx, id, &row);
+		job_row_release(&row);
+		return rc;
+	}
 	job_row_release(&row);
 	struct errors_out eo = { output_new(ctx->out, fmt, cols, 4) };
 	output_set_color(eo.o, ctx->color);
+	output_set_headers(eo.o, !ctx->no_headers);
+	if (ctx->columns && output_select_columns(eo.o, ctx->columns, &ctx->err) < 0) {
+		output_set_headers(eo.o, false);
+		output_end(eo.o, NULL);
+		return -1;
+	}
 	long long n = import_errors_each(ctx->db, id, print_error_row, &eo, &ctx->err);
 	output_end(eo.o, NULL);
 	if (n < 0)
@@ -758,3 +906,9 @@ int jobs_errors_exec(struct ctx *ctx, struct args *a)
 		ctx_msg(ctx, "job %s has no rejected rows", id);
 	return 0;
 }
+
+const struct opt jobs_errors_opts[] = {
+	{ "rows", 0, OPT_FLAG, NULL, "write the rejected records under the file's own header, "
+	  "plus an error column: fix them and import that file as it is", 0, 0, NULL, 0 },
+	OPT_END
+};

@@ -1164,8 +1164,9 @@ static const struct cmd_verb jobs_verbs[] = {
 	{ "purge", "--older-than DUR [--state S] [--yes] [--dry-run] | --queue Q [--yes] [--dry-run]",
 	  "delete old finished jobs, or cancel the waiting jobs of a queue", purge_opts, jobs_purge,
 	  DB_REDIS_MUT, 0, 0, NULL },
-	{ "errors", "ID [-o csv|tsv|json|ndjson]", "the rejected rows of an import: line, column, "
-	  "reason, record (CSV)", NULL, jobs_errors_exec, CMD_NEEDS_DB, 1, 1, "@job" },
+	{ "errors", "ID [-o csv|tsv|json|ndjson] | ID --rows", "the rejected rows of an import: line, "
+	  "column, reason, record (CSV); --rows: the records under the file's header, to fix and "
+	  "import", jobs_errors_opts, jobs_errors_exec, CMD_NEEDS_DB, 1, 1, "@job" },
 	{ "stats", "[--queue Q] [-o FORMAT]", "queue sizes, age of the oldest ready job, counters",
 	  stats_opts, jobs_stats, CMD_NEEDS_REDIS, 0, 0, NULL },
 	{ "pause", "QUEUE", "stop starting jobs from QUEUE (running jobs go on)", NULL, jobs_pause,

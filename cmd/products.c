@@ -3,8 +3,12 @@
  * file turns options into a filter, prints rows in the chosen format, asks
  * for confirmation before bulk deletes and picks the exit status.
  *
- * Exit status: 0 done; 1 failure (a SKU that already exists); 2 usage;
- * 3 no such product; 4 a delete was refused or not confirmed; 65 a value
+ * A product is named by its SKU: a bare word is a SKU, always, even when it
+ * is a number; id:N (or --id N) names the product with id N, and sku:TEXT a
+ * SKU that itself starts with "id:" (core/products.h, products_ref_parse).
+ *
+ * Exit status: 0 done; 1 failure; 2 usage; 3 no such product; 4 refused: a
+ * SKU that already exists, or a delete refused or not confirmed; 65 a value
  * breaks the product rules; 69 the database is unreachable; 75 the catalog
  * changed while a bulk delete waited for confirmation (nothing deleted).
  */
@@ -282,12 +286,36 @@ static int products_export_exec(struct ctx *ctx, struct args *a)
 	return 0;
 }
 
+/* ---- naming one product ------------------------------------------------------------------ */
+
+/* The product named by the SKU argument (or id:N) or by --id N, as a key
+ * for core/products.h; buf holds "id:N". NULL with ctx->err set. */
+static const char *key_from_args(struct ctx *ctx, const struct args *a, char *buf, size_t size)
+{
+	const char *id = args_get(a, "id");
+	if (id && a->argc > 0) {
+		acme_err_set(&ctx->err, ACME_E_USAGE, "%s: give a SKU or --id N, not both", a->cmdname);
+		return NULL;
+	}
+	if (!id && a->argc == 0) {
+		acme_err_set(&ctx->err, ACME_E_USAGE, "%s: name the product: a SKU, id:N or --id N",
+			     a->cmdname);
+		return NULL;
+	}
+	if (!id)
+		return a->argv[0];
+	snprintf(buf, size, PRODUCTS_REF_ID "%s", id);
+	return buf;
+}
+
 /* ---- get ------------------------------------------------------------------------------------- */
 
 static int products_get_exec(struct ctx *ctx, struct args *a)
 {
 	struct products_row row = { 0 };
-	if (products_get(ctx->db, a->argv[0], &row, &ctx->err) < 0)
+	char buf[48];
+	const char *key = key_from_args(ctx, a, buf, sizeof(buf));
+	if (!key || products_get(ctx->db, key, &row, &ctx->err) < 0)
 		return -1;
 	print_product(ctx, &row);
 	products_row_release(&row);
@@ -490,15 +518,17 @@ static int products_update_exec(struct ctx *ctx, struct args *a)
 	struct products_input in = { 0 };
 	struct change_state st = { ctx, false, NULL, 0 };
 	struct products_actor who = actor(ctx, a);
+	char buf[48];
+	const char *key = key_from_args(ctx, a, buf, sizeof(buf));
 	int rc = -1;
-	if (input_from_args(ctx, a, &in) < 0)
+	if (!key || input_from_args(ctx, a, &in) < 0)
 		goto out;
 	if (!in.present) {
 		acme_err_set(&ctx->err, ACME_E_USAGE, "products update: nothing to change; give "
 			     "--sku, --name, --description, --price, --active or --inactive");
 		goto out;
 	}
-	rc = products_update(ctx->db, a->argv[0], &in, &who, change_done, &st, &ctx->err);
+	rc = products_update(ctx->db, key, &in, &who, change_done, &st, &ctx->err);
 out:
 	products_input_release(&in);
 	return rc;
@@ -539,19 +569,31 @@ static int products_delete_exec(struct ctx *ctx, struct args *a)
 		return -1;
 	bool filtered = !products_filter_empty(&f);
 
-	if (a->argc > 0) {
+	const char **ids = NULL;
+	int nids = args_all(a, "id", &ids);
+	if (a->argc > 0 || nids > 0) {
 		struct change_state st = { ctx, false, NULL, 0 };
 		if (all || filtered)
 			return acme_err_set(&ctx->err, ACME_E_USAGE, "products delete: give SKUs or ids, "
 					    "or --all / filters, not both");
-		char *what = xasprintf("%d product%s", a->argc, a->argc == 1 ? "" : "s");
+		/* the SKUs (and id:N) as given, then one id:N per --id */
+		size_t nkeys = (size_t)a->argc + (size_t)nids;
+		char **keys = xcalloc(nkeys, sizeof(*keys));
+		for (int i = 0; i < a->argc; i++)
+			keys[i] = xstrdup(a->argv[i]);
+		for (int i = 0; i < nids; i++)
+			keys[a->argc + i] = xasprintf(PRODUCTS_REF_ID "%s", ids[i]);
+		char *what = xasprintf("%zu product%s", nkeys, nkeys == 1 ? "" : "s");
 		int rc = confirm_delete(ctx, a, what, NULL);
 		free(what);
+		if (rc == 0)
+			rc = products_delete(ctx->db, (const char *const *)keys, nkeys, &who,
+					     change_done, &st, &ctx->err);
+		for (size_t i = 0; i < nkeys; i++)
+			free(keys[i]);
+		free(keys);
 		if (rc != 0)
 			return rc < 0 ? -1 : 0;
-		if (products_delete(ctx->db, (const char *const *)a->argv, (size_t)a->argc, &who,
-				    change_done, &st, &ctx->err) < 0)
-			return -1;
 		if (ctx_format(ctx) == OUT_JSON && ctx->fmt_given) {
 			json_t *doc = json_pack("{s:I}", "deleted", (json_int_t)st.n);
 			output_json(ctx->out, doc, true);
@@ -561,8 +603,8 @@ static int products_delete_exec(struct ctx *ctx, struct args *a)
 	}
 
 	if (!all && !filtered)
-		return acme_err_set(&ctx->err, ACME_E_USAGE, "products delete: give SKUs or ids, or "
-				    "--all, or filters (--sku, --name, --description, --query, "
+		return acme_err_set(&ctx->err, ACME_E_USAGE, "products delete: give SKUs (or id:N, "
+				    "--id N), or --all, or filters (--sku, --name, --description, --query, "
 				    "--active, --inactive) to delete what matches");
 	if (all && filtered)
 		return acme_err_set(&ctx->err, ACME_E_USAGE, "products delete: --all deletes every "
@@ -611,10 +653,41 @@ static void print_sku(void *arg, const char *sku)
 	fprintf(arg, "%s\n", sku);
 }
 
+static void print_id(void *arg, const char *id)
+{
+	fprintf(arg, PRODUCTS_REF_ID "%s\n", id);
+}
+
+/* A SKU that itself reads as id:N or sku:X is offered as sku:SKU. */
+static void print_sku_ref(void *arg, const char *sku)
+{
+	if (strncmp(sku, PRODUCTS_REF_ID, strlen(PRODUCTS_REF_ID)) == 0 ||
+	    strncmp(sku, PRODUCTS_REF_SKU, strlen(PRODUCTS_REF_SKU)) == 0)
+		fprintf(arg, PRODUCTS_REF_SKU "%s\n", sku);
+	else
+		print_sku(arg, sku);
+}
+
+/* SKUs; after "id:", ids as id:N; after "sku:", SKUs as sku:SKU. */
 void products_complete_sku(FILE *f, PGconn *db, const char *prefix)
 {
 	struct acme_err err = { 0 };
-	products_complete_skus(db, prefix, print_sku, f, &err);
+	if (strncmp(prefix, PRODUCTS_REF_ID, strlen(PRODUCTS_REF_ID)) == 0) {
+		products_complete_ids(db, prefix + strlen(PRODUCTS_REF_ID), print_id, f, &err);
+		return;
+	}
+	if (strncmp(prefix, PRODUCTS_REF_SKU, strlen(PRODUCTS_REF_SKU)) == 0) {
+		products_complete_skus(db, prefix + strlen(PRODUCTS_REF_SKU), print_sku_ref, f, &err);
+		return;
+	}
+	products_complete_skus(db, prefix, print_sku_ref, f, &err);
+}
+
+/* --id N: ids, without the id: prefix. */
+void products_complete_id(FILE *f, PGconn *db, const char *prefix)
+{
+	struct acme_err err = { 0 };
+	products_complete_ids(db, prefix, print_sku, f, &err);
 }
 
 /* ---- tables ---------------------------------------------------------------------------------------- */
@@ -663,7 +736,16 @@ static const struct opt create_opts[] = {
 	OPT_END
 };
 
+#define ID_OPT(help, flags) \
+	{ "id", 0, OPT_INT, "N", help, 1, 999999999999999999LL, "@product-id", flags }
+
+static const struct opt get_opts[] = {
+	ID_OPT("the product with id N (the same as id:N)", 0),
+	OPT_END
+};
+
 static const struct opt update_opts[] = {
+	ID_OPT("change the product with id N (the same as id:N)", 0),
 	{ "sku", 0, OPT_STRING, "SKU", "rename the SKU", 0, 0, NULL, 0 },
 	{ "name", 0, OPT_STRING, "NAME", "set the name", 0, 0, NULL, 0 },
 	{ "description", 0, OPT_STRING, "TEXT", "set the description (empty clears it)",
@@ -675,6 +757,7 @@ static const struct opt update_opts[] = {
 };
 
 static const struct opt delete_opts[] = {
+	ID_OPT("also delete the product with id N (the same as id:N); repeatable", OPT_REPEAT),
 	FILTER_OPTS,
 	{ "all", 0, OPT_FLAG, NULL, "delete every product", 0, 0, NULL, 0 },
 	{ "yes", 'y', OPT_FLAG, NULL, "do not ask for confirmation (needed without a terminal)",
@@ -690,20 +773,23 @@ static const struct cmd_verb products_verbs[] = {
 	{ "list", FILTER_USAGE " [--sort FIELD[:desc]] [--limit N] [--page N | --after CURSOR] "
 	  "[-o FORMAT]", "list products, filtered, sorted and paged", list_opts,
 	  products_list_exec, CMD_NEEDS_DB, 0, 0, NULL },
-	{ "get", "SKU|ID [-o FORMAT]", "show one product", NULL, products_get_exec, CMD_NEEDS_DB,
-	  1, 1, "@sku" },
+	{ "get", "SKU|id:N|--id N [-o FORMAT]", "show one product", get_opts, products_get_exec,
+	  CMD_NEEDS_DB, 0, 1, "@sku" },
 	{ "create", "--sku SKU --name NAME [--description TEXT] [--price PRICE] [--inactive] "
 	  "[--upsert] | --from-json FILE|- [--upsert]", "create a product (or several from JSON)",
 	  create_opts, products_create_exec, CMD_NEEDS_DB | CMD_MUTATES, 0, 0, NULL },
-	{ "update", "SKU|ID [--sku SKU] [--name NAME] [--description TEXT] [--price PRICE] "
+	{ "update", "SKU|id:N|--id N [--sku SKU] [--name NAME] [--description TEXT] [--price PRICE] "
 	  "[--active|--inactive]", "change some fields of a product", update_opts,
-	  products_update_exec, CMD_NEEDS_DB | CMD_MUTATES, 1, 1, "@sku" },
-	{ "delete", "SKU|ID... | --all | " FILTER_USAGE " [--yes] [--dry-run]",
-	  "delete products by SKU or id, or every product matching filters (asks first)",
+	  products_update_exec, CMD_NEEDS_DB | CMD_MUTATES, 0, 1, "@sku" },
+	{ "delete", "SKU|id:N... [--id N]... | --all | " FILTER_USAGE " [--yes] [--dry-run]",
+	  "delete products by SKU or id:N, or every product matching filters (asks first)",
 	  delete_opts, products_delete_exec, CMD_NEEDS_DB | CMD_MUTATES, 0, -1, "@sku" },
 	{ "export", FILTER_USAGE " [-o csv|ndjson|json]", "write every matching product as CSV "
 	  "(re-importable), NDJSON or a JSON array, streamed", export_opts, products_export_exec,
 	  CMD_NEEDS_DB, 0, 0, NULL },
+	/* an alias of `acmectl import`: the same options, usage and code */
+	{ "import", import_usage, import_summary, import_opts, import_exec,
+	  CMD_NEEDS_DB | CMD_NEEDS_REDIS | CMD_MUTATES, 1, 1, "file" },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL }
 };
 
@@ -712,12 +798,15 @@ static const char *const products_aliases[] = { "product", NULL };
 const struct cmd_entry cmd_products = {
 	.name = "products",
 	.aliases = products_aliases,
-	.summary = "list, show, create, change, delete and export products",
-	.description = "Filters match SKUs exactly or by prefix (ABC*) and names and descriptions by\n"
+	.summary = "list, show, create, change, delete, export and import products",
+	.description = "Products are named by SKU: a bare word is always a SKU, even a number;\n"
+		       "id:N (or --id N) names the product with id N.\n"
+		       "Filters match SKUs exactly or by prefix (ABC*) and names and descriptions by\n"
 		       "substring, all case-insensitively and literally. Lists are paged by cursor\n"
 		       "(--after), so deep pages are as fast as the first. Every change writes its\n"
 		       "outbox event and an audit log row in the same transaction. Bulk deletes ask\n"
 		       "for the number of products on a terminal and need --yes without one.\n"
+		       "'products import' is 'acmectl import' under another name.\n"
 		       "See acmectl-products(1).",
 	.verbs = products_verbs,
 };

@@ -20,6 +20,12 @@ _acmectl()
 			((i == COMP_CWORD)) && words+=("")
 			continue
 		fi
+		# and "id:12" at ":": glue it back ("products get id:12")
+		if [[ $COMP_WORDBREAKS == *:* && ${#words[@]} -gt 0 &&
+			($w == ":" || ${COMP_WORDS[i - 1]} == ":") ]]; then
+			words[${#words[@]} - 1]+=$w
+			continue
+		fi
 		words+=("$w")
 	done
 	((${#words[@]})) || words=("")
@@ -33,6 +39,9 @@ _acmectl()
 	*\\*) cur=$(printf '%s' "$cur" | sed 's/\\\(.\)/\1/g') ;;
 	esac
 	words[${#words[@]} - 1]=$cur
+	# bash replaces only the part after the last ":" of the word
+	local colon_prefix=""
+	[[ $COMP_WORDBREAKS == *:* && $cur == *:* ]] && colon_prefix=${cur%"${cur##*:}"}
 
 	prog=${COMP_WORDS[0]/#\~/$HOME}
 	out=$("$prog" __complete "${words[@]}" 2>/dev/null) || return 0
@@ -49,6 +58,8 @@ _acmectl()
 			while IFS= read -r w; do COMPREPLY+=("$w"); done < <(compgen -d -- "$cur")
 			;;
 		*)
+			# bash replaces only what follows the last ":" of the word
+			cand=${cand#"$colon_prefix"}
 			# values with spaces or shell characters (SKUs) go back quoted
 			if [[ -n $quote ]]; then
 				COMPREPLY+=("$quote$cand$quote")

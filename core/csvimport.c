@@ -53,6 +53,7 @@
 #define MAX_RECORD_MIN    64
 #define HEADER_NAME_MAX   256
 #define FIELD_IGNORED     (-1)
+#define HEADER_RAW_MAX    4096   /* bytes of the header line kept for the delimiter hint */
 
 enum problem {
 	PROB_NONE,
@@ -106,9 +107,13 @@ struct csvimport {
 	size_t len[CSVIMPORT_MAX_COLUMNS];
 
 	/* the header */
+	char header_raw[HEADER_RAW_MAX + 1];   /* its first line as read, for the hint */
+	size_t header_raw_len;
+	bool header_raw_done;
 	bool have_header;
 	struct csvimport_header hdr;
 	char **colnames;
+	char *header_record;
 	int *colfields;
 	char **unknown;
 
@@ -118,6 +123,10 @@ struct csvimport {
 	struct product_price price;
 	struct acme_err verr;
 	char excerpt[CSVIMPORT_EXCERPT_MAX + 1];
+	struct strbuf record;   /* a rejected record as the file had it */
+	struct strbuf tail;     /* the rest of a malformed record's line, as read */
+	bool tail_cut;
+	size_t tail_spaces;     /* spaces libcsv held back before the stray quote */
 };
 
 static const unsigned char bom[3] = { 0xef, 0xbb, 0xbf };
@@ -175,6 +184,9 @@ static void reset_record(struct csvimport *ci)
 	ci->problem = PROB_NONE;
 	ci->problem_field = 0;
 	strbuf_reset(&ci->rec);
+	strbuf_reset(&ci->tail);
+	ci->tail_cut = false;
+	ci->tail_spaces = 0;
 }
 
 /* ---- the excerpt of a rejected record ----------------------------------- */
@@ -253,6 +265,97 @@ static const char *make_excerpt(struct csvimport *ci)
 	return o.buf;
 }
 
+const char *csvimport_excerpt(const char *s, size_t n, char *buf)
+{
+	static const char replacement[] = "\xef\xbf\xbd";   /* U+FFFD */
+	struct out o = { buf, 0, CSVIMPORT_EXCERPT_MAX, false };
+
+	for (size_t i = 0; i < n && !o.cut;) {
+		unsigned char c = (unsigned char)s[i];
+		size_t clen = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+		if (c < 0x80) {
+			if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+				out_put(&o, replacement, 3);
+			else
+				out_put(&o, s + i, 1);
+			i++;
+		} else if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+			   (unsigned char)s[i + 1] <= 0x9f) {
+			out_put(&o, replacement, 3);   /* C1 control */
+			i += 2;
+		} else if (product_utf8_valid_len(s + i, n - i < clen ? n - i : clen) == 0) {
+			out_put(&o, replacement, 3);
+			i++;
+		} else {
+			out_put(&o, s + i, clen);
+			i += clen;
+		}
+	}
+	if (o.cut) {
+		o.len = o.len < CSVIMPORT_EXCERPT_MAX - 3 ? o.len : CSVIMPORT_EXCERPT_MAX - 3;
+		while (o.len > 0 && ((unsigned char)buf[o.len] & 0xc0) == 0x80)
+			o.len--;   /* not inside a character */
+		memcpy(buf + o.len, "...", 3);
+		o.len += 3;
+	}
+	buf[o.len] = '\0';
+	return buf;
+}
+
+/* One value as CSV, its bytes unchanged: quoted when it holds the delimiter,
+ * a quote, a line break or surrounding spaces. */
+static void raw_value(struct strbuf *sb, const char *s, size_t n, char delim, bool quote)
+{
+	if (n > 0 && (s[0] == ' ' || s[0] == '\t' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+		quote = true;
+	for (size_t i = 0; i < n && !quote; i++)
+		quote = s[i] == delim || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
+	if (!quote) {
+		strbuf_add(sb, s, n);
+		return;
+	}
+	strbuf_addch(sb, '"');
+	for (const char *p = s, *end = s + n; p < end;) {
+		const char *q = memchr(p, '"', (size_t)(end - p));
+		if (!q) {
+			strbuf_add(sb, p, (size_t)(end - p));
+			break;
+		}
+		strbuf_add(sb, p, (size_t)(q - p) + 1);
+		strbuf_addch(sb, '"');
+		p = q + 1;
+	}
+	strbuf_addch(sb, '"');
+}
+
+/* The record being rejected as the file had it (see csvimport.h), or NULL. */
+static const char *make_record(struct csvimport *ci, size_t *len)
+{
+	bool malformed = ci->problem == PROB_QUOTE_IN_UNQUOTED || ci->problem == PROB_TEXT_AFTER_QUOTE;
+	*len = 0;
+	if (ci->truncated || ci->nstored < ci->nfields || ci->problem == PROB_TOO_LONG ||
+	    (malformed && ci->tail_cut))
+		return NULL;
+	strbuf_reset(&ci->record);
+	for (size_t i = 0; i < ci->nstored; i++) {
+		const char *v = ci->rec.buf + ci->off[i];
+		size_t n = ci->len[i];
+		if (i)
+			strbuf_addch(&ci->record, ci->delim);
+		if (malformed && i + 1 == ci->nstored && ci->problem == PROB_QUOTE_IN_UNQUOTED) {
+			strbuf_add(&ci->record, v, n);          /* then the quote, in the tail */
+			for (size_t k = 0; k < ci->tail_spaces && k < ci->max_record; k++)
+				strbuf_addch(&ci->record, ' ');
+		} else
+			raw_value(&ci->record, v, n, ci->delim,
+				  malformed && i + 1 == ci->nstored);   /* "abc" then the text after it */
+	}
+	if (malformed)
+		strbuf_add(&ci->record, ci->tail.buf, ci->tail.len);
+	*len = ci->record.len;
+	return ci->record.buf;
+}
+
 /* ---- records ------------------------------------------------------------- */
 
 static const char *column_name(const struct csvimport *ci, size_t i)
@@ -270,6 +373,7 @@ static void reject(struct csvimport *ci, const char *column, const char *message
 		.message = message,
 		.excerpt = make_excerpt(ci),
 	};
+	r.record = make_record(ci, &r.record_len);
 
 	ci->stats.rejected++;
 	acme_err_clear(&ci->fail);
@@ -281,7 +385,7 @@ static const char *problem_message(struct csvimport *ci, char *buf, size_t size)
 {
 	switch (ci->problem) {
 	case PROB_TOO_LONG:
-		snprintf(buf, size, "record is longer than %zu bytes%s", ci->max_record,
+		snprintf(buf, size, CSVIMPORT_TOO_LONG " %zu bytes%s", ci->max_record,
 		         ci->long_quoted ? " (a quoted value left open?)" : "");
 		return buf;
 	case PROB_QUOTE_IN_UNQUOTED:
@@ -385,6 +489,70 @@ static int lookup_column(const struct csvimport *ci, const char *name, size_t le
 	return -2;   /* unknown */
 }
 
+/* Which delimiter the header line seems to use, when it is not ours: the
+ * one of , ; tab | that splits it into columns naming every required field.
+ * Quotes are honoured roughly (no escapes); 0 when none fits. */
+static char guess_delimiter(const struct csvimport *ci)
+{
+	static const char candidates[] = { ',', ';', '\t', '|' };
+	const char *raw = ci->header_raw;
+	size_t n = ci->header_raw_len;
+
+	for (size_t c = 0; c < sizeof(candidates); c++) {
+		char d = candidates[c];
+		unsigned seen = 0;
+		size_t start = 0, ncols = 0;
+		bool inq = false;
+		if (d == ci->delim)
+			continue;
+		for (size_t i = 0; i <= n; i++) {
+			if (i < n && raw[i] == '"')
+				inq = !inq;
+			if (i < n && (raw[i] != d || inq))
+				continue;
+			const char *t = raw + start;
+			size_t len = i - start;
+			while (len > 0 && (*t == ' ' || *t == '\t' || *t == '"'))
+				t++, len--;
+			while (len > 0 && (t[len - 1] == ' ' || t[len - 1] == '\t' || t[len - 1] == '"' ||
+					   t[len - 1] == '\r'))
+				len--;
+			int f = lookup_column(ci, t, len);
+			if (f >= 0)
+				seen |= PRODUCT_F(f);
+			ncols++;
+			start = i + 1;
+		}
+		if (ncols > 1 && (seen & PRODUCT_F_REQUIRED) == PRODUCT_F_REQUIRED)
+			return d;
+	}
+	return 0;
+}
+
+/* A fatal header error, with "; the header looks separated by ';': use
+ * --delimiter ';'" when another delimiter would have found the columns. */
+static void header_fatal(struct csvimport *ci, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void header_fatal(struct csvimport *ci, const char *fmt, ...)
+{
+	char msg[ACME_ERR_MSG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	char d = guess_delimiter(ci);
+	if (!d)
+		set_fatal(ci, "%s", msg);
+	else if (d == '\t')
+		set_fatal(ci, "%s; the header looks separated by tabs: use --delimiter tab", msg);
+	else if (d == ',')
+		set_fatal(ci, "%s; the header looks separated by ',': leave out --delimiter (, is the "
+			  "default)", msg);
+	else
+		set_fatal(ci, "%s; the header looks separated by '%c': use --delimiter '%c'", msg, d, d);
+}
+
 static void process_header(struct csvimport *ci)
 {
 	struct csvimport_header *h = &ci->hdr;
@@ -394,7 +562,7 @@ static void process_header(struct csvimport *ci)
 	char buf[HEADER_NAME_MAX + 64];
 
 	if (ci->problem != PROB_NONE) {
-		set_fatal(ci, "line %ld: header: %s", line, problem_message(ci, buf, sizeof(buf)));
+		header_fatal(ci, "line %ld: header: %s", line, problem_message(ci, buf, sizeof(buf)));
 		return;
 	}
 	if (ncols > CSVIMPORT_MAX_COLUMNS) {
@@ -433,8 +601,8 @@ static void process_header(struct csvimport *ci)
 		}
 		for (size_t k = 0; k < n; k++) {
 			if ((unsigned char)s[k] < 0x20 || s[k] == 0x7f) {
-				set_fatal(ci, "line %ld: header: column %zu name contains a control character",
-				          line, i + 1);
+				header_fatal(ci, "line %ld: header: column %zu name contains a control "
+				             "character", line, i + 1);
 				return;
 			}
 		}
@@ -447,6 +615,9 @@ static void process_header(struct csvimport *ci)
 			}
 		}
 		int f = lookup_column(ci, s, n);
+		/* the column `jobs errors --rows` adds: its file imports as it is */
+		if (f == -2 && i == ncols - 1 && i > 0 && strcasecmp(ci->colnames[i], "error") == 0)
+			f = FIELD_IGNORED;
 		if (f == -2) {
 			ci->colfields[i] = FIELD_IGNORED;
 			ci->unknown[nunknown++] = ci->colnames[i];
@@ -476,6 +647,15 @@ static void process_header(struct csvimport *ci)
 		h->present |= PRODUCT_F(f);
 	}
 	h->nunknown = nunknown;
+	strbuf_reset(&ci->record);
+	for (size_t i = 0; i < ncols; i++) {
+		if (i)
+			strbuf_addch(&ci->record, ci->delim);
+		raw_value(&ci->record, ci->colnames[i], strlen(ci->colnames[i]), ci->delim, false);
+	}
+	ci->header_record = strbuf_detach(&ci->record, NULL);
+	strbuf_init(&ci->record, 0);
+	h->record = ci->header_record;
 
 	for (int f = 0; f < PRODUCT__NFIELDS; f++) {
 		if (!(PRODUCT_F_REQUIRED & PRODUCT_F(f)) || seen[f] >= 0)
@@ -483,9 +663,9 @@ static void process_header(struct csvimport *ci)
 		struct strbuf cols = STRBUF_INIT;
 		for (size_t i = 0; i < ncols && cols.len < 200; i++)
 			strbuf_addf(&cols, "%s\"%s\"", i ? ", " : "", ci->colnames[i]);
-		set_fatal(ci, "line %ld: header: required column \"%s\" is missing (found %s%s)",
-		          line, product_field_name((enum product_field)f), cols.buf,
-		          cols.len >= 200 ? ", ..." : "");
+		header_fatal(ci, "line %ld: header: required column \"%s\" is missing (found %s%s)",
+			     line, product_field_name((enum product_field)f), cols.buf,
+			     cols.len >= 200 ? ", ..." : "");
 		strbuf_release(&cols);
 		return;
 	}
@@ -621,6 +801,9 @@ static void recover_malformed(struct csvimport *ci)
 	size_t field = ci->nfields;
 
 	set_problem(ci, ci->parser.quoted ? PROB_TEXT_AFTER_QUOTE : PROB_QUOTE_IN_UNQUOTED, field);
+	/* libcsv trims an unquoted value: the spaces before the quote are
+	 * pending there, and dropped with its state; the record keeps them */
+	ci->tail_spaces = ci->parser.quoted ? 0 : ci->parser.spaces;
 	drop_parser_state(ci);
 	ci->skip_to_eol = true;
 }
@@ -657,6 +840,10 @@ static void parse(struct csvimport *ci, const unsigned char *p, size_t n)
 			size_t i = 0;
 			while (i < n && p[i] != '\n' && p[i] != '\r')
 				i++;
+			if (ci->tail.len + i <= ci->max_record)
+				strbuf_add(&ci->tail, p, i);
+			else
+				ci->tail_cut = true;
 			if (i == n)
 				return;
 			ci->skip_to_eol = false;
@@ -717,6 +904,8 @@ struct csvimport *csvimport_new(const struct csvimport_opts *opts, struct acme_e
 	ci->user = opts->user;
 	ci->line = 1;
 	strbuf_init(&ci->rec, 0);
+	strbuf_init(&ci->record, 0);
+	strbuf_init(&ci->tail, 0);
 
 	ci->maps = xcalloc(opts->nmaps, sizeof(*ci->maps));
 	for (size_t i = 0; i < opts->nmaps; i++) {
@@ -773,6 +962,28 @@ static int fail_with(struct csvimport *ci, struct acme_err *err)
 	return -1;
 }
 
+/* The first non-blank line as read (up to HEADER_RAW_MAX bytes): the
+ * header, for guess_delimiter(). */
+static void keep_header_raw(struct csvimport *ci, const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n && !ci->header_raw_done; i++) {
+		if (p[i] == '\n' || p[i] == '\r') {
+			bool blank = true;
+			for (size_t k = 0; k < ci->header_raw_len && blank; k++)
+				blank = ci->header_raw[k] == ' ' || ci->header_raw[k] == '\t';
+			if (blank)
+				ci->header_raw_len = 0;
+			else
+				ci->header_raw_done = true;
+			continue;
+		}
+		if (ci->header_raw_len < HEADER_RAW_MAX)
+			ci->header_raw[ci->header_raw_len++] = (char)p[i];
+		else
+			ci->header_raw_done = true;
+	}
+}
+
 int csvimport_feed(struct csvimport *ci, const void *buf, size_t n, struct acme_err *err)
 {
 	const unsigned char *p = buf;
@@ -795,6 +1006,7 @@ int csvimport_feed(struct csvimport *ci, const void *buf, size_t n, struct acme_
 		ci->bom_state = 3;
 		parse(ci, bom, (size_t)held);
 	}
+	keep_header_raw(ci, p, n);
 	parse(ci, p, n);
 	return ci->failed ? fail_with(ci, err) : 0;
 }
@@ -850,8 +1062,11 @@ void csvimport_free(struct csvimport *ci)
 		for (size_t i = 0; i < ci->hdr.ncolumns; i++)
 			free(ci->colnames[i]);
 	free(ci->colnames);
+	free(ci->header_record);
 	free(ci->colfields);
 	free(ci->unknown);
 	strbuf_release(&ci->rec);
+	strbuf_release(&ci->record);
+	strbuf_release(&ci->tail);
 	free(ci);
 }

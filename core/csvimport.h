@@ -33,7 +33,11 @@
  *     description, active, price). sku and name are required; a column named
  *     twice, or two columns mapped to one field, is an error. Other columns
  *     are unknown: listed once in the header report and ignored, or an error
- *     when opts.strict is set. A mapping to "-" ignores a column silently.
+ *     when opts.strict is set. A mapping to "-" ignores a column silently, and
+ *     so is a last column named "error" (what `jobs errors --rows` adds).
+ *   - When the header lacks a required column (or is malformed) and another
+ *     of , ; tab | would have split it into the required columns, the error
+ *     says which --delimiter to use.
  *   - Line numbers are physical: 1-based, counting every LF in the file,
  *     including those inside quoted values; a record's number is the line
  *     where it starts.
@@ -56,7 +60,8 @@
  * max_record + 2 bytes through its realloc hook, and the record in progress
  * is held in a buffer that stops growing past max_record (plus what an
  * excerpt needs); with the default 1 MiB that is at most about 3 MiB, the
- * record buffer's doubling included, plus fixed tables.
+ * record buffer's doubling included, plus fixed tables; a rejected record
+ * re-written whole (reject.record) takes up to twice max_record more.
  */
 #ifndef ACME_CSVIMPORT_H
 #define ACME_CSVIMPORT_H
@@ -70,6 +75,7 @@
 #define CSVIMPORT_RECORD_MAX   (1024 * 1024)  /* default max_record: bytes of field data per record */
 #define CSVIMPORT_MAX_COLUMNS  256            /* columns in the header */
 #define CSVIMPORT_EXCERPT_MAX  512            /* bytes of a reject's excerpt, NUL excluded */
+#define CSVIMPORT_TOO_LONG     "record is longer than"   /* how that reject's message starts */
 
 /* One --map HEADER=FIELD. field is a product field name or "-" (ignore). */
 struct csvimport_map {
@@ -87,6 +93,7 @@ struct csvimport_header {
 	unsigned present;             /* PRODUCT_F() bits of the fields the file supplies */
 	size_t nunknown;
 	const char *const *unknown;   /* unknown column names, as in columns ("" for a nameless one) */
+	const char *record;           /* the header re-written as CSV with the file's delimiter */
 };
 
 struct csvimport_reject {
@@ -96,6 +103,12 @@ struct csvimport_reject {
 	const char *excerpt;   /* the record re-written as CSV, valid UTF-8 without NUL or
 	                          control characters other than tab/LF/CR, at most
 	                          CSVIMPORT_EXCERPT_MAX bytes (cut ones end in "...") */
+	const char *record;    /* the whole record as the file had it, to be fixed and imported
+	                          again: its values re-written as CSV with the file's delimiter,
+	                          bytes unchanged (may be invalid UTF-8 or hold NUL); for
+	                          malformed quoting, the values read so far and then the rest of
+	                          the line as it was. NULL for a record too long to keep. */
+	size_t record_len;
 };
 
 struct csvimport_opts {
@@ -121,6 +134,12 @@ struct csvimport_stats {
 	uint64_t rejected;   /* on_reject calls */
 	long lines;          /* physical lines so far: LFs seen + 1 */
 };
+
+/* An excerpt of the bytes s[0..n) as csvimport_reject.excerpt is made: valid
+ * UTF-8 (invalid bytes, NUL and control characters other than tab/LF/CR
+ * become U+FFFD), at most CSVIMPORT_EXCERPT_MAX bytes (cut ones end in
+ * "..."), into buf (CSVIMPORT_EXCERPT_MAX + 1 bytes), which it returns. */
+const char *csvimport_excerpt(const char *s, size_t n, char *buf);
 
 /* NULL with err (ACME_E_USAGE) for a bad delimiter or mapping, e.g.
  * `--map: unknown field "colour" (known: sku, name, ...)`. Free with csvimport_free. */

@@ -222,6 +222,7 @@ struct imp {
 	unsigned present;          /* PRODUCT_F() bits of the columns the file has */
 	json_t *unknown;           /* unknown column names */
 	long header_line;
+	char *header;              /* the header as CSV, for `jobs errors --rows` (owned) */
 
 	/* progress */
 	const char *phase, *step;
@@ -473,6 +474,8 @@ static int on_header(void *user, const struct csvimport_header *hdr, struct acme
 	(void)err;
 	im->present = hdr->present;
 	im->header_line = hdr->line;
+	free(im->header);
+	im->header = xstrdup(hdr->record);
 	for (size_t i = 0; i < hdr->nunknown; i++)
 		json_array_append_new(im->unknown, json_string(hdr->unknown[i]));
 	return 0;
@@ -530,7 +533,11 @@ static int on_reject(void *user, const struct csvimport_reject *rej, struct acme
 	strbuf_addch(sb, '\t');
 	copy_text(sb, rej->message, strlen(rej->message));
 	strbuf_add(sb, "\t\\\\x", 4);     /* bytea in hex: \x..., its backslash escaped */
-	for (const unsigned char *p = (const unsigned char *)rej->excerpt; *p; p++) {
+	/* the whole record as the file had it (jobs errors shows an excerpt of
+	 * it, --rows writes it back); the excerpt only for one too long to keep */
+	const unsigned char *raw = (const unsigned char *)(rej->record ? rej->record : rej->excerpt);
+	size_t rawlen = rej->record ? rej->record_len : strlen(rej->excerpt);
+	for (const unsigned char *p = raw; p < raw + rawlen; p++) {
 		char h[2] = { hex[*p >> 4], hex[*p & 15] };
 		strbuf_add(sb, h, 2);
 	}
@@ -832,6 +839,10 @@ static json_t *counts_json(struct imp *im)
 	json_object_set_new(o, "unknown_columns", json_incref(im->unknown));
 	json_object_set_new(o, "bytes", json_integer((json_int_t)im->bytes));
 	json_object_set_new(o, "sha256", json_string(im->upload.sha256));
+	/* what `jobs errors --rows` writes above the rejected records */
+	char delim[2] = { im->params.delimiter ? im->params.delimiter : ',', '\0' };
+	json_object_set_new(o, "header", im->header ? json_string(im->header) : json_null());
+	json_object_set_new(o, "delimiter", json_string(delim));
 	return o;
 }
 
@@ -990,7 +1001,9 @@ static int refuse(struct imp *im, struct acme_err *err)
 	char *why = xasprintf("refused under --strict: %lld row%s rejected, nothing applied; see "
 			      "'acmectl jobs errors %s'", im->rejected, im->rejected == 1 ? "" : "s",
 			      im->run->job->id);
-	rc = fence_and_commit(im, im->conn, JOB_FAILED, NULL, why, err);
+	json_t *counts = counts_json(im);   /* kept with the failure: jobs errors --rows */
+	rc = fence_and_commit(im, im->conn, JOB_FAILED, counts, why, err);
+	json_decref(counts);
 	free(why);
 	return rc;
 }
@@ -1102,30 +1115,12 @@ out:
 	strbuf_release(&im.rejects);
 	json_decref(im.unknown);
 	json_decref(im.steps);
+	free(im.header);
 	import_params_release(&im.params);
 	return rc;
 }
 
 /* ---- jobs errors -------------------------------------------------------------------------- */
-
-/* Valid UTF-8 for output: invalid bytes become '?'. Owned. */
-static char *utf8_clean(const unsigned char *s, size_t len)
-{
-	char *out = xmalloc(len + 1);
-	size_t o = 0, i = 0;
-	while (i < len) {
-		size_t ok = product_utf8_valid_len((const char *)s + i, len - i);
-		memcpy(out + o, s + i, ok);
-		o += ok;
-		i += ok;
-		if (i < len) {
-			out[o++] = s[i] ? '?' : ' ';
-			i++;
-		}
-	}
-	out[o] = '\0';
-	return out;
-}
 
 long long import_errors_each(PGconn *db, const char *job_id,
 			     int (*fn)(void *user, const struct import_error_row *row, struct acme_err *err),
@@ -1147,11 +1142,13 @@ long long import_errors_each(PGconn *db, const char *job_id,
 			size_t rawlen = 0;
 			unsigned char *raw = PQgetisnull(res, 0, 3) ? NULL :
 				PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 3), &rawlen);
-			char *record = utf8_clean(raw ? raw : (const unsigned char *)"", raw ? rawlen : 0);
+			char excerpt[CSVIMPORT_EXCERPT_MAX + 1];
 			struct import_error_row row = {
 				strtoll(PQgetvalue(res, 0, 0), NULL, 10),
 				PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1),
-				PQgetvalue(res, 0, 2), record,
+				PQgetvalue(res, 0, 2),
+				csvimport_excerpt(raw ? (const char *)raw : "", raw ? rawlen : 0, excerpt),
+				(const char *)raw, rawlen,
 			};
 			if (fn(user, &row, err) < 0) {
 				failed = true;
@@ -1163,7 +1160,6 @@ long long import_errors_each(PGconn *db, const char *job_id,
 				}
 			}
 			n++;
-			free(record);
 			PQfreemem(raw);
 		} else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && !failed) {
 			acme_err_set(err, PQstatus(db) == CONNECTION_OK ? ACME_E_FAILURE :

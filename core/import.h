@@ -27,6 +27,10 @@
  * import.failed event but never touches products; --dry-run counts what the
  * merge would do with SELECTs and commits only the rejected rows.
  *
+ * The result (also of a --strict refusal) carries the file's header
+ * re-written as CSV and its delimiter ("header", "delimiter"): with the
+ * recorded records that is what `jobs errors --rows` writes back.
+ *
  * Counts (the job's result and the event): rows (data records read),
  * rejected, duplicates (rows collapsed into a later row with the same SKU),
  * inserted, updated, unchanged; rows = rejected + duplicates + inserted +
@@ -81,7 +85,11 @@ struct import_error_row {
 	long long line;
 	const char *column;
 	const char *message;
-	const char *record;       /* the record as CSV (cut to CSVIMPORT_EXCERPT_MAX), or "" */
+	const char *record;       /* an excerpt of the record as CSV (csvimport_excerpt), or "" */
+	const char *raw;          /* the whole record as the file had it (csvimport_reject.record;
+	                             for rows recorded before it existed, or too long to keep, the
+	                             excerpt), raw bytes; NULL for the file as a whole */
+	size_t raw_len;
 };
 
 /* Stream the recorded rejected rows of a job in line order, one callback per

@@ -268,7 +268,7 @@ int job_commit(PGconn *db, const struct queue_job *job, enum job_state state,
 	}
 	const char *params[4] = {
 		job->id, job_state_name(state),
-		state == JOB_SUCCEEDED ? valid_json(result_json) : NULL,
+		state != JOB_CANCELLED ? valid_json(result_json) : NULL,   /* a failure may keep one */
 		state == JOB_SUCCEEDED ? NULL : (error && error[0] ? error : "failed"),
 	};
 	if (db_cmd(db, err, commit_outcome_sql, 4, params) < 0)

@@ -109,7 +109,8 @@ int job_check_lease(PGconn *db, const char *id, const char *token, bool *cancel_
  *
  * state is JOB_SUCCEEDED (result_json: the job's result, may be NULL) or a
  * failure that ends the job (JOB_FAILED, JOB_DEAD, JOB_CANCELLED; error says
- * why). A cancel requested meanwhile turns a failure into JOB_CANCELLED; with
+ * why; a failure may keep a result too, as an import refused under --strict
+ * keeps its counts and header, but a cancelled job keeps none). A cancel requested meanwhile turns a failure into JOB_CANCELLED; with
  * JOB_SUCCEEDED it commits nothing and returns -1 with ACME_E_REFUSED
  * ("cancelled on request"). On any -1 the transaction is still open, or
  * aborted: the caller rolls back. 0 when committed. */

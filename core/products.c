@@ -689,25 +689,51 @@ static long long parse_id(const char *s)
 	return v;
 }
 
-/* Find the product named by key (SKU first, then id). 1 found (row filled,
- * owning its result), 0 not found, -1 error. */
+int products_ref_parse(const char *key, struct products_ref *ref, struct acme_err *err)
+{
+	ref->sku = NULL;
+	ref->id = 0;
+	if (strncmp(key, PRODUCTS_REF_ID, strlen(PRODUCTS_REF_ID)) == 0) {
+		const char *n = key + strlen(PRODUCTS_REF_ID);
+		ref->id = parse_id(n);
+		if (ref->id <= 0)
+			return acme_err_set(err, ACME_E_USAGE, "\"%s\": an id is a positive whole number, "
+					    "e.g. id:42 (a SKU that starts with id: is named sku:%s)",
+					    key, key);
+		return 0;
+	}
+	if (strncmp(key, PRODUCTS_REF_SKU, strlen(PRODUCTS_REF_SKU)) == 0)
+		key += strlen(PRODUCTS_REF_SKU);
+	if (!key[0])
+		return acme_err_set(err, ACME_E_USAGE, "an empty SKU names no product");
+	ref->sku = key;
+	return 0;
+}
+
+/* The product with this SKU (sku_only: a literal SKU, as the conflict checks
+ * pass) or named by key as products_ref_parse() reads it. 1 found (row
+ * filled, owning its result), 0 not found, -1 error. */
 static int resolve_by(PGconn *db, const char *key, bool for_update, bool sku_only,
 		      struct products_row *row, struct acme_err *err)
 {
 	const char *lock = for_update ? " FOR UPDATE" : "";
-	char sql[512];
+	char sql[512], idtext[24];
+	struct products_ref ref = { key, 0 };
 	const char *params[1] = { key };
-	snprintf(sql, sizeof(sql), "SELECT " ROW_COLS " FROM products WHERE sku_lower = lower($1::text)%s",
-		 lock);
+	if (!sku_only && products_ref_parse(key, &ref, err) < 0)
+		return -1;
+	if (ref.sku) {
+		params[0] = ref.sku;
+		snprintf(sql, sizeof(sql), "SELECT " ROW_COLS " FROM products WHERE sku_lower = "
+			 "lower($1::text)%s", lock);
+	} else {
+		snprintf(idtext, sizeof(idtext), "%lld", ref.id);
+		params[0] = idtext;
+		snprintf(sql, sizeof(sql), "SELECT " ROW_COLS " FROM products WHERE id = $1::bigint%s", lock);
+	}
 	PGresult *res = db_exec(db, err, sql, 1, params);
 	if (!res)
 		return -1;
-	if (PQntuples(res) == 0 && !sku_only && parse_id(key) > 0) {
-		PQclear(res);
-		snprintf(sql, sizeof(sql), "SELECT " ROW_COLS " FROM products WHERE id = $1::bigint%s", lock);
-		if (!(res = db_exec(db, err, sql, 1, params)))
-			return -1;
-	}
 	if (PQntuples(res) == 0) {
 		PQclear(res);
 		return 0;
@@ -723,11 +749,17 @@ static int resolve(PGconn *db, const char *key, bool for_update, struct products
 	return resolve_by(db, key, for_update, false, row, err);
 }
 
+/* key was parsed by resolve() already. */
 static int not_found(struct acme_err *err, const char *key)
 {
+	struct products_ref ref;
+	struct acme_err ignored;
+	if (products_ref_parse(key, &ref, &ignored) == 0 && !ref.sku)
+		return acme_err_set(err, ACME_E_NOT_FOUND, "no product with id %lld", ref.id);
 	if (parse_id(key) > 0)
-		return acme_err_set(err, ACME_E_NOT_FOUND, "no product with SKU or id \"%s\"", key);
-	return acme_err_set(err, ACME_E_NOT_FOUND, "no product with SKU \"%s\"", key);
+		return acme_err_set(err, ACME_E_NOT_FOUND, "no product with SKU \"%s\" (a bare word is "
+				    "always a SKU; the product with id %s is id:%s)", key, key, key);
+	return acme_err_set(err, ACME_E_NOT_FOUND, "no product with SKU \"%s\"", ref.sku ? ref.sku : key);
 }
 
 int products_get(PGconn *db, const char *key, struct products_row *out, struct acme_err *err)
@@ -885,13 +917,13 @@ static int conflict_error(PGconn *db, const char *sku, const char *hint, struct 
 	struct products_row ex = { 0 };
 	struct acme_err e2 = { 0 };
 	if (resolve_by(db, sku, false, true, &ex, &e2) == 1) {
-		acme_err_set(err, ACME_E_FAILURE, "SKU \"%s\" already exists as product %s (SKU \"%s\", "
+		acme_err_set(err, ACME_E_REFUSED, "SKU \"%s\" already exists as product id:%s (SKU \"%s\", "
 			     "name \"%s\"); SKUs are unique in any case%s%s", sku, ex.id, ex.sku,
 			     ex.name, hint ? ": " : "", hint ? hint : "");
 		products_row_release(&ex);
 		return -1;
 	}
-	return acme_err_set(err, ACME_E_FAILURE, "SKU \"%s\" already exists", sku);
+	return acme_err_set(err, ACME_E_REFUSED, "SKU \"%s\" already exists", sku);
 }
 
 static json_t *fields_json(unsigned present)
@@ -1243,6 +1275,28 @@ int products_complete_skus(PGconn *db, const char *prefix, void (*fn)(void *arg,
 		 "ORDER BY sku_lower LIMIT %d", PRODUCTS_COMPLETE_MAX);
 	PGresult *res = db_exec(db, err, sql, 1, params);
 	free(pattern);
+	if (!res)
+		return -1;
+	for (int r = 0; r < PQntuples(res); r++)
+		fn(arg, PQgetvalue(res, r, 0));
+	PQclear(res);
+	return 0;
+}
+
+int products_complete_ids(PGconn *db, const char *prefix, void (*fn)(void *arg, const char *id),
+			  void *arg, struct acme_err *err)
+{
+	char sql[256];
+	const char *params[1] = { prefix };
+	for (const char *c = prefix; *c; c++)
+		if (!isdigit((unsigned char)*c))
+			return 0;
+	/* ids starting with prefix, smallest first: id::text has no index, so
+	 * the newest ids come from a bounded scan of the primary key instead */
+	snprintf(sql, sizeof(sql), "SELECT id::text FROM (SELECT id FROM products ORDER BY id DESC "
+		 "LIMIT 100000) p WHERE id::text LIKE $1::text || '%%' ORDER BY id LIMIT %d",
+		 PRODUCTS_COMPLETE_MAX);
+	PGresult *res = db_exec(db, err, sql, 1, params);
 	if (!res)
 		return -1;
 	for (int r = 0; r < PQntuples(res); r++)

@@ -121,8 +121,21 @@ int products_export(PGconn *db, const struct products_filter *f, products_row_fn
 int products_count(PGconn *db, const struct products_filter *f, long long *n,
 		   struct acme_err *err);
 
-/* The product a user names: a SKU (any case) first, else a positive id.
- * ACME_E_NOT_FOUND when there is none. */
+/* How a user names a product (issue 11): a bare word is a SKU, always, even
+ * when it is a number; "id:42" is the product with id 42; "sku:TEXT" is the
+ * SKU TEXT, for the rare SKU that itself starts with "id:" or "sku:". Every
+ * function below that takes a `key` reads it this way. */
+#define PRODUCTS_REF_ID  "id:"
+#define PRODUCTS_REF_SKU "sku:"
+struct products_ref {
+	const char *sku;          /* a SKU (points into the key), or NULL... */
+	long long id;             /* ...for an id */
+};
+/* 0, or -1 with ACME_E_USAGE ("id:x", an empty SKU). */
+int products_ref_parse(const char *key, struct products_ref *ref, struct acme_err *err);
+
+/* The product a user names (see products_ref_parse). ACME_E_NOT_FOUND when
+ * there is none; ACME_E_USAGE for a malformed key. */
 int products_get(PGconn *db, const char *key, struct products_row *out, struct acme_err *err);
 
 /* ---- changes ------------------------------------------------------------------- */
@@ -163,15 +176,16 @@ typedef int (*products_change_fn)(void *arg, const struct products_row *row,
 				  enum products_outcome what, struct acme_err *err);
 
 /* Create n products (each needs sku and name) in one transaction. A SKU that
- * exists in any case fails the whole batch (ACME_E_FAILURE naming the
- * existing product) unless upsert, which overwrites the given fields and
+ * exists in any case fails the whole batch (ACME_E_REFUSED naming the
+ * existing product and its id) unless upsert, which overwrites the given fields and
  * leaves an identical product unchanged (no event, no audit row). */
 int products_create(PGconn *db, const struct products_input *in, size_t n, bool upsert,
 		    const struct products_actor *who, products_change_fn fn, void *arg,
 		    struct acme_err *err);
 
 /* Change the given fields of the product named by key. Setting the values it
- * already has is PRODUCTS_UNCHANGED and writes nothing. ACME_E_NOT_FOUND. */
+ * already has is PRODUCTS_UNCHANGED and writes nothing. ACME_E_NOT_FOUND;
+ * ACME_E_REFUSED for a rename onto another product's SKU. */
 int products_update(PGconn *db, const char *key, const struct products_input *in,
 		    const struct products_actor *who, products_change_fn fn, void *arg,
 		    struct acme_err *err);
@@ -196,5 +210,10 @@ int products_bulk_delete(PGconn *db, const struct products_filter *f, long long 
  * order, to fn (a NUL-terminated SKU each). */
 int products_complete_skus(PGconn *db, const char *prefix, void (*fn)(void *arg, const char *sku),
 			   void *arg, struct acme_err *err);
+/* Up to PRODUCTS_COMPLETE_MAX ids whose decimal form starts with prefix
+ * (digits only; anything else offers none), among the newest 100,000
+ * products, smallest first, to fn. */
+int products_complete_ids(PGconn *db, const char *prefix, void (*fn)(void *arg, const char *id),
+			  void *arg, struct acme_err *err);
 
 #endif

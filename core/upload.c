@@ -28,8 +28,41 @@ static ssize_t read_full(int fd, unsigned char *buf, size_t n)
 	return (ssize_t)got;
 }
 
+static ssize_t fd_read(void *user, void *buf, size_t len, struct acme_err *err)
+{
+	struct { int fd; const char *what; } *src = user;
+	ssize_t n = read_full(src->fd, buf, len);
+	if (n < 0)
+		acme_err_set(err, ACME_E_DATA, "%s: read error: %s", src->what, strerror(errno));
+	return n;
+}
+
 int upload_stage(PGconn *db, int fd, const char *what, upload_progress_fn progress, void *user,
 		 struct upload_info *out, struct acme_err *err)
+{
+	struct { int fd; const char *what; } src = { fd, what };
+	return upload_stage_from(db, fd_read, &src, what, progress, user, out, err);
+}
+
+/* Fill buf from rd as far as it goes. */
+static ssize_t reader_full(upload_read_fn rd, void *rd_user, unsigned char *buf, size_t n,
+			   struct acme_err *err)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = rd(rd_user, buf + got, n - got, err);
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+int upload_stage_from(PGconn *db, upload_read_fn rd, void *rd_user, const char *what,
+		      upload_progress_fn progress, void *user, struct upload_info *out,
+		      struct acme_err *err)
 {
 	unsigned char *buf = xmalloc(UPLOAD_CHUNK_SIZE);
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -56,11 +89,9 @@ int upload_stage(PGconn *db, int fd, const char *what, upload_progress_fn progre
 	res = NULL;
 
 	for (;;) {
-		ssize_t n = read_full(fd, buf, UPLOAD_CHUNK_SIZE);
-		if (n < 0) {
-			acme_err_set(err, ACME_E_DATA, "%s: read error: %s", what, strerror(errno));
+		ssize_t n = reader_full(rd, rd_user, buf, UPLOAD_CHUNK_SIZE, err);
+		if (n < 0)
 			goto out;
-		}
 		if (n == 0)
 			break;
 		if (out->size + n > UPLOAD_MAX_SIZE) {

@@ -11,6 +11,7 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include "core/err.h"
 
 #define UPLOAD_CHUNK_SIZE (1024 * 1024)
@@ -30,6 +31,13 @@ typedef void (*upload_progress_fn)(void *user, long long bytes);
  * ("products.csv" or "stdin"). An empty input is ACME_E_DATA. */
 int upload_stage(PGconn *db, int fd, const char *what, upload_progress_fn progress, void *user,
 		 struct upload_info *out, struct acme_err *err);
+
+/* The same, reading through rd (up to len bytes into buf: the count, 0 at
+ * the end, -1 with err), e.g. a core/recode.h converter. */
+typedef ssize_t (*upload_read_fn)(void *user, void *buf, size_t len, struct acme_err *err);
+int upload_stage_from(PGconn *db, upload_read_fn rd, void *rd_user, const char *what,
+		      upload_progress_fn progress, void *user, struct upload_info *out,
+		      struct acme_err *err);
 
 /* Link a staged upload to the job that consumes it (for retention). */
 int upload_link_job(PGconn *db, long long upload_id, const char *job_id, struct acme_err *err);

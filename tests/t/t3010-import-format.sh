@@ -94,7 +94,7 @@ line,column,message,record
 9,price,"price ""1.234"" has more than 2 decimal places","E-6,Too precise,,,1.234"
 10,price,"price ""12345678901"" is too large (at most 9999999999.99)","E-7,Too big,,,12345678901"
 11,,"wrong number of columns: expected 5, found 2","E-8,Wrong columns"
-12,name,"malformed quoting: a quote inside an unquoted value (quote the whole value and double its quotes: ""12"""" monitor"")","E-9,Bad"
+12,name,"malformed quoting: a quote inside an unquoted value (quote the whole value and double its quotes: ""12"""" monitor"")","E-9,Bad ""quote"",,,"
 13,name,name is not valid UTF-8 (byte 5),"E-10,Bad � byte,,,"
 14,name,name contains a NUL byte (byte 4),"E-11,NUL�here,,,"
 15,sku,sku is too long: 65 bytes (at most 64),"SSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSS,Long sku,,,"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # products get/create/update/delete: the product rules of the importer (exit
-# 65), SKU uniqueness in any case (exit 1 naming the product) and --upsert,
-# SKU|ID lookup, missing products (exit 3), --from-json in its three shapes,
+# 65), SKU uniqueness in any case (exit 4 naming the product) and --upsert,
+# SKU and id:N lookup (t4060 has the rest), missing products (exit 3), --from-json in its three shapes,
 # and the outbox event and audit row every change writes; `acmectl audit`.
 . "$(dirname "$0")/../lib/test-lib.sh"
 need_servers
@@ -22,8 +22,8 @@ t_is "$(tpsql -c "SELECT environment || '|' || command || '|' || target || '|' |
 t_like "$(tpsql -c "SELECT os_user || '@' || host FROM audit_log WHERE command = 'products create'")" \
 	"^$(id -un)@" "the audit row names the OS user"
 
-t_exit 1 "a SKU that exists in another case" acmectl products create --sku abc-1 --name Other
-t_like "$ERR" "SKU \"abc-1\" already exists as product $id1 \\(SKU \"ABC-1\", name \"Steel bracket\"\\)" \
+t_exit 4 "a SKU that exists in another case" acmectl products create --sku abc-1 --name Other
+t_like "$ERR" "SKU \"abc-1\" already exists as product id:$id1 \\(SKU \"ABC-1\", name \"Steel bracket\"\\)" \
 	"the error names the existing product"
 t_like "$ERR" "--upsert" "and says how to overwrite it"
 t_is "$(count products)" 1 "nothing was created"
@@ -57,14 +57,14 @@ t_like "$ERR" "created product" "upsert of a new SKU creates it"
 # ---- get ---------------------------------------------------------------------------------
 t_ok "get by SKU in any case" acmectl products get ABC-1 -o json
 t_json "$OUT" "d['id'] == $id1" "get finds the SKU case-insensitively"
-t_ok "get by id" acmectl products get "$id1" -o json
+t_ok "get by id" acmectl products get "id:$id1" -o json
 t_json "$OUT" "d['sku'] == 'abc-1'" "get finds the id"
 tpsql -c "INSERT INTO products (sku, name) VALUES ('$id1', 'numeric sku')"
-t_ok "a SKU that looks like an id wins" acmectl products get "$id1" -o json
-t_json "$OUT" "d['name'] == 'numeric sku'" "SKU first, then id"
+t_ok "a SKU that looks like an id is a SKU" acmectl products get "$id1" -o json
+t_json "$OUT" "d['name'] == 'numeric sku'" "a bare word is a SKU"
 t_exit 3 "get of a missing product" acmectl products get nosuch
 t_like "$ERR" 'no product with SKU "nosuch"' "the message names it"
-t_exit 3 "get of a missing id" acmectl products get 999999
+t_exit 3 "get of a missing id" acmectl products get id:999999
 t_ok "get -o table" acmectl products get D-4 -o table
 t_like "$OUT" '^description +$' "a table lists FIELD VALUE, empty description"
 t_ok "get tsv" acmectl products get D-4
@@ -86,7 +86,7 @@ t_like "$ERR" "unchanged" "an update that changes nothing says so"
 t_is "$(count outbox)" "$((before + 2))" "and writes no event"
 t_ok "rename the SKU's case" acmectl products update b-2 --sku b-2 -o json
 t_json "$OUT" "d['sku'] == 'b-2'" "a case change is a rename"
-t_exit 1 "rename onto another product's SKU" acmectl products update b-2 --sku D-4
+t_exit 4 "rename onto another product's SKU" acmectl products update b-2 --sku D-4
 t_like "$ERR" 'SKU "D-4" already exists' "the clash is named"
 t_exit 3 "update of a missing product" acmectl products update nosuch --name x
 t_exit 2 "update with nothing to change" acmectl products update b-2
@@ -105,7 +105,7 @@ t_ok "--from-json with NDJSON from export" acmectl products create --from-json "
 t_is "$(tpsql -c "SELECT string_agg(sku || '=' || coalesce(price::text, '-') || '=' || active, ' ' ORDER BY sku) FROM products WHERE sku LIKE 'K-%'")" \
 	"K-1=4.50=false K-2=7.00=true K-3=-=true" "export -o ndjson re-creates the products"
 printf '[{"sku": "L-1", "name": "ok"}, {"sku": "J-1", "name": "dup"}]' >"$TEST_TMP/dup.json"
-t_exit 1 "one existing SKU in a batch" acmectl products create --from-json "$TEST_TMP/dup.json"
+t_exit 4 "one existing SKU in a batch" acmectl products create --from-json "$TEST_TMP/dup.json"
 t_like "$ERR" "product 2 of 2" "the message says which"
 t_is "$OUT" "" "nothing is printed for a batch that was rolled back"
 t_is "$(count "products WHERE sku = 'L-1'")" 0 "a failed batch creates nothing"
@@ -125,7 +125,7 @@ t_like "$ERR" 'nothing was deleted: no product with SKU "nosuch"' "the missing o
 t_is "$(count "products WHERE sku = 'J-1'")" 1 "nothing was deleted"
 idj2=$(tpsql -c "SELECT id FROM products WHERE sku = 'J-2'")
 before=$(count outbox)
-t_ok "delete by SKU and id (the same product twice)" acmectl products delete j-1 J-2 "$idj2"
+t_ok "delete by SKU and id (the same product twice)" acmectl products delete j-1 J-2 "id:$idj2"
 t_is "$(count "products WHERE sku IN ('J-1', 'J-2')")" 0 "both are gone"
 t_is "$(tpsql -c "SELECT string_agg(event_type || ' ' || (payload->>'sku'), ',' ORDER BY id) FROM outbox WHERE id > 0" | tr ',' '\n' | tail -2 | tr '\n' ' ')" \
 	"product.deleted J-1 product.deleted J-2 " "one product.deleted each, with the product"

@@ -25,6 +25,8 @@
 #include "core/strbuf.h"
 #include "core/xalloc.h"
 
+static bool show_records;   /* t_reject adds "= RECORD" lines, t_header "= HEADER" */
+
 struct run {
 	struct strbuf out;
 	int fail_row_at;     /* on_row fails on this call (1-based); 0 = never */
@@ -35,6 +37,8 @@ static int t_header(void *user, const struct csvimport_header *h, struct acme_er
 {
 	struct run *r = user;
 	(void)err;
+	if (show_records)
+		strbuf_addf(&r->out, "= %s\n", h->record);
 	strbuf_addf(&r->out, "H%ld present=%x unknown=", h->line, h->present);
 	for (size_t i = 0; i < h->nunknown; i++)
 		strbuf_addf(&r->out, "%s%s", i ? "|" : "", h->unknown[i]);
@@ -61,6 +65,14 @@ static int t_row(void *user, const struct product_row *row, long line, struct ac
 static int t_reject(void *user, const struct csvimport_reject *rej, struct acme_err *err)
 {
 	struct run *r = user;
+	if (show_records) {
+		strbuf_addf(&r->out, "= ");
+		if (rej->record)
+			strbuf_add(&r->out, rej->record, rej->record_len);
+		else
+			strbuf_adds(&r->out, "(none)");
+		strbuf_addch(&r->out, '\n');
+	}
 	(void)err;
 	assert_true(strlen(rej->excerpt) <= CSVIMPORT_EXCERPT_MAX);
 	assert_int_equal(product_utf8_valid_len(rej->excerpt, strlen(rej->excerpt)),
@@ -368,6 +380,70 @@ static void test_delimiters(void **state)
 	assert_null(csvimport_new(&o, &err));
 	o.delimiter = ' ';
 	assert_null(csvimport_new(&o, &err));
+}
+
+/* Regression (issue 11): a ;- or tab-separated file read with the default
+ * delimiter said only "required column sku is missing (found "sku;name")";
+ * the message now names the delimiter the header seems to use. */
+static void test_delimiter_hint(void **state)
+{
+	struct csvimport_opts o = { 0 };
+	(void)state;
+
+	expect(run("sku;name;price\nA;a;1\n"),
+	       "E line 1: header: required column \"sku\" is missing (found \"sku;name;price\"); "
+	       "the header looks separated by ';': use --delimiter ';'\n");
+	expect(run("\n\"SKU\";\"Name\"\nA;a\n"),
+	       "E line 2: header: malformed quoting: text after the closing quote of a value; "
+	       "the header looks separated by ';': use --delimiter ';'\n");
+	expect(run("sku\tname\nA\ta\n"),
+	       "E line 1: header: column 1 name contains a control character; "
+	       "the header looks separated by tabs: use --delimiter tab\n");
+	expect(run("sku|name\nA|a\n"),
+	       "E line 1: header: required column \"sku\" is missing (found \"sku|name\"); "
+	       "the header looks separated by '|': use --delimiter '|'\n");
+	o.delimiter = ';';
+	static const char comma[] = "sku,name\nA,a\n";
+	expect(run_opts(comma, strlen(comma), o, NULL),
+	       "E line 1: header: required column \"sku\" is missing (found \"sku,name\"); "
+	       "the header looks separated by ',': leave out --delimiter (, is the default)\n");
+	/* the trailing error column of `jobs errors --rows` is ignored silently,
+	 * under strict too; elsewhere it is an unknown column */
+	o.delimiter = 0;
+	o.strict = true;
+	static const char fix[] = "sku,name,error\nA,a,\"price \"\"x\"\" is not a number\"\n";
+	expect(run_opts(fix, strlen(fix), o, NULL), "H1 present=3 unknown=\nR2 A|a|~|t|~\n");
+	o.strict = false;
+	expect(run("error,sku,name\nx,A,a\n"), "H1 present=3 unknown=error\nR2 A|a|~|t|~\n");
+	/* no hint when no delimiter would help */
+	expect(run("sku;price\nA;1\n"),
+	       "E line 1: header: required column \"sku\" is missing (found \"sku;price\")\n");
+}
+
+/* The whole rejected record, as the file had it, for `jobs errors --rows`
+ * (issue 11): values re-written with the file's delimiter, bytes unchanged,
+ * and for malformed quoting the rest of the line as it was. */
+static void test_reject_records(void **state)
+{
+	struct csvimport_opts o = { 0 };
+	(void)state;
+	show_records = true;
+	expect(run(" Sku , name ,price\nA, a b ,x\nB,\"q,1\",\"1\"\"\"\nC,12\" monitor,2\r\n"
+		   "D,\"ab\"\"c\"x,y\nE,caf\351,1\n"),
+	       "= Sku,name,price\nH1 present=13 unknown=\n"
+	       "= A,a b,x\nX2 [price] price \"x\" is not a number {A,a b,x}\n"
+	       "= B,\"q,1\",\"1\"\"\"\nX3 [price] price \"1\"\" is not a number {B,\"q,1\",\"1\"\"\"}\n"
+	       "= C,12\" monitor,2\nX4 [name] malformed quoting: a quote inside an unquoted value "
+	       "(quote the whole value and double its quotes: \"12\"\" monitor\") {C,12}\n"
+	       "= D,\"ab\"\"c\"x,y\nX5 [name] malformed quoting: text after the closing quote of a "
+	       "value {D,\"ab\"\"c\"}\n"
+	       "= E,caf\351,1\nX6 [name] name is not valid UTF-8 (byte 4) {E,caf\357\277\275,1}\n");
+	o.delimiter = ';';
+	static const char semi[] = "sku;name;price\nA;a,b;1,5\n";
+	expect(run_opts(semi, strlen(semi), o, NULL),
+	       "= sku;name;price\nH1 present=13 unknown=\n"
+	       "= A;a,b;1,5\nX2 [price] price \"1,5\" is not a number {A;a,b;1,5}\n");
+	show_records = false;
 }
 
 /* ---- rejected records -------------------------------------------------------- */
@@ -786,6 +862,8 @@ int main(void)
 		cmocka_unit_test(test_unknown_columns),
 		cmocka_unit_test(test_mappings),
 		cmocka_unit_test(test_delimiters),
+		cmocka_unit_test(test_delimiter_hint),
+		cmocka_unit_test(test_reject_records),
 		cmocka_unit_test(test_wrong_column_count),
 		cmocka_unit_test(test_empty_sku_or_name),
 		cmocka_unit_test(test_invalid_utf8),
