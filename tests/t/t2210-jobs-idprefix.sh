@@ -36,7 +36,7 @@ t_is "$(acmectl __complete jobs list --type imp)" "import" "--type completes job
 # jobs list says when there are more rows
 t_ok "jobs list --limit 2 of 3" acmectl jobs list --limit 2 -o tsv
 t_is "$(printf '%s\n' "$OUT" | sed 1d | wc -l | tr -d ' ')" 2 "two rows"
-t_like "$ERR" "showing the first 2 jobs; there are more \\(raise --limit" "and a hint on stderr"
+t_like "$ERR" "showing the first 2 jobs; there are more: the next page with --after [0-9]+[.]" "and a hint on stderr, with the cursor"
 t_ok "jobs list --limit 3 of 3" acmectl jobs list --limit 3 -o tsv
 t_is "$ERR" "" "no hint when nothing more"
 t_ok "jobs list --limit 2 -o json" acmectl jobs list --limit 2 -o json
