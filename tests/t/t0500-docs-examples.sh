@@ -126,18 +126,23 @@ fixture() {
 	man/acmectl-import.1)
 		printf 'sku,name,price\nA-1,Anvil,10.00\nB-2,Bolt,0.50\n' >"$WORK/products.csv"
 		printf 'Item No;Title;Internal\nC-3;Crate;x\n' >"$WORK/export.csv"
+		printf 'sku,name\nE-1,Caf\351 cr\350me\n' >"$WORK/catalog.csv"   # Windows-1252, as Excel saves
 		subst "$1" https://erp.example/export.csv "file://$WORK/export.csv"
 		start_worker import ;;
 	man/acmectl-jobs.1)
 		# an import with a rejected row, and a dead job, under the ids the page uses
-		dbsql -c "INSERT INTO jobs (id, type, queue, state, created_by, finished_at)
-			VALUES ('01J9Z3KX5V8Q2W7E4R6T1Y0P3M', 'import', 'import', 'succeeded', 'docs@example', now());
+		dbsql -c "INSERT INTO jobs (id, type, queue, state, created_by, finished_at, result)
+			VALUES ('01J9Z3KX5V8Q2W7E4R6T1Y0P3M', 'import', 'import', 'succeeded', 'docs@example', now(),
+				'{\"header\": \"sku,name,price\", \"delimiter\": \",\"}');
 			INSERT INTO import_errors (job_id, line, column_name, message, raw)
 			VALUES ('01J9Z3KX5V8Q2W7E4R6T1Y0P3M', 3, 'price', 'price \"abc\" is not a number',
 				convert_to('B-2,Bolt,abc', 'UTF8'))"
 		"$ACMECTL" -q jobs enqueue noop --id 01JD3V6X2M8Q4RZP0K7YB5T9NC --max-attempts 1 \
 			--payload '{"fail": true}' >/dev/null
-		timeout -k 10 120 "$ACMECTL" worker --burst --queues default >"$WORK/.burst.log" 2>&1 ;;
+		timeout -k 10 120 "$ACMECTL" worker --burst --queues default >"$WORK/.burst.log" 2>&1
+		# the person fixing the file, without an editor; then the import needs a worker
+		subst "$1" "vi fix.csv" "sed -i 's/,abc,/,1.50,/' fix.csv"
+		start_worker import ;;
 	man/acmectl-products.1)
 		dbsql -c "INSERT INTO products (sku, name, active, price)
 			SELECT 'BR-' || g, 'Wall bracket ' || g, true, 1.00 FROM generate_series(1, 120) g;
