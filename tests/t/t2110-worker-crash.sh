@@ -17,8 +17,12 @@ runner_pid() { tredis HGET "${P}{default}:job:$1" worker | cut -d: -f2; }
 alive() { kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 
 # ---- kill -9 of a child mid-job ----
+# A long lease: only the supervisor's own notice of the dead child can
+# retry the job within the wait below, never the reaper. (With 2 s, a loaded
+# machine let the lease expire while the child was paused, and the reaper's
+# line replaced the one this checks.)
 export ACME_FAILPOINTS='job.after-start=1*pause'
-start_worker w1 -Q default=1 --lease 2s
+start_worker w1 -Q default=1 --lease 60s
 unset ACME_FAILPOINTS
 job=$(enqueue noop '{"commit": "child-kill"}')
 child=$(fp_reached "$TEST_TMP/w1.log" job.after-start)
