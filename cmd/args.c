@@ -112,8 +112,7 @@ const struct opt *opt_lookup_long(const struct opt *const *tables, const char *n
 	return NULL;
 }
 
-/* Levenshtein distance of a[0..la) and b, capped for long words. */
-static size_t distance(const char *a, size_t la, const char *b)
+size_t args_distance(const char *a, size_t la, const char *b)
 {
 	size_t lb = strlen(b), row[65];
 	if (la > 64 || lb > 64)
@@ -144,7 +143,7 @@ static int unknown_long(const struct opt *const *tables, const char *name, size_
 		for (const struct opt *o = tables[t]; o->name; o++) {
 			if (o->flags & OPT_HIDDEN)
 				continue;
-			size_t d = distance(name, len, o->name);
+			size_t d = args_distance(name, len, o->name);
 			if (len >= 3 && strncmp(o->name, name, len) == 0)
 				d = 1;
 			if (d < bestd) {

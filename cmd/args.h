@@ -11,4 +11,8 @@ int args_parse(struct args *a, int argc, char **argv, const struct opt *const *t
 void args_release(struct args *a);
 const struct opt *opt_lookup_long(const struct opt *const *tables, const char *name, size_t len);
 
+/* Levenshtein distance of a[0..la) and b (99 for words over 64 bytes): the
+ * did-you-mean of unknown commands and options. */
+size_t args_distance(const char *a, size_t la, const char *b);
+
 #endif
