@@ -7,24 +7,7 @@
 
 [ -x "$ACMECTL" ] || { echo "Bail out! $ACMECTL is not built"; exit 1; }
 COMPLETIONS=$TEST_TOP/completions
-mkdir -p "$TEST_TMP/bin"
-ln -s "$ACMECTL" "$TEST_TMP/bin/acmectl"
-PATH=$TEST_TMP/bin:$PATH
-unset -f acmectl    # the completions must find the program on PATH
-# shellcheck source=../../completions/acmectl.bash
-. "$COMPLETIONS/acmectl.bash"
-
-# comp WORD...: the sorted candidates for "acmectl WORD...", the last WORD
-# being the one under the cursor.
-comp() {
-	COMP_WORDS=(acmectl "$@")
-	COMP_CWORD=$#
-	COMP_LINE="acmectl $*"
-	COMP_POINT=${#COMP_LINE}
-	COMPREPLY=()
-	_acmectl acmectl "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
-	((${#COMPREPLY[@]})) && printf '%s\n' "${COMPREPLY[@]}" | sort
-}
+. "$TEST_TOP/tests/lib/bash-comp.sh"
 sorted() { printf '%s\n' "$@" | sort; }
 
 t_like "$(complete -p acmectl)" '-F _acmectl acmectl$' "bash: complete -F _acmectl acmectl"

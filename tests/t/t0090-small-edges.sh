@@ -44,21 +44,7 @@ fi
 
 # ---- SKU completion quotes values with spaces ------------------------------------------------
 tpsql -c "INSERT INTO products (sku, name) VALUES ('Red Shirt', 'r'), ('Red-Cap', 'c')" >/dev/null
-mkdir -p "$TEST_TMP/bin"
-ln -s "$ACMECTL" "$TEST_TMP/bin/acmectl"
-PATH=$TEST_TMP/bin:$PATH
-unset -f acmectl
-# shellcheck source=../../completions/acmectl.bash
-. "$TEST_TOP/completions/acmectl.bash"
-comp() {
-	COMP_WORDS=(acmectl "$@")
-	COMP_CWORD=$#
-	COMP_LINE="acmectl $*"
-	COMP_POINT=${#COMP_LINE}
-	COMPREPLY=()
-	_acmectl acmectl "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
-	((${#COMPREPLY[@]})) && printf '%s\n' "${COMPREPLY[@]}" | sort
-}
+. "$TEST_TOP/tests/lib/bash-comp.sh"
 t_is "$(comp products get Re | tr '\n' ' ')" 'Red-Cap Red\ Shirt ' "bash: a SKU with a space comes back escaped"
 t_is "$(comp products get 'Red\ S')" 'Red\ Shirt' "bash: an escaped prefix completes"
 t_is "$(comp products get '"Red S')" '"Red Shirt"' "bash: a quoted prefix completes, quoted"

@@ -69,19 +69,7 @@ tpsql -c "INSERT INTO products (sku, name) VALUES ('id:9', 'odd')"
 t_is "$(acmectl __complete products get 'i')" "sku:id:9" "a SKU starting with id: is offered as sku:"
 
 # bash splits "id:12" at the colon (COMP_WORDBREAKS); the completion joins it again
-mkdir -p "$TEST_TMP/bin"
-ln -s "$ACMECTL" "$TEST_TMP/bin/acmectl"
-PATH=$TEST_TMP/bin:$PATH
-unset -f acmectl
-# shellcheck source=../../completions/acmectl.bash
-. "$TEST_TOP/completions/acmectl.bash"
-comp() {
-	COMP_WORDS=(acmectl "$@")
-	COMP_CWORD=$#
-	COMPREPLY=()
-	_acmectl acmectl "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
-	((${#COMPREPLY[@]})) && printf '%s\n' "${COMPREPLY[@]}" | sort
-}
+. "$TEST_TOP/tests/lib/bash-comp.sh"
 t_is "$(comp products get id : "$idc")" "$idc" "bash: id:N completes the part after the colon"
 t_like "$(comp products get id : '')" "^$idc\$" "bash: id: offers ids"
 t_is "$(comp products get c-)" "$(printf 'C-1\nC-2\nC-3')" "bash: SKUs still complete"
