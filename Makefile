@@ -42,8 +42,13 @@ CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations_data.o
 APP_OBJ    := $(CMD_SRC:%.c=$(BUILD)/%.o) $(TUI_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# Test helper programs (tests/helpers/*.c): drivers the integration tests and
+# benches run, linked with libacme and never shipped in the binary. Tests find
+# them in $ACME_HELPERS (build/tests/helpers).
+HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
+HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
-.PHONY: all clean check unit integration asan install uninstall demo bench lint deps
+.PHONY: all clean check unit integration helpers asan install uninstall demo bench lint deps
 all: acmectl
 
 deps:
@@ -89,11 +94,19 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libacme.a
 	$(quiet) CC $@
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libacme.a $(PKG_LIBS) -lcmocka $(ALL_LDFLAGS)
 
+# Test helper programs, linked like the unit tests (without cmocka).
+$(BUILD)/tests/helpers/%: tests/helpers/%.c $(BUILD)/libacme.a
+	@mkdir -p $(dir $@)
+	$(quiet) CC $@
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libacme.a $(PKG_LIBS) $(ALL_LDFLAGS)
+
+helpers: $(HELPER_BIN)
+
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "# $$t"; $$t; done
 
-integration: acmectl
-	$(Q)tests/lib/run-tests $(T)
+integration: acmectl helpers
+	$(Q)ACME_HELPERS=$(CURDIR)/$(BUILD)/tests/helpers tests/lib/run-tests $(T)
 
 check:
 	$(Q)packaging/install-deps
@@ -114,14 +127,16 @@ asan:
 
 asan-check: asan
 	$(Q)ASAN_OPTIONS=detect_leaks=1 $(ASAN_MAKE) unit
-	$(Q)ACMECTL=$(CURDIR)/build-asan/acmectl ASAN_OPTIONS=detect_leaks=1 tests/lib/run-tests $(T)
+	$(Q)$(ASAN_MAKE) helpers
+	$(Q)ACMECTL=$(CURDIR)/build-asan/acmectl ACME_HELPERS=$(CURDIR)/build-asan/tests/helpers \
+		ASAN_OPTIONS=detect_leaks=1 tests/lib/run-tests $(T)
 
 demo:
 	$(Q)packaging/install-deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)./tests/lib/demo.sh
 
-bench: all
+bench: all helpers
 	$(Q)tests/bench/run
 
 # Fails on any mandoc or shellcheck warning (shellcheck must be installed).

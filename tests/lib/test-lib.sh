@@ -22,6 +22,8 @@ set -u
 TEST_NAME=$(basename "$0" .sh)
 TEST_TOP=$(cd "$(dirname "$0")/../.." && pwd)
 ACMECTL=${ACMECTL:-$TEST_TOP/acmectl}
+# test helper programs (tests/helpers/*.c, `make helpers`)
+ACME_HELPERS=${ACME_HELPERS:-$TEST_TOP/build/tests/helpers}
 TEST_TMP=$(mktemp -d "/tmp/acme-$TEST_NAME.XXXXXX")
 chmod 755 "$TEST_TMP"
 _t_n=0
