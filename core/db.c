@@ -136,6 +136,25 @@ int db_cmd(PGconn *db, struct acme_err *err, const char *sql, int nparams,
 	return 0;
 }
 
+int db_begin(PGconn *db, const char *begin_sql, struct acme_err *err)
+{
+	return db_cmd(db, err, begin_sql ? begin_sql : "BEGIN", 0, NULL);
+}
+
+int db_commit(PGconn *db, struct acme_err *err)
+{
+	return db_cmd(db, err, "COMMIT", 0, NULL);
+}
+
+void db_rollback(PGconn *db)
+{
+	if (!db || PQstatus(db) != CONNECTION_OK)
+		return;
+	PGTransactionStatusType ts = PQtransactionStatus(db);
+	if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR)
+		PQclear(PQexec(db, "ROLLBACK"));
+}
+
 PGresult *db_exec_budget(PGconn *db, struct acme_err *err, const char *sql, int nparams,
 			 const char *const *params, int budget_ms, bool *timed_out)
 {

@@ -43,6 +43,18 @@ int db_cmd(PGconn *db, struct acme_err *err, const char *sql, int nparams,
 PGresult *db_exec_budget(PGconn *db, struct acme_err *err, const char *sql, int nparams,
 			 const char *const *params, int budget_ms, bool *timed_out);
 
+/* Transactions, one idiom everywhere. db_begin() runs BEGIN, or begin_sql
+ * when not NULL ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+ * db_commit() runs COMMIT. Both 0 / -1 with err set as for db_exec().
+ * db_rollback() ends whatever transaction is open (idle, failed or in
+ * progress) so the connection can be used again, and never fails its caller:
+ * it is for cleanup after an error that is already reported, so its own
+ * failure (a lost connection) is ignored, and on an idle connection it does
+ * nothing (no "no transaction in progress" warning). */
+int db_begin(PGconn *db, const char *begin_sql, struct acme_err *err);
+int db_commit(PGconn *db, struct acme_err *err);
+void db_rollback(PGconn *db);
+
 /* The SQLSTATE of a failed result ("" when none). */
 const char *db_sqlstate(const PGresult *res);
 
