@@ -2,8 +2,6 @@
  * the audit log, newest
  * first: who (OS user, host) ran which destructive or configuration-changing
  * command, on what, in which environment, with the details as JSON. */
-#include <libpq-fe.h>
-
 #include "cmd/cmd.h"
 #include "core/audit.h"
 #include "core/output.h"
@@ -22,29 +20,30 @@ static int audit_exec(struct ctx *ctx, struct args *a)
 	long limit = (long)args_int(a, "limit", AUDIT_LIMIT_DEFAULT);
 	struct audit_filter f = { since, args_get(a, "actor"), args_get(a, "action"), limit + 1,
 				  args_get(a, "after") };
-	PGresult *res = audit_list(ctx->db, &f, &ctx->err);
-	if (!res)
+	struct audit_page page;
+	if (audit_list(ctx->s.db, &f, &page, &ctx->err) < 0)
 		return -1;
 	struct output *o = ctx_output_new(ctx, cols, 8);
 	if (!o) {
-		PQclear(res);
+		audit_page_release(&page);
 		return -1;
 	}
-	int n = PQntuples(res) > limit ? (int)limit : PQntuples(res);
-	for (int r = 0; r < n; r++) {
-		const char *row[8];
-		for (int c = 0; c < 8; c++)
-			row[c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
+	size_t n = page.n > (size_t)limit ? (size_t)limit : page.n;
+	for (size_t r = 0; r < n; r++) {
+		const struct audit_entry *e = &page.v[r];
+		const char *row[8] = { e->id, e->at, e->os_user, e->host, e->environment,
+				       e->command, e->target, e->details };
 		output_row(o, row);
 	}
-	output_end(o, output_page(limit, PQntuples(res) > limit ? PQgetvalue(res, n - 1, 8) : NULL));
-	if (PQntuples(res) > limit)
+	bool more = page.n > (size_t)limit;
+	output_end(o, output_page(limit, more ? page.v[n - 1].cursor : NULL));
+	if (more)
 		ctx_msg(ctx, "showing the newest %ld; more with --after %s", limit,
-			PQgetvalue(res, n - 1, 8));
-	if (PQntuples(res) == 0)
+			page.v[n - 1].cursor);
+	if (page.n == 0)
 		ctx_msg(ctx, "the audit log has no entries%s", since || f.actor || f.action ?
 			" that match" : "");
-	PQclear(res);
+	audit_page_release(&page);
 	return 0;
 }
 

@@ -12,8 +12,10 @@
  *   4. Export `const struct cmd_entry cmd_<name>` and add it to the table in
  *      cmd/main.c (and its extern below).
  *   5. Set CMD_NEEDS_DB / CMD_NEEDS_REDIS so main connects for you (the
- *      connections are in ctx->db / ctx->redis), or connect lazily with
- *      ctx_db() / ctx_redis().
+ *      connections are in ctx->s.db / ctx->s.redis, the session of
+ *      core/session.h), or connect lazily with ctx_db() / ctx_redis().
+ *      Commands never call libpq or hiredis themselves: they pass the
+ *      connection to core/.
  *   6. exec returns an exit status (>= 0), or -1 with ctx->err set: main prints
  *      "acmectl: <message>" and exits with the status of the error's code.
  *      Never call exit(); print data to stdout (ctx->out) and messages through
@@ -23,8 +25,6 @@
  */
 #ifndef ACME_CMD_H
 #define ACME_CMD_H
-#include <hiredis/hiredis.h>
-#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -32,6 +32,7 @@
 #include "core/confirm.h"
 #include "core/err.h"
 #include "core/output.h"
+#include "core/session.h"
 
 enum opt_type {
 	OPT_FLAG,      /* --yes */
@@ -112,16 +113,13 @@ long long args_int(const struct args *a, const char *name, long long def);
 int args_all(const struct args *a, const char *name, const char ***out);
 
 struct ctx {
-	struct config cfg;
-	bool cfg_loaded;
+	struct session s;          /* configuration and connections (core/session.h) */
 	enum out_format fmt;
 	bool fmt_given;            /* -o given explicitly */
 	bool quiet, verbose, color;
 	bool no_headers;           /* --no-headers */
 	const char *columns;       /* --columns a,b,c (NULL: every column) */
 	bool stdout_tty, stderr_tty, stdin_tty;
-	PGconn *db;
-	redisContext *redis;
 	struct acme_err err;
 	FILE *out;                 /* stdout */
 	const struct cmd_entry *cmd;
@@ -163,9 +161,6 @@ int ctx_confirm_action(struct ctx *ctx, const struct args *a, enum confirm_kind 
  * and return true; the caller then stops, changing nothing. */
 bool ctx_dry_run(struct ctx *ctx, const struct args *a, const char *what);
 
-/* Start the dev stack if needed and migrate it to head (cmd/dev.c). */
-int dev_stack_ensure(struct ctx *ctx, bool *started, int *current, size_t *applied);
-
 /* Parse a duration like 250ms, 30s, 5m, 2h, 1d (bare number = seconds) into
  * milliseconds. 0 / -1. */
 int parse_duration_ms(const char *s, long long *out);
@@ -205,15 +200,5 @@ extern const struct cmd_entry cmd_complete;
 extern const struct cmd_entry cmd_products;
 extern const struct cmd_entry cmd_audit;
 extern const struct cmd_entry cmd_webhooks;
-
-/* SKUs starting with prefix, one per line, for `__complete` (cmd/products.c);
- * after "id:", ids as id:N. Silent on any failure. */
-void products_complete_sku(FILE *f, PGconn *db, const char *prefix);
-/* Product ids starting with prefix (for --id N). Silent on any failure. */
-void products_complete_id(FILE *f, PGconn *db, const char *prefix);
-/* Webhook ids (what "webhook") or delivery ids ("delivery", "delivery-show")
- * starting with prefix, for `__complete` (cmd/webhooks.c). Silent on any
- * failure. */
-void webhooks_complete_ids(FILE *f, PGconn *db, const char *what, int npos, const char *prefix);
 
 #endif

@@ -12,7 +12,7 @@
 #include "cmd/args.h"
 #include "cmd/cmd.h"
 #include "core/config.h"
-#include "core/db.h"
+#include "core/complete.h"
 #include "core/job.h"
 #include "core/jobtypes.h"
 #include "core/migrate.h"
@@ -24,68 +24,41 @@ struct complete_where {
 	int npos;
 };
 
-static void no_notices(void *arg, const char *msg)
+/* Values from the database (core/complete.h): silent on any failure, never
+ * starting the dev stack. */
+static void print_value(void *arg, const char *value)
 {
-	(void)arg;
-	(void)msg;
+	fprintf(arg, "%s\n", value);
 }
 
-/* Values from the database. A completion must never hang or print errors: a
- * one-second connect timeout and statement timeout, and every failure simply
- * offers nothing. fn gets the connection; what is passed through. */
 static void from_db(FILE *f, const char *prefix, const struct complete_where *where,
-		    void (*fn)(FILE *, PGconn *, const char *what, int npos, const char *prefix),
-		    const char *what)
+		    enum complete_kind kind)
 {
-	struct config cfg;
-	struct acme_err err = { 0 };
 	struct config_flags cf = { where->env, where->config, "error" };
-	if (config_load(&cfg, &cf, &err) < 0)
-		return;
-	const char *url = config_get(&cfg, CFG_DATABASE_URL);
-	PGconn *db = url ? db_connect_url(url, 1, "acmectl-complete", &err) : NULL;
-	if (db) {
-		PQsetNoticeProcessor(db, no_notices, NULL);
-		PQclear(PQexec(db, "SET statement_timeout = 1000"));
-		fn(f, db, what, where->npos, prefix);
-		PQfinish(db);
-	}
-	config_release(&cfg);
-}
-
-static void sku_fn(FILE *f, PGconn *db, const char *what, int npos, const char *prefix)
-{
-	(void)what;
-	(void)npos;
-	products_complete_sku(f, db, prefix);
+	complete_values(&cf, kind, prefix, print_value, f);
 }
 
 static void complete_skus(FILE *f, const char *prefix, const struct complete_where *where)
 {
-	from_db(f, prefix, where, sku_fn, NULL);
-}
-
-static void product_id_fn(FILE *f, PGconn *db, const char *what, int npos, const char *prefix)
-{
-	(void)what;
-	(void)npos;
-	products_complete_id(f, db, prefix);
+	from_db(f, prefix, where, COMPLETE_SKU);
 }
 
 static void complete_product_ids(FILE *f, const char *prefix, const struct complete_where *where)
 {
-	from_db(f, prefix, where, product_id_fn, NULL);
+	from_db(f, prefix, where, COMPLETE_PRODUCT_ID);
 }
 
 /* Webhook and delivery ids; `delivery show DID` offers "show" first. */
 static void complete_webhooks(FILE *f, const char *prefix, const struct complete_where *where)
 {
-	from_db(f, prefix, where, webhooks_complete_ids, "webhook");
+	if (where->npos == 0)
+		from_db(f, prefix, where, COMPLETE_WEBHOOK);
 }
 
 static void complete_deliveries(FILE *f, const char *prefix, const struct complete_where *where)
 {
-	from_db(f, prefix, where, webhooks_complete_ids, "delivery");
+	if (where->npos == 0)
+		from_db(f, prefix, where, COMPLETE_DELIVERY);
 }
 
 static void complete_delivery_show(FILE *f, const char *prefix, const struct complete_where *where)
@@ -95,26 +68,15 @@ static void complete_delivery_show(FILE *f, const char *prefix, const struct com
 			fputs("show\n", f);
 		return;
 	}
-	from_db(f, prefix, where, webhooks_complete_ids, "delivery-show");
+	if (where->npos == 1)
+		from_db(f, prefix, where, COMPLETE_DELIVERY);
 }
 
 /* Job ids, the most recent first (they are long ULIDs: nobody types them) */
-static void print_id(void *arg, const char *id)
-{
-	fprintf(arg, "%s\n", id);
-}
-
-static void job_fn(FILE *f, PGconn *db, const char *what, int npos, const char *prefix)
-{
-	struct acme_err err = { 0 };
-	(void)what;
-	if (npos == 0)
-		job_recent_ids(db, prefix, 50, print_id, f, &err);
-}
-
 static void complete_jobs(FILE *f, const char *prefix, const struct complete_where *where)
 {
-	from_db(f, prefix, where, job_fn, NULL);
+	if (where->npos == 0)
+		from_db(f, prefix, where, COMPLETE_JOB);
 }
 
 static void emit(FILE *f, const char *cand, const char *prefix)

@@ -14,7 +14,7 @@ static int config_show(struct ctx *ctx, struct args *a)
 {
 	(void)a;
 	enum out_format fmt = ctx_format(ctx);
-	const struct config *cfg = &ctx->cfg;
+	const struct config *cfg = &ctx->s.cfg;
 
 	if (fmt == OUT_JSON) {
 		json_t *doc = json_object();
@@ -77,24 +77,23 @@ static int config_check(struct ctx *ctx, struct args *a)
 	/* the dispatcher has validated already; say so for people */
 	if (!json)
 		ctx_msg(ctx, "configuration ok (environment %s, config file %s)",
-			config_get(&ctx->cfg, CFG_ENV), ctx->cfg.file ? ctx->cfg.file : "none");
+			config_get(&ctx->s.cfg, CFG_ENV), ctx->s.cfg.file ? ctx->s.cfg.file : "none");
 	add_check(checks, "config", true, NULL);
 	if (!args_has(a, "connect")) {
 		rc = 0;
 		goto out;
 	}
 	/* reachability: connect directly, never start the dev stack from here */
-	PGconn *db = db_connect(&ctx->cfg, &ctx->err);
+	PGconn *db = db_connect(&ctx->s.cfg, &ctx->err);
 	add_check(checks, "postgresql", db != NULL, &ctx->err);
 	if (!db)
 		goto out;
-	PQfinish(db);
+	db_close(db);
 	if (!json)
 		ctx_msg(ctx, "postgresql ok");
-	redisContext *r = rds_connect(&ctx->cfg, 0, &ctx->err);
+	redisContext *r = rds_connect(&ctx->s.cfg, 0, &ctx->err);
 	int pong = r ? rds_ping(r, &ctx->err) : -1;
-	if (r)
-		redisFree(r);
+	rds_close(r);
 	add_check(checks, "redis", pong == 0, &ctx->err);
 	if (pong < 0)
 		goto out;
@@ -104,8 +103,8 @@ static int config_check(struct ctx *ctx, struct args *a)
 out:
 	if (json) {
 		json_t *doc = json_pack("{s:s, s:o, s:b, s:O}", "environment",
-					config_get(&ctx->cfg, CFG_ENV), "config_file",
-					ctx->cfg.file ? json_string(ctx->cfg.file) : json_null(),
+					config_get(&ctx->s.cfg, CFG_ENV), "config_file",
+					ctx->s.cfg.file ? json_string(ctx->s.cfg.file) : json_null(),
 					"ok", rc == 0, "checks", checks);
 		output_json(ctx->out, doc, true);
 		json_decref(doc);

@@ -7,36 +7,13 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
-#include "core/db.h"
 #include "core/devstack.h"
-#include "core/migrate.h"
 #include "core/output.h"
 #include "core/xalloc.h"
 
 static int open_stack(struct ctx *ctx, struct devstack *ds)
 {
-	return devstack_init(ds, config_get(&ctx->cfg, CFG_DEV_DIR), &ctx->err);
-}
-
-/* Start the stack if needed and bring its database to this binary's head:
- * the dev stack is always "migrated and ready". Shared by `dev up` and the
- * automatic start of the embedded default (cmd/main.c). */
-int dev_stack_ensure(struct ctx *ctx, bool *started, int *current, size_t *applied)
-{
-	struct devstack ds;
-	if (open_stack(ctx, &ds) < 0)
-		return -1;
-	int rc = devstack_up(&ds, started, &ctx->err);
-	if (rc == 0) {
-		char *url = devstack_database_url(&ds);
-		PGconn *db = db_connect_url(url, 10, "acmectl dev", &ctx->err);
-		rc = db ? migrate_to_head(db, &ctx->cfg, applied, current, &ctx->err) : -1;
-		if (db)
-			PQfinish(db);
-		free(url);
-	}
-	devstack_release(&ds);
-	return rc;
+	return devstack_init(ds, config_get(&ctx->s.cfg, CFG_DEV_DIR), &ctx->err);
 }
 
 static int dev_up(struct ctx *ctx, struct args *a)
@@ -45,10 +22,10 @@ static int dev_up(struct ctx *ctx, struct args *a)
 	size_t applied = 0;
 	int current = 0;
 	(void)a;
-	if (dev_stack_ensure(ctx, &started, &current, &applied) < 0)
+	if (session_devstack_up(&ctx->s, &started, &current, &applied, &ctx->err) < 0)
 		return -1;
 	ctx_msg(ctx, "dev stack %s in %s", started ? "started" : "already running",
-		config_get(&ctx->cfg, CFG_DEV_DIR));
+		config_get(&ctx->s.cfg, CFG_DEV_DIR));
 	ctx_msg(ctx, "dev database at migration %04d%s", current,
 		applied ? " (migrated just now)" : "");
 	return 0;

@@ -23,8 +23,10 @@
 
 #include "cmd/cmd.h"
 #include "core/clock.h"
+#include "core/db.h"
 #include "core/health.h"
 #include "core/output.h"
+#include "core/rds.h"
 #include "core/strbuf.h"
 #include "core/xalloc.h"
 
@@ -42,21 +44,21 @@ static void run_ready(struct ctx *ctx, struct round *rd, long long timeout_ms, b
 	redisContext *rc = NULL;
 
 	rd->used[CHK_POSTGRES] = rd->used[CHK_SCHEMA] = rd->used[CHK_REDIS] = true;
-	if (health_postgres(config_get(&ctx->cfg, CFG_DATABASE_URL), timeout_ms,
+	if (health_postgres(config_get(&ctx->s.cfg, CFG_DATABASE_URL), timeout_ms,
 			    &rd->c[CHK_POSTGRES], &db) == 0) {
-		health_schema(db, &ctx->cfg, &rd->c[CHK_SCHEMA]);
-		PQfinish(db);
+		health_schema(db, &ctx->s.cfg, &rd->c[CHK_SCHEMA]);
+		db_close(db);
 	} else {
 		rd->c[CHK_SCHEMA].name = "schema";
 		health_skip(&rd->c[CHK_SCHEMA], "postgresql is not ready");
 	}
 	if (worker)
 		rd->used[CHK_WORKER] = true;
-	if (health_redis(config_get(&ctx->cfg, CFG_REDIS_URL), timeout_ms, &rd->c[CHK_REDIS],
+	if (health_redis(config_get(&ctx->s.cfg, CFG_REDIS_URL), timeout_ms, &rd->c[CHK_REDIS],
 			 worker ? &rc : NULL) == 0) {
 		if (worker) {
-			health_worker(rc, config_get(&ctx->cfg, CFG_REDIS_PREFIX), &rd->c[CHK_WORKER]);
-			redisFree(rc);
+			health_worker(rc, config_get(&ctx->s.cfg, CFG_REDIS_PREFIX), &rd->c[CHK_WORKER]);
+			rds_close(rc);
 		}
 	} else if (worker) {
 		rd->c[CHK_WORKER].name = "worker";
@@ -170,7 +172,7 @@ static int health_exec(struct ctx *ctx, struct args *a)
 		return acme_err_set(&ctx->err, ACME_E_USAGE, "health: --live checks nothing on the "
 				    "network; --%s needs --ready", worker ? "require-worker" : "wait");
 	long long timeout = args_int(a, "timeout", wait ? 60000 :
-				     (long long)config_connect_timeout(&ctx->cfg) * 1000);
+				     (long long)config_connect_timeout(&ctx->s.cfg) * 1000);
 	long long interval = args_int(a, "interval", 1000);
 	long long deadline = t0 + timeout;
 
@@ -178,7 +180,7 @@ static int health_exec(struct ctx *ctx, struct args *a)
 	rd.used[CHK_CONFIG] = true;
 	rd.c[CHK_CONFIG].name = "config";
 	struct acme_err cerr = { 0 };
-	if (config_validate(&ctx->cfg, &cerr) < 0) {
+	if (config_validate(&ctx->s.cfg, &cerr) < 0) {
 		snprintf(rd.c[CHK_CONFIG].detail, sizeof(rd.c[CHK_CONFIG].detail), "%s", cerr.msg);
 		rd.c[CHK_CONFIG].status = HEALTH_FAIL;
 		status = 78;
@@ -186,7 +188,7 @@ static int health_exec(struct ctx *ctx, struct args *a)
 	}
 	rd.c[CHK_CONFIG].status = HEALTH_PASS;
 	snprintf(rd.c[CHK_CONFIG].detail, sizeof(rd.c[CHK_CONFIG].detail), "environment %s",
-		 config_get(&ctx->cfg, CFG_ENV));
+		 config_get(&ctx->s.cfg, CFG_ENV));
 	if (live) {
 		status = 0;
 		goto done;

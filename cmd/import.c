@@ -232,7 +232,7 @@ static int job_now_load(struct ctx *ctx, struct queue *q, const char *id, struct
 		return 0;
 	}
 	queue_job_release(&qj);
-	if (job_get(ctx->db, id, &row, err) < 0)
+	if (job_get(ctx->s.db, id, &row, err) < 0)
 		return -1;
 	out->known = true;
 	out->state = row.state;
@@ -385,7 +385,7 @@ static void subscribe(struct follow *f)
 {
 	struct acme_err err;
 	char *chan = queue_events_channel(f->q, f->id);
-	f->sub = rds_connect(&f->ctx->cfg, 0, &err);
+	f->sub = rds_connect(&f->ctx->s.cfg, 0, &err);
 	if (f->sub) {
 		redisReply *r = redisCommand(f->sub, "SUBSCRIBE %s", chan);
 		if (!r || r->type == REDIS_REPLY_ERROR) {
@@ -568,7 +568,7 @@ static int follow_job(struct ctx *ctx, struct queue *q, const char *id, long lon
 	/* the outcome is the exit status, the one `jobs watch` gives too */
 	struct queue_job final = { 0 };
 	struct acme_err lerr;
-	if (job_load(ctx->db, q, IMPORT_QUEUE, id, &final, &lerr) < 0 ||
+	if (job_load(ctx->s.db, q, IMPORT_QUEUE, id, &final, &lerr) < 0 ||
 	    !job_state_is_final(final.state)) {
 		queue_job_release(&final);
 		final.id = xstrdup(id);
@@ -641,7 +641,7 @@ int import_exec(struct ctx *ctx, struct args *a)
 	/* 1. the file into uploads, as UTF-8 */
 	if (!(rc = recode_new(fd, enc, what, &ctx->err)))
 		goto out;
-	int r = upload_stage_from(ctx->db, recode_reader, rc, what,
+	int r = upload_stage_from(ctx->s.db, recode_reader, rc, what,
 				  ctx->stderr_tty && !ctx->quiet ? stage_progress : NULL, &view, &up,
 				  &ctx->err);
 	if (view.drawn)
@@ -662,13 +662,13 @@ int import_exec(struct ctx *ctx, struct args *a)
 	spec.payload = payload;
 	if (jobtype_fill_spec(&spec, &ctx->err) < 0)
 		goto out;
-	if (queue_init(&q, ctx->redis, config_get(&ctx->cfg, CFG_REDIS_PREFIX), &ctx->err) < 0)
+	if (queue_init(&q, ctx->s.redis, config_get(&ctx->s.cfg, CFG_REDIS_PREFIX), &ctx->err) < 0)
 		goto out;
 	have_q = true;
-	if (job_enqueue(ctx->db, &q, &spec, NULL, &job, &existed, &ctx->err) < 0)
+	if (job_enqueue(ctx->s.db, &q, &spec, NULL, &job, &existed, &ctx->err) < 0)
 		goto out;
 	struct acme_err lerr;
-	if (upload_link_job(ctx->db, up.id, job.id, &lerr) < 0)
+	if (upload_link_job(ctx->s.db, up.id, job.id, &lerr) < 0)
 		ctx_msg(ctx, "warning: upload %lld is not linked to job %s: %s", up.id, job.id, lerr.msg);
 
 	if (!args_has(a, "wait")) {
@@ -847,7 +847,7 @@ static int jobs_errors_rows(struct ctx *ctx, const char *id, const struct job_ro
 			     "jobs errors %s' lists its rejected rows", id, id);
 		goto out;
 	}
-	long long n = import_errors_each(ctx->db, id, print_error_record, &ro, &ctx->err);
+	long long n = import_errors_each(ctx->s.db, id, print_error_record, &ro, &ctx->err);
 	if (n < 0)
 		goto out;
 	if (ro.written == 0)
@@ -876,7 +876,7 @@ int jobs_errors_exec(struct ctx *ctx, struct args *a)
 	const char *id = a->argv[0];
 	enum out_format fmt = ctx->fmt_given ? ctx->fmt : OUT_CSV;
 
-	if (queue_check_id(id, &ctx->err) < 0 || job_get(ctx->db, id, &row, &ctx->err) < 0)
+	if (queue_check_id(id, &ctx->err) < 0 || job_get(ctx->s.db, id, &row, &ctx->err) < 0)
 		return -1;
 	if (strcmp(row.type, IMPORT_JOB_TYPE) != 0) {
 		acme_err_set(&ctx->err, ACME_E_USAGE, "jobs errors: job %s is a %s job; only imports have "
@@ -898,7 +898,7 @@ int jobs_errors_exec(struct ctx *ctx, struct args *a)
 		output_end(eo.o, NULL);
 		return -1;
 	}
-	long long n = import_errors_each(ctx->db, id, print_error_row, &eo, &ctx->err);
+	long long n = import_errors_each(ctx->s.db, id, print_error_row, &eo, &ctx->err);
 	output_end(eo.o, NULL);
 	if (n < 0)
 		return -1;

@@ -43,7 +43,7 @@ static int open_queue(struct ctx *ctx, struct queue *q)
 	redisContext *rc = ctx_redis(ctx);
 	if (!rc)
 		return -1;
-	return queue_init(q, rc, config_get(&ctx->cfg, CFG_REDIS_PREFIX), &ctx->err);
+	return queue_init(q, rc, config_get(&ctx->s.cfg, CFG_REDIS_PREFIX), &ctx->err);
 }
 
 /* Only known queues may be named (issue 11): `jobs pause nosuchqueue` must not
@@ -185,7 +185,7 @@ static int jobs_enqueue(struct ctx *ctx, struct args *a)
 	}
 	if (open_queue(ctx, &q) < 0)
 		return -1;
-	if (job_enqueue(ctx->db, &q, &spec, NULL, &job, &existed, &ctx->err) < 0)
+	if (job_enqueue(ctx->s.db, &q, &spec, NULL, &job, &existed, &ctx->err) < 0)
 		goto out;
 	if (existed)
 		ctx_msg(ctx, "job %s exists already (%s); not enqueued again", job.id,
@@ -235,7 +235,7 @@ static int jobs_list(struct ctx *ctx, struct args *a)
 	if ((f.type && jobtype_check(f.type, &ctx->err) < 0) ||
 	    (f.queue && known_queue(ctx, f.queue, true) < 0))
 		return -1;
-	int n = job_list_page(ctx->db, &f, &rows, &next, &ctx->err);
+	int n = job_list_page(ctx->s.db, &f, &rows, &next, &ctx->err);
 	if (n < 0)
 		return -1;
 	struct output *o = ctx_output_new(ctx, cols, sizeof(cols) / sizeof(cols[0]));
@@ -277,7 +277,7 @@ static int jobs_show(struct ctx *ctx, struct args *a)
 	struct queue q;
 	int rc = -1;
 
-	if (queue_check_id(a->argv[0], &ctx->err) < 0 || job_get(ctx->db, a->argv[0], &row, &ctx->err) < 0)
+	if (queue_check_id(a->argv[0], &ctx->err) < 0 || job_get(ctx->s.db, a->argv[0], &row, &ctx->err) < 0)
 		return -1;
 	if (open_queue(ctx, &q) < 0)
 		goto out_row;
@@ -342,7 +342,7 @@ static int job_guard(struct ctx *ctx, struct args *a, const char *verb, const ch
 	struct job_row row = { 0 };
 	char what[400];
 	if (args_has(a, "dry-run")) {
-		if (job_get(ctx->db, a->argv[0], &row, &ctx->err) < 0)
+		if (job_get(ctx->s.db, a->argv[0], &row, &ctx->err) < 0)
 			return -1;
 		snprintf(what, sizeof(what), "%s job %s (%s, %s)", verb, row.id, row.type,
 			 job_state_name(row.state));
@@ -368,8 +368,8 @@ static int jobs_cancel(struct ctx *ctx, struct args *a)
 		return g < 0 ? -1 : 0;
 	if (open_queue(ctx, &q) < 0)
 		return -1;
-	struct audit_actor who = { config_get(&ctx->cfg, CFG_ENV), "jobs cancel" };
-	int rc = job_cancel(ctx->db, &q, id, &who, &job, &ctx->err);
+	struct audit_actor who = { config_get(&ctx->s.cfg, CFG_ENV), "jobs cancel" };
+	int rc = job_cancel(ctx->s.db, &q, id, &who, &job, &ctx->err);
 	if (rc < 0)
 		goto out;
 	status = 0;
@@ -409,8 +409,8 @@ static int jobs_retry(struct ctx *ctx, struct args *a)
 		return g < 0 ? -1 : 0;
 	if (open_queue(ctx, &q) < 0)
 		return -1;
-	struct audit_actor who = { config_get(&ctx->cfg, CFG_ENV), "jobs retry" };
-	if (job_retry(ctx->db, &q, id, &who, &job, &ctx->err) < 0)
+	struct audit_actor who = { config_get(&ctx->s.cfg, CFG_ENV), "jobs retry" };
+	if (job_retry(ctx->s.db, &q, id, &who, &job, &ctx->err) < 0)
 		goto out;
 	ctx_msg(ctx, "job %s queued again on %s", id, job.queue);
 	if (ctx->fmt_given && (ctx->fmt == OUT_JSON || ctx->fmt == OUT_NDJSON)) {
@@ -450,12 +450,12 @@ static int jobs_purge(struct ctx *ctx, struct args *a)
 			 args_get(a, "state") ? args_get(a, "state") : "all finished", older);
 	if (open_queue(ctx, &q) < 0)
 		return -1;
-	struct audit_actor who = { config_get(&ctx->cfg, CFG_ENV), "jobs purge" };
+	struct audit_actor who = { config_get(&ctx->s.cfg, CFG_ENV), "jobs purge" };
 	/* how many would go: typed back on a terminal, printed by --dry-run */
 	long long count = 0;
 	struct queue_stats st;
 	if (queue ? queue_stats(&q, queue, &st, &ctx->err) < 0 :
-	    job_purge_count(ctx->db, args_int(a, "older-than", 0), args_get(a, "state"), &count,
+	    job_purge_count(ctx->s.db, args_int(a, "older-than", 0), args_get(a, "state"), &count,
 			    &ctx->err) < 0)
 		goto out;
 	if (queue)
@@ -471,13 +471,13 @@ static int jobs_purge(struct ctx *ctx, struct args *a)
 		goto out;
 	if (queue) {
 		size_t n = 0;
-		if (job_purge_queue(ctx->db, &q, queue, &who, &n, &ctx->err) < 0)
+		if (job_purge_queue(ctx->s.db, &q, queue, &who, &n, &ctx->err) < 0)
 			goto out;
 		ctx_msg(ctx, "%zu waiting job%s of queue %s cancelled", n, n == 1 ? "" : "s", queue);
 		fprintf(ctx->out, "%zu\n", n);
 	} else {
 		long long n = 0;
-		if (job_purge(ctx->db, &q, args_int(a, "older-than", 0), args_get(a, "state"), &who,
+		if (job_purge(ctx->s.db, &q, args_int(a, "older-than", 0), args_get(a, "state"), &who,
 			      &n, &ctx->err) < 0)
 			goto out;
 		ctx_msg(ctx, "%lld finished job%s deleted", n, n == 1 ? "" : "s");
@@ -599,7 +599,7 @@ static int jobs_workers(struct ctx *ctx, struct args *a)
 	};
 	(void)a;
 	redisContext *rc = ctx_redis(ctx);
-	const char *prefix = config_get(&ctx->cfg, CFG_REDIS_PREFIX);
+	const char *prefix = config_get(&ctx->s.cfg, CFG_REDIS_PREFIX);
 	struct strbuf pat = STRBUF_INIT;
 	char cursor[32] = "0";
 	char **keys = NULL;
@@ -754,7 +754,7 @@ static int jobs_schedules(struct ctx *ctx, struct args *a)
 	struct schedule *sched = NULL;
 	size_t n = 0;
 	(void)a;
-	if (schedules_load(&ctx->cfg, &sched, &n, &ctx->err) < 0)
+	if (schedules_load(&ctx->s.cfg, &sched, &n, &ctx->err) < 0)
 		return -1;
 	time_t now = time(NULL);
 	struct output *o = ctx_output_new(ctx, cols, sizeof(cols) / sizeof(cols[0]));
@@ -862,7 +862,7 @@ static int watch_snapshot(struct watch *w, struct queue *q, const char *queue, b
 		if (job.result)
 			json_object_set_new(ev, "result", json_text_or_null(job.result));
 	} else {
-		if (job_get(w->ctx->db, w->id, &row, &w->ctx->err) < 0)
+		if (job_get(w->ctx->s.db, w->id, &row, &w->ctx->err) < 0)
 			return -1;
 		ev = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I}", "id", w->id, "event", "snapshot",
 			       "queue", queue, "state", job_state_name(row.state), "attempts", row.attempts,
@@ -926,7 +926,7 @@ static int watch_outcome(struct ctx *ctx, struct watch *w, struct queue *q, cons
 {
 	struct queue_job job = { 0 };
 	struct acme_err lerr;
-	if (job_load(ctx->db, q, queue, w->id, &job, &lerr) < 0 || !job_state_is_final(job.state)) {
+	if (job_load(ctx->s.db, q, queue, w->id, &job, &lerr) < 0 || !job_state_is_final(job.state)) {
 		/* cannot read it back: go by the events */
 		queue_job_release(&job);
 		job.id = xstrdup(w->id);
@@ -940,7 +940,7 @@ static int watch_outcome(struct ctx *ctx, struct watch *w, struct queue *q, cons
 
 static redisContext *watch_subscribe(struct ctx *ctx, const char *channel)
 {
-	redisContext *c = rds_connect(&ctx->cfg, 5000, &ctx->err);
+	redisContext *c = rds_connect(&ctx->s.cfg, 5000, &ctx->err);
 	if (!c)
 		return NULL;
 	redisReply *r = redisCommand(c, "SUBSCRIBE %s", channel);
@@ -977,7 +977,7 @@ static int jobs_watch(struct ctx *ctx, struct args *a)
 	struct wait_watch ww;
 	int rc = -1;
 
-	if (queue_check_id(w.id, &ctx->err) < 0 || job_get(ctx->db, w.id, &row, &ctx->err) < 0)
+	if (queue_check_id(w.id, &ctx->err) < 0 || job_get(ctx->s.db, w.id, &row, &ctx->err) < 0)
 		return -1;
 	wait_watch_init(&ww, ctx, row.queue, args_int(a, "timeout", 0));
 	if (open_queue(ctx, &q) < 0) {
@@ -1031,13 +1031,13 @@ static int jobs_watch(struct ctx *ctx, struct args *a)
 		if (now >= next_check) {
 			if (next_check && watch_snapshot(&w, &q, row.queue, false) < 0) {
 				/* the main connection broke: reconnect it */
-				if (!ctx->redis || ctx->redis->err) {
-					if (ctx->redis)
-						redisFree(ctx->redis);
-					ctx->redis = NULL;
+				if (!ctx->s.redis || ctx->s.redis->err) {
+					if (ctx->s.redis)
+						redisFree(ctx->s.redis);
+					ctx->s.redis = NULL;
 					if (!ctx_redis(ctx))
 						goto out;
-					queue_set_connection(&q, ctx->redis);
+					queue_set_connection(&q, ctx->s.redis);
 					continue;
 				}
 				goto out;
@@ -1064,12 +1064,12 @@ static int jobs_watch(struct ctx *ctx, struct args *a)
 			if (!sub)
 				continue;
 			next_check = 0;
-			if (ctx->redis)
-				redisFree(ctx->redis);
-			ctx->redis = NULL;
+			if (ctx->s.redis)
+				redisFree(ctx->s.redis);
+			ctx->s.redis = NULL;
 			if (!ctx_redis(ctx))
 				goto out;
-			queue_set_connection(&q, ctx->redis);
+			queue_set_connection(&q, ctx->s.redis);
 			if (watch_snapshot(&w, &q, row.queue, false) < 0)
 				goto out;
 		}
@@ -1230,7 +1230,7 @@ static int held_outcome(struct ctx *ctx, int rc, const char *ok_word, struct que
 	if (rc == QUEUE_LOST)
 		return acme_err_set(&ctx->err, ACME_E_REFUSED, "job %s: lease lost (token refused)",
 				    job->id);
-	if (job_mirror(ctx->db, job, 1, &ctx->err) < 0)
+	if (job_mirror(ctx->s.db, job, 1, &ctx->err) < 0)
 		return -1;
 	print_snapshot(ctx, rc == QUEUE_CANCEL ? "cancel" : ok_word, job, false);
 	return 0;
@@ -1254,7 +1254,7 @@ static int q_dequeue(struct ctx *ctx, struct args *a)
 		rc = acme_err_set(&ctx->err, ACME_E_NOT_FOUND, "no job ready");
 		goto out;
 	}
-	int s = job_start(ctx->db, &job, NULL, &ctx->err);
+	int s = job_start(ctx->s.db, &job, NULL, &ctx->err);
 	if (s < 0)
 		goto out;
 	static const char *const start_words[] = { "ok", "finished", "stale", "no_row" };
@@ -1289,7 +1289,7 @@ static int q_held(struct ctx *ctx, struct args *a, const char *verb)
 			goto out;
 		}
 		rc = held_outcome(ctx, queue_progress(&q, &job, a->argv[2], &ctx->err), "stored", &job);
-		if (rc == 0 && job_save_progress(ctx->db, &job, &ctx->err) < 0)
+		if (rc == 0 && job_save_progress(ctx->s.db, &job, &ctx->err) < 0)
 			rc = -1;
 	} else if (strcmp(verb, "ack") == 0) {
 		rc = held_outcome(ctx, queue_ack(&q, &job, args_get(a, "result"), &ctx->err), "acked",
@@ -1326,7 +1326,7 @@ static int q_sweep(struct ctx *ctx, struct args *a, bool reap)
 			 queue_promote(&q, one_queue(a), 1000, &jobs, &n, &ctx->err);
 	if (got < 0)
 		goto out;
-	if (job_mirror(ctx->db, jobs, n, &ctx->err) < 0)
+	if (job_mirror(ctx->s.db, jobs, n, &ctx->err) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++)
 		print_snapshot(ctx, reap ? "reaped" : "promoted", &jobs[i], false);
@@ -1364,11 +1364,11 @@ static int q_get(struct ctx *ctx, struct args *a)
 static int q_check_lease(struct ctx *ctx, struct args *a)
 {
 	bool cancel = false;
-	if (db_cmd(ctx->db, &ctx->err, "BEGIN", 0, NULL) < 0)
+	if (db_cmd(ctx->s.db, &ctx->err, "BEGIN", 0, NULL) < 0)
 		return -1;
-	int rc = job_check_lease(ctx->db, a->argv[0], a->argv[1], &cancel, &ctx->err);
+	int rc = job_check_lease(ctx->s.db, a->argv[0], a->argv[1], &cancel, &ctx->err);
 	struct acme_err ignored;
-	db_cmd(ctx->db, &ignored, rc == 0 ? "COMMIT" : "ROLLBACK", 0, NULL);
+	db_cmd(ctx->s.db, &ignored, rc == 0 ? "COMMIT" : "ROLLBACK", 0, NULL);
 	if (rc == 0)
 		fprintf(ctx->out, "%s\n", cancel ? "held, cancel requested" : "held");
 	return rc;
@@ -1394,7 +1394,7 @@ static int q_run(struct ctx *ctx, struct args *a)
 			goto out;
 		if (got == QUEUE_EMPTY)
 			break;
-		if (jobtype_execute(&q, args_has(a, "no-db") ? NULL : ctx->db, &job,
+		if (jobtype_execute(&q, args_has(a, "no-db") ? NULL : ctx->s.db, &job,
 				    args_int(a, "lease", 0), NULL, &ctx->err) < 0) {
 			queue_job_release(&job);
 			goto out;
@@ -1478,7 +1478,7 @@ static int q_bench(struct ctx *ctx, struct args *a)
 				strbuf_addf(&arr, "%s%s", i ? "," : "", ids[off + i]);
 			strbuf_addch(&arr, '}');
 			const char *params[3] = { arr.buf, queue, by };
-			int r = db_cmd(ctx->db, &ctx->err, "INSERT INTO jobs (id, type, queue, state, payload,"
+			int r = db_cmd(ctx->s.db, &ctx->err, "INSERT INTO jobs (id, type, queue, state, payload,"
 				       " max_attempts, created_by, version) SELECT id, 'noop', $2, 'queued',"
 				       " '{}', 3, $3, 1 FROM unnest($1::text[]) AS id", 3, params);
 			strbuf_release(&arr);
@@ -1572,7 +1572,7 @@ static int q_bench(struct ctx *ctx, struct args *a)
 		 * ids are unique, so these count rows, one per job */
 		const char *params[1] = { run };
 		for (int tries = 0; tries < 200; tries++) {
-			PGresult *res = db_exec(ctx->db, &ctx->err, "SELECT count(*),"
+			PGresult *res = db_exec(ctx->s.db, &ctx->err, "SELECT count(*),"
 						" count(*) FILTER (WHERE state = 'succeeded') FROM jobs"
 						" WHERE id LIKE $1 || '-%'", 1, params);
 			if (!res)
@@ -1586,7 +1586,7 @@ static int q_bench(struct ctx *ctx, struct args *a)
 			nanosleep(&d, NULL);
 		}
 		if (rows_done != n && !first_bad[0]) {
-			PGresult *res = db_exec(ctx->db, &ctx->err, "SELECT id, state FROM jobs WHERE"
+			PGresult *res = db_exec(ctx->s.db, &ctx->err, "SELECT id, state FROM jobs WHERE"
 						" id LIKE $1 || '-%' AND state <> 'succeeded' ORDER BY id"
 						" LIMIT 1", 1, params);
 			if (!res)

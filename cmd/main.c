@@ -207,45 +207,23 @@ int ctx_require_format(struct ctx *ctx, unsigned allowed)
 			    out_format_name(f));
 }
 
-static int ensure_devstack(struct ctx *ctx)
+/* The session starts the dev stack on first use; say so, it takes seconds. */
+static void devstack_notice(void *arg, const char *dir)
 {
-	struct devstack ds;
-	struct devstack_status st;
-	bool started = false;
-	size_t applied = 0;
-	int current = 0;
-	if (!config_uses_devstack(&ctx->cfg))
-		return 0;
-	if (devstack_init(&ds, config_get(&ctx->cfg, CFG_DEV_DIR), &ctx->err) < 0)
-		return -1;
-	bool ready = devstack_status(&ds, &st, &ctx->err) == 0 && st.pg_ready && st.redis_ready;
-	devstack_release(&ds);
-	if (ready)
-		return 0;
+	struct ctx *ctx = arg;
 	if (!ctx->quiet)
 		fprintf(stderr, "acmectl: starting the dev stack in %s (stop it with 'acmectl dev down')\n",
-			config_get(&ctx->cfg, CFG_DEV_DIR));
-	return dev_stack_ensure(ctx, &started, &current, &applied);
+			dir);
 }
 
 PGconn *ctx_db(struct ctx *ctx)
 {
-	if (ctx->db)
-		return ctx->db;
-	if (ensure_devstack(ctx) < 0)
-		return NULL;
-	ctx->db = db_connect(&ctx->cfg, &ctx->err);
-	return ctx->db;
+	return session_db(&ctx->s, &ctx->err);
 }
 
 redisContext *ctx_redis(struct ctx *ctx)
 {
-	if (ctx->redis)
-		return ctx->redis;
-	if (ensure_devstack(ctx) < 0)
-		return NULL;
-	ctx->redis = rds_connect(&ctx->cfg, 0, &ctx->err);
-	return ctx->redis;
+	return session_redis(&ctx->s, &ctx->err);
 }
 
 bool ctx_confirm(struct ctx *ctx, const char *prompt, const char *expected)
@@ -266,8 +244,8 @@ bool ctx_confirm(struct ctx *ctx, const char *prompt, const char *expected)
 int ctx_confirm_action(struct ctx *ctx, const struct args *a, enum confirm_kind kind,
 		       long long count, const struct confirm_text *t)
 {
-	const char *env = ctx->cfg_loaded ? config_get(&ctx->cfg, CFG_ENV) : "development";
-	bool prod = ctx->cfg_loaded && config_is_production(&ctx->cfg);
+	const char *env = ctx->s.cfg_loaded ? config_get(&ctx->s.cfg, CFG_ENV) : "development";
+	bool prod = ctx->s.cfg_loaded && config_is_production(&ctx->s.cfg);
 	const char *nothing = t->nothing ? t->nothing : "nothing was changed";
 	struct confirm_facts facts = { kind, args_has(a, "yes"), ctx->stdin_tty && ctx->stderr_tty,
 				       prod, env, count };
@@ -497,17 +475,16 @@ static int run(struct ctx *ctx, int argc, char **argv)
 	if (!(flags & CMD_NO_CONFIG)) {
 		struct config_flags cf = { args_get(&a, "env"), args_get(&a, "config"),
 					   ctx->verbose ? "debug" : ctx->quiet ? "error" : NULL };
-		if (config_load(&ctx->cfg, &cf, &ctx->err) < 0)
+		if (session_load(&ctx->s, &cf, false, &ctx->err) < 0)
 			goto fail;
-		ctx->cfg_loaded = true;
-		if (failpoint_setup(getenv("ACME_FAILPOINTS"), config_is_production(&ctx->cfg),
+		if (failpoint_setup(getenv("ACME_FAILPOINTS"), config_is_production(&ctx->s.cfg),
 				    &ctx->err) < 0)
 			goto fail;
-		if (!(flags & CMD_NO_VALIDATE) && config_validate(&ctx->cfg, &ctx->err) < 0)
+		if (!(flags & CMD_NO_VALIDATE) && config_validate(&ctx->s.cfg, &ctx->err) < 0)
 			goto fail;
 		struct log_config lc = { LOG_INFO, LOG_TEXT, false, "acmectl", NULL };
-		log_level_parse(config_get(&ctx->cfg, CFG_LOG_LEVEL), &lc.level);
-		log_format_parse(config_get(&ctx->cfg, CFG_LOG_FORMAT), &lc.format);
+		log_level_parse(config_get(&ctx->s.cfg, CFG_LOG_LEVEL), &lc.level);
+		log_format_parse(config_get(&ctx->s.cfg, CFG_LOG_FORMAT), &lc.format);
 		log_setup(&lc);
 	}
 	if ((flags & CMD_NEEDS_DB) && !ctx_db(ctx))
@@ -518,8 +495,8 @@ static int run(struct ctx *ctx, int argc, char **argv)
 	/* a job id may be given by a unique prefix wherever a verb takes one (its
 	 * positional completes "@job"), as git takes short hashes */
 	if (ctx->verb && ctx->verb->arg_complete && strcmp(ctx->verb->arg_complete, "@job") == 0 &&
-	    a.argc > 0 && ctx->db) {
-		if (job_resolve_id(ctx->db, a.argv[0], &job_id, &ctx->err) < 0)
+	    a.argc > 0 && ctx->s.db) {
+		if (job_resolve_id(ctx->s.db, a.argv[0], &job_id, &ctx->err) < 0)
 			goto fail;
 		if (job_id)
 			a.argv[0] = job_id;
@@ -549,6 +526,9 @@ int main(int argc, char **argv)
 {
 	struct ctx ctx;
 	memset(&ctx, 0, sizeof(ctx));
+	session_init(&ctx.s);
+	ctx.s.on_devstack = devstack_notice;
+	ctx.s.on_devstack_arg = &ctx;
 	setlocale(LC_ALL, "");
 	signal(SIGPIPE, SIG_IGN);
 	ctx.out = stdout;
@@ -559,12 +539,7 @@ int main(int argc, char **argv)
 
 	int status = run(&ctx, argc, argv);
 
-	if (ctx.db)
-		PQfinish(ctx.db);
-	if (ctx.redis)
-		redisFree(ctx.redis);
-	if (ctx.cfg_loaded)
-		config_release(&ctx.cfg);
+	session_release(&ctx.s);
 
 	/* data that could not be written is a failure, except a closed pipe
 	 * (`acmectl ... | head`), which is the reader's choice */

@@ -46,7 +46,7 @@ static void on_event(void *arg, const struct migrate_event *ev)
 static int open_migrate(struct ctx *ctx, struct args *a, struct migrate *mg)
 {
 	char *name = xasprintf("migrate %s", ctx->verb ? ctx->verb->name : "");
-	int rc = migrate_init(mg, ctx->db, &ctx->cfg, name, &ctx->err);
+	int rc = migrate_init(mg, ctx->s.db, &ctx->s.cfg, name, &ctx->err);
 	free(name);
 	if (rc < 0)
 		return -1;

@@ -174,7 +174,7 @@ static int products_list_exec(struct ctx *ctx, struct args *a)
 	       ctx_output_new(ctx, full_cols, NFULL);
 	if (!st.o)
 		return -1;
-	if (products_list(ctx->db, &o, list_row, &st, &pg, &ctx->err) != 0) {
+	if (products_list(ctx->s.db, &o, list_row, &st, &pg, &ctx->err) != 0) {
 		output_end(st.o, NULL);
 		products_page_release(&pg);
 		return -1;
@@ -274,7 +274,7 @@ static int products_export_exec(struct ctx *ctx, struct args *a)
 	st.fmt = ctx->fmt;
 	if (st.fmt == OUT_CSV)
 		st.o = output_new(ctx->out, OUT_CSV, export_cols, 5);
-	int rc = products_export(ctx->db, &f, export_row, &st, &n, &ctx->err);
+	int rc = products_export(ctx->s.db, &f, export_row, &st, &n, &ctx->err);
 	if (st.o)
 		output_end(st.o, NULL);
 	if (rc < 0)
@@ -315,7 +315,7 @@ static int products_get_exec(struct ctx *ctx, struct args *a)
 	struct products_row row = { 0 };
 	char buf[48];
 	const char *key = key_from_args(ctx, a, buf, sizeof(buf));
-	if (!key || products_get(ctx->db, key, &row, &ctx->err) < 0)
+	if (!key || products_get(ctx->s.db, key, &row, &ctx->err) < 0)
 		return -1;
 	print_product(ctx, &row);
 	products_row_release(&row);
@@ -468,7 +468,7 @@ static int change_done(void *arg, const struct products_row *row, enum products_
 
 static struct products_actor actor(struct ctx *ctx, const struct args *a)
 {
-	struct products_actor w = { config_get(&ctx->cfg, CFG_ENV), a->cmdname };
+	struct products_actor w = { config_get(&ctx->s.cfg, CFG_ENV), a->cmdname };
 	return w;
 }
 
@@ -499,7 +499,7 @@ static int products_create_exec(struct ctx *ctx, struct args *a)
 			goto out;
 	}
 	st.multi = n > 1;
-	rc = products_create(ctx->db, in, n, args_has(a, "upsert"), &who, change_done, &st,
+	rc = products_create(ctx->s.db, in, n, args_has(a, "upsert"), &who, change_done, &st,
 			     &ctx->err);
 	if (st.o)
 		output_end(st.o, NULL);
@@ -528,7 +528,7 @@ static int products_update_exec(struct ctx *ctx, struct args *a)
 			     "--sku, --name, --description, --price, --active or --inactive");
 		goto out;
 	}
-	rc = products_update(ctx->db, key, &in, &who, change_done, &st, &ctx->err);
+	rc = products_update(ctx->s.db, key, &in, &who, change_done, &st, &ctx->err);
 out:
 	products_input_release(&in);
 	return rc;
@@ -546,7 +546,7 @@ static int confirm_delete(struct ctx *ctx, const struct args *a, const char *wha
 {
 	char *action = xasprintf("delete %s", what);
 	char *headline = xasprintf("This deletes %s from the %s database%s.", what,
-				   config_get(&ctx->cfg, CFG_ENV),
+				   config_get(&ctx->s.cfg, CFG_ENV),
 				   count_word ? " and cannot be undone" : "");
 	struct confirm_text ct = { action, headline, "products", "nothing was deleted" };
 	int rc = ctx_dry_run(ctx, a, action) ? 1 :
@@ -587,7 +587,7 @@ static int products_delete_exec(struct ctx *ctx, struct args *a)
 		int rc = confirm_delete(ctx, a, what, NULL);
 		free(what);
 		if (rc == 0)
-			rc = products_delete(ctx->db, (const char *const *)keys, nkeys, &who,
+			rc = products_delete(ctx->s.db, (const char *const *)keys, nkeys, &who,
 					     change_done, &st, &ctx->err);
 		for (size_t i = 0; i < nkeys; i++)
 			free(keys[i]);
@@ -611,7 +611,7 @@ static int products_delete_exec(struct ctx *ctx, struct args *a)
 				    "product; it takes no filters");
 
 	long long count;
-	if (products_count(ctx->db, &f, &count, &ctx->err) < 0)
+	if (products_count(ctx->s.db, &f, &count, &ctx->err) < 0)
 		return -1;
 	if (count == 0) {
 		ctx_msg(ctx, "no products match; nothing to delete");
@@ -635,7 +635,7 @@ static int products_delete_exec(struct ctx *ctx, struct args *a)
 		return rc < 0 ? -1 : 0;
 	long long deleted;
 	/* a prompted user confirmed a number: insist on it */
-	if (products_bulk_delete(ctx->db, &f, asked ? count : -1, &who, &deleted, &ctx->err) < 0)
+	if (products_bulk_delete(ctx->s.db, &f, asked ? count : -1, &who, &deleted, &ctx->err) < 0)
 		return -1;
 	ctx_msg(ctx, "deleted %lld product%s", deleted, deleted == 1 ? "" : "s");
 	if (ctx_format(ctx) == OUT_JSON && ctx->fmt_given) {
@@ -644,50 +644,6 @@ static int products_delete_exec(struct ctx *ctx, struct args *a)
 		json_decref(doc);
 	}
 	return 0;
-}
-
-/* ---- completion ---------------------------------------------------------------------------------- */
-
-static void print_sku(void *arg, const char *sku)
-{
-	fprintf(arg, "%s\n", sku);
-}
-
-static void print_id(void *arg, const char *id)
-{
-	fprintf(arg, PRODUCTS_REF_ID "%s\n", id);
-}
-
-/* A SKU that itself reads as id:N or sku:X is offered as sku:SKU. */
-static void print_sku_ref(void *arg, const char *sku)
-{
-	if (strncmp(sku, PRODUCTS_REF_ID, strlen(PRODUCTS_REF_ID)) == 0 ||
-	    strncmp(sku, PRODUCTS_REF_SKU, strlen(PRODUCTS_REF_SKU)) == 0)
-		fprintf(arg, PRODUCTS_REF_SKU "%s\n", sku);
-	else
-		print_sku(arg, sku);
-}
-
-/* SKUs; after "id:", ids as id:N; after "sku:", SKUs as sku:SKU. */
-void products_complete_sku(FILE *f, PGconn *db, const char *prefix)
-{
-	struct acme_err err = { 0 };
-	if (strncmp(prefix, PRODUCTS_REF_ID, strlen(PRODUCTS_REF_ID)) == 0) {
-		products_complete_ids(db, prefix + strlen(PRODUCTS_REF_ID), print_id, f, &err);
-		return;
-	}
-	if (strncmp(prefix, PRODUCTS_REF_SKU, strlen(PRODUCTS_REF_SKU)) == 0) {
-		products_complete_skus(db, prefix + strlen(PRODUCTS_REF_SKU), print_sku_ref, f, &err);
-		return;
-	}
-	products_complete_skus(db, prefix, print_sku_ref, f, &err);
-}
-
-/* --id N: ids, without the id: prefix. */
-void products_complete_id(FILE *f, PGconn *db, const char *prefix)
-{
-	struct acme_err err = { 0 };
-	products_complete_ids(db, prefix, print_sku, f, &err);
 }
 
 /* ---- tables ---------------------------------------------------------------------------------------- */

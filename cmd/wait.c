@@ -45,7 +45,7 @@ static bool check(struct wait_watch *w)
 	struct acme_err err;
 	redisContext *c = ctx_redis(w->ctx);
 	w->next_check = clock_mono_ms() + CHECK_EVERY_MS;
-	if (!c || jobwait_serving(c, config_get(&w->ctx->cfg, CFG_REDIS_PREFIX), w->queue,
+	if (!c || jobwait_serving(c, config_get(&w->ctx->s.cfg, CFG_REDIS_PREFIX), w->queue,
 				  &w->serving, &err) < 0)
 		return false;
 	w->checked = true;

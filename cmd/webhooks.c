@@ -53,13 +53,13 @@ static int parse_id(struct ctx *ctx, const char *s, const char *what, long long 
 
 static int load_settings(struct ctx *ctx, struct webhook_settings *s)
 {
-	return webhook_settings_load(&ctx->cfg, s, &ctx->err);
+	return webhook_settings_load(&ctx->s.cfg, s, &ctx->err);
 }
 
 static void actor(struct ctx *ctx, struct webhook_actor *who, char *buf, size_t len)
 {
 	snprintf(buf, len, "webhooks %s", ctx->verb ? ctx->verb->name : "");
-	who->environment = config_get(&ctx->cfg, CFG_ENV);
+	who->environment = config_get(&ctx->s.cfg, CFG_ENV);
 	who->command = buf;
 }
 
@@ -318,7 +318,7 @@ static int wh_list(struct ctx *ctx, struct args *a)
 	};
 	struct webhook *ws = NULL;
 	(void)a;
-	int n = webhook_list(ctx->db, &ws, &ctx->err);
+	int n = webhook_list(ctx->s.db, &ws, &ctx->err);
 	if (n < 0)
 		return -1;
 	/* every endpoint at once: there are tens, not thousands, so no paging */
@@ -397,11 +397,11 @@ static int wh_add(struct ctx *ctx, struct args *a)
 				     args_get(a, "description"), args_has(a, "disabled") ? 0 : 1,
 				     allow_private ? 1 : 0, secret };
 	actor(ctx, &who, cmdname, sizeof(cmdname));
-	if (webhook_add(ctx->db, &who, &spec, &id, &ctx->err) < 0)
+	if (webhook_add(ctx->s.db, &who, &spec, &id, &ctx->err) < 0)
 		goto out;
 
 	struct webhook w;
-	if (webhook_get(ctx->db, id, &w, &ctx->err) < 0)
+	if (webhook_get(ctx->s.db, id, &w, &ctx->err) < 0)
 		goto out;
 	json_t *doc = webhook_json(&w);
 	webhook_release(&w);
@@ -446,7 +446,7 @@ static int wh_edit(struct ctx *ctx, struct args *a)
 				  "--event, --description, --allow-private or --deny-private");
 		goto out;
 	}
-	if (webhook_get(ctx->db, id, &w, &ctx->err) < 0)
+	if (webhook_get(ctx->s.db, id, &w, &ctx->err) < 0)
 		goto out;
 	bool effective_allow = allow >= 0 ? allow == 1 : w.allow_private;
 	/* the guard applies to the URL the endpoint will have */
@@ -457,9 +457,9 @@ static int wh_edit(struct ctx *ctx, struct args *a)
 	struct webhook_spec spec = { url, nevents ? (const char *const *)events : NULL, nevents, desc,
 				     -1, allow, NULL };
 	actor(ctx, &who, cmdname, sizeof(cmdname));
-	if (webhook_edit(ctx->db, &who, id, &spec, &ctx->err) < 0)
+	if (webhook_edit(ctx->s.db, &who, id, &spec, &ctx->err) < 0)
 		goto out;
-	if (webhook_get(ctx->db, id, &w, &ctx->err) < 0)
+	if (webhook_get(ctx->s.db, id, &w, &ctx->err) < 0)
 		goto out;
 	ctx_msg(ctx, "webhook %lld changed", id);
 	json_t *doc = webhook_json(&w);
@@ -490,7 +490,7 @@ static int wh_delete(struct ctx *ctx, struct args *a)
 	struct webhook w;
 	char what[600], cmdname[64];
 	struct webhook_actor who;
-	if (parse_id(ctx, a->argv[0], "webhook", &id) < 0 || webhook_get(ctx->db, id, &w, &ctx->err) < 0)
+	if (parse_id(ctx, a->argv[0], "webhook", &id) < 0 || webhook_get(ctx->s.db, id, &w, &ctx->err) < 0)
 		return -1;
 	char *url = url_redact(w.url);
 	snprintf(what, sizeof(what), "delete webhook %lld (%.400s) and its delivery log", id, url);
@@ -500,7 +500,7 @@ static int wh_delete(struct ctx *ctx, struct args *a)
 	if (c != 0)
 		return c < 0 ? -1 : 0;
 	actor(ctx, &who, cmdname, sizeof(cmdname));
-	if (webhook_delete(ctx->db, &who, id, &ctx->err) < 0)
+	if (webhook_delete(ctx->s.db, &who, id, &ctx->err) < 0)
 		return -1;
 	ctx_msg(ctx, "webhook %lld deleted", id);
 	return 0;
@@ -523,7 +523,7 @@ static int set_enabled(struct ctx *ctx, struct args *a, bool enabled)
 		free(me);
 	}
 	actor(ctx, &who, cmdname, sizeof(cmdname));
-	if (webhook_set_enabled(ctx->db, &who, id, enabled, reason, &changed, &ctx->err) < 0)
+	if (webhook_set_enabled(ctx->s.db, &who, id, enabled, reason, &changed, &ctx->err) < 0)
 		return -1;
 	if (!changed)
 		ctx_msg(ctx, "webhook %lld was %s already", id, enabled ? "enabled" : "disabled");
@@ -559,7 +559,7 @@ static int wh_rotate(struct ctx *ctx, struct args *a)
 	if (secret_from_args(ctx, a, secret, &generated) < 0)
 		goto out;
 	actor(ctx, &who, cmdname, sizeof(cmdname));
-	if (webhook_rotate_secret(ctx->db, &who, id, secret, grace, ends, &ctx->err) < 0)
+	if (webhook_rotate_secret(ctx->s.db, &who, id, secret, grace, ends, &ctx->err) < 0)
 		goto out;
 	if (ends[0])
 		ctx_msg(ctx, "webhook %lld has a new secret; the previous one keeps signing beside it "
@@ -605,7 +605,7 @@ static int wh_test(struct ctx *ctx, struct args *a)
 	char event_id[64];
 	if (parse_id(ctx, a->argv[0], "webhook", &id) < 0)
 		return -1;
-	if (webhook_test(ctx->db, id, event_id, &ctx->err) < 0)
+	if (webhook_test(ctx->s.db, id, event_id, &ctx->err) < 0)
 		return -1;
 	if (!args_has(a, "wait")) {
 		ctx_msg(ctx, "test event %s for webhook %lld queued; a worker delivers it (follow it with "
@@ -627,7 +627,7 @@ static int wh_test(struct ctx *ctx, struct args *a)
 	memset(&d, 0, sizeof(d));
 	for (;;) {
 		struct acme_err e;
-		int got = webhook_find_test(ctx->db, id, event_id, &d, &e);
+		int got = webhook_find_test(ctx->s.db, id, event_id, &d, &e);
 		if (got < 0 && e.code != ACME_E_NOT_FOUND) {
 			ctx->err = e;
 			return -1;
@@ -712,7 +712,7 @@ static int wh_deliveries(struct ctx *ctx, struct args *a)
 				    f.status, WEBHOOK_STATUSES);
 	if (f.webhook_id) {
 		struct webhook w;
-		if (webhook_get(ctx->db, f.webhook_id, &w, &ctx->err) < 0)
+		if (webhook_get(ctx->s.db, f.webhook_id, &w, &ctx->err) < 0)
 			return -1;
 		webhook_release(&w);
 	}
@@ -725,7 +725,7 @@ static int wh_deliveries(struct ctx *ctx, struct args *a)
 			return acme_err_set(&ctx->err, ACME_E_USAGE, "--after %s: not a cursor of "
 					    "webhooks deliveries (use the page's next_cursor as it is)", after);
 	}
-	int n = webhook_deliveries(ctx->db, &f, &ds, &next, &ctx->err);
+	int n = webhook_deliveries(ctx->s.db, &f, &ds, &next, &ctx->err);
 	if (n < 0)
 		return -1;
 	struct output *o = ctx_output_new(ctx, cols, sizeof(cols) / sizeof(cols[0]));
@@ -773,7 +773,7 @@ static int wh_delivery(struct ctx *ctx, struct args *a)
 				    "'acmectl webhooks deliveries')");
 	if (parse_id(ctx, a->argv[1], "delivery", &id) < 0)
 		return -1;
-	if (webhook_delivery_get(ctx->db, id, &d, &at, &nat, &ctx->err) < 0)
+	if (webhook_delivery_get(ctx->s.db, id, &d, &at, &nat, &ctx->err) < 0)
 		return -1;
 	json_t *doc = delivery_json(&d);
 	json_t *body = d.body ? json_loadb(d.body, d.body_len, JSON_DECODE_ANY, NULL) : NULL;
@@ -812,16 +812,16 @@ static int wh_redeliver(struct ctx *ctx, struct args *a)
 	if (parse_id(ctx, a->argv[0], "delivery", &id) < 0)
 		return -1;
 	actor(ctx, &who, cmdname, sizeof(cmdname));
-	if (webhook_redeliver(ctx->db, &who, id, &new_id, &ctx->err) < 0)
+	if (webhook_redeliver(ctx->s.db, &who, id, &new_id, &ctx->err) < 0)
 		return -1;
 	/* wake a deliverer; if Redis is away the next one picks it up anyway */
 	struct acme_err e;
 	redisContext *rc = ctx_redis(ctx);
-	if (!rc || queue_init(&q, rc, config_get(&ctx->cfg, CFG_REDIS_PREFIX), &e) < 0) {
+	if (!rc || queue_init(&q, rc, config_get(&ctx->s.cfg, CFG_REDIS_PREFIX), &e) < 0) {
 		ctx_msg(ctx, "delivery %lld queued, but no deliverer could be woken (%s); the next one "
 			"sends it", new_id, rc ? e.msg : ctx->err.msg);
 	} else {
-		if (webhook_wake(ctx->db, &q, NULL, 0, &e) < 0)
+		if (webhook_wake(ctx->s.db, &q, NULL, 0, &e) < 0)
 			ctx_msg(ctx, "delivery %lld queued, but no deliverer could be woken (%s)", new_id,
 				e.msg);
 		queue_release(&q);
@@ -1039,23 +1039,6 @@ static int wh_listen(struct ctx *ctx, struct args *a)
 	if (l.nkeys)
 		ctx_msg(ctx, "%lld of them verified", l.verified);
 	return 0;
-}
-
-/* ---- completion ------------------------------------------------------------------------- */
-
-void webhooks_complete_ids(FILE *f, PGconn *db, const char *what, int npos, const char *prefix)
-{
-	const char *sql = strcmp(what, "webhook") == 0 ?
-		"SELECT id FROM webhooks ORDER BY id LIMIT 500" :
-		"SELECT id FROM webhook_deliveries ORDER BY id DESC LIMIT 500";
-	struct acme_err err;
-	if (npos != (strcmp(what, "delivery-show") == 0 ? 1 : 0))
-		return;
-	PGresult *res = db_exec(db, &err, sql, 0, NULL);
-	for (int i = 0; res && i < PQntuples(res); i++)
-		if (strncmp(PQgetvalue(res, i, 0), prefix, strlen(prefix)) == 0)
-			fprintf(f, "%s\n", PQgetvalue(res, i, 0));
-	PQclear(res);
 }
 
 /* ---- the command -------------------------------------------------------------------------- */

@@ -54,24 +54,18 @@ static int worker_exec(struct ctx *ctx, struct args *a)
 
 	/* a daemon's log: timestamps, pids, and JSON when asked */
 	struct log_config lc = { LOG_INFO, LOG_TEXT, true, "acmectl-worker", NULL };
-	log_level_parse(config_get(&ctx->cfg, CFG_LOG_LEVEL), &lc.level);
-	log_format_parse(config_get(&ctx->cfg, CFG_LOG_FORMAT), &lc.format);
+	log_level_parse(config_get(&ctx->s.cfg, CFG_LOG_LEVEL), &lc.level);
+	log_format_parse(config_get(&ctx->s.cfg, CFG_LOG_FORMAT), &lc.format);
 	if (args_get(a, "log-format"))
 		log_format_parse(args_get(a, "log-format"), &lc.format);
 	log_setup(&lc);
 
 	/* in development, make sure the dev stack is up before forking */
-	if (config_uses_devstack(&ctx->cfg) && (!ctx_db(ctx) || !ctx_redis(ctx)))
+	if (config_uses_devstack(&ctx->s.cfg) && (!ctx_db(ctx) || !ctx_redis(ctx)))
 		return -1;
-	if (ctx->db) {
-		PQfinish(ctx->db);
-		ctx->db = NULL;
-	}
-	if (ctx->redis) {
-		redisFree(ctx->redis);
-		ctx->redis = NULL;
-	}
-	int rc = worker_run(&ctx->cfg, &opts, &is_child, &child_status, &ctx->err);
+	session_drop_db(&ctx->s);
+	session_drop_redis(&ctx->s);
+	int rc = worker_run(&ctx->s.cfg, &opts, &is_child, &child_status, &ctx->err);
 	if (is_child)
 		return child_status;
 	return rc;

@@ -66,7 +66,8 @@ int audit_add_as(PGconn *db, const char *user_at_host, const char *environment,
 /* --actor: the user, or user@host (split at the last '@'); --action: the
  * command exactly, or every verb of it ("jobs" is "jobs cancel" and the
  * rest), never part of a word. */
-PGresult *audit_list(PGconn *db, const struct audit_filter *f, struct acme_err *err)
+int audit_list(PGconn *db, const struct audit_filter *f, struct audit_page *page,
+	       struct acme_err *err)
 {
 	char since[32], lim[32];
 	char *user = NULL;
@@ -85,9 +86,9 @@ PGresult *audit_list(PGconn *db, const struct audit_filter *f, struct acme_err *
 		char tail;
 		if (sscanf(f->after, "%lld.%lld%c", &us, &id, &tail) != 2 || us < 0 || id < 1) {
 			free(user);
-			acme_err_set(err, ACME_E_USAGE, "--after \"%s\" is not a cursor of acmectl "
-				     "audit (use page.next_cursor of the previous page)", f->after);
-			return NULL;
+			return acme_err_set(err, ACME_E_USAGE, "--after \"%s\" is not a cursor of "
+					    "acmectl audit (use page.next_cursor of the previous "
+					    "page)", f->after);
 		}
 		snprintf(after_us, sizeof(after_us), "%lld", us);
 		snprintf(after_id, sizeof(after_id), "%lld", id);
@@ -107,7 +108,31 @@ PGresult *audit_list(PGconn *db, const struct audit_filter *f, struct acme_err *
 				"$6::bigint * interval '1 microsecond', $7::bigint)) "
 				"ORDER BY at DESC, id DESC LIMIT $2::bigint", 7, params);
 	free(user);
+	page->v = NULL;
+	page->n = 0;
 	if (!res)
-		acme_err_prefix(err, "audit log");
-	return res;
+		return acme_err_prefix(err, "audit log");
+	page->n = (size_t)PQntuples(res);
+	page->v = xcalloc(page->n ? page->n : 1, sizeof(*page->v));
+	for (size_t r = 0; r < page->n; r++) {
+		char **col[9] = { &page->v[r].id, &page->v[r].at, &page->v[r].os_user,
+				  &page->v[r].host, &page->v[r].environment, &page->v[r].command,
+				  &page->v[r].target, &page->v[r].details, &page->v[r].cursor };
+		for (int c = 0; c < 9; c++)
+			*col[c] = PQgetisnull(res, (int)r, c) ? NULL : xstrdup(PQgetvalue(res, (int)r, c));
+	}
+	PQclear(res);
+	return 0;
+}
+
+void audit_page_release(struct audit_page *page)
+{
+	for (size_t r = 0; r < page->n; r++) {
+		struct audit_entry *e = &page->v[r];
+		free(e->id), free(e->at), free(e->os_user), free(e->host), free(e->environment);
+		free(e->command), free(e->target), free(e->details), free(e->cursor);
+	}
+	free(page->v);
+	page->v = NULL;
+	page->n = 0;
 }

@@ -40,12 +40,22 @@ struct audit_filter {
 	const char *after;       /* a cursor: column 8 of the last row of the previous page */
 };
 
-/* The newest rows first, as the filter says. Returns an owned PGresult
- * (PQclear it) with the text columns id, at (ISO 8601 UTC), os_user, host,
- * environment, command, target (may be NULL), details (JSON text), and the
- * row's cursor for the next page; NULL with err set (ACME_E_USAGE for a
- * malformed cursor). Ask for limit + 1 rows to learn whether a next page
- * exists. */
-PGresult *audit_list(PGconn *db, const struct audit_filter *f, struct acme_err *err);
+/* One row of the audit log, as text. target may be NULL. cursor names this
+ * row for the next page (--after). */
+struct audit_entry {
+	char *id, *at, *os_user, *host, *environment, *command, *target, *details, *cursor;
+};
+struct audit_page {
+	struct audit_entry *v;
+	size_t n;
+};
+
+/* The newest rows first, as the filter says, at most f->limit: at is ISO
+ * 8601 UTC, details JSON text. Ask for limit + 1 rows to learn whether a
+ * next page exists. 0 with *page filled (release it), or -1 with err set
+ * (ACME_E_USAGE for a malformed cursor). */
+int audit_list(PGconn *db, const struct audit_filter *f, struct audit_page *page,
+	       struct acme_err *err);
+void audit_page_release(struct audit_page *page);
 
 #endif

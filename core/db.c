@@ -195,3 +195,9 @@ PGresult *db_exec_budget(PGconn *db, struct acme_err *err, const char *sql, int 
 	}
 	return db_check(db, res, err);
 }
+
+void db_close(PGconn *db)
+{
+	if (db)
+		PQfinish(db);
+}

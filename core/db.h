@@ -55,6 +55,9 @@ int db_begin(PGconn *db, const char *begin_sql, struct acme_err *err);
 int db_commit(PGconn *db, struct acme_err *err);
 void db_rollback(PGconn *db);
 
+/* Close a connection (NULL is fine): for front ends, which never call libpq. */
+void db_close(PGconn *db);
+
 /* The SQLSTATE of a failed result ("" when none). */
 const char *db_sqlstate(const PGresult *res);
 

@@ -140,3 +140,9 @@ redisContext *rds_connect(const struct config *cfg, int timeout_ms, struct acme_
 	}
 	return rds_connect_url(url, config_connect_timeout(cfg), timeout_ms, err);
 }
+
+void rds_close(redisContext *c)
+{
+	if (c)
+		redisFree(c);
+}

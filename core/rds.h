@@ -25,4 +25,7 @@ int rds_ping(redisContext *c, struct acme_err *err);
 redisReply *rds_command(redisContext *c, struct acme_err *err, int argc, const char **argv,
 			const size_t *argvlen);
 
+/* Close a context (NULL is fine): for front ends, which never call hiredis. */
+void rds_close(redisContext *c);
+
 #endif
