@@ -104,19 +104,6 @@ static void on_child_abort(int sig)
 	child_abort = 1;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 static long rss_kb_of(pid_t pid)
 {
 	char path[64];
@@ -311,26 +298,29 @@ static void slot_clear(struct slot *s)
 
 /* ---- the child ---------------------------------------------------------------- */
 
-/* A child: connect, take one job at a time from the pool's queues, run it,
- * until told to stop, out of work in burst mode, or done its share. */
-static int child_main(const struct config *cfg, const struct worker_opts *opts,
-		      const struct worker_pool *pool, struct slot *slot)
-{
+/* A child's state: its pool, its connections, what PostgreSQL missed. */
+struct child {
+	const struct config *cfg;
+	const struct worker_opts *opts;
+	const struct worker_pool *pool;
+	struct slot *slot;
 	struct queue q;
-	bool have_q = false;
-	redisContext *rc = NULL;
-	PGconn *db = NULL;
-	struct acme_err err;
-	struct pending pending = { 0 };
+	bool have_q;
+	redisContext *rc;
+	PGconn *db;
+	struct pending pending;
 	const char *queues[WORKER_MAX_QUEUES];
-	char worker_name[320], host[256];
-	int backoff = 100, status = EXIT_DRAINED;
-	unsigned done = 0;
-	struct sigaction sa;
+	char name[320];
+	int backoff;                  /* ms before the next connection attempt */
+	unsigned done;                /* jobs run */
+};
 
-	/* SIGTERM: take no new job, finish this one. SIGUSR1: stop this one
-	 * at its next checkpoint and give it back. No SA_RESTART, so a blocking
-	 * wait for jobs returns at once. */
+/* SIGTERM: take no new job, finish this one. SIGUSR1: stop this one at its
+ * next checkpoint and give it back. No SA_RESTART, so a blocking wait for
+ * jobs returns at once. */
+static void child_signals(void)
+{
+	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = on_child_stop;
@@ -351,159 +341,211 @@ static int child_main(const struct config *cfg, const struct worker_opts *opts,
 	sigaddset(&unblock, SIGINT);
 	sigaddset(&unblock, SIGUSR1);
 	sigprocmask(SIG_UNBLOCK, &unblock, NULL);   /* blocked by spawn() across fork */
+}
+
+/* (Re)connect what is missing; PostgreSQL and Redis may restart under us.
+ * 0, -1 to retry later, or -2 for a fatal error (err set). */
+static int child_connect(struct child *c, struct acme_err *err)
+{
+	if (c->rc && c->db)
+		return 0;
+	if (!c->rc && !(c->rc = rds_connect(c->cfg, DEQUEUE_WAIT_MS + 5000, err)))
+		return -1;
+	if (!c->db && !(c->db = db_connect(c->cfg, err)))
+		return -1;
+	if (!c->have_q) {
+		if (queue_init(&c->q, c->rc, config_get(c->cfg, CFG_REDIS_PREFIX), err) < 0)
+			return -2;
+		c->q.stop = &child_stop;
+		c->have_q = true;
+	} else {
+		queue_set_connection(&c->q, c->rc);
+	}
+	if (c->backoff > 100)
+		log_info("%s: connected again", c->pool->name);
+	c->backoff = 100;
+	return 0;
+}
+
+/* What to do after a job's handler failed (err): keep its outcome for the
+ * jobs table, give it back when PostgreSQL went away, drop a lost
+ * connection. */
+static void child_job_failed(struct child *c, struct queue_job *job, const struct acme_err *err)
+{
+	bool redis_down = c->rc->err != 0;
+	bool db_down = PQstatus(c->db) != CONNECTION_OK;
+	log_warn("%s: job %s: %s", c->pool->name, job->id, err->msg);
+	if (job->known && job->state != JOB_RUNNING) {
+		/* Redis took the outcome; only the jobs table missed it */
+		pending_add(&c->pending, job);
+	} else if (db_down && !redis_down && job->token) {
+		/* PostgreSQL went away under the job: give it back now (not an
+		 * attempt) instead of waiting for its lease */
+		struct acme_err rerr;
+		int rr = queue_release_job(&c->q, job, &rerr);
+		if (rr == QUEUE_OK) {
+			log_warn("%s: job %s released: PostgreSQL is unavailable", c->pool->name,
+				 job->id);
+			pending_add(&c->pending, job);
+		} else if (rr < 0) {
+			log_warn("%s: job %s: %s", c->pool->name, job->id, rerr.msg);
+		}
+	}
+	/* otherwise its lease expires and the reaper retries the attempt */
+	if (db_down) {
+		PQfinish(c->db);
+		c->db = NULL;
+	}
+	if (redis_down || (c->rc && c->rc->err)) {
+		redisFree(c->rc);
+		c->rc = NULL;
+	}
+}
+
+/* Run one job taken from the queue, publishing it in the slot while it runs,
+ * and log how it ended. */
+static void child_run_job(struct child *c, struct queue_job *job, struct acme_err *err)
+{
+	struct slot *slot = c->slot;
+	const char *pool = c->pool->name;
+
+	/* publish what we run before running it */
+	snprintf(slot->job_id, sizeof(slot->job_id), "%s", job->id);
+	snprintf(slot->queue, sizeof(slot->queue), "%s", job->queue);
+	snprintf(slot->type, sizeof(slot->type), "%s", job->type);
+	snprintf(slot->token, sizeof(slot->token), "%s", job->token ? job->token : "");
+	slot->started_ms = clock_wall_ms();
+	const struct jobtype *jt = jobtype_find(job->type);
+	long long hard = jt && jt->hard_limit_ms ? jt->hard_limit_ms : c->opts->time_limit_ms;
+	slot->hard_deadline_ms = hard > 0 ? slot->started_ms + hard : 0;
+	__atomic_store_n(&slot->busy, 1, __ATOMIC_SEQ_CST);
+
+	/* JSON log lines carry the job until it is done (core/log.h) */
+	log_set_context(&(struct log_context){ NULL, job->id, job->type, job->queue, job->attempts });
+	log_info("%s: job %s (%s) attempt %d/%d", pool, job->id, job->type, job->attempts,
+		 job->max_attempts);
+	long long t0 = clock_wall_ms();
+	/* the lease the job was dequeued with is the one its heartbeats renew */
+	int r = jobtype_execute(&c->q, c->opts->no_mirror ? NULL : c->db, job, c->opts->lease_ms,
+				&child_abort, err);
+	if (r < 0) {
+		child_job_failed(c, job, err);
+	} else if (job->state == JOB_QUEUED) {
+		log_info("%s: job %s released after %lld ms (not counted as an attempt)", pool,
+			 job->id, clock_wall_ms() - t0);
+	} else if (job->state == JOB_RUNNING) {
+		/* the runner found its lease gone (reaped, taken over) */
+		log_warn("%s: job %s: lease lost after %lld ms (reaped or taken over); this "
+			 "attempt's report was refused", pool, job->id, clock_wall_ms() - t0);
+	} else {
+		log_info("%s: job %s %s in %lld ms%s%s", pool, job->id, job_state_name(job->state),
+			 clock_wall_ms() - t0, job->error && job->state != JOB_SUCCEEDED ? ": " : "",
+			 job->error && job->state != JOB_SUCCEEDED ? job->error : "");
+	}
+	log_set_context(&(struct log_context){ 0 });
+	slot_clear(slot);
+	slot->jobs_done = ++c->done;
+	/* the supervisor reads our RSS for the heartbeat record itself */
+	if (c->opts->max_memory_kb)
+		slot->rss_kb = rss_kb_of(0);
+}
+
+/* After a job: has this child done its share (jobs or memory)? */
+static bool child_should_recycle(const struct child *c)
+{
+	const struct worker_opts *opts = c->opts;
+	if (opts->max_jobs_per_child && c->done >= (unsigned)opts->max_jobs_per_child) {
+		log_info("%s: child %d ran %u jobs; recycling", c->pool->name, (int)getpid(), c->done);
+		return true;
+	}
+	if (opts->max_memory_kb && c->slot->rss_kb > opts->max_memory_kb) {
+		log_info("%s: child %d uses %ld kB (limit %ld kB); recycling", c->pool->name,
+			 (int)getpid(), c->slot->rss_kb, opts->max_memory_kb);
+		return true;
+	}
+	return false;
+}
+
+/* Wait before connecting again, doubling up to 5 s, stopping early when told. */
+static void child_backoff(struct child *c, const struct acme_err *err)
+{
+	log_warn("%s: %s; retrying in %d ms", c->pool->name, err->msg, c->backoff);
+	for (int waited = 0; waited < c->backoff && !child_stop; waited += 50)
+		clock_sleep_ms(50);
+	c->backoff = c->backoff * 2 > 5000 ? 5000 : c->backoff * 2;
+}
+
+/* A child: connect, take one job at a time from the pool's queues, run it,
+ * until told to stop, out of work in burst mode, or done its share. */
+static int child_main(const struct config *cfg, const struct worker_opts *opts,
+		      const struct worker_pool *pool, struct slot *slot)
+{
+	struct child c = { .cfg = cfg, .opts = opts, .pool = pool, .slot = slot, .backoff = 100 };
+	struct acme_err err;
+	char host[256];
+	int status = EXIT_DRAINED;
+
+	child_signals();
 	for (size_t i = 0; i < pool->nqueues; i++)
-		queues[i] = pool->queues[i];
+		c.queues[i] = pool->queues[i];
 	gethostname(host, sizeof(host));
 	host[sizeof(host) - 1] = '\0';
-	snprintf(worker_name, sizeof(worker_name), "%s:%d:%s", host, (int)getpid(), pool->name);
-	log_set_context(&(struct log_context){ .worker = worker_name });
+	snprintf(c.name, sizeof(c.name), "%s:%d:%s", host, (int)getpid(), pool->name);
+	log_set_context(&(struct log_context){ .worker = c.name });
 
 	while (!child_stop) {
-		/* (re)connect with backoff; PostgreSQL and Redis may restart under us */
-		if (!rc || !db) {
-			if (!rc && !(rc = rds_connect(cfg, DEQUEUE_WAIT_MS + 5000, &err)))
-				goto retry_later;
-			if (!db && !(db = db_connect(cfg, &err)))
-				goto retry_later;
-			if (!have_q) {
-				if (queue_init(&q, rc, config_get(cfg, CFG_REDIS_PREFIX), &err) < 0)
-					goto fatal;
-				q.stop = &child_stop;
-				have_q = true;
-			} else {
-				queue_set_connection(&q, rc);
-			}
-			if (backoff > 100)
-				log_info("%s: connected again", pool->name);
-			backoff = 100;
+		int cr = child_connect(&c, &err);
+		if (cr == -2) {
+			log_error("%s: %s", pool->name, err.msg);
+			status = 1;
+			break;
 		}
 		/* first what the jobs table missed while PostgreSQL was away */
-		if (pending_flush(&pending, db, &err) < 0) {
-			PQfinish(db);
-			db = NULL;
-			goto retry_later;
+		if (cr == 0 && pending_flush(&c.pending, c.db, &err) < 0) {
+			PQfinish(c.db);
+			c.db = NULL;
+			cr = -1;
+		}
+		if (cr < 0) {
+			child_backoff(&c, &err);
+			continue;
 		}
 
 		struct queue_job job;
 		memset(&job, 0, sizeof(job));
-		int r = queue_dequeue(&q, queues, pool->nqueues, opts->lease_ms, DEQUEUE_WAIT_MS,
-				      worker_name, &job, &err);
+		int r = queue_dequeue(&c.q, c.queues, pool->nqueues, opts->lease_ms, DEQUEUE_WAIT_MS,
+				      c.name, &job, &err);
 		if (r < 0) {
-			redisFree(rc);
-			rc = NULL;
-			goto retry_later;
+			redisFree(c.rc);
+			c.rc = NULL;
+			child_backoff(&c, &err);
+			continue;
 		}
 		if (r == QUEUE_EMPTY) {
 			if (opts->burst)
 				break;
 			continue;
 		}
-
-		/* publish what we run before running it */
-		snprintf(slot->job_id, sizeof(slot->job_id), "%s", job.id);
-		snprintf(slot->queue, sizeof(slot->queue), "%s", job.queue);
-		snprintf(slot->type, sizeof(slot->type), "%s", job.type);
-		snprintf(slot->token, sizeof(slot->token), "%s", job.token ? job.token : "");
-		slot->started_ms = now_ms();
-		const struct jobtype *jt = jobtype_find(job.type);
-		long long hard = jt && jt->hard_limit_ms ? jt->hard_limit_ms : opts->time_limit_ms;
-		slot->hard_deadline_ms = hard > 0 ? slot->started_ms + hard : 0;
-		__atomic_store_n(&slot->busy, 1, __ATOMIC_SEQ_CST);
-
-		/* JSON log lines carry the job until it is done (core/log.h) */
-		log_set_context(&(struct log_context){ NULL, job.id, job.type, job.queue, job.attempts });
-		log_info("%s: job %s (%s) attempt %d/%d", pool->name, job.id, job.type, job.attempts,
-			 job.max_attempts);
-		long long t0 = now_ms();
-		/* the lease the job was dequeued with is the one its heartbeats renew */
-		r = jobtype_execute(&q, opts->no_mirror ? NULL : db, &job, opts->lease_ms, &child_abort,
-				    &err);
-		if (r < 0) {
-			bool redis_down = rc->err != 0;
-			bool db_down = PQstatus(db) != CONNECTION_OK;
-			log_warn("%s: job %s: %s", pool->name, job.id, err.msg);
-			if (job.known && job.state != JOB_RUNNING) {
-				/* Redis took the outcome; only the jobs table missed it */
-				pending_add(&pending, &job);
-			} else if (db_down && !redis_down && job.token) {
-				/* PostgreSQL went away under the job: give it back now
-				 * (not an attempt) instead of waiting for its lease */
-				struct acme_err rerr;
-				int rr = queue_release_job(&q, &job, &rerr);
-				if (rr == QUEUE_OK) {
-					log_warn("%s: job %s released: PostgreSQL is unavailable", pool->name,
-						 job.id);
-					pending_add(&pending, &job);
-				} else if (rr < 0) {
-					log_warn("%s: job %s: %s", pool->name, job.id, rerr.msg);
-				}
-			}
-			/* otherwise its lease expires and the reaper retries the attempt */
-			if (db_down) {
-				PQfinish(db);
-				db = NULL;
-			}
-			if (redis_down || (rc && rc->err)) {
-				redisFree(rc);
-				rc = NULL;
-			}
-		} else if (job.state == JOB_QUEUED) {
-			log_info("%s: job %s released after %lld ms (not counted as an attempt)",
-				 pool->name, job.id, now_ms() - t0);
-		} else if (job.state == JOB_RUNNING) {
-			/* the runner found its lease gone (reaped, taken over) */
-			log_warn("%s: job %s: lease lost after %lld ms (reaped or taken over); this "
-				 "attempt's report was refused", pool->name, job.id, now_ms() - t0);
-		} else {
-			log_info("%s: job %s %s in %lld ms%s%s", pool->name, job.id,
-				 job_state_name(job.state), now_ms() - t0,
-				 job.error && job.state != JOB_SUCCEEDED ? ": " : "",
-				 job.error && job.state != JOB_SUCCEEDED ? job.error : "");
-		}
-		log_set_context(&(struct log_context){ 0 });
+		child_run_job(&c, &job, &err);
 		queue_job_release(&job);
-		slot_clear(slot);
-		slot->jobs_done = ++done;
-		/* the supervisor reads our RSS for the heartbeat record itself */
-		if (opts->max_memory_kb)
-			slot->rss_kb = rss_kb_of(0);
-
-		if (opts->max_jobs_per_child && done >= (unsigned)opts->max_jobs_per_child) {
-			log_info("%s: child %d ran %u jobs; recycling", pool->name, (int)getpid(), done);
+		if (child_should_recycle(&c)) {
 			status = EXIT_RECYCLE;
 			break;
 		}
-		if (opts->max_memory_kb && slot->rss_kb > opts->max_memory_kb) {
-			log_info("%s: child %d uses %ld kB (limit %ld kB); recycling", pool->name,
-				 (int)getpid(), slot->rss_kb, opts->max_memory_kb);
-			status = EXIT_RECYCLE;
-			break;
-		}
-		if (!rc || !db)
-			goto retry_later;
-		continue;
-retry_later:
-		log_warn("%s: %s; retrying in %d ms", pool->name, err.msg, backoff);
-		for (int waited = 0; waited < backoff && !child_stop; waited += 50)
-			sleep_ms(50);
-		backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+		if (!c.rc || !c.db)
+			child_backoff(&c, &err);
 	}
 	/* last chance for what the jobs table missed */
-	if (pending.n && db && pending_flush(&pending, db, &err) < 0)
+	if (status != 1 && c.pending.n && c.db && pending_flush(&c.pending, c.db, &err) < 0)
 		log_warn("%s: %zu job state changes not recorded in PostgreSQL: %s", pool->name,
-			 pending.n, err.msg);
-	goto out;
-fatal:
-	log_error("%s: %s", pool->name, err.msg);
-	status = 1;
-out:
-	pending_release(&pending);
-	if (have_q)
-		queue_release(&q);
-	if (rc)
-		redisFree(rc);
-	if (db)
-		PQfinish(db);
+			 c.pending.n, err.msg);
+	pending_release(&c.pending);
+	if (c.have_q)
+		queue_release(&c.q);
+	if (c.rc)
+		redisFree(c.rc);
+	if (c.db)
+		PQfinish(c.db);
 	return status;
 }
 
@@ -527,7 +569,7 @@ static pid_t spawn(struct supervisor *sv, int idx, bool *is_child, int *child_st
 		sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
 		log_error("fork: %s; trying again in a second", strerror(errno));
-		s->respawn_ms = now_ms() + 1000;
+		s->respawn_ms = clock_wall_ms() + 1000;
 		return -1;
 	}
 	if (pid == 0) {
@@ -594,7 +636,7 @@ static int sv_connect(struct supervisor *sv)
 	struct acme_err err;
 	if (redis_ok(sv) && db_ok(sv))
 		return 0;
-	if (now_ms() < sv->next_connect_ms)
+	if (clock_wall_ms() < sv->next_connect_ms)
 		return -1;
 	if (sv->rc && sv->rc->err) {
 		redisFree(sv->rc);
@@ -625,7 +667,7 @@ static int sv_connect(struct supervisor *sv)
 	return 0;
 fail:
 	log_warn("supervisor: %s; retrying in %d ms", err.msg, sv->backoff_ms);
-	sv->next_connect_ms = now_ms() + sv->backoff_ms;
+	sv->next_connect_ms = clock_wall_ms() + sv->backoff_ms;
 	sv->backoff_ms = sv->backoff_ms * 2 > 5000 ? 5000 : sv->backoff_ms * 2;
 	return -1;
 }
@@ -711,7 +753,7 @@ static void write_record(struct supervisor *sv)
 	json_t *doc = json_pack("{s:s, s:i, s:s, s:o, s:o, s:I, s:I, s:I, s:b, s:b, s:i, s:i}",
 		"host", sv->host, "pid", (int)getpid(), "version", acme_version(),
 		"pools", pools, "current_jobs", current, "rss_kb", (json_int_t)rss,
-		"started_ms", (json_int_t)sv->started_ms, "updated_ms", (json_int_t)now_ms(),
+		"started_ms", (json_int_t)sv->started_ms, "updated_ms", (json_int_t)clock_wall_ms(),
 		"beat", sv->sched != NULL, "leader", sv->sched && scheduler_is_leader(sv->sched),
 		"children", live_children(sv), "jobs_done", (int)sv->jobs_done);
 	char *text = json_dumps(doc, JSON_COMPACT);
@@ -840,7 +882,7 @@ static void reap_children(struct supervisor *sv, bool stopping)
 			if (!expected && !stopping) {
 				log_warn("%s; starting another", why);
 				/* no fork storm when children crash at once */
-				s->respawn_ms = now_ms() + 200;
+				s->respawn_ms = clock_wall_ms() + 200;
 			} else {
 				s->respawn_ms = 0;
 			}
@@ -848,44 +890,40 @@ static void reap_children(struct supervisor *sv, bool stopping)
 	}
 }
 
-int worker_run(const struct config *cfg, const struct worker_opts *opts, bool *is_child,
-	       int *child_status, struct acme_err *err)
+/* Set up the supervisor: the shared slots of the children, the signals. */
+static int sv_setup(struct supervisor *sv, const struct config *cfg,
+		    const struct worker_opts *opts, struct acme_err *err)
 {
-	struct supervisor sv;
 	struct sigaction sa;
-	int rc = -1;
-	long long stop_deadline = 0;
-	int stop_seen = 0;
-	long long next_maint = 0, next_record = 0, next_reconcile = 0;
-
-	memset(&sv, 0, sizeof(sv));
-	*is_child = false;
-	sv.cfg = cfg;
-	sv.opts = opts;
-	sv.started_ms = now_ms();
-	sv.backoff_ms = 250;
-	gethostname(sv.host, sizeof(sv.host));
-	sv.host[sizeof(sv.host) - 1] = '\0';
-	snprintf(sv.worker_key, sizeof(sv.worker_key), "%sworker:%s:%d",
-		 config_get(cfg, CFG_REDIS_PREFIX), sv.host, (int)getpid());
+	memset(sv, 0, sizeof(*sv));
+	sv->cfg = cfg;
+	sv->opts = opts;
+	sv->started_ms = clock_wall_ms();
+	sv->backoff_ms = 250;
+	gethostname(sv->host, sizeof(sv->host));
+	sv->host[sizeof(sv->host) - 1] = '\0';
+	snprintf(sv->worker_key, sizeof(sv->worker_key), "%sworker:%s:%d",
+		 config_get(cfg, CFG_REDIS_PREFIX), sv->host, (int)getpid());
 
 	if (!opts->beat_only)
 		for (size_t i = 0; i < opts->npools; i++)
-			sv.nslots += opts->pools[i].size;
-	if (sv.nslots > WORKER_MAX_CHILDREN)
+			sv->nslots += opts->pools[i].size;
+	if (sv->nslots > WORKER_MAX_CHILDREN)
 		return acme_err_set(err, ACME_E_USAGE, "at most %d children in all", WORKER_MAX_CHILDREN);
 	if (opts->lease_ms < 1000)
 		return acme_err_set(err, ACME_E_USAGE, "the lease must be at least 1s");
-	if (sv.nslots) {
-		sv.slots = mmap(NULL, sizeof(struct slot) * (size_t)sv.nslots, PROT_READ | PROT_WRITE,
-				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-		if (sv.slots == MAP_FAILED)
+	if (sv->nslots) {
+		sv->slots = mmap(NULL, sizeof(struct slot) * (size_t)sv->nslots, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (sv->slots == MAP_FAILED) {
+			sv->slots = NULL;
 			return acme_err_set(err, ACME_E_FAILURE, "mmap: %s", strerror(errno));
-		memset(sv.slots, 0, sizeof(struct slot) * (size_t)sv.nslots);
+		}
+		memset(sv->slots, 0, sizeof(struct slot) * (size_t)sv->nslots);
 		int k = 0;
 		for (size_t i = 0; i < opts->npools; i++)
 			for (int j = 0; j < opts->pools[i].size; j++)
-				sv.slots[k++].pool = (int)i;
+				sv->slots[k++].pool = (int)i;
 	}
 
 	memset(&sa, 0, sizeof(sa));
@@ -894,10 +932,149 @@ int worker_run(const struct config *cfg, const struct worker_opts *opts, bool *i
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
 
-	if (opts->beat || opts->beat_only) {
-		if (scheduler_new(cfg, &sv.sched, err) < 0)
-			goto out;
+/* A child has ended during shutdown: settle its job, count its work. */
+static void sv_child_gone(struct supervisor *sv, struct slot *s)
+{
+	settle_slot(sv, s, "worker stopped", true);
+	sv->jobs_done += s->jobs_done;
+	s->pid = 0;
+}
+
+/* The first stop signal: no new jobs; children finish what they run. */
+static void sv_drain(struct supervisor *sv)
+{
+	log_info("stopping: no new jobs; waiting up to %lld ms for running ones",
+		 sv->opts->shutdown_timeout_ms);
+	for (int i = 0; i < sv->nslots; i++)
+		if (sv->slots[i].pid > 0)
+			kill(sv->slots[i].pid, SIGTERM);
+	if (sv->sched && redis_ok(sv))
+		scheduler_resign(sv->sched, sv->rc);
+}
+
+/* The shutdown timeout or a second signal: first ask each child to give its
+ * job back (SIGUSR1: the job stops at its next checkpoint and is released, so
+ * a handler can return what it holds, e.g. deliveries in flight) and wait a
+ * grace period for them. */
+static void sv_release_jobs(struct supervisor *sv)
+{
+	log_warn("stopping now: releasing the jobs of %d children", live_children(sv));
+	for (int i = 0; i < sv->nslots; i++)
+		if (sv->slots[i].pid > 0)
+			kill(sv->slots[i].pid, SIGUSR1);
+	long long grace_end = clock_mono_ms() + ABORT_GRACE_MS;
+	while (clock_mono_ms() < grace_end) {
+		pid_t done_pid;
+		int wst;
+		while ((done_pid = waitpid(-1, &wst, WNOHANG)) > 0)
+			for (int i = 0; i < sv->nslots; i++)
+				if (sv->slots[i].pid == done_pid)
+					sv_child_gone(sv, &sv->slots[i]);
+		if (!live_children(sv))
+			break;
+		clock_sleep_ms(50);
+	}
+}
+
+/* Then kill those that did not manage, and settle their jobs. */
+static void sv_kill_children(struct supervisor *sv)
+{
+	if (live_children(sv))
+		log_warn("killing %d children that did not stop", live_children(sv));
+	for (int i = 0; i < sv->nslots; i++)
+		if (sv->slots[i].pid > 0)
+			kill(sv->slots[i].pid, SIGKILL);
+	for (int i = 0; i < sv->nslots; i++) {
+		struct slot *s = &sv->slots[i];
+		int wst;
+		if (s->pid > 0) {
+			while (waitpid(s->pid, &wst, 0) < 0 && errno == EINTR)
+				;
+			sv_child_gone(sv, s);
+		}
+	}
+}
+
+/* Kill the children that passed their job's hard time limit. */
+static void sv_enforce_time_limits(struct supervisor *sv, long long now)
+{
+	for (int i = 0; i < sv->nslots; i++) {
+		struct slot *s = &sv->slots[i];
+		if (s->pid > 0 && s->busy && s->hard_deadline_ms && now > s->hard_deadline_ms &&
+		    !s->killed_for_time) {
+			log_warn("job %s passed its hard time limit; killing child %d", s->job_id,
+				 (int)s->pid);
+			s->killed_for_time = 1;
+			kill(s->pid, SIGKILL);
+		}
+	}
+}
+
+/* burst mode: every child has run out of work */
+static bool sv_burst_done(const struct supervisor *sv)
+{
+	if (!sv->opts->burst || live_children(sv))
+		return false;
+	for (int i = 0; i < sv->nslots; i++)
+		if (!sv->slots[i].finished)
+			return false;
+	return true;
+}
+
+/* A clean stop: record what PostgreSQL missed, remove the heartbeat record,
+ * hand the scheduler over. */
+static void sv_finish(struct supervisor *sv)
+{
+	if (sv->pending.n && db_ok(sv)) {
+		struct acme_err ferr;
+		if (pending_flush(&sv->pending, sv->db, &ferr) < 0)
+			log_warn("supervisor: %zu job state changes not recorded in PostgreSQL: %s",
+				 sv->pending.n, ferr.msg);
+	}
+	if (redis_ok(sv)) {
+		redisReply *r = redisCommand(sv->rc, "DEL %s", sv->worker_key);
+		if (r)
+			freeReplyObject(r);
+		if (sv->sched)
+			scheduler_resign(sv->sched, sv->rc);
+	}
+	log_info("worker stopped");
+}
+
+static void sv_release(struct supervisor *sv)
+{
+	if (sv->sched)
+		scheduler_free(sv->sched);
+	pending_release(&sv->pending);
+	if (sv->have_q)
+		queue_release(&sv->q);
+	if (sv->rc)
+		redisFree(sv->rc);
+	if (sv->db)
+		PQfinish(sv->db);
+	if (sv->slots)
+		munmap(sv->slots, sizeof(struct slot) * (size_t)sv->nslots);
+}
+
+int worker_run(const struct config *cfg, const struct worker_opts *opts, bool *is_child,
+	       int *child_status, struct acme_err *err)
+{
+	struct supervisor sv;
+	long long stop_deadline = 0;
+	bool stopping = false;
+	long long next_maint = 0, next_record = 0, next_reconcile = 0;
+
+	*is_child = false;
+	if (sv_setup(&sv, cfg, opts, err) < 0) {
+		sv_release(&sv);
+		return -1;
+	}
+	if ((opts->beat || opts->beat_only) && scheduler_new(cfg, &sv.sched, err) < 0) {
+		sv_release(&sv);
+		return -1;
 	}
 	log_info("worker %s:%d started: %d children, lease %lld ms%s%s", sv.host, (int)getpid(),
 		 sv.nslots, opts->lease_ms, opts->burst ? ", burst" : "",
@@ -907,93 +1084,43 @@ int worker_run(const struct config *cfg, const struct worker_opts *opts, bool *i
 	sv_connect(&sv);
 
 	for (;;) {
-		long long now = now_ms();
-		reap_children(&sv, stop_seen != 0);
+		long long now = clock_wall_ms();
+		reap_children(&sv, stopping);
 
 		/* start children for empty slots */
-		for (int i = 0; i < sv.nslots && !stop_seen && !sig_stop; i++) {
+		for (int i = 0; i < sv.nslots && !stopping && !sig_stop; i++) {
 			struct slot *s = &sv.slots[i];
 			if (s->pid > 0 || s->finished || now < s->respawn_ms)
 				continue;
 			if (spawn(&sv, i, is_child, child_status) == 0 && *is_child) {
-				rc = 0;
-				goto child_out;
+				/* in a child: nothing of the supervisor's is ours to
+				 * close over the wire; free memory only */
+				if (sv.sched)
+					scheduler_free(sv.sched);
+				pending_release(&sv.pending);
+				return 0;
 			}
 		}
 
 		/* stopping: the first signal drains, the timeout or a second signal
-		 * kills what still runs and gives its jobs back */
-		if (sig_stop && !stop_seen) {
-			stop_seen = 1;
+		 * gives the running jobs back and kills what still runs */
+		if (sig_stop && !stopping) {
+			stopping = true;
 			stop_deadline = now + opts->shutdown_timeout_ms;
-			log_info("stopping: no new jobs; waiting up to %lld ms for running ones",
-				 opts->shutdown_timeout_ms);
-			for (int i = 0; i < sv.nslots; i++)
-				if (sv.slots[i].pid > 0)
-					kill(sv.slots[i].pid, SIGTERM);
-			if (sv.sched && redis_ok(&sv))
-				scheduler_resign(sv.sched, sv.rc);
+			sv_drain(&sv);
 		}
-		if (stop_seen && (sig_stop > 1 || now >= stop_deadline) && live_children(&sv)) {
-			/* first ask each child to give its job back (SIGUSR1: the job
-			 * stops at its next checkpoint and is released, so a handler
-			 * can return what it holds, e.g. deliveries in flight); kill
-			 * those that do not manage within a grace period */
-			log_warn("stopping now: releasing the jobs of %d children", live_children(&sv));
-			for (int i = 0; i < sv.nslots; i++)
-				if (sv.slots[i].pid > 0)
-					kill(sv.slots[i].pid, SIGUSR1);
-			long long grace_end = clock_mono_ms() + ABORT_GRACE_MS;
-			while (clock_mono_ms() < grace_end) {
-				pid_t done_pid;
-				int wst2;
-				while ((done_pid = waitpid(-1, &wst2, WNOHANG)) > 0)
-					for (int i = 0; i < sv.nslots; i++)
-						if (sv.slots[i].pid == done_pid) {
-							settle_slot(&sv, &sv.slots[i], "worker stopped", true);
-							sv.jobs_done += sv.slots[i].jobs_done;
-							sv.slots[i].pid = 0;
-						}
-				if (!live_children(&sv))
-					break;
-				clock_sleep_ms(50);
-			}
-			if (live_children(&sv))
-				log_warn("killing %d children that did not stop", live_children(&sv));
-			for (int i = 0; i < sv.nslots; i++)
-				if (sv.slots[i].pid > 0)
-					kill(sv.slots[i].pid, SIGKILL);
-			for (int i = 0; i < sv.nslots; i++) {
-				struct slot *s = &sv.slots[i];
-				int wst;
-				if (s->pid > 0) {
-					while (waitpid(s->pid, &wst, 0) < 0 && errno == EINTR)
-						;
-					settle_slot(&sv, s, "worker stopped", true);
-					sv.jobs_done += s->jobs_done;
-					s->pid = 0;
-				}
-			}
+		if (stopping && (sig_stop > 1 || now >= stop_deadline) && live_children(&sv)) {
+			sv_release_jobs(&sv);
+			sv_kill_children(&sv);
 		}
-		if (stop_seen && !live_children(&sv))
+		if (stopping && !live_children(&sv))
 			break;
 
-		/* hard time limits */
-		for (int i = 0; i < sv.nslots; i++) {
-			struct slot *s = &sv.slots[i];
-			if (s->pid > 0 && s->busy && s->hard_deadline_ms && now > s->hard_deadline_ms &&
-			    !s->killed_for_time) {
-				log_warn("job %s passed its hard time limit; killing child %d", s->job_id,
-					 (int)s->pid);
-				s->killed_for_time = 1;
-				kill(s->pid, SIGKILL);
-			}
-		}
-
+		sv_enforce_time_limits(&sv, now);
 		if (sv_connect(&sv) == 0) {
 			if (now >= next_maint) {
 				maintain(&sv);
-				if (sv.sched && !stop_seen &&
+				if (sv.sched && !stopping &&
 				    scheduler_tick(sv.sched, sv.rc, sv.db, &sv.q, err) < 0)
 					log_warn("scheduler: %s", err->msg);
 				next_maint = now + MAINT_INTERVAL_MS;
@@ -1008,48 +1135,11 @@ int worker_run(const struct config *cfg, const struct worker_opts *opts, bool *i
 			write_record(&sv);
 			next_record = now + RECORD_INTERVAL_MS;
 		}
-		if (opts->burst && !live_children(&sv)) {
-			bool all_finished = true;
-			for (int i = 0; i < sv.nslots; i++)
-				all_finished &= sv.slots[i].finished;
-			if (all_finished)
-				break;
-		}
-		sleep_ms(TICK_MS);
+		if (sv_burst_done(&sv))
+			break;
+		clock_sleep_ms(TICK_MS);
 	}
-	rc = 0;
-	if (sv.pending.n && db_ok(&sv)) {
-		struct acme_err ferr;
-		if (pending_flush(&sv.pending, sv.db, &ferr) < 0)
-			log_warn("supervisor: %zu job state changes not recorded in PostgreSQL: %s",
-				 sv.pending.n, ferr.msg);
-	}
-	if (redis_ok(&sv)) {
-		redisReply *r = redisCommand(sv.rc, "DEL %s", sv.worker_key);
-		if (r)
-			freeReplyObject(r);
-		if (sv.sched)
-			scheduler_resign(sv.sched, sv.rc);
-	}
-	log_info("worker stopped");
-out:
-	if (sv.sched)
-		scheduler_free(sv.sched);
-	pending_release(&sv.pending);
-	if (sv.have_q)
-		queue_release(&sv.q);
-	if (sv.rc)
-		redisFree(sv.rc);
-	if (sv.db)
-		PQfinish(sv.db);
-	if (sv.slots)
-		munmap(sv.slots, sizeof(struct slot) * (size_t)sv.nslots);
-	return rc;
-child_out:
-	/* in a child: nothing of the supervisor's is ours to close over the
-	 * wire; free memory only */
-	if (sv.sched)
-		scheduler_free(sv.sched);
-	pending_release(&sv.pending);
-	return rc;
+	sv_finish(&sv);
+	sv_release(&sv);
+	return 0;
 }
