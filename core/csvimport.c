@@ -356,6 +356,16 @@ static const char *make_record(struct csvimport *ci, size_t *len)
 	return ci->record.buf;
 }
 
+/* A validated (trimmed) value copied NUL-terminated into dst, which the
+ * caller sized for the field's maximum; its length in *len. */
+static const char *keep_text(char *dst, const struct product_text *t, size_t *len)
+{
+	memcpy(dst, t->ptr, t->len);
+	dst[t->len] = '\0';
+	*len = t->len;
+	return dst;
+}
+
 /* ---- records ------------------------------------------------------------- */
 
 static const char *column_name(const struct csvimport *ci, size_t i)
@@ -427,21 +437,13 @@ static void process_row(struct csvimport *ci)
 		switch (ci->colfields[i]) {
 		case PRODUCT_SKU:
 			rc = product_validate_sku(v, n, &t, e);
-			if (rc == 0) {
-				memcpy(ci->sku, t.ptr, t.len);
-				ci->sku[t.len] = '\0';
-				row.sku = ci->sku;
-				row.sku_len = t.len;
-			}
+			if (rc == 0)
+				row.sku = keep_text(ci->sku, &t, &row.sku_len);
 			break;
 		case PRODUCT_NAME:
 			rc = product_validate_name(v, n, &t, e);
-			if (rc == 0) {
-				memcpy(ci->name, t.ptr, t.len);
-				ci->name[t.len] = '\0';
-				row.name = ci->name;
-				row.name_len = t.len;
-			}
+			if (rc == 0)
+				row.name = keep_text(ci->name, &t, &row.name_len);
 			break;
 		case PRODUCT_DESCRIPTION:
 			/* untrimmed, so the stored field (NUL-terminated) is the value */

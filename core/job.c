@@ -273,7 +273,7 @@ int job_commit(PGconn *db, const struct queue_job *job, enum job_state state,
 	};
 	if (db_cmd(db, err, commit_outcome_sql, 4, params) < 0)
 		return acme_err_prefix(err, "job %s: recording its outcome", job->id);
-	if (FAILPOINT(JOB_AFTER_FENCE, err) < 0 || db_cmd(db, err, "COMMIT", 0, NULL) < 0)
+	if (FAILPOINT(JOB_AFTER_FENCE, err) < 0 || db_commit(db, err) < 0)
 		return acme_err_prefix(err, "job %s: COMMIT", job->id);
 	return 0;
 }
@@ -747,7 +747,7 @@ int job_cancel(PGconn *db, struct queue *q, const char *id, const struct audit_a
 	/* Redis lost the job: the row is all there is */
 	PQclear(res);
 	res = NULL;
-	if (db_cmd(db, err, "BEGIN", 0, NULL) < 0)
+	if (db_begin(db, NULL, err) < 0)
 		goto out_queue;
 	res = db_exec(db, err, "UPDATE jobs SET state = 'cancelled', finished_at = now(),"
 		      " lease_token = NULL, error = 'cancelled (redis had lost the job)',"
@@ -759,9 +759,8 @@ int job_cancel(PGconn *db, struct queue *q, const char *id, const struct audit_a
 		PQclear(res);
 		res = NULL;
 	}
-	if (!res || db_cmd(db, err, "COMMIT", 0, NULL) < 0) {
-		struct acme_err ignored;
-		db_cmd(db, &ignored, "ROLLBACK", 0, NULL);
+	if (!res || db_commit(db, err) < 0) {
+		db_rollback(db);
 		goto out_queue;
 	}
 	rc = PQntuples(res) == 1 ? QUEUE_OK : QUEUE_FINAL;
@@ -806,7 +805,7 @@ int job_retry(PGconn *db, struct queue *q, const char *id, const struct audit_ac
 	/* reopen the row first, so no mirror write from the new run can find
 	 * it final and be ignored */
 	const char *p1[1] = { id };
-	if (db_cmd(db, err, "BEGIN", 0, NULL) < 0)
+	if (db_begin(db, NULL, err) < 0)
 		goto out;
 	res = db_exec(db, err, "UPDATE jobs SET state = 'queued', attempts = 0, lease_token = NULL,"
 		      " error = NULL, result = NULL, progress = NULL, cancel_requested = false,"
@@ -821,9 +820,8 @@ int job_retry(PGconn *db, struct queue *q, const char *id, const struct audit_ac
 	if (!res || job_audit(db, who, id, json_pack("{s:s, s:s, s:i}", "queue", row.queue,
 						      "was", job_state_name(row.state),
 						      "attempts", row.attempts), err) < 0 ||
-	    db_cmd(db, err, "COMMIT", 0, NULL) < 0) {
-		struct acme_err ignored;
-		db_cmd(db, &ignored, "ROLLBACK", 0, NULL);
+	    db_commit(db, err) < 0) {
+		db_rollback(db);
 		goto out;
 	}
 	struct queue_spec spec = { 0 };
@@ -858,6 +856,30 @@ out:
 	return rc;
 }
 
+/* Forget in Redis the jobs of res (text columns queue, id: a DELETE ...
+ * RETURNING queue, id), one queue_forget() per queue. 0 / -1. */
+int job_forget_rows(struct queue *q, const PGresult *res, struct acme_err *err)
+{
+	int rows = PQntuples(res), rc = 0;
+	const char **ids = xcalloc((size_t)rows + 1, sizeof(char *));
+	bool *done = xcalloc((size_t)rows + 1, sizeof(bool));
+	for (int i = 0; i < rows && rc == 0; i++) {
+		if (done[i])
+			continue;
+		const char *queue = PQgetvalue(res, i, 0);
+		size_t k = 0;
+		for (int j = i; j < rows; j++)
+			if (!done[j] && strcmp(PQgetvalue(res, j, 0), queue) == 0) {
+				ids[k++] = PQgetvalue(res, j, 1);
+				done[j] = true;
+			}
+		rc = queue_forget(q, queue, ids, k, err);
+	}
+	free(ids);
+	free(done);
+	return rc < 0 ? -1 : 0;
+}
+
 int job_purge(PGconn *db, struct queue *q, long long older_than_ms, const char *state,
 	      const struct audit_actor *who, long long *n, struct acme_err *err)
 {
@@ -886,28 +908,10 @@ int job_purge(PGconn *db, struct queue *q, long long older_than_ms, const char *
 			break;
 		*n += rows;
 		/* forget them in Redis, one queue at a time */
-		const char **ids = xcalloc((size_t)rows, sizeof(char *));
-		bool *done = xcalloc((size_t)rows, sizeof(bool));
-		for (int i = 0; i < rows; i++) {
-			if (done[i])
-				continue;
-			const char *queue = PQgetvalue(res, i, 0);
-			size_t k = 0;
-			for (int j = i; j < rows; j++)
-				if (!done[j] && strcmp(PQgetvalue(res, j, 0), queue) == 0) {
-					ids[k++] = PQgetvalue(res, j, 1);
-					done[j] = true;
-				}
-			if (queue_forget(q, queue, ids, k, err) < 0) {
-				free(ids);
-				free(done);
-				acme_err_prefix(err, "%lld job rows deleted, but their Redis state "
-						"was not", *n);
-				goto out;
-			}
+		if (job_forget_rows(q, res, err) < 0) {
+			acme_err_prefix(err, "%lld job rows deleted, but their Redis state was not", *n);
+			goto out;
 		}
-		free(ids);
-		free(done);
 		PQclear(res);
 		res = NULL;
 	}

@@ -158,6 +158,10 @@ int job_resolve_id(PGconn *db, const char *prefix, char **out, struct acme_err *
 int job_recent_ids(PGconn *db, const char *prefix, int limit,
 		   void (*fn)(void *arg, const char *id), void *arg, struct acme_err *err);
 
+/* Forget in Redis the jobs a DELETE ... RETURNING queue, id removed (res),
+ * one queue at a time. 0 / -1 with err set. */
+int job_forget_rows(struct queue *q, const PGresult *res, struct acme_err *err);
+
 /* How many jobs job_purge() would delete now (the same arguments), for its
  * confirmation and --dry-run. 0 / -1. */
 int job_purge_count(PGconn *db, long long older_than_ms, const char *state, long long *n,

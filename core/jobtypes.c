@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "core/audit.h"
+#include "core/clock.h"
 #include "core/db.h"
 #include "core/failpoint.h"
 #include "core/import.h"
@@ -23,6 +24,7 @@
 #include "core/log.h"
 #include "core/systemjobs.h"
 #include "core/webhook.h"
+#include "core/whdeliver.h"
 #include "core/xalloc.h"
 
 static int noop_run(struct job_run *run, struct acme_err *err);
@@ -156,20 +158,6 @@ int jobtype_fill_spec(struct queue_spec *spec, struct acme_err *err)
 
 /* ---- noop ---------------------------------------------------------------------- */
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long long ms)
-{
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 static int noop_bad(struct job_run *run, struct acme_err *err, const char *key, const char *want)
 {
 	run->permanent = true;
@@ -181,13 +169,12 @@ static int noop_bad(struct job_run *run, struct acme_err *err, const char *key, 
  * prove a job committed once, whatever fails around it. */
 static int noop_commit(struct job_run *run, const char *tag, struct acme_err *err)
 {
-	struct acme_err ignored;
 	char *result = NULL;
 	if (!run->db) {
 		run->permanent = true;
 		return acme_err_set(err, ACME_E_USAGE, "noop: \"commit\" needs a database connection");
 	}
-	if (db_cmd(run->db, err, "BEGIN", 0, NULL) < 0)
+	if (db_begin(run->db, NULL, err) < 0)
 		return -1;
 	char *details = xasprintf("{\"job_id\": \"%s\", \"attempt\": %d}", run->job->id,
 				  run->job->attempts);
@@ -197,7 +184,7 @@ static int noop_commit(struct job_run *run, const char *tag, struct acme_err *er
 		rc = job_commit(run->db, run->job, JOB_SUCCEEDED, result, NULL, err);
 	}
 	if (rc < 0 && PQtransactionStatus(run->db) != PQTRANS_IDLE)
-		db_cmd(run->db, &ignored, "ROLLBACK", 0, NULL);
+		db_rollback(run->db);
 	free(result);
 	free(details);
 	return rc;
@@ -256,7 +243,7 @@ static int noop_run(struct job_run *run, struct acme_err *err)
 		long long slice = sleep_total / nslices + (i <= sleep_total % nslices);
 		while (slice > 0) {
 			long long nap = slice < 50 ? slice : 50;
-			sleep_ms(nap);
+			clock_sleep_ms(nap);
 			slice -= nap;
 			if (run->checkpoint(run, err) < 0)
 				return -1;
@@ -272,7 +259,7 @@ static int noop_run(struct job_run *run, struct acme_err *err)
 	if (run->checkpoint(run, err) < 0)
 		return -1;
 	if (stall > 0)
-		sleep_ms(stall);
+		clock_sleep_ms(stall);
 	if (fail)
 		return acme_err_set(err, ACME_E_FAILURE, "noop: failing as asked (\"fail\": true)");
 	if (run->job->attempts <= fail_times)
@@ -333,7 +320,7 @@ static int runner_checkpoint(struct job_run *run, struct acme_err *err)
 		r->stopping = true;
 		return acme_err_set(err, ACME_E_REFUSED, "the worker is shutting down");
 	}
-	long long now = mono_ms();
+	long long now = clock_mono_ms();
 	if (r->soft_ms > 0 && now - r->started > r->soft_ms)
 		return acme_err_set(err, ACME_E_TEMPFAIL, "soft time limit of %lld ms exceeded",
 				    r->soft_ms);
@@ -355,7 +342,7 @@ static int runner_progress(struct job_run *run, json_t *progress, struct acme_er
 	free(text);
 	if (runner_answer(r, qrc, err) < 0)
 		return -1;
-	long long now = mono_ms();
+	long long now = clock_mono_ms();
 	if (r->db && now - r->last_save >= 250) {
 		struct acme_err ignored;
 		/* the row's progress is a convenience; Redis has the live value */
@@ -438,7 +425,7 @@ int jobtype_execute(struct queue *q, PGconn *db, struct queue_job *job, long lon
 	r.stop = stop;
 	r.lease_ms = lease_ms > 0 ? lease_ms : t ? t->lease_ms : 30000;
 	r.soft_ms = t ? t->soft_limit_ms : 0;
-	r.started = r.last_beat = mono_ms();
+	r.started = r.last_beat = clock_mono_ms();
 
 	if (db) {
 		struct job_start_info info = { 0 };

@@ -15,6 +15,7 @@
 
 #include "core/cron.h"
 #include "core/db.h"
+#include "core/job.h"
 #include "core/queue.h"
 #include "core/systemjobs.h"
 #include "core/webhook.h"
@@ -80,24 +81,7 @@ static int purge_jobs(struct job_run *run, long long age, long long batch, long 
 			return -1;
 		int rows = PQntuples(res);
 		*n += rows;
-		const char **ids = xcalloc((size_t)rows + 1, sizeof(char *));
-		bool *done = xcalloc((size_t)rows + 1, sizeof(bool));
-		int rc = 0;
-		for (int i = 0; i < rows && rc == 0 && run->queue; i++) {
-			if (done[i])
-				continue;
-			const char *queue = PQgetvalue(res, i, 0);
-			size_t k = 0;
-			for (int j = i; j < rows; j++)
-				if (!done[j] && strcmp(PQgetvalue(res, j, 0), queue) == 0) {
-					ids[k++] = PQgetvalue(res, j, 1);
-					done[j] = true;
-				}
-			if (queue_forget(run->queue, queue, ids, k, err) < 0)
-				rc = -1;
-		}
-		free(ids);
-		free(done);
+		int rc = run->queue ? job_forget_rows(run->queue, res, err) : 0;
 		PQclear(res);
 		if (rc < 0)
 			return -1;

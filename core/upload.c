@@ -76,7 +76,7 @@ int upload_stage_from(PGconn *db, upload_read_fn rd, void *rd_user, const char *
 		acme_err_set(err, ACME_E_FAILURE, "sha256: cannot initialise");
 		goto out;
 	}
-	if (db_cmd(db, err, "BEGIN", 0, NULL) < 0)
+	if (db_begin(db, NULL, err) < 0)
 		goto out;
 	in_tx = true;
 	const char *p1[1] = { what };
@@ -135,15 +135,13 @@ int upload_stage_from(PGconn *db, upload_read_fn rd, void *rd_user, const char *
 	if (db_cmd(db, err, "UPDATE uploads SET size = $2, sha256 = $3, completed_at = now() "
 		   "WHERE id = $1", 3, p2) < 0)
 		goto out;
-	if (db_cmd(db, err, "COMMIT", 0, NULL) < 0)
+	if (db_commit(db, err) < 0)
 		goto out;
 	in_tx = false;
 	rc = 0;
 out:
-	if (in_tx) {
-		PGresult *r = PQexec(db, "ROLLBACK");
-		PQclear(r);
-	}
+	if (in_tx)
+		db_rollback(db);
 	PQclear(res);
 	EVP_MD_CTX_free(md);
 	free(buf);

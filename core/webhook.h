@@ -278,24 +278,4 @@ int webhook_sweep(PGconn *db, struct queue *q, const struct webhook_settings *s,
  * *result = {"recovered", "given_up", "due", "woken"} (caller owns it). */
 int webhook_sweep_job(struct job_run *run, json_t **result, struct acme_err *err);
 
-/* ---- the job types (core/whdeliver.c) ------------------------------------------- */
-
-int webhook_dispatch_run(struct job_run *run, struct acme_err *err);
-int webhook_deliver_run(struct job_run *run, struct acme_err *err);
-int webhook_sweep_run(struct job_run *run, struct acme_err *err);
-
-#define WEBHOOK_JOBTYPES                                                                       \
-	{ .name = "event.dispatch", .summary = "turn an outbox event into one webhook delivery "  \
-	  "per subscribed endpoint", .handler = webhook_dispatch_run, .queue = "webhooks",        \
-	  .max_attempts = 10, .lease_ms = 30000, .soft_limit_ms = 0, .hard_limit_ms = 0,          \
-	  .backoff_ms = 1000, .backoff_max_ms = 300000 },                                         \
-	{ .name = "webhook.deliver", .summary = "send due webhook deliveries (libcurl multi, "    \
-	  "per-endpoint cap) until none is left", .handler = webhook_deliver_run,                 \
-	  .queue = "webhooks", .max_attempts = 5, .lease_ms = 30000, .soft_limit_ms = 0,          \
-	  .hard_limit_ms = 0, .backoff_ms = 1000, .backoff_max_ms = 60000 },                       \
-	{ .name = "webhook.sweep", .summary = "make expired delivery claims due again and wake a " \
-	  "deliverer when deliveries are due (built-in schedule, every minute)",                  \
-	  .handler = webhook_sweep_run, .queue = "webhooks", .max_attempts = 3, .lease_ms = 30000, \
-	  .soft_limit_ms = 0, .hard_limit_ms = 0, .backoff_ms = 5000, .backoff_max_ms = 60000 }
-
 #endif

@@ -60,6 +60,7 @@
 #include "core/strbuf.h"
 #include "core/version.h"
 #include "core/webhook.h"
+#include "core/whdeliver.h"
 #include "core/whsig.h"
 #include "core/xalloc.h"
 
@@ -219,7 +220,7 @@ int webhook_dispatch_run(struct job_run *run, struct acme_err *err)
 	const char *p[4] = { event_id, type, body, widt };
 	int lens[4] = { 0, 0, (int)strlen(body), 0 };
 	int fmts[4] = { 0, 0, 1, 0 };
-	if (db_cmd(run->db, err, "BEGIN", 0, NULL) < 0)
+	if (db_begin(run->db, NULL, err) < 0)
 		goto out;
 	PGresult *res = exec_bin(run->db, err, dispatch_sql, 4, p, lens, fmts);
 	if (!res)
@@ -237,7 +238,7 @@ int webhook_dispatch_run(struct job_run *run, struct acme_err *err)
 	int crc = job_commit(run->db, run->job, JOB_SUCCEEDED, result, NULL, &lerr);
 	free(result);
 	if (crc < 0 && lerr.code == ACME_E_NOT_FOUND)
-		crc = db_cmd(run->db, &lerr, "COMMIT", 0, NULL);
+		crc = db_commit(run->db, &lerr);
 	if (crc < 0) {
 		*err = lerr;
 		if (PQtransactionStatus(run->db) == PQTRANS_IDLE)
@@ -260,8 +261,7 @@ int webhook_dispatch_run(struct job_run *run, struct acme_err *err)
 	rc = 0;
 	goto out;
 rollback:;
-	struct acme_err ignored;
-	db_cmd(run->db, &ignored, "ROLLBACK", 0, NULL);
+	db_rollback(run->db);
 out:
 	free(body);
 	json_decref(doc);
@@ -646,7 +646,6 @@ static PGresult *claim_round_trip(PGconn *db, const char *const *params, struct 
 					     "COMMIT" };
 	PGresult *claimed = NULL;
 	bool failed = false;
-	struct acme_err ignored;
 
 	if (PQenterPipelineMode(db) != 1) {
 		acme_err_set(err, ACME_E_UNAVAILABLE, "postgresql: %s", PQerrorMessage(db));
@@ -696,7 +695,7 @@ static PGresult *claim_round_trip(PGconn *db, const char *const *params, struct 
 		acme_err_set(err, PQstatus(db) == CONNECTION_OK ? ACME_E_FAILURE : ACME_E_UNAVAILABLE,
 			     "postgresql: claiming deliveries: %s", PQerrorMessage(db));
 	if (PQstatus(db) == CONNECTION_OK && PQtransactionStatus(db) != PQTRANS_IDLE)
-		db_cmd(db, &ignored, "ROLLBACK", 0, NULL);
+		db_rollback(db);
 	return NULL;
 }
 
@@ -893,7 +892,6 @@ static json_t *outcome_json(struct pump *p, struct transfer *t, const char **sta
  * the few that need more: tests, failures), then free them. */
 static int record_batch(struct pump *p, struct transfer **done, size_t n, struct acme_err *err)
 {
-	struct acme_err ignored;
 	json_t *arr = json_array();
 	const char **status = xcalloc(n, sizeof(*status));
 	long long *delay = xcalloc(n, sizeof(*delay));
@@ -946,14 +944,14 @@ static int record_batch(struct pump *p, struct transfer **done, size_t n, struct
 	}
 	rc = 0;
 	if (extra) {
-		rc = db_cmd(p->db, err, "BEGIN", 0, NULL);
+		rc = db_begin(p->db, NULL, err);
 		for (size_t i = 0; rc == 0 && i < n; i++)
 			if (ours[i] && (done[i]->test || done[i]->outcome != WEBHOOK_SUCCEEDED))
 				rc = record_endpoint(p, done[i], err);
 		if (rc == 0)
-			rc = db_cmd(p->db, err, "COMMIT", 0, NULL);
+			rc = db_commit(p->db, err);
 		else
-			db_cmd(p->db, &ignored, "ROLLBACK", 0, NULL);
+			db_rollback(p->db);
 	}
 out:
 	for (size_t i = 0; i < n; i++)

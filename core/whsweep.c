@@ -36,6 +36,7 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "core/webhook.h"
+#include "core/whdeliver.h"
 #include "core/xalloc.h"
 
 int webhook_recover_claims(PGconn *db, const struct webhook_settings *s, long long *retried,
