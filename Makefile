@@ -55,7 +55,7 @@ deps:
 	$(Q)packaging/install-deps
 
 acmectl: $(BUILD)/acmectl
-	$(Q)cp $< $@
+	$(Q)cp $< $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/acmectl: $(APP_OBJ) $(BUILD)/libacme.a
 	$(quiet) LINK $@

@@ -74,35 +74,6 @@ void args_release(struct args *a)
 	memset(a, 0, sizeof(*a));
 }
 
-int parse_duration_ms(const char *s, long long *out)
-{
-	char *end;
-	errno = 0;
-	if (!s || !isdigit((unsigned char)s[0]))
-		return -1;
-	double v = strtod(s, &end);
-	if (errno || end == s)
-		return -1;
-	double mult;
-	if (!*end || strcmp(end, "s") == 0)
-		mult = 1000;
-	else if (strcmp(end, "ms") == 0)
-		mult = 1;
-	else if (strcmp(end, "m") == 0)
-		mult = 60e3;
-	else if (strcmp(end, "h") == 0)
-		mult = 3600e3;
-	else if (strcmp(end, "d") == 0)
-		mult = 86400e3;
-	else
-		return -1;
-	double ms = v * mult;
-	if (ms > 9.0e15)
-		return -1;
-	*out = (long long)(ms + 0.5);
-	return 0;
-}
-
 const struct opt *opt_lookup_long(const struct opt *const *tables, const char *name, size_t len)
 {
 	for (int t = 0; tables[t]; t++)

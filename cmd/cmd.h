@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/confirm.h"
 #include "core/err.h"
@@ -161,10 +162,6 @@ int ctx_confirm_action(struct ctx *ctx, const struct args *a, enum confirm_kind 
  * and return true; the caller then stops, changing nothing. */
 bool ctx_dry_run(struct ctx *ctx, const struct args *a, const char *what);
 
-/* Parse a duration like 250ms, 30s, 5m, 2h, 1d (bare number = seconds) into
- * milliseconds. 0 / -1. */
-int parse_duration_ms(const char *s, long long *out);
-
 /* The command table (cmd/main.c). */
 extern const struct cmd_entry *const commands[];
 const struct cmd_entry *cmd_find(const char *name, const struct cmd_entry **ambiguous);
@@ -191,7 +188,7 @@ extern const char import_summary[], import_usage[];
 /* `jobs errors`: the rejected rows of an import (cmd/import.c) */
 int jobs_errors_exec(struct ctx *ctx, struct args *a);
 extern const struct opt jobs_errors_opts[];
-extern const struct cmd_entry cmd_jobs, cmd_queue_debug;  /* cmd/jobs.c */
+extern const struct cmd_entry cmd_jobs;  /* cmd/jobs.c */
 extern const struct cmd_entry cmd_migrate;
 extern const struct cmd_entry cmd_worker;
 extern const struct cmd_entry cmd_help;

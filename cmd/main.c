@@ -32,7 +32,7 @@ const struct cmd_entry *const commands[] = {
 	&cmd_dev,
 	&cmd_health,
 	&cmd_import,
-	&cmd_jobs, &cmd_queue_debug,  /* __queue is hidden */
+	&cmd_jobs,
 	&cmd_help,
 	&cmd_migrate,
 	&cmd_products,

@@ -1,5 +1,8 @@
 /* clock.c — monotonic and wall-clock milliseconds, sleeping, and the one
  * text form of a time. */
+#include <string.h>
+#include <stdlib.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <time.h>
@@ -38,4 +41,33 @@ void clock_format_ms(long long ms, char *buf, size_t len)
 	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
 	if (n)
 		snprintf(buf + n, len - n, ".%03lldZ", ms % 1000);
+}
+
+int parse_duration_ms(const char *s, long long *out)
+{
+	char *end;
+	errno = 0;
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -1;
+	double v = strtod(s, &end);
+	if (errno || end == s)
+		return -1;
+	double mult;
+	if (!*end || strcmp(end, "s") == 0)
+		mult = 1000;
+	else if (strcmp(end, "ms") == 0)
+		mult = 1;
+	else if (strcmp(end, "m") == 0)
+		mult = 60e3;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600e3;
+	else if (strcmp(end, "d") == 0)
+		mult = 86400e3;
+	else
+		return -1;
+	double ms = v * mult;
+	if (ms > 9.0e15)
+		return -1;
+	*out = (long long)(ms + 0.5);
+	return 0;
 }

@@ -21,4 +21,8 @@ void clock_format_ms(long long ms, char *buf, size_t len);
 #define CLOCK_SQL_TEXT(col) \
 	"to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
+/* Parse a duration like 250ms, 30s, 5m, 2h, 1d (a bare number is seconds)
+ * into milliseconds. 0 / -1. */
+int parse_duration_ms(const char *s, long long *out);
+
 #endif

@@ -960,3 +960,51 @@ int job_purge_queue(PGconn *db, struct queue *q, const char *queue,
 		return 0;
 	return job_audit(db, who, queue, json_pack("{s:I}", "cancelled", (json_int_t)*n), err);
 }
+
+static json_t *json_text_or_null(const char *text)
+{
+	json_t *j = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+	return j ? j : text ? json_string(text) : json_null();
+}
+
+/* "" is null too: a snapshot's unset fields are empty strings */
+static json_t *nonempty_or_null(const char *s)
+{
+	return s && s[0] ? json_string(s) : json_null();
+}
+
+static json_t *time_or_null(long long ms)
+{
+	char buf[CLOCK_TEXT_SIZE];
+	clock_format_ms(ms, buf, sizeof(buf));
+	return nonempty_or_null(buf);
+}
+
+/* A Redis snapshot as JSON; the lease token only when asked (it is the
+ * holder's capability, not something to print in listings). */
+json_t *job_snapshot_json(const struct queue_job *j, bool with_token)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "id", nonempty_or_null(j->id));
+	json_object_set_new(o, "type", nonempty_or_null(j->type));
+	json_object_set_new(o, "queue", nonempty_or_null(j->queue));
+	json_object_set_new(o, "state", json_string(job_state_name(j->state)));
+	json_object_set_new(o, "attempts", json_integer(j->attempts));
+	json_object_set_new(o, "max_attempts", json_integer(j->max_attempts));
+	json_object_set_new(o, "version", json_integer(j->version));
+	if (with_token)
+		json_object_set_new(o, "token", nonempty_or_null(j->token));
+	json_object_set_new(o, "payload", json_text_or_null(j->payload));
+	json_object_set_new(o, "progress", json_text_or_null(j->progress));
+	json_object_set_new(o, "result", json_text_or_null(j->result));
+	json_object_set_new(o, "error", nonempty_or_null(j->error));
+	json_object_set_new(o, "cancel_requested", json_boolean(j->cancel_requested));
+	json_object_set_new(o, "created_at", time_or_null(j->created_ms));
+	json_object_set_new(o, "scheduled_at", time_or_null(j->scheduled_ms));
+	json_object_set_new(o, "enqueued_at", time_or_null(j->enqueued_ms));
+	json_object_set_new(o, "started_at", time_or_null(j->started_ms));
+	json_object_set_new(o, "finished_at", time_or_null(j->finished_ms));
+	json_object_set_new(o, "lease_deadline", time_or_null(j->deadline_ms));
+	json_object_set_new(o, "worker", nonempty_or_null(j->worker));
+	return o;
+}

@@ -31,6 +31,7 @@
  */
 #ifndef ACME_JOB_H
 #define ACME_JOB_H
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
 
@@ -231,5 +232,10 @@ int job_purge(PGconn *db, struct queue *q, long long older_than_ms, const char *
  * and mirror them; *n = how many. 0 / -1. */
 int job_purge_queue(PGconn *db, struct queue *q, const char *queue,
 		    const struct audit_actor *who, size_t *n, struct acme_err *err);
+
+/* A job's Redis snapshot as the JSON object `jobs get -o json` prints (times
+ * in RFC 3339 UTC, payload/progress/result as JSON); the lease token only
+ * when with_token (it is the holder's capability). Caller owns it. */
+json_t *job_snapshot_json(const struct queue_job *j, bool with_token);
 
 #endif

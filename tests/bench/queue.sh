@@ -8,7 +8,7 @@
 # queue's ceiling is measured against (DESIGN.md section 14).
 #
 # Jobs are enqueued while the workers run, in pipelined batches of 1,000
-# (`acmectl __queue bench`: queue_enqueue_many, rows inserted per batch with
+# (`acme-queue bench`, tests/helpers/acme-queue.c: queue_enqueue_many, rows inserted per batch with
 # one statement); jobs/s is first enqueue to last finish, and the latency is
 # each job's started_ms - enqueued_ms from its Redis hash (that run includes
 # the backlog the enqueue burst builds). Paced runs (2,000 jobs, below
@@ -86,7 +86,7 @@ measure() {
 		sleep 0.1
 	done
 	# shellcheck disable=SC2086
-	if ! "$ACMECTL" __queue bench "${COUNT:-$N}" $bopt ${3:-} >"$dir/bench-$run.json"; then
+	if ! "$ACME_HELPERS/acme-queue" bench "${COUNT:-$N}" $bopt ${3:-} >"$dir/bench-$run.json"; then
 		echo "queue.sh: run $run ($1 children, $2): the driver failed: $(cat "$dir/bench-$run.json")" >&2
 		exit 1
 	fi
@@ -145,7 +145,7 @@ wake() {
 		pids=
 		w=0
 		while [ $w -lt "$1" ]; do
-			"$ACMECTL" __queue dequeue --queue wake --wait 60s --lease 60s \
+			"$ACME_HELPERS/acme-queue" dequeue --queue wake --wait 60s --lease 60s \
 				>>"$dir/wake-$run.got" 2>>"$dir/wake-$run.err" &
 			pids="$pids $!"
 			w=$((w + 1))

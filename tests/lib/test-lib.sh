@@ -54,6 +54,9 @@ trap _t_cleanup EXIT
 trap 'exit 130' INT TERM
 
 acmectl() { "$ACMECTL" "$@"; }
+# the queue driver (tests/helpers/acme-queue.c): single transitions, a burst
+# runner; never part of acmectl
+acme_queue() { "$ACME_HELPERS/acme-queue" "$@"; }
 
 _t_result() {	# status desc
 	_t_n=$((_t_n + 1))

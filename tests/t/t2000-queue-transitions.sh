@@ -1,6 +1,6 @@
 #!/bin/sh
 # Every transition of the Redis job queue, driven one step at a time through
-# the hidden `acmectl __queue` command against real Redis and PostgreSQL:
+# the queue driver `acme-queue` (tests/helpers) against real Redis and PostgreSQL:
 # idempotent enqueue, dequeue, heartbeat, progress, ack, fail with backoff
 # then dead, permanent failure, reaping with fencing, delayed jobs and
 # promotion, cancel in every state, release, pause/resume, purge; and the
@@ -22,7 +22,7 @@ pg() { tpsql -c "$1"; }
 row() { pg "SELECT state || ' ' || attempts || ' ' || coalesce(lease_token, '-') FROM jobs WHERE id = '$1'"; }
 # dq [ARGS] — dequeue; sets ID, TOK
 dq() {
-	_t_run acmectl __queue dequeue "$@"
+	_t_run acme_queue dequeue "$@"
 	ID=$(jget "$OUT" id)
 	TOK=$(jget "$OUT" token)
 }
@@ -42,7 +42,7 @@ t_like "$OUT" '^[0-9A-HJKMNP-TV-Z]{26}$' "a generated id is a ULID"
 gen=$OUT
 
 # ---- dequeue, heartbeat, ack ------------------------------------------------------------------
-t_ok "dequeue takes a job" acmectl __queue dequeue --lease 30s --worker w1
+t_ok "dequeue takes a job" acme_queue dequeue --lease 30s --worker w1
 ID=$(jget "$OUT" id)
 TOK=$(jget "$OUT" token)
 t_is "$ID" "e1" "jobs come out in order (FIFO)"
@@ -53,17 +53,17 @@ t_is "$(row e1)" "running 1 $TOK" "row: running with the lease token"
 t_like "$(tredis ZSCORE "${K}active" e1)" '^[0-9]+$' "the lease is in the active set"
 
 dl1=$(tredis HGET "${K}job:e1" deadline_ms)
-t_ok "heartbeat with the token" acmectl __queue heartbeat e1 "$TOK" --lease 60s
+t_ok "heartbeat with the token" acme_queue heartbeat e1 "$TOK" --lease 60s
 t_is "$(jget "$OUT" outcome)" "extended" "heartbeat extends the lease"
 dl2=$(tredis HGET "${K}job:e1" deadline_ms)
 t_is "$((dl2 > dl1 + 29000))" 1 "the deadline moved forward by the new lease"
 t_exit 4 "heartbeat with another token is refused" \
-	acmectl __queue heartbeat e1 0123456789abcdef0123456789abcdef
+	acme_queue heartbeat e1 0123456789abcdef0123456789abcdef
 t_like "$ERR" "lease lost" "the refusal says the lease is lost"
 
-t_exit 4 "ack with a wrong token is refused" acmectl __queue ack e1 0123456789abcdef0123456789abcdef
+t_exit 4 "ack with a wrong token is refused" acme_queue ack e1 0123456789abcdef0123456789abcdef
 t_is "$(tredis HGET "${K}job:e1" state)" "running" "a refused ack changes nothing"
-t_ok "ack with the token" acmectl __queue ack e1 "$TOK" --result '{"rows": 3}'
+t_ok "ack with the token" acme_queue ack e1 "$TOK" --result '{"rows": 3}'
 t_is "$(jget "$OUT" state)" "succeeded" "acked: succeeded"
 t_is "$(row e1)" "succeeded 1 -" "row: succeeded, lease cleared"
 t_is "$(pg "SELECT result->>'rows' FROM jobs WHERE id = 'e1'")" "3" "row keeps the result"
@@ -72,7 +72,7 @@ t_is "$(pg "SELECT finished_at IS NOT NULL AND started_at IS NOT NULL FROM jobs 
 t_is "$(tredis ZSCORE "${K}active" e1)" "" "the lease is gone from the active set"
 ttl=$(tredis PTTL "${K}job:e1")
 t_is "$((ttl > 0))" 1 "a finished job's hash expires (postgresql keeps the history)"
-t_exit 4 "acking twice is refused" acmectl __queue ack e1 "$TOK"
+t_exit 4 "acking twice is refused" acme_queue ack e1 "$TOK"
 
 # ---- progress (stored, published, saved) ------------------------------------------------------
 dq --lease 30s
@@ -83,13 +83,13 @@ chan="${ACME_REDIS_PREFIX}events:job:$gen"
 timeout 20 redis-cli -s "$TEST_REDIS_SOCK" SUBSCRIBE "$chan" > "$TEST_TMP/events" 2>&1 </dev/null &
 sub=$!
 i=0; while [ "$(tredis PUBSUB NUMSUB "$chan" | tail -n 1)" != 1 ] && [ $i -lt 50 ]; do sleep 0.05; i=$((i+1)); done
-t_ok "progress with the token" acmectl __queue progress "$gen" "$TOK" '{"rows": 10, "phase": "copy"}'
+t_ok "progress with the token" acme_queue progress "$gen" "$TOK" '{"rows": 10, "phase": "copy"}'
 t_is "$(tredis HGET "${K}job:$gen" progress)" '{"rows": 10, "phase": "copy"}' "redis holds the progress"
 t_is "$(pg "SELECT progress->>'phase' FROM jobs WHERE id = '$gen'")" "copy" "the row holds the progress"
 t_exit 4 "progress with a wrong token is refused" \
-	acmectl __queue progress "$gen" 0123456789abcdef0123456789abcdef '{"x": 1}'
-t_exit 65 "progress that is not a JSON object is bad data" acmectl __queue progress "$gen" "$TOK" '[1]'
-t_ok "ack" acmectl __queue ack "$gen" "$TOK"
+	acme_queue progress "$gen" 0123456789abcdef0123456789abcdef '{"x": 1}'
+t_exit 65 "progress that is not a JSON object is bad data" acme_queue progress "$gen" "$TOK" '[1]'
+t_ok "ack" acme_queue ack "$gen" "$TOK"
 i=0; while ! grep -q '"state":"succeeded"' "$TEST_TMP/events" && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
 kill "$sub" 2>/dev/null; wait "$sub" 2>/dev/null
 events=$(cat "$TEST_TMP/events")
@@ -101,7 +101,7 @@ t_like "$events" '"event":"state".*"state":"succeeded"' "watchers get the state 
 acmectl jobs enqueue noop --id f1 --max-attempts 2 >/dev/null
 dq --lease 30s
 before=$(redis_now_ms)
-t_ok "fail an attempt" acmectl __queue fail f1 "$TOK" --error "boom 1"
+t_ok "fail an attempt" acme_queue fail f1 "$TOK" --error "boom 1"
 after=$(redis_now_ms)
 due=$(tredis ZSCORE "${K}sched" f1)
 t_is "$(jget "$OUT" state)" "retrying" "a failed attempt with attempts left is retrying"
@@ -111,17 +111,17 @@ t_is "$((due - before >= 50 && due - after <= 100))" 1 \
 	"retry is due 50-100 ms after the failure ($((due - after))-$((due - before)) ms)"
 t_is "$(row f1)" "retrying 1 -" "row: retrying, attempt 1, lease cleared"
 t_is "$(pg "SELECT error FROM jobs WHERE id = 'f1'")" "boom 1" "row keeps the error"
-t_exit 3 "nothing to dequeue before the retry is due" acmectl __queue dequeue
+t_exit 3 "nothing to dequeue before the retry is due" acme_queue dequeue
 # regression: this was `sh -c "! acmectl ..."`, which a crash passed too
-t_exit 4 "fail with the old token is refused" acmectl __queue fail f1 "$TOK" --error again
+t_exit 4 "fail with the old token is refused" acme_queue fail f1 "$TOK" --error again
 t_like "$ERR" "lease lost" "the refusal says the lease is lost"
 wait_past "$due"
-t_ok "promote the due retry" acmectl __queue promote
+t_ok "promote the due retry" acme_queue promote
 t_is "$(jget "$OUT" id) $(jget "$OUT" state)" "f1 queued" "promote queues the retry"
 t_is "$(row f1)" "queued 1 -" "row: queued again"
 dq --lease 30s
 t_is "$ID $(jget "$OUT" attempts)" "f1 2" "the second attempt"
-t_ok "fail the last attempt" acmectl __queue fail f1 "$TOK" --error "boom 2"
+t_ok "fail the last attempt" acme_queue fail f1 "$TOK" --error "boom 2"
 t_is "$(jget "$OUT" state)" "dead" "out of attempts: dead"
 t_like "$(tredis ZSCORE "${K}dead" f1)" '^[0-9]+$' "dead jobs are in the dead set"
 t_is "$(tredis ZSCORE "${K}sched" f1)" "" "and not scheduled"
@@ -131,12 +131,12 @@ t_is "$(pg "SELECT error FROM jobs WHERE id = 'f1'")" "boom 2" "the last error i
 # the backoff doubles
 acmectl jobs enqueue noop --id f2 --max-attempts 5 >/dev/null
 dq --lease 30s
-acmectl __queue fail f2 "$TOK" --error one >/dev/null
+acme_queue fail f2 "$TOK" --error one >/dev/null
 wait_past "$(tredis ZSCORE "${K}sched" f2)"
-acmectl __queue promote >/dev/null
+acme_queue promote >/dev/null
 dq --lease 30s
 before=$(redis_now_ms)
-acmectl __queue fail f2 "$TOK" --error two >/dev/null
+acme_queue fail f2 "$TOK" --error two >/dev/null
 after=$(redis_now_ms)
 due=$(tredis ZSCORE "${K}sched" f2)
 t_is "$((due - before >= 100 && due - after <= 200))" 1 \
@@ -146,7 +146,7 @@ acmectl jobs cancel f2 2>/dev/null
 # permanent failure: no retry
 acmectl jobs enqueue noop --id p1 >/dev/null
 dq --lease 30s
-t_ok "fail permanently" acmectl __queue fail p1 "$TOK" --error "bad input" --permanent
+t_ok "fail permanently" acme_queue fail p1 "$TOK" --error "bad input" --permanent
 t_is "$(jget "$OUT" state)" "failed" "a permanent failure is failed at once"
 t_is "$(row p1)" "failed 1 -" "row: failed after 1 of 3 attempts"
 
@@ -159,42 +159,42 @@ dq --lease 1s --worker w-stalled
 A=$TOK
 first=$(tredis HGET "${K}job:r1" deadline_ms)
 # a heartbeat moves the deadline past the first one, by its own lease
-acmectl __queue heartbeat r1 "$A" --lease 10m >/dev/null
+acme_queue heartbeat r1 "$A" --lease 10m >/dev/null
 t_is "$(( $(tredis HGET "${K}job:r1" deadline_ms) > first + 500000 ))" 1 "the heartbeat moved the deadline on"
-t_ok "the fence holds for the lease holder" acmectl __queue check-lease r1 "$A"
-t_ok "reap while the lease is alive" acmectl __queue reap
+t_ok "the fence holds for the lease holder" acme_queue check-lease r1 "$A"
+t_ok "reap while the lease is alive" acme_queue reap
 t_is "$OUT" "" "nothing is reaped before the deadline"
 wait_past "$first"
-acmectl __queue reap >/dev/null
+acme_queue reap >/dev/null
 t_is "$(tredis HGET "${K}job:r1" state)" "running" "a heartbeat keeps the reaper away past the first deadline"
 # now let it lapse: a short lease, no more heartbeats
-acmectl __queue heartbeat r1 "$A" --lease 100ms >/dev/null
+acme_queue heartbeat r1 "$A" --lease 100ms >/dev/null
 wait_past "$(tredis HGET "${K}job:r1" deadline_ms)"
-t_ok "reap the expired lease" acmectl __queue reap
+t_ok "reap the expired lease" acme_queue reap
 t_is "$(jget "$OUT" id) $(jget "$OUT" state) $(jget "$OUT" attempts)" "r1 retrying 1" \
 	"an expired lease is a failed attempt, retried"
 t_like "$(jget "$OUT" error)" "lease expired: worker w-stalled stopped sending heartbeats" \
 	"the error names the worker"
 t_is "$(row r1)" "retrying 1 -" "row: retrying, the old lease token cleared"
-t_exit 4 "the stalled holder's ack is refused" acmectl __queue ack r1 "$A"
-t_exit 4 "its heartbeat is refused" acmectl __queue heartbeat r1 "$A"
-t_exit 4 "its progress is refused" acmectl __queue progress r1 "$A" '{"late": true}'
-t_exit 4 "its fence in postgresql refuses to commit" acmectl __queue check-lease r1 "$A"
+t_exit 4 "the stalled holder's ack is refused" acme_queue ack r1 "$A"
+t_exit 4 "its heartbeat is refused" acme_queue heartbeat r1 "$A"
+t_exit 4 "its progress is refused" acme_queue progress r1 "$A" '{"late": true}'
+t_exit 4 "its fence in postgresql refuses to commit" acme_queue check-lease r1 "$A"
 t_like "$ERR" "lease lost" "the fence says the lease is lost"
 wait_past "$(tredis ZSCORE "${K}sched" r1)"
-acmectl __queue promote >/dev/null
+acme_queue promote >/dev/null
 dq --lease 30s --worker w-new
 B=$TOK
 t_is "$(row r1)" "running 2 $B" "the new holder's token is in the row"
-t_exit 4 "the stalled holder still cannot commit" acmectl __queue check-lease r1 "$A"
-t_ok "the new holder can" acmectl __queue check-lease r1 "$B"
-t_exit 4 "nor fail the job of the new holder" acmectl __queue fail r1 "$A" --error late
-t_ok "the new holder acks" acmectl __queue ack r1 "$B"
+t_exit 4 "the stalled holder still cannot commit" acme_queue check-lease r1 "$A"
+t_ok "the new holder can" acme_queue check-lease r1 "$B"
+t_exit 4 "nor fail the job of the new holder" acme_queue fail r1 "$A" --error late
+t_ok "the new holder acks" acme_queue ack r1 "$B"
 
 acmectl jobs enqueue noop --id r2 --max-attempts 1 >/dev/null
 dq --lease 100ms
 wait_past "$(tredis HGET "${K}job:r2" deadline_ms)"
-t_ok "reap the last attempt" acmectl __queue reap
+t_ok "reap the last attempt" acme_queue reap
 t_is "$(jget "$OUT" state)" "dead" "a reaped last attempt is dead"
 t_is "$(row r2)" "dead 1 -" "row: dead"
 
@@ -205,18 +205,18 @@ t_ok "enqueue with a delay" acmectl jobs enqueue noop --id d0 --delay 1h
 t_is "$(tredis HGET "${K}job:d0" state)" "scheduled" "a delayed job is scheduled"
 t_is "$(pg "SELECT state || ' ' || (scheduled_at > now()) FROM jobs WHERE id = 'd0'")" "scheduled true" \
 	"row: scheduled, in the future"
-t_exit 3 "a scheduled job is not dequeued" acmectl __queue dequeue
-t_ok "promote before it is due" acmectl __queue promote
+t_exit 3 "a scheduled job is not dequeued" acme_queue dequeue
+t_ok "promote before it is due" acme_queue promote
 t_is "$OUT" "" "nothing is promoted early"
 acmectl jobs enqueue noop --id d1 --delay 1s >/dev/null
 due=$(tredis ZSCORE "${K}sched" d1)
 wait_past "$due"
-t_ok "promote when due" acmectl __queue promote
+t_ok "promote when due" acme_queue promote
 t_is "$(jget "$OUT" id) $(jget "$OUT" state)" "d1 queued" "the due job is queued, the one due later is not"
 t_is "$(row d1) / $(row d0)" "queued 0 - / scheduled 0 -" "rows: d1 queued, d0 still scheduled"
 dq --lease 30s
 t_is "$ID" "d1" "and can be dequeued"
-acmectl __queue ack d1 "$TOK" >/dev/null
+acme_queue ack d1 "$TOK" >/dev/null
 acmectl jobs cancel d0 >/dev/null 2>&1
 
 # ---- release: back to the front, not an attempt -------------------------------------------------
@@ -224,15 +224,15 @@ acmectl jobs enqueue noop --id x1 >/dev/null
 acmectl jobs enqueue noop --id x2 >/dev/null
 dq --lease 30s
 t_is "$ID" "x1" "x1 first"
-t_ok "release" acmectl __queue release x1 "$TOK"
+t_ok "release" acme_queue release x1 "$TOK"
 t_is "$(jget "$OUT" state) $(jget "$OUT" attempts)" "queued 0" "released: queued, the attempt not counted"
 t_is "$(row x1)" "queued 0 -" "row: queued, attempts 0, lease cleared"
-t_exit 4 "the released token is refused" acmectl __queue ack x1 "$TOK"
+t_exit 4 "the released token is refused" acme_queue ack x1 "$TOK"
 dq --lease 30s
 t_is "$ID" "x1" "a released job goes to the front of the queue"
-acmectl __queue ack x1 "$TOK" >/dev/null
+acme_queue ack x1 "$TOK" >/dev/null
 dq --lease 30s
-acmectl __queue ack x2 "$TOK" >/dev/null
+acme_queue ack x2 "$TOK" >/dev/null
 
 # ---- cancel in each state -------------------------------------------------------------------------
 acmectl jobs enqueue noop --id c-queued >/dev/null
@@ -250,7 +250,7 @@ t_is "$(row c-sched)" "cancelled 0 -" "row: cancelled"
 
 acmectl jobs enqueue noop --id c-retry >/dev/null
 dq --lease 30s
-acmectl __queue fail c-retry "$TOK" --error first >/dev/null
+acme_queue fail c-retry "$TOK" --error first >/dev/null
 t_ok "cancel a retrying job" acmectl jobs cancel c-retry
 t_is "$(tredis HGET "${K}job:c-retry" state):$(tredis ZSCORE "${K}sched" c-retry)" "cancelled:" \
 	"retrying -> cancelled, unscheduled"
@@ -264,18 +264,18 @@ t_is "$(tredis HGET "${K}job:c-run" state) $(tredis HGET "${K}job:c-run" cancel)
 	"the job runs on with its cancel flag"
 t_is "$(pg "SELECT state || ' ' || cancel_requested FROM jobs WHERE id = 'c-run'")" "running true" \
 	"row: cancel_requested"
-t_ok "heartbeat of a job asked to cancel" acmectl __queue heartbeat c-run "$TOK"
+t_ok "heartbeat of a job asked to cancel" acme_queue heartbeat c-run "$TOK"
 t_is "$(jget "$OUT" outcome)" "cancel" "the heartbeat reports the cancel request"
-t_ok "the check in postgresql reports it too" acmectl __queue check-lease c-run "$TOK"
+t_ok "the check in postgresql reports it too" acme_queue check-lease c-run "$TOK"
 t_is "$OUT" "held, cancel requested" "check-lease: held, cancel requested"
-t_ok "the handler stops and reports failure" acmectl __queue fail c-run "$TOK" --error "stopped"
+t_ok "the handler stops and reports failure" acme_queue fail c-run "$TOK" --error "stopped"
 t_is "$(jget "$OUT" state)" "cancelled" "a failure after a cancel request ends cancelled, not retried"
 t_is "$(row c-run)" "cancelled 1 -" "row: cancelled"
 
 acmectl jobs enqueue noop --id c-rel >/dev/null
 dq --lease 30s
 acmectl jobs cancel c-rel 2>/dev/null
-t_ok "release a job asked to cancel" acmectl __queue release c-rel "$TOK"
+t_ok "release a job asked to cancel" acme_queue release c-rel "$TOK"
 t_is "$(jget "$OUT" state)" "cancelled" "released after a cancel request: cancelled"
 
 t_exit 4 "cancel a succeeded job is refused" acmectl jobs cancel e1
@@ -286,14 +286,14 @@ t_exit 3 "cancel an unknown job" acmectl jobs cancel no-such-job
 t_ok "pause" acmectl jobs pause default
 t_like "$ERR" "queue default paused" "pause says so"
 acmectl jobs enqueue noop --id pz >/dev/null
-t_exit 3 "a paused queue hands out nothing" acmectl __queue dequeue
+t_exit 3 "a paused queue hands out nothing" acme_queue dequeue
 t_ok "stats" acmectl jobs stats --queue default -o json
 t_json "$OUT" "d['items'][0]['paused'] is True and d['items'][0]['ready'] == 1" "stats show the pause and the waiting job"
 t_ok "resume" acmectl jobs resume default
 t_like "$ERR" "queue default resumed" "resume says so"
 dq --lease 30s
 t_is "$ID" "pz" "a resumed queue hands out jobs again"
-acmectl __queue ack pz "$TOK" >/dev/null
+acme_queue ack pz "$TOK" >/dev/null
 
 # ---- purge of a queue's waiting jobs ------------------------------------------------------------------
 for i in 1 2 3; do acmectl jobs enqueue noop --id pg$i >/dev/null; done
@@ -309,7 +309,7 @@ t_is "$(pg "SELECT string_agg(id || ':' || state, ' ' ORDER BY id) FROM jobs WHE
 	"pg1:running pg2:cancelled pg3:cancelled pg4:cancelled pg5:cancelled" \
 	"rows: purged jobs cancelled, the running one untouched"
 t_is "$(pg "SELECT error FROM jobs WHERE id = 'pg2'")" "purged" "purged jobs say so"
-acmectl __queue ack pg1 "$TOK" >/dev/null
+acme_queue ack pg1 "$TOK" >/dev/null
 
 # ---- purge of old finished jobs ------------------------------------------------------------------------
 t_ok "purge finished jobs older than an hour" acmectl jobs purge --older-than 1h --yes

@@ -15,7 +15,7 @@ for k in sys.argv[1].split("."):
 print("" if v is None else json.dumps(v) if isinstance(v, (dict, list)) else str(v).lower() if isinstance(v, bool) else v)' "$2"
 }
 dq() {
-	_t_run acmectl __queue dequeue "$@"
+	_t_run acme_queue dequeue "$@"
 	TOK=$(jget "$OUT" token)
 }
 
@@ -47,7 +47,7 @@ acmectl jobs enqueue noop --id l1 >/dev/null
 acmectl jobs enqueue noop --id l2 >/dev/null
 acmectl jobs enqueue noop --id l3 --delay 1h >/dev/null
 dq --lease 30s
-acmectl __queue fail l1 "$TOK" --error "broken: line 1
+acme_queue fail l1 "$TOK" --error "broken: line 1
 line 2" --permanent >/dev/null
 t_ok "list" acmectl jobs list
 t_is "$(printf '%s\n' "$OUT" | head -n 1)" "$(printf 'id\ttype\tqueue\tstate\tattempts\tmax_attempts\tcreated_at\tfinished_at\tcreated_by\terror')" \
@@ -125,7 +125,10 @@ t_like "$ERR" "without --yes" "and says what to do"
 t_exit 4 "production always wants --yes" env ACME_ENV=production "$ACMECTL" jobs purge --older-than 1d
 t_like "$ERR" "in production without --yes" "and says why"
 
-# ---- the step command stays hidden ---------------------------------------------------------------------
+# ---- the queue driver is a test helper, not part of acmectl (issue 12) ---------------------------------
+t_ok "the driver is a test helper" test -x "$ACME_HELPERS/acme-queue"
+t_exit 0 "acmectl holds no __queue command" sh -c '! grep -q __queue "$1"' sh "$ACMECTL"
+t_exit 2 "and does not run one" acmectl __queue get x
 t_ok "help" acmectl help
 t_unlike "$OUT" '__queue' "help does not list __queue"
 t_ok "completion of commands" acmectl __complete ''

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The job runner and the noop type (through `acmectl __queue run`), blocking
+# The job runner and the noop type (through `acme_queue run`), blocking
 # dequeue and its wake-ups, cancelling a job while it runs, heartbeats that
 # outlast the lease, and what job_start() does with a row that finished, moved
 # on, or does not exist.
@@ -26,7 +26,7 @@ due() { tredis ZSCORE "${K}sched" "$1"; }
 
 # ---- noop: sleep, progress, result ------------------------------------------------------------
 acmectl jobs enqueue noop --id n1 --payload '{"sleep_ms": 60, "progress_steps": 3}' >/dev/null
-t_ok "run one noop job" acmectl __queue run --max 1
+t_ok "run one noop job" acme_queue run --max 1
 t_json "$OUT" "d['state'] == 'succeeded' and d['result'] == {'slept_ms': 60, 'progress_steps': 3, 'attempt': 1} \
 and d['progress'] == {'step': 3, 'steps': 3}" "noop sleeps, reports progress and a result"
 t_like "$ERR" "ran 1 job" "run says how many it ran"
@@ -35,36 +35,36 @@ t_is "$(pg "SELECT result->>'slept_ms' || ' ' || (progress->>'steps') FROM jobs 
 	"row: result and progress"
 
 acmectl jobs enqueue noop --id n2 --payload '{"fail_times": 1}' >/dev/null
-t_ok "run a job that fails once" acmectl __queue run
+t_ok "run a job that fails once" acme_queue run
 t_is "$(jget "$OUT" state)" "retrying" "the first attempt fails and is retried"
 t_like "$(jget "$OUT" error)" "noop: failing as asked \(attempt 1 of the first 1\)" "with the handler's error"
 wait_past "$(due n2)"
-acmectl __queue promote >/dev/null
-t_ok "run it again" acmectl __queue run
+acme_queue promote >/dev/null
+t_ok "run it again" acme_queue run
 t_is "$(jget "$OUT" state) $(jget "$OUT" attempts)" "succeeded 2" "the second attempt succeeds"
 t_is "$(row n2)" "succeeded 2" "row: succeeded after 2 attempts"
 
 acmectl jobs enqueue noop --id n3 --payload '{"fail": true}' --max-attempts 2 >/dev/null
-acmectl __queue run >/dev/null 2>&1
+acme_queue run >/dev/null 2>&1
 wait_past "$(due n3)"
-acmectl __queue promote >/dev/null
-t_ok "run a job that always fails" acmectl __queue run
+acme_queue promote >/dev/null
+t_ok "run a job that always fails" acme_queue run
 t_is "$(jget "$OUT" state)" "dead" "it is dead after its attempts"
 t_is "$(pg "SELECT state || ': ' || error FROM jobs WHERE id = 'n3'")" \
 	'dead: noop: failing as asked ("fail": true)' "row: dead with the error kept"
 
 acmectl jobs enqueue noop --id n4 --payload '{"sleep": 5}' >/dev/null
-t_ok "run a job with a bad payload" acmectl __queue run
+t_ok "run a job with a bad payload" acme_queue run
 t_is "$(jget "$OUT" state) $(jget "$OUT" attempts)" "failed 1" "bad input fails at once, no retry"
 t_like "$(jget "$OUT" error)" 'unknown payload key "sleep"' "the error names the key"
 acmectl jobs enqueue noop --id n5 --payload '{"sleep_ms": "ten"}' >/dev/null
-t_ok "run a job with a mistyped payload" acmectl __queue run
+t_ok "run a job with a mistyped payload" acme_queue run
 t_like "$(jget "$OUT" state) $(jget "$OUT" error)" 'failed noop: payload "sleep_ms" must be a whole number' \
 	"a mistyped value fails at once"
 
 acmectl jobs enqueue noop --id n6 >/dev/null
 tredis HSET "${K}job:n6" type bogus >/dev/null
-t_ok "run a job of an unknown type" acmectl __queue run
+t_ok "run a job of an unknown type" acme_queue run
 t_like "$(jget "$OUT" state) $(jget "$OUT" error)" 'failed unknown job type "bogus"' \
 	"an unknown type fails at once"
 
@@ -75,14 +75,14 @@ t_like "$(jget "$OUT" state) $(jget "$OUT" error)" 'failed unknown job type "bog
 # checked is an order on the Redis clock: the reaper ran after the job's
 # first deadline had passed, while the job still ran, and did not take it.
 acmectl jobs enqueue noop --id hb --payload '{"sleep_ms": 7000}' >/dev/null
-"$ACMECTL" __queue run --max 1 --lease 3s > "$TEST_TMP/hb.out" 2> "$TEST_TMP/hb.err" &
+"$ACME_HELPERS/acme-queue" run --max 1 --lease 3s > "$TEST_TMP/hb.out" 2> "$TEST_TMP/hb.err" &
 runner=$!
 wait_for "SELECT state FROM jobs WHERE id = 'hb'" running
 first=$(( $(tredis HGET "${K}job:hb" started_ms) + 3000 ))
 past=0 last=0 i=0
 while _t_alive "$runner" && [ $i -lt 600 ]; do
 	before=$(redis_now_ms)
-	acmectl __queue reap >/dev/null
+	acme_queue reap >/dev/null
 	dl=$(tredis HGET "${K}job:hb" deadline_ms)
 	if [ "$(tredis HGET "${K}job:hb" state)" = running ] && [ -n "$dl" ]; then
 		last=$dl
@@ -102,7 +102,7 @@ t_is "$((last > first))" 1 "the heartbeats moved the deadline on ($last > $first
 # the job would sleep an hour: the runner ending at all (within the 60 s
 # bound) shows it stopped at a heartbeat, not at the end of the job
 acmectl jobs enqueue noop --id cr --payload '{"sleep_ms": 3600000}' >/dev/null
-"$ACMECTL" __queue run --max 1 --lease 600ms > "$TEST_TMP/cr.out" 2> "$TEST_TMP/cr.err" &
+"$ACME_HELPERS/acme-queue" run --max 1 --lease 600ms > "$TEST_TMP/cr.out" 2> "$TEST_TMP/cr.err" &
 runner=$!
 wait_for "SELECT state FROM jobs WHERE id = 'cr'" running
 t_ok "cancel the running job" acmectl jobs cancel cr
@@ -116,7 +116,7 @@ t_like "$(pg "SELECT error FROM jobs WHERE id = 'cr'")" "cancelled on request" "
 # Only the lower bound is timed (a wait cannot end early however loaded the
 # machine is); the 60 s bound turns a wait that never ends into a failure.
 start=$(now_ms)
-t_exit 3 "a wait on an empty queue times out" timeout --foreground 60 "$ACMECTL" __queue dequeue --wait 400ms
+t_exit 3 "a wait on an empty queue times out" timeout --foreground 60 "$ACME_HELPERS/acme-queue" dequeue --wait 400ms
 took=$(( $(now_ms) - start ))
 t_is "$((took >= 400))" 1 "after the wait ($took ms)"
 
@@ -137,6 +137,7 @@ trap 'kill "$(cat "$WR/redis.pid" 2>/dev/null)" 2>/dev/null; _t_cleanup' EXIT
 wredis() { redis-cli -s "$WR/redis.sock" "$@"; }
 i=0; until wredis PING >/dev/null 2>&1 || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
 wq() { REDIS_URL="unix://$WR/redis.sock" "$ACMECTL" "$@"; }
+wqd() { REDIS_URL="unix://$WR/redis.sock" "$ACME_HELPERS/acme-queue" "$@"; }
 W="${K}wake"
 # signals_taken: until the wake list is empty again (a waiter popped it), 30 s
 signals_taken() {
@@ -160,11 +161,11 @@ waiters() {
 
 wq jobs enqueue noop --id sig1 >/dev/null
 t_is "$(wredis LLEN "$W")" 1 "an enqueue with nobody waiting leaves one signal on the wake list"
-wq __queue dequeue --lease 30s >/dev/null
+wqd dequeue --lease 30s >/dev/null
 wredis DEL "$W" >/dev/null
 
 wq jobs pause default 2>/dev/null
-wq __queue dequeue --wait 60s --lease 30s > "$TEST_TMP/w1.out" 2> "$TEST_TMP/w1.err" &
+wqd dequeue --wait 60s --lease 30s > "$TEST_TMP/w1.out" 2> "$TEST_TMP/w1.err" &
 w1=$!
 wq jobs enqueue noop --id wake1 >/dev/null
 t_is "$(wredis LLEN "$W")" 0 "a paused queue signals nobody"
@@ -185,15 +186,15 @@ wq jobs enqueue noop --id chain2 >/dev/null
 wq jobs resume default 2>/dev/null
 t_is "$(wredis LLEN "$W")" 1 "resuming a queue with waiting jobs signals once"
 wredis DEL "$W" >/dev/null
-wq __queue dequeue --lease 30s >/dev/null
+wqd dequeue --lease 30s >/dev/null
 t_is "$(wredis LLEN "$W")" 1 "taking a job while another waits signals the next waiter"
-wq __queue dequeue --lease 30s >/dev/null
+wqd dequeue --lease 30s >/dev/null
 wredis DEL "$W" >/dev/null
 
 wq jobs pause default 2>/dev/null
-wq __queue dequeue --wait 60s --lease 30s > "$TEST_TMP/w2.out" 2> "$TEST_TMP/w2.err" &
+wqd dequeue --wait 60s --lease 30s > "$TEST_TMP/w2.out" 2> "$TEST_TMP/w2.err" &
 w2=$!
-wq __queue dequeue --wait 60s --lease 30s > "$TEST_TMP/w3.out" 2> "$TEST_TMP/w3.err" &
+wqd dequeue --wait 60s --lease 30s > "$TEST_TMP/w3.out" 2> "$TEST_TMP/w3.err" &
 w3=$!
 t_ok "two waiters wait on the paused queue" waiters 2
 wq jobs enqueue noop --id wake2 >/dev/null
@@ -206,39 +207,39 @@ t_like "$got" '^(wake2 wake3|wake3 wake2)$' "two waiting workers get one job eac
 
 acmectl jobs enqueue noop --id low1 --queue low >/dev/null
 acmectl jobs enqueue noop --id high1 --queue high >/dev/null
-t_ok "dequeue from two queues" acmectl __queue dequeue --queue high --queue low
+t_ok "dequeue from two queues" acme_queue dequeue --queue high --queue low
 t_is "$(jget "$OUT" id)" "high1" "the first queue named comes first"
-t_ok "and again" acmectl __queue dequeue --queue high --queue low
+t_ok "and again" acme_queue dequeue --queue high --queue low
 t_is "$(jget "$OUT" id)" "low1" "then the next"
 
 # ---- job_start: finished, stale, no row -------------------------------------------------------------
 acmectl jobs enqueue noop --id fin >/dev/null
-t_ok "dequeue" acmectl __queue dequeue --lease 30s
+t_ok "dequeue" acme_queue dequeue --lease 30s
 A=$(jget "$OUT" token)
 # the attempt commits its effects and marks the row succeeded, then dies before acking
 pg "UPDATE jobs SET state = 'succeeded', finished_at = now(), lease_token = NULL,
 	result = '{\"committed\": true}' WHERE id = 'fin'"
-acmectl __queue heartbeat fin "$A" --lease 50ms >/dev/null
+acme_queue heartbeat fin "$A" --lease 50ms >/dev/null
 wait_past "$(tredis HGET "${K}job:fin" deadline_ms)"
-acmectl __queue reap >/dev/null
+acme_queue reap >/dev/null
 t_is "$(tredis HGET "${K}job:fin" state)" "retrying" "redis retries the job whose ack was lost"
 t_is "$(row fin)" "succeeded 1" "the finished row is not moved back by the mirror"
 wait_past "$(due fin)"
-acmectl __queue promote >/dev/null
-t_ok "run it" acmectl __queue run --max 1
+acme_queue promote >/dev/null
+t_ok "run it" acme_queue run --max 1
 t_is "$(tredis HGET "${K}job:fin" state)" "succeeded" "the runner acks it without running it again"
 t_is "$(pg "SELECT state || ' ' || attempts || ' ' || (result->>'committed') FROM jobs WHERE id = 'fin'")" \
 	"succeeded 1 true" "row: the committed attempt's result stays"
 
 acmectl jobs enqueue noop --id stale >/dev/null
 pg "UPDATE jobs SET version = 50 WHERE id = 'stale'"
-t_ok "dequeue a job whose row is newer" acmectl __queue dequeue --lease 30s
+t_ok "dequeue a job whose row is newer" acme_queue dequeue --lease 30s
 t_is "$(jget "$OUT" start)" "stale" "job_start says the lease is stale"
 t_is "$(pg "SELECT state FROM jobs WHERE id = 'stale'")" "queued" "and leaves the row alone"
 
 acmectl jobs enqueue noop --id norow >/dev/null
 pg "DELETE FROM jobs WHERE id = 'norow'"
-t_ok "dequeue a job without a row" acmectl __queue dequeue --lease 30s
+t_ok "dequeue a job without a row" acme_queue dequeue --lease 30s
 t_is "$(jget "$OUT" start)" "no_row" "job_start says there is no row"
 
 t_done

@@ -38,10 +38,10 @@ t_unlike "$(cat "$TEST_TMP/out" "$TEST_TMP/err")" 'invalid byte sequence' \
 
 # ---- bytes that are not UTF-8, straight into a failure ------------------------------------
 t_ok "enqueue" acmectl jobs enqueue noop --id latin1 --max-attempts 1
-t_ok "dequeue it" acmectl __queue dequeue --lease 30s --worker w1
+t_ok "dequeue it" acme_queue dequeue --lease 30s --worker w1
 TOK=$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 bad=$(printf 'caf\351 \377 cr\303\250me \342\202')   # latin-1 é, 0xff, UTF-8 è, a cut €
-t_ok "fail it with an error that is not UTF-8" acmectl __queue fail latin1 "$TOK" --error "$bad"
+t_ok "fail it with an error that is not UTF-8" acme_queue fail latin1 "$TOK" --error "$bad"
 t_is "$(job_col latin1 state)" dead "the jobs table records its end"
 t_is "$(valid_utf8 latin1)" valid "its error is valid UTF-8"
 t_is "$(job_col latin1 error)" "caf? ? crème ??" "each byte that is not UTF-8 became '?'"
@@ -51,11 +51,11 @@ t_is "$(tredis HGET "${K}job:latin1" error)" "caf? ? crème ??" "Redis keeps the
 # the reaper's message names the worker; these names are not UTF-8
 for i in 1 2 3; do
 	acmectl jobs enqueue noop --id "reap$i" --max-attempts 1 >/dev/null
-	acmectl __queue dequeue --lease 1ms --worker "$(printf 'w\351%d' "$i")" >/dev/null
+	acme_queue dequeue --lease 1ms --worker "$(printf 'w\351%d' "$i")" >/dev/null
 done
 dead_reaped() { tpsql -c "SELECT count(*) FROM jobs WHERE id LIKE 'reap%' AND state = 'dead'"; }
 t_ok "the expired leases are reaped and the rows recorded" wait_for 10 \
-	"acmectl __queue reap >/dev/null 2>&1; [ \$(dead_reaped) -eq 3 ]"
+	"acme_queue reap >/dev/null 2>&1; [ \$(dead_reaped) -eq 3 ]"
 t_is "$(tpsql -c "SELECT count(*) FROM jobs WHERE id LIKE 'reap%' AND state = 'dead'
 	AND error LIKE 'lease expired: worker w?_ stopped%'")" 3 \
 	"with the worker's name made valid"
