@@ -23,6 +23,7 @@
 #include "core/job.h"
 #include "core/jobtypes.h"
 #include "core/jobwait.h"
+#include "core/jobwatch.h"
 #include "core/output.h"
 #include "core/queue.h"
 #include "core/rds.h"
@@ -809,58 +810,22 @@ static void watch_event(struct watch *w, json_t *ev)
 	watch_print(w, ev);
 }
 
-/* The job's current state as an event ("snapshot"): from Redis, or from the
- * row when Redis no longer has it. 0, or -1 with ctx->err. */
-static int watch_snapshot(struct watch *w, struct queue *q, const char *queue, bool print)
+/* A snapshot (core/jobwatch): print it when it is the first or when it
+ * shows a state the events did not (a missed message, a reconnect); say
+ * once when Redis lost a job PostgreSQL still has unfinished. */
+static void watch_snapshot(struct watch *w, struct jobwatch *jw, json_t *ev)
 {
-	struct queue_job job = { 0 };
-	struct job_row row = { 0 };
-	json_t *ev = NULL;
-	int got = queue_get(q, queue, w->id, &job, &w->ctx->err);
-	if (got < 0)
-		return -1;
-	if (got == QUEUE_OK) {
-		ev = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I}", "id", w->id, "event", "snapshot",
-			       "queue", queue, "state", job_state_name(job.state), "attempts", job.attempts,
-			       "version", (json_int_t)job.version, "ts", (json_int_t)time(NULL) * 1000);
-		if (job.progress)
-			json_object_set_new(ev, "progress", json_text_or_null(job.progress));
-		if (job.error)
-			json_object_set_new(ev, "error", json_string(job.error));
-		if (job.result)
-			json_object_set_new(ev, "result", json_text_or_null(job.result));
-	} else {
-		if (job_get(w->ctx->s.db, w->id, &row, &w->ctx->err) < 0)
-			return -1;
-		ev = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I}", "id", w->id, "event", "snapshot",
-			       "queue", queue, "state", job_state_name(row.state), "attempts", row.attempts,
-			       "version", (json_int_t)row.version, "ts", (json_int_t)time(NULL) * 1000);
-		if (row.error)
-			json_object_set_new(ev, "error", json_string(row.error));
-		if (row.result)
-			json_object_set_new(ev, "result", json_text_or_null(row.result));
-		if (!job_state_is_final(row.state) && !w->told_lost) {
-			ctx_msg(w->ctx, "job %s is %s in PostgreSQL but Redis does not have it; "
-				"'acmectl jobs retry %s' queues it again (still watching)", w->id,
-				job_state_name(row.state), w->id);
-			w->told_lost = true;
-		}
+	const char *state = json_string_value(json_object_get(ev, "state"));
+	enum job_state st;
+	if (jw->lost && !w->told_lost && state) {
+		ctx_msg(w->ctx, "job %s is %s in PostgreSQL but Redis does not have it; "
+			"'acmectl jobs retry %s' queues it again (still watching)", w->id, state, w->id);
+		w->told_lost = true;
 	}
-	enum job_state before = w->state;
-	bool had = w->have_state;
-	if (print || !had) {
+	if (!state || job_state_parse(state, &st) < 0)
+		return;
+	if (!w->have_state || st != w->state)
 		watch_event(w, ev);
-	} else {
-		/* a periodic check: print only when an event was missed */
-		const char *state = json_string_value(json_object_get(ev, "state"));
-		enum job_state st;
-		if (job_state_parse(state, &st) == 0 && (!had || st != before))
-			watch_event(w, ev);
-	}
-	json_decref(ev);
-	queue_job_release(&job);
-	job_row_release(&row);
-	return 0;
 }
 
 static bool watch_waiting(enum job_state st)
@@ -906,24 +871,6 @@ static int watch_outcome(struct ctx *ctx, struct watch *w, struct queue *q, cons
 	return rc;
 }
 
-static redisContext *watch_subscribe(struct ctx *ctx, const char *channel)
-{
-	redisContext *c = rds_connect(&ctx->s.cfg, 5000, &ctx->err);
-	if (!c)
-		return NULL;
-	redisReply *r = redisCommand(c, "SUBSCRIBE %s", channel);
-	if (!r || r->type == REDIS_REPLY_ERROR) {
-		acme_err_set(&ctx->err, ACME_E_UNAVAILABLE, "redis: SUBSCRIBE: %s",
-			     r ? r->str : c->errstr);
-		if (r)
-			freeReplyObject(r);
-		redisFree(c);
-		return NULL;
-	}
-	freeReplyObject(r);
-	return c;
-}
-
 /* Follow a job over pub/sub until it ends: the exit status is its outcome
  * (job_outcome: 0 succeeded, 65 rows rejected or refused, 1 dead, 4
  * cancelled), as `import --wait` gives it; Ctrl-C detaches (130) and
@@ -939,8 +886,8 @@ static int jobs_watch(struct ctx *ctx, struct args *a)
 			   JOB_QUEUED, false, NULL, false };
 	struct job_row row = { 0 };
 	struct queue q;
-	redisContext *sub = NULL;
-	char *channel = NULL;
+	struct jobwatch jw;
+	bool have_jw = false;
 	struct sigaction sa, old_int, old_term;
 	struct wait_watch ww;
 	int rc = -1;
@@ -952,7 +899,6 @@ static int jobs_watch(struct ctx *ctx, struct args *a)
 		job_row_release(&row);
 		return -1;
 	}
-	channel = queue_events_channel(&q, w.id);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_watch_sigint;
 	sigemptyset(&sa.sa_mask);
@@ -960,11 +906,11 @@ static int jobs_watch(struct ctx *ctx, struct args *a)
 	sigaction(SIGTERM, &sa, &old_term);
 
 	/* subscribe first, then read the state: nothing falls in between */
-	if (!(sub = watch_subscribe(ctx, channel)) || watch_snapshot(&w, &q, row.queue, true) < 0)
+	if (jobwatch_open(&jw, &ctx->s.cfg, ctx->s.db, row.queue, w.id, &ctx->err) < 0)
 		goto out;
-	long long next_check = 0;
+	have_jw = true;
+	long long next_check = clock_mono_ms() + 2000;
 	while (!(w.have_state && job_state_is_final(w.state))) {
-		void *reply = NULL;
 		if (watch_interrupted) {
 			ctx_msg(ctx, "detached from job %s; it goes on (acmectl jobs watch %s follows it "
 				"again)", w.id, w.id);
@@ -975,81 +921,54 @@ static int jobs_watch(struct ctx *ctx, struct args *a)
 			rc = watch_timeout(ctx, &w, &ww);
 			goto out;
 		}
-		if (redisGetReplyFromReader(sub, &reply) != REDIS_OK) {
-			acme_err_set(&ctx->err, ACME_E_FAILURE, "redis: %s", sub->errstr);
+		json_t *ev = NULL;
+		int got = jobwatch_next(&jw, &ev, &ctx->err);
+		if (got < 0)
 			goto out;
-		}
-		if (reply) {
-			redisReply *r = reply;
-			if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-			    r->element[0]->type == REDIS_REPLY_STRING &&
-			    strcmp(r->element[0]->str, "message") == 0 &&
-			    r->element[2]->type == REDIS_REPLY_STRING) {
-				json_t *ev = json_loads(r->element[2]->str, 0, NULL);
-				if (json_is_object(ev))
-					watch_event(&w, ev);
-				json_decref(ev);
-			}
-			freeReplyObject(r);
+		if (got == JOBWATCH_EVENT) {
+			const char *kind = json_string_value(json_object_get(ev, "event"));
+			if (kind && strcmp(kind, "snapshot") == 0)
+				watch_snapshot(&w, &jw, ev);
+			else
+				watch_event(&w, ev);
+			json_decref(ev);
 			continue;
 		}
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		/* a check against the state every 2 s: a missed message loses nothing */
+		long long now = clock_mono_ms();
 		if (now >= next_check) {
-			if (next_check && watch_snapshot(&w, &q, row.queue, false) < 0) {
-				/* the main connection broke: reconnect it */
-				if (!ctx->s.redis || ctx->s.redis->err) {
-					if (ctx->s.redis)
-						redisFree(ctx->s.redis);
-					ctx->s.redis = NULL;
-					if (!ctx_redis(ctx))
-						goto out;
-					queue_set_connection(&q, ctx->s.redis);
-					continue;
-				}
-				goto out;
-			}
+			jobwatch_resync(&jw);
 			next_check = now + 2000;
 			continue;
 		}
 		wait_watch_tick(&ww, w.have_state && watch_waiting(w.state));
-		struct pollfd pfd = { sub->fd, POLLIN, 0 };
-		int pr = poll(&pfd, 1, wait_watch_cap(&ww, (int)(next_check - now)));
+		int cap = wait_watch_cap(&ww, (int)(next_check - now));
+		struct pollfd pfd = { jobwatch_fd(&jw), POLLIN, 0 };
+		int pr = poll(&pfd, pfd.fd >= 0 ? 1 : 0, pfd.fd >= 0 ? cap : (cap < 250 ? cap : 250));
 		if (pr < 0 && errno != EINTR) {
 			acme_err_set(&ctx->err, ACME_E_FAILURE, "poll: %s", strerror(errno));
 			goto out;
 		}
-		if (pr > 0 && redisBufferRead(sub) != REDIS_OK) {
-			/* Redis went away: subscribe again and catch up from the state */
-			ctx_msg(ctx, "redis: %s; reconnecting", sub->errstr[0] ? sub->errstr : "connection lost");
-			redisFree(sub);
-			sub = NULL;
-			while (!watch_interrupted && !(sub = watch_subscribe(ctx, channel))) {
-				struct timespec d = { 1, 0 };
-				nanosleep(&d, NULL);
-			}
-			if (!sub)
-				continue;
-			next_check = 0;
-			if (ctx->s.redis)
-				redisFree(ctx->s.redis);
-			ctx->s.redis = NULL;
-			if (!ctx_redis(ctx))
-				goto out;
-			queue_set_connection(&q, ctx->s.redis);
-			if (watch_snapshot(&w, &q, row.queue, false) < 0)
-				goto out;
+		if (pr > 0 && jobwatch_read(&jw, &ctx->err) < 0) {
+			/* Redis went away: the watch subscribes again and catches up */
+			ctx_msg(ctx, "%s; reconnecting", ctx->err.msg);
+			memset(&ctx->err, 0, sizeof(ctx->err));
 		}
 	}
 	/* the outcome is the exit status, the one `import --wait` gives too */
+	if (jw.reconnects) {
+		/* the server went away meanwhile: so did our other connection */
+		session_drop_redis(&ctx->s);
+		if (!ctx_redis(ctx))
+			goto out;
+		queue_set_connection(&q, ctx->s.redis);
+	}
 	rc = watch_outcome(ctx, &w, &q, row.queue);
 out:
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
-	if (sub)
-		redisFree(sub);
-	free(channel);
+	if (have_jw)
+		jobwatch_close(&jw);
 	free(w.error);
 	queue_release(&q);
 	job_row_release(&row);
