@@ -38,6 +38,7 @@
 #include "core/job.h"
 #include "core/jobtypes.h"
 #include "core/jobwait.h"
+#include "core/jobwatch.h"
 #include "core/queue.h"
 #include "core/rds.h"
 #include "core/recode.h"
@@ -54,13 +55,6 @@ static void on_sigint(int sig)
 {
 	(void)sig;
 	interrupted = 1;
-}
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- formatting for people ------------------------------------------------------ */
@@ -145,7 +139,7 @@ static void stage_progress(void *user, long long bytes)
 {
 	struct stage_view *v = user;
 	char line[256], b1[32], b2[32];
-	long long now = mono_ms();
+	long long now = clock_mono_ms();
 
 	if (now - v->last_draw < DRAW_MS)
 		return;
@@ -251,7 +245,8 @@ struct follow {
 	struct ctx *ctx;
 	struct queue *q;
 	const char *id;
-	redisContext *sub;        /* pub/sub connection; NULL: polling only */
+	struct jobwatch jw;       /* its events (core/jobwatch) */
+	bool have_jw;             /* false: polling only */
 	bool bar;                 /* progress line on stderr */
 	bool ndjson;              /* events on stdout */
 	long long started;        /* when the command started (monotonic ms) */
@@ -315,7 +310,7 @@ static void draw_progress(json_t *p)
 static void show(struct follow *f)
 {
 	struct job_now *j = &f->now;
-	long long now = mono_ms();
+	long long now = clock_mono_ms();
 
 	if (!j->known)
 		return;
@@ -360,67 +355,39 @@ static void show(struct follow *f)
 	}
 }
 
-/* A pub/sub message: a progress event carries the progress itself; anything
- * else (a state change) sends us to read the job. Returns 1 to read it. */
-static int on_message(struct follow *f, redisReply *r)
+/* An event: a progress event carries the progress itself; anything else (a
+ * state change, a snapshot) sends us to read the job. Returns 1 to read it. */
+static int on_event(struct follow *f, json_t *ev)
 {
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-	    r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0)
-		return 0;
-	json_t *ev = json_loads(r->element[2]->str, 0, NULL);
 	const char *kind = json_string_value(json_object_get(ev, "event"));
-	int poll_now = 1;
 	if (kind && strcmp(kind, "progress") == 0 && json_is_object(json_object_get(ev, "progress")) &&
 	    f->now.known && f->now.state == JOB_RUNNING) {
 		json_decref(f->now.progress);
 		f->now.progress = json_incref(json_object_get(ev, "progress"));
 		show(f);
-		poll_now = 0;
+		return 0;
 	}
-	json_decref(ev);
-	return poll_now;
+	return 1;
 }
 
-static void subscribe(struct follow *f)
-{
-	struct acme_err err;
-	char *chan = queue_events_channel(f->q, f->id);
-	f->sub = rds_connect(&f->ctx->s.cfg, 0, &err);
-	if (f->sub) {
-		redisReply *r = redisCommand(f->sub, "SUBSCRIBE %s", chan);
-		if (!r || r->type == REDIS_REPLY_ERROR) {
-			redisFree(f->sub);
-			f->sub = NULL;
-		}
-		if (r)
-			freeReplyObject(r);
-	}
-	free(chan);
-}
-
-/* Wait up to ms for pub/sub news. Returns 1 when the job should be read. */
+/* Wait up to ms for news of the job. Returns 1 when the job should be read. */
 static int wait_news(struct follow *f, int ms)
 {
-	int read_job = 0;
-	if (!f->sub) {
-		poll(NULL, 0, ms);
-		return 1;
+	struct acme_err err;
+	int read_job = 0, fd = f->have_jw ? jobwatch_fd(&f->jw) : -1;
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	int n = poll(&pfd, fd >= 0 ? 1 : 0, ms);
+	if (!f->have_jw)
+		return 1;                /* no pub/sub: polling alone */
+	if (n > 0 && jobwatch_read(&f->jw, &err) < 0)
+		read_job = 1;            /* lost: it reconnects and sends a snapshot */
+	json_t *ev;
+	int got;
+	while ((got = jobwatch_next(&f->jw, &ev, &err)) == JOBWATCH_EVENT) {
+		read_job |= on_event(f, ev);
+		json_decref(ev);
 	}
-	struct pollfd pfd = { f->sub->fd, POLLIN, 0 };
-	int n = poll(&pfd, 1, ms);
-	if (n <= 0)
-		return 0;
-	if (redisBufferRead(f->sub) != REDIS_OK) {
-		redisFree(f->sub);       /* pub/sub is gone: polling alone from now on */
-		f->sub = NULL;
-		return 1;
-	}
-	void *reply;
-	while (redisGetReplyFromReader(f->sub, &reply) == REDIS_OK && reply) {
-		read_job |= on_message(f, reply);
-		freeReplyObject(reply);
-	}
-	return read_job;
+	return read_job || got < 0 || fd < 0;
 }
 
 /* ---- the summary ------------------------------------------------------------------------ */
@@ -511,9 +478,11 @@ static int follow_job(struct ctx *ctx, struct queue *q, const char *id, long lon
 
 	if (f.bar)
 		fprintf(stderr, "acmectl: following import job %s (Ctrl-C detaches; the job goes on)\n", id);
-	subscribe(&f);
+	/* subscribe first; without pub/sub it polls alone */
+	struct acme_err serr;
+	f.have_jw = jobwatch_open(&f.jw, &ctx->s.cfg, ctx->s.db, IMPORT_QUEUE, id, &serr) == 0;
 	for (bool read_job = true; !interrupted;) {
-		long long now = mono_ms();
+		long long now = clock_mono_ms();
 		if (read_job || now - f.last_poll >= POLL_MS) {
 			if (job_now_load(ctx, q, id, &f.now, &ctx->err) < 0)
 				goto out;
@@ -553,7 +522,7 @@ static int follow_job(struct ctx *ctx, struct queue *q, const char *id, long lon
 				      "running in a worker", why, id);
 		goto out;
 	}
-	print_summary(&f, mono_ms() - started);
+	print_summary(&f, clock_mono_ms() - started);
 	json_t *res = f.now.result;
 	json_t *unknown = json_object_get(res, "unknown_columns");
 	if (json_array_size(unknown) > 0 && !ctx->quiet) {
@@ -582,8 +551,8 @@ static int follow_job(struct ctx *ctx, struct queue *q, const char *id, long lon
 	queue_job_release(&final);
 out:
 	sigaction(SIGINT, &old, NULL);
-	if (f.sub)
-		redisFree(f.sub);
+	if (f.have_jw)
+		jobwatch_close(&f.jw);
 	free(f.last_progress);
 	job_now_release(&f.now);
 	return status;
@@ -604,7 +573,7 @@ int import_exec(struct ctx *ctx, struct args *a)
 	const char **maps = NULL;
 	char *payload = NULL;
 	int fd = -1, status = -1;
-	long long started = mono_ms();
+	long long started = clock_mono_ms();
 
 	memset(&params, 0, sizeof(params));
 	if (args_has(a, "timeout") && !args_has(a, "wait"))
