@@ -24,6 +24,7 @@
 #include "core/jobtypes.h"
 #include "core/jobwait.h"
 #include "core/jobwatch.h"
+#include "core/workers.h"
 #include "core/output.h"
 #include "core/queue.h"
 #include "core/rds.h"
@@ -544,18 +545,6 @@ static int jobs_resume(struct ctx *ctx, struct args *a) { return pause_or_resume
 /* ---- workers, schedules ------------------------------------------------------------------ */
 
 /* The heartbeat's NAME_ms (ms since the epoch) becomes NAME_at (text). */
-static void ms_to_at(json_t *obj, const char *name)
-{
-	char ms_key[64], at_key[64];
-	snprintf(ms_key, sizeof(ms_key), "%s_ms", name);
-	snprintf(at_key, sizeof(at_key), "%s_at", name);
-	json_t *v = json_object_get(obj, ms_key);
-	if (!v)
-		return;
-	json_object_set_new(obj, at_key, time_or_null(json_integer_value(v)));
-	json_object_del(obj, ms_key);
-}
-
 /* Every live worker's heartbeat record (the worker writes
  * P worker:<host>:<pid> as JSON with a TTL; core/worker.c). */
 static int jobs_workers(struct ctx *ctx, struct args *a)
@@ -568,74 +557,16 @@ static int jobs_workers(struct ctx *ctx, struct args *a)
 	};
 	(void)a;
 	redisContext *rc = ctx_redis(ctx);
-	const char *prefix = config_get(&ctx->s.cfg, CFG_REDIS_PREFIX);
-	struct strbuf pat = STRBUF_INIT;
-	char cursor[32] = "0";
-	char **keys = NULL;
-	size_t nkeys = 0;
-	int rc_out = -1, calls = 0;
+	struct worker_list wl;
+	int rc_out = -1;
 
-	if (!rc)
+	if (!rc || workers_list(rc, config_get(&ctx->s.cfg, CFG_REDIS_PREFIX), &wl, &ctx->err) < 0)
 		return -1;
-	for (const char *p = prefix; *p; p++) {
-		if (strchr("*?[]\\", *p))
-			strbuf_addch(&pat, '\\');
-		strbuf_addch(&pat, *p);
-	}
-	strbuf_adds(&pat, "worker:*");
-	do {
-		const char *argv[] = { "SCAN", cursor, "MATCH", pat.buf, "COUNT", "1000" };
-		redisReply *r = rds_command(rc, &ctx->err, 6, argv, NULL);
-		if (!r)
-			goto out;
-		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-			freeReplyObject(r);
-			acme_err_set(&ctx->err, ACME_E_FAILURE, "redis: unexpected answer to SCAN");
-			goto out;
-		}
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		for (size_t i = 0; i < r->element[1]->elements; i++) {
-			keys = xrealloc(keys, (nkeys + 1) * sizeof(char *));
-			keys[nkeys++] = xstrdup(r->element[1]->element[i]->str);
-		}
-		freeReplyObject(r);
-	} while (strcmp(cursor, "0") != 0 && ++calls < 10000);
-
-	/* GET and PTTL of each, pipelined */
-	for (size_t i = 0; i < nkeys; i++) {
-		redisAppendCommand(rc, "GET %s", keys[i]);
-		redisAppendCommand(rc, "PTTL %s", keys[i]);
-	}
 	json_t *list = json_array();
-	for (size_t i = 0; i < nkeys; i++) {
-		redisReply *g = NULL, *t = NULL;
-		if (redisGetReply(rc, (void **)&g) != REDIS_OK || redisGetReply(rc, (void **)&t) != REDIS_OK) {
-			if (g)
-				freeReplyObject(g);
-			json_decref(list);
-			acme_err_set(&ctx->err, ACME_E_UNAVAILABLE, "redis: %s", rc->errstr);
-			goto out;
-		}
-		json_t *rec = g->type == REDIS_REPLY_STRING ? json_loads(g->str, 0, NULL) : NULL;
-		long long ttl = t->type == REDIS_REPLY_INTEGER ? t->integer : -2;
-		freeReplyObject(g);
-		freeReplyObject(t);
-		/* a key without a TTL is not a heartbeat (health --require-worker agrees) */
-		if (!json_is_object(rec) || ttl < 0) {
-			json_decref(rec);
-			continue;
-		}
-		json_object_set_new(rec, "key", json_string(keys[i]));
-		json_object_set_new(rec, "ttl_s", json_integer((ttl + 999) / 1000));
-		/* times are RFC 3339 text in every JSON acmectl prints */
-		size_t j;
-		json_t *cj;
-		ms_to_at(rec, "started");
-		ms_to_at(rec, "updated");
-		json_array_foreach(json_object_get(rec, "current_jobs"), j, cj)
-			ms_to_at(cj, "started");
-		json_array_append_new(list, rec);
-	}
+	for (size_t i = 0; i < wl.n; i++)
+		if (wl.v[i].rec)
+			json_array_append_new(list, workers_record_public(&wl.v[i]));
+	workers_list_release(&wl);
 
 	enum out_format fmt = ctx_format(ctx);
 	struct output *o = ctx_output_new(ctx, cols, sizeof(cols) / sizeof(cols[0]));
@@ -704,10 +635,6 @@ static int jobs_workers(struct ctx *ctx, struct args *a)
 	json_decref(list);
 	rc_out = 0;
 out:
-	for (size_t i = 0; i < nkeys; i++)
-		free(keys[i]);
-	free(keys);
-	strbuf_release(&pat);
 	return rc_out;
 }
 

@@ -17,12 +17,12 @@
 #include "core/clock.h"
 #include "core/db.h"
 #include "core/health.h"
+#include "core/workers.h"
 #include "core/migrate.h"
 #include "core/rds.h"
 #include "core/strbuf.h"
 #include "core/xalloc.h"
 
-#define WORKER_SCAN_MAX_CALLS 10000   /* bounds a SCAN over a huge keyspace */
 
 const char *health_status_name(enum health_status s)
 {
@@ -204,66 +204,26 @@ int health_redis(const char *url, long long timeout_ms, struct health_check *hc,
 	return 0;
 }
 
-/* A glob pattern matching the literal prefix, then HEALTH_WORKER_PATTERN. */
-static char *worker_pattern(const char *prefix)
-{
-	struct strbuf sb = STRBUF_INIT;
-	for (const char *p = prefix; *p; p++) {
-		if (strchr("*?[]\\", *p))
-			strbuf_addch(&sb, '\\');
-		strbuf_addch(&sb, *p);
-	}
-	strbuf_adds(&sb, HEALTH_WORKER_PATTERN);
-	return strbuf_detach(&sb, NULL);
-}
-
 int health_worker(redisContext *c, const char *prefix, struct health_check *hc)
 {
 	struct acme_err err = { 0 };
+	struct worker_list wl;
 	long long t0 = clock_mono_ms();
-	char *pattern = worker_pattern(prefix ? prefix : "");
-	char cursor[32] = "0";
-	long alive = 0, stale = 0;
-	int calls = 0;
 
 	init(hc, "worker");
-	do {
-		const char *argv[] = { "SCAN", cursor, "MATCH", pattern, "COUNT", "1000" };
-		redisReply *r = rds_command(c, &err, 6, argv, NULL);
-		if (!r) {
-			free(pattern);
-			return fail(hc, err.transient, t0, "%s", err.msg);
-		}
-		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-		    r->element[0]->type != REDIS_REPLY_STRING) {
-			freeReplyObject(r);
-			free(pattern);
-			return fail(hc, false, t0, "redis: unexpected SCAN reply");
-		}
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		redisReply *keys = r->element[1];
-		for (size_t i = 0; i < keys->elements; i++) {
-			const char *pargv[] = { "PTTL", keys->element[i]->str };
-			size_t plen[] = { 4, keys->element[i]->len };
-			redisReply *t = rds_command(c, &err, 2, pargv, plen);
-			if (!t)
-				continue;
-			if (t->type == REDIS_REPLY_INTEGER && t->integer > 0)
-				alive++;
-			else
-				stale++;
-			freeReplyObject(t);
-		}
-		freeReplyObject(r);
-	} while (strcmp(cursor, "0") != 0 && ++calls < WORKER_SCAN_MAX_CALLS);
+	if (workers_list(c, prefix, &wl, &err) < 0)
+		return fail(hc, err.transient, t0, "%s", err.msg);
+	long alive = (long)wl.n;
+	size_t stale = wl.stale;
+	workers_list_release(&wl);
 	hc->workers = alive;
 	if (!alive) {
+		char *pattern = workers_pattern(prefix);
 		int rc = fail(hc, true, t0, "no live worker: no key %s with a TTL%s; start one with "
 			      "'acmectl worker'", pattern, stale ? " (only keys without a TTL)" : "");
 		free(pattern);
 		return rc;
 	}
 	snprintf(hc->detail, sizeof(hc->detail), "%ld live worker%s", alive, alive == 1 ? "" : "s");
-	free(pattern);
 	return pass(hc, t0);
 }

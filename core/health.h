@@ -14,10 +14,6 @@
 #include "core/config.h"
 #include "core/err.h"
 
-/* Worker heartbeats: keys <ACME_REDIS_PREFIX>worker:<anything> with a TTL.
- * A key without a TTL is not a heartbeat. */
-#define HEALTH_WORKER_PATTERN "worker:*"
-
 enum health_status { HEALTH_PASS, HEALTH_FAIL, HEALTH_SKIP };
 
 struct health_check {

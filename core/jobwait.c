@@ -6,9 +6,9 @@
  * first wait would have given (issue 11: watch said 0 for an import with
  * rejected rows and 1 for a --strict refusal, where --wait said 65).
  *
- * The heartbeat scan is the one `jobs workers` and `health --require-worker`
- * do (SCAN <prefix>worker:*, then each key's value and TTL); waiting
- * commands run it every few seconds at most, so its cost does not matter.
+ * The heartbeat records are read with workers_list (core/workers.h), as
+ * `jobs workers` and `health --require-worker` read them; waiting commands
+ * read them every few seconds at most, so their cost does not matter.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,10 +20,8 @@
 #include "core/job.h"
 #include "core/jobwait.h"
 #include "core/rds.h"
-#include "core/strbuf.h"
+#include "core/workers.h"
 #include "core/xalloc.h"
-
-#define SCAN_MAX_CALLS 1000
 
 /* An import is one transaction: when it did not succeed, nothing was applied. */
 static bool is_import(const struct queue_job *job)
@@ -112,75 +110,26 @@ int job_load(PGconn *db, struct queue *q, const char *queue, const char *id,
 	return 0;
 }
 
-/* Does this heartbeat record's pool list serve queue? */
-static bool record_serves(json_t *rec, const char *queue)
-{
-	size_t i, j;
-	json_t *pool, *qn;
-	json_array_foreach(json_object_get(rec, "pools"), i, pool) {
-		if (json_integer_value(json_object_get(pool, "size")) < 1)
-			continue;
-		json_array_foreach(json_object_get(pool, "queues"), j, qn)
-			if (json_is_string(qn) && strcmp(json_string_value(qn), queue) == 0)
-				return true;
-	}
-	return false;
-}
-
 int jobwait_serving(redisContext *c, const char *prefix, const char *queue,
 		    struct jobwait_serving *out, struct acme_err *err)
 {
-	struct strbuf pat = STRBUF_INIT;
 	struct queue q;
 	struct queue_stats st;
-	char cursor[32] = "0";
-	int calls = 0, rc = -1;
+	struct worker_list wl;
+	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
-	for (const char *p = prefix ? prefix : ""; *p; p++) {
-		if (strchr("*?[]\\", *p))
-			strbuf_addch(&pat, '\\');
-		strbuf_addch(&pat, *p);
+	if (workers_list(c, prefix, &wl, err) < 0)
+		return -1;
+	for (size_t i = 0; i < wl.n; i++) {
+		if (!wl.v[i].rec)
+			continue;
+		if (workers_serves(wl.v[i].rec, queue))
+			out->workers++;
+		else
+			out->others++;
 	}
-	strbuf_adds(&pat, "worker:*");
-	do {
-		const char *argv[] = { "SCAN", cursor, "MATCH", pat.buf, "COUNT", "1000" };
-		redisReply *r = rds_command(c, err, 6, argv, NULL);
-		if (!r)
-			goto out;
-		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-		    r->element[0]->type != REDIS_REPLY_STRING) {
-			freeReplyObject(r);
-			acme_err_set(err, ACME_E_FAILURE, "redis: unexpected answer to SCAN");
-			goto out;
-		}
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		redisReply *keys = r->element[1];
-		for (size_t i = 0; i < keys->elements; i++) {
-			const char *key = keys->element[i]->str;
-			const char *gargv[] = { "GET", key }, *targv[] = { "PTTL", key };
-			redisReply *t = rds_command(c, err, 2, targv, NULL);
-			if (!t)
-				continue;
-			bool live = t->type == REDIS_REPLY_INTEGER && t->integer > 0;
-			freeReplyObject(t);
-			if (!live)   /* a key without a TTL is not a heartbeat */
-				continue;
-			redisReply *g = rds_command(c, err, 2, gargv, NULL);
-			if (!g)
-				continue;
-			json_t *rec = g->type == REDIS_REPLY_STRING ? json_loads(g->str, 0, NULL) : NULL;
-			freeReplyObject(g);
-			if (json_is_object(rec)) {
-				if (record_serves(rec, queue))
-					out->workers++;
-				else
-					out->others++;
-			}
-			json_decref(rec);
-		}
-		freeReplyObject(r);
-	} while (strcmp(cursor, "0") != 0 && ++calls < SCAN_MAX_CALLS);
+	workers_list_release(&wl);
 
 	if (queue_init(&q, c, prefix ? prefix : "", err) < 0)
 		goto out;
@@ -191,6 +140,5 @@ int jobwait_serving(redisContext *c, const char *prefix, const char *queue,
 	out->paused = st.paused;
 	rc = 0;
 out:
-	strbuf_release(&pat);
 	return rc;
 }

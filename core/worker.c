@@ -46,6 +46,7 @@
 #include "core/scheduler.h"
 #include "core/version.h"
 #include "core/worker.h"
+#include "core/workers.h"
 #include "core/xalloc.h"
 
 #define ABORT_GRACE_MS     3000   /* shutdown: time to give jobs back before SIGKILL */
@@ -730,38 +731,29 @@ static void settle_slot(struct supervisor *sv, struct slot *s, const char *why, 
 
 static void write_record(struct supervisor *sv)
 {
-	json_t *pools = json_array(), *current = json_array();
-	long rss = rss_kb_of(0);
+	struct acme_err err;
+	struct worker_state st = { sv->host, (int)getpid(), json_array(), json_array(), rss_kb_of(0),
+				   sv->started_ms, sv->sched != NULL,
+				   sv->sched && scheduler_is_leader(sv->sched), live_children(sv),
+				   (int)sv->jobs_done };
 	for (size_t i = 0; i < sv->opts->npools; i++) {
 		const struct worker_pool *p = &sv->opts->pools[i];
-		json_t *qs = json_array();
+		const char *qs[WORKER_MAX_QUEUES];
 		for (size_t j = 0; j < p->nqueues; j++)
-			json_array_append_new(qs, json_string(p->queues[j]));
-		json_array_append_new(pools, json_pack("{s:s, s:o, s:i}", "name", p->name, "queues", qs,
-						       "size", sv->opts->beat_only ? 0 : p->size));
+			qs[j] = p->queues[j];
+		json_array_append_new(st.pools, workers_pool_json(p->name, qs, p->nqueues,
+								  sv->opts->beat_only ? 0 : p->size));
 	}
 	for (int i = 0; i < sv->nslots; i++) {
 		struct slot *s = &sv->slots[i];
 		if (s->pid > 0)
-			rss += rss_kb_of(s->pid);
+			st.rss_kb += rss_kb_of(s->pid);
 		if (s->pid > 0 && s->busy && s->job_id[0])
-			json_array_append_new(current, json_pack("{s:s, s:s, s:s, s:i, s:s, s:I}",
-				"job_id", s->job_id, "type", s->type, "queue", s->queue,
-				"pid", (int)s->pid, "pool", sv->opts->pools[s->pool].name,
-				"started_ms", (json_int_t)s->started_ms));
+			json_array_append_new(st.current_jobs, workers_job_json(s->job_id, s->type,
+				s->queue, (int)s->pid, sv->opts->pools[s->pool].name, s->started_ms));
 	}
-	json_t *doc = json_pack("{s:s, s:i, s:s, s:o, s:o, s:I, s:I, s:I, s:b, s:b, s:i, s:i}",
-		"host", sv->host, "pid", (int)getpid(), "version", acme_version(),
-		"pools", pools, "current_jobs", current, "rss_kb", (json_int_t)rss,
-		"started_ms", (json_int_t)sv->started_ms, "updated_ms", (json_int_t)clock_wall_ms(),
-		"beat", sv->sched != NULL, "leader", sv->sched && scheduler_is_leader(sv->sched),
-		"children", live_children(sv), "jobs_done", (int)sv->jobs_done);
-	char *text = json_dumps(doc, JSON_COMPACT);
-	json_decref(doc);
-	redisReply *r = redisCommand(sv->rc, "SET %s %s EX %d", sv->worker_key, text, RECORD_TTL_S);
-	if (r)
-		freeReplyObject(r);
-	free(text);
+	if (workers_publish(sv->rc, sv->worker_key, &st, RECORD_TTL_S, &err) < 0)
+		log_debug("heartbeat record: %s", err.msg);
 }
 
 /* Reaper, promoter and outbox relay for every queue of every pool. */
@@ -902,8 +894,9 @@ static int sv_setup(struct supervisor *sv, const struct config *cfg,
 	sv->backoff_ms = 250;
 	gethostname(sv->host, sizeof(sv->host));
 	sv->host[sizeof(sv->host) - 1] = '\0';
-	snprintf(sv->worker_key, sizeof(sv->worker_key), "%sworker:%s:%d",
-		 config_get(cfg, CFG_REDIS_PREFIX), sv->host, (int)getpid());
+	char *key = workers_key(config_get(cfg, CFG_REDIS_PREFIX), sv->host, (int)getpid());
+	snprintf(sv->worker_key, sizeof(sv->worker_key), "%s", key);
+	free(key);
 
 	if (!opts->beat_only)
 		for (size_t i = 0; i < opts->npools; i++)
@@ -1035,9 +1028,7 @@ static void sv_finish(struct supervisor *sv)
 				 sv->pending.n, ferr.msg);
 	}
 	if (redis_ok(sv)) {
-		redisReply *r = redisCommand(sv->rc, "DEL %s", sv->worker_key);
-		if (r)
-			freeReplyObject(r);
+		workers_unpublish(sv->rc, sv->worker_key);
 		if (sv->sched)
 			scheduler_resign(sv->sched, sv->rc);
 	}
