@@ -482,7 +482,7 @@ static int run(struct ctx *ctx, int argc, char **argv)
 			goto fail;
 		if (!(flags & CMD_NO_VALIDATE) && config_validate(&ctx->s.cfg, &ctx->err) < 0)
 			goto fail;
-		struct log_config lc = { LOG_INFO, LOG_TEXT, false, "acmectl", NULL };
+		struct log_config lc = { LOG_INFO, LOG_TEXT, false, "acmectl", NULL, NULL, NULL };
 		log_level_parse(config_get(&ctx->s.cfg, CFG_LOG_LEVEL), &lc.level);
 		log_format_parse(config_get(&ctx->s.cfg, CFG_LOG_FORMAT), &lc.format);
 		log_setup(&lc);

@@ -53,7 +53,7 @@ static int worker_exec(struct ctx *ctx, struct args *a)
 	opts.no_mirror = args_has(a, "no-mirror");
 
 	/* a daemon's log: timestamps, pids, and JSON when asked */
-	struct log_config lc = { LOG_INFO, LOG_TEXT, true, "acmectl-worker", NULL };
+	struct log_config lc = { LOG_INFO, LOG_TEXT, true, "acmectl-worker", NULL, NULL, NULL };
 	log_level_parse(config_get(&ctx->s.cfg, CFG_LOG_LEVEL), &lc.level);
 	log_format_parse(config_get(&ctx->s.cfg, CFG_LOG_FORMAT), &lc.format);
 	if (args_get(a, "log-format"))

@@ -1,5 +1,6 @@
-/* log.c — text or JSON-lines logging to stderr. One process-wide sink is the
- * exception to "no global state": it is part of the parsed configuration. */
+/* log.c — text or JSON-lines logging to a sink (stderr, a ring buffer, a
+ * callback; see log.h). One process-wide sink is the exception to "no global
+ * state": it is part of the parsed configuration. */
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,7 +14,7 @@
 #include "core/log.h"
 #include "core/utf8.h"
 
-static struct log_config sink = { LOG_INFO, LOG_TEXT, false, "acmectl", NULL };
+static struct log_config sink = { LOG_INFO, LOG_TEXT, false, "acmectl", NULL, NULL, NULL };
 
 static const char *const level_names[] = { "error", "warning", "info", "debug" };
 
@@ -100,10 +101,21 @@ static void timestamp(char *buf, size_t n)
 	snprintf(buf + len, n - len, ".%03ldZ", (long)(tv.tv_usec / 1000));
 }
 
+/* Hand one formatted line to the sink. */
+static void emit(enum log_level l, const char *line)
+{
+	if (sink.sink) {
+		sink.sink(sink.sink_arg, l, line);
+		return;
+	}
+	FILE *f = sink.stream ? sink.stream : stderr;
+	fprintf(f, "%s\n", line);
+	fflush(f);
+}
+
 void log_msg(enum log_level l, const char *fmt, ...)
 {
-	char msg[2048], ts[40];
-	FILE *f = sink.stream ? sink.stream : stderr;
+	char msg[2048], ts[40], line[2300];
 	va_list ap;
 
 	if (!log_enabled(l))
@@ -131,19 +143,55 @@ void log_msg(enum log_level l, const char *fmt, ...)
 			if (context.attempt > 0)
 				json_object_set_new(o, "attempt", json_integer(context.attempt));
 		}
-		char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-		if (line) {
-			fprintf(f, "%s\n", line);
-			free(line);
+		char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		if (text) {
+			emit(l, text);
+			free(text);
 		}
 		json_decref(o);
-	} else if (sink.timestamps) {
-		timestamp(ts, sizeof(ts));
-		fprintf(f, "%s %s[%d]: %s: %s\n", ts, sink.prog, (int)getpid(), level_names[l], msg);
-	} else if (l == LOG_INFO) {
-		fprintf(f, "%s: %s\n", sink.prog, msg);
-	} else {
-		fprintf(f, "%s: %s: %s\n", sink.prog, level_names[l], msg);
+		return;
 	}
-	fflush(f);
+	if (sink.timestamps) {
+		timestamp(ts, sizeof(ts));
+		snprintf(line, sizeof(line), "%s %s[%d]: %s: %s", ts, sink.prog, (int)getpid(),
+			 level_names[l], msg);
+	} else if (l == LOG_INFO) {
+		snprintf(line, sizeof(line), "%s: %s", sink.prog, msg);
+	} else {
+		snprintf(line, sizeof(line), "%s: %s: %s", sink.prog, level_names[l], msg);
+	}
+	emit(l, line);
+}
+
+/* ---- the ring buffer sink ---- */
+
+void log_ring_init(struct log_ring *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+void log_ring_sink(void *ring, enum log_level level, const char *line)
+{
+	struct log_ring *r = ring;
+	size_t slot = (size_t)(r->total % LOG_RING_LINES);
+	snprintf(r->line[slot], LOG_RING_WIDTH, "%s", line);
+	r->line[slot][utf8_trim_partial(r->line[slot], strlen(r->line[slot]))] = '\0';
+	r->level[slot] = level;
+	r->total++;
+}
+
+size_t log_ring_count(const struct log_ring *r)
+{
+	return r->total < LOG_RING_LINES ? (size_t)r->total : LOG_RING_LINES;
+}
+
+const char *log_ring_get(const struct log_ring *r, size_t i, enum log_level *level)
+{
+	size_t n = log_ring_count(r);
+	if (i >= n)
+		return NULL;
+	size_t slot = (size_t)((r->total - n + i) % LOG_RING_LINES);
+	if (level)
+		*level = r->level[slot];
+	return r->line[slot];
 }

@@ -454,8 +454,7 @@ static struct curl_slist *add_header(struct transfer *t, struct curl_slist *l, c
 	struct curl_slist *n = curl_slist_append(l, line);
 	free(line);
 	if (!n) {
-		fputs("acmectl: out of memory\n", stderr);
-		abort();
+		xdie("out of memory");
 	}
 	json_object_set_new(t->request_headers, name, json_string(value));
 	return n;
@@ -514,8 +513,7 @@ static struct transfer *transfer_start(struct pump *p, const PGresult *res, int 
 
 	CURL *e = t->easy = curl_easy_init();
 	if (!e) {
-		fputs("acmectl: out of memory\n", stderr);
-		abort();
+		xdie("out of memory");
 	}
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, t);

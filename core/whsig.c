@@ -10,6 +10,7 @@
 #include <openssl/rand.h>
 
 #include "core/whsig.h"
+#include "core/xalloc.h"
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -124,8 +125,7 @@ static void mac(const struct whsig_key *key, const char *id, const char *ts, con
 	    EVP_MAC_update(c, (const unsigned char *)".", 1) != 1 ||
 	    (len && EVP_MAC_update(c, body, len) != 1) || EVP_MAC_final(c, out, &got, 32) != 1 ||
 	    got != 32) {
-		fputs("acmectl: OpenSSL cannot compute HMAC-SHA256\n", stderr);
-		abort();
+		xdie("OpenSSL cannot compute HMAC-SHA256");
 	}
 	EVP_MAC_CTX_free(c);
 	EVP_MAC_free(m);

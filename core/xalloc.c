@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/xalloc.h"
 
 static void oom(size_t n)
@@ -65,4 +66,10 @@ char *xasprintf(const char *fmt, ...)
 	if (n < 0)
 		oom(0);
 	return p;
+}
+
+void xdie(const char *what)
+{
+	log_error("%s", what);
+	abort();
 }

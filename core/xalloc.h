@@ -11,4 +11,9 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* A failure nothing can recover from (out of memory inside a library, a
+ * crypto library that cannot compute): said through the log sink at error
+ * level, then abort(). */
+void xdie(const char *what) __attribute__((noreturn));
+
 #endif

@@ -665,7 +665,7 @@ int main(int argc, char **argv)
 	    failpoint_setup(getenv("ACME_FAILPOINTS"), config_is_production(&ctx.s.cfg),
 			    &ctx.err) < 0)
 		goto fail;
-	struct log_config lc = { LOG_INFO, LOG_TEXT, false, "acmectl", NULL };
+	struct log_config lc = { LOG_INFO, LOG_TEXT, false, "acmectl", NULL, NULL, NULL };
 	log_level_parse(config_get(&ctx.s.cfg, CFG_LOG_LEVEL), &lc.level);
 	log_format_parse(config_get(&ctx.s.cfg, CFG_LOG_FORMAT), &lc.format);
 	log_setup(&lc);
