@@ -155,28 +155,20 @@ static void stage_progress(void *user, long long bytes)
 	v->drawn = true;
 }
 
-static ssize_t recode_reader(void *user, void *buf, size_t len, struct acme_err *err)
-{
-	return recode_read(user, buf, len, err);
-}
-
 /* Staged as UTF-8 without --encoding but not valid UTF-8: the rows with
  * those bytes will be rejected; say so now, and what to do. */
-static void say_invalid_utf8(struct ctx *ctx, const struct recode *rc, const char *what)
+static void say_invalid_utf8(struct ctx *ctx, const struct import_submit *sub)
 {
-	long long line;
-	unsigned byte;
-	bool cp1252;
-	if (!recode_invalid_utf8(rc, &line, &byte, &cp1252))
+	if (!sub->invalid_utf8)
 		return;
-	if (cp1252)
+	if (sub->cp1252)
 		ctx_msg(ctx, "warning: %s is not valid UTF-8 (line %lld: byte 0x%02x) and looks like "
 			"Windows-1252, as Excel saves CSV: rows with such bytes will be rejected; import "
-			"it with --encoding windows-1252", what, line, byte);
+			"it with --encoding windows-1252", sub->what, sub->bad_line, sub->bad_byte);
 	else
 		ctx_msg(ctx, "warning: %s is not valid UTF-8 (line %lld: byte 0x%02x): rows with such "
 			"bytes will be rejected; --encoding names the file's encoding (" RECODE_NAMES ")",
-			what, line, byte);
+			sub->what, sub->bad_line, sub->bad_byte);
 }
 
 /* ---- the job as it is now -------------------------------------------------------------- */
@@ -563,19 +555,17 @@ out:
 int import_exec(struct ctx *ctx, struct args *a)
 {
 	struct import_params params;
-	struct upload_info up;
+	struct import_submit sub;
 	struct queue q;
-	bool have_q = false, existed = false;
-	struct queue_job job = { 0 };
-	struct recode *rc = NULL;
+	bool have_q = false;
 	enum recode_encoding enc = RECODE_UTF8;
 	const char *path = a->argv[0];
 	const char **maps = NULL;
-	char *payload = NULL;
 	int fd = -1, status = -1;
 	long long started = clock_mono_ms();
 
 	memset(&params, 0, sizeof(params));
+	memset(&sub, 0, sizeof(sub));
 	if (args_has(a, "timeout") && !args_has(a, "wait"))
 		return acme_err_set(&ctx->err, ACME_E_USAGE, "import: --timeout needs --wait");
 	params.strict = args_has(a, "strict");
@@ -607,75 +597,61 @@ int import_exec(struct ctx *ctx, struct args *a)
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
 		view.total = st.st_size;
 
-	/* 1. the file into uploads, as UTF-8 */
-	if (!(rc = recode_new(fd, enc, what, &ctx->err)))
-		goto out;
-	int r = upload_stage_from(ctx->s.db, recode_reader, rc, what,
-				  ctx->stderr_tty && !ctx->quiet ? stage_progress : NULL, &view, &up,
-				  &ctx->err);
+	/* 1. stage the file, 2. record and queue the job (core/import.h) */
+	sub.fd = fd;
+	sub.enc = enc;
+	sub.what = what;
+	sub.params = &params;
+	sub.progress = ctx->stderr_tty && !ctx->quiet ? stage_progress : NULL;
+	sub.progress_arg = &view;
+	int r = import_submit(ctx->s.db, ctx->s.redis, config_get(&ctx->s.cfg, CFG_REDIS_PREFIX),
+			      &sub, &ctx->err);
 	if (view.drawn)
 		clear_line();
-	if (r < 0) {
-		acme_err_prefix(&ctx->err, "import");
+	if (r < 0)
 		goto out;
-	}
-	say_invalid_utf8(ctx, rc, what);
-
-	/* 2. the job */
-	params.upload_id = up.id;
-	json_t *pj = import_payload_new(&params);
-	payload = json_dumps(pj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(pj);
-	struct queue_spec spec = { 0 };
-	spec.type = IMPORT_JOB_TYPE;
-	spec.payload = payload;
-	if (jobtype_fill_spec(&spec, &ctx->err) < 0)
-		goto out;
-	if (queue_init(&q, ctx->s.redis, config_get(&ctx->s.cfg, CFG_REDIS_PREFIX), &ctx->err) < 0)
-		goto out;
-	have_q = true;
-	if (job_enqueue(ctx->s.db, &q, &spec, NULL, &job, &existed, &ctx->err) < 0)
-		goto out;
-	struct acme_err lerr;
-	if (upload_link_job(ctx->s.db, up.id, job.id, &lerr) < 0)
-		ctx_msg(ctx, "warning: upload %lld is not linked to job %s: %s", up.id, job.id, lerr.msg);
+	say_invalid_utf8(ctx, &sub);
+	if (sub.link_warning[0])
+		ctx_msg(ctx, "warning: %s", sub.link_warning);
 
 	if (!args_has(a, "wait")) {
 		if (ctx->fmt_given && (ctx->fmt == OUT_JSON || ctx->fmt == OUT_NDJSON)) {
-			json_t *o = json_pack("{s:s, s:I, s:I, s:s, s:s}", "job_id", job.id,
-					      "upload_id", (json_int_t)up.id, "size", (json_int_t)up.size,
-					      "sha256", up.sha256, "queue", job.queue ? job.queue : IMPORT_QUEUE);
+			json_t *o = json_pack("{s:s, s:I, s:I, s:s, s:s}", "job_id", sub.job_id,
+					      "upload_id", (json_int_t)sub.upload_id, "size",
+					      (json_int_t)sub.size, "sha256", sub.sha256, "queue", sub.queue);
 			output_json(ctx->out, o, ctx->fmt == OUT_JSON);
 			json_decref(o);
 		} else {
-			fprintf(ctx->out, "%s\n", job.id);
+			fprintf(ctx->out, "%s\n", sub.job_id);
 		}
 		ctx_msg(ctx, "staged %s (%lld bytes, sha256 %.12s...) and queued import job %s; "
-			"follow it with 'acmectl jobs show %s'", what, up.size, up.sha256, job.id, job.id);
+			"follow it with 'acmectl jobs show %s'", what, sub.size, sub.sha256, sub.job_id,
+			sub.job_id);
 		status = 0;
 		goto out;
 	}
 	if (ctx->fmt_given && (ctx->fmt == OUT_JSON || ctx->fmt == OUT_NDJSON)) {
-		json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:s}", "event", "queued", "job_id", job.id,
-				      "upload_id", (json_int_t)up.id, "size", (json_int_t)up.size,
-				      "sha256", up.sha256);
+		json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:s}", "event", "queued", "job_id",
+				      sub.job_id, "upload_id", (json_int_t)sub.upload_id, "size",
+				      (json_int_t)sub.size, "sha256", sub.sha256);
 		output_json(ctx->out, o, false);
 		json_decref(o);
 		fflush(ctx->out);
 	} else if (!ctx->stderr_tty) {
-		ctx_msg(ctx, "import job %s queued", job.id);
+		ctx_msg(ctx, "import job %s queued", sub.job_id);
 	}
 
 	/* 3. follow it */
-	status = follow_job(ctx, &q, job.id, started, args_int(a, "timeout", 0));
+	if (queue_init(&q, ctx->s.redis, config_get(&ctx->s.cfg, CFG_REDIS_PREFIX), &ctx->err) < 0)
+		goto out;
+	have_q = true;
+	status = follow_job(ctx, &q, sub.job_id, started, args_int(a, "timeout", 0));
 out:
-	recode_free(rc);
 	if (fd > STDIN_FILENO)
 		close(fd);
 	if (have_q)
 		queue_release(&q);
-	queue_job_release(&job);
-	free(payload);
+	import_submit_release(&sub);
 	import_params_release(&params);
 	return status;
 }

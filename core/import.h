@@ -39,6 +39,7 @@
 #ifndef ACME_IMPORT_H
 #define ACME_IMPORT_H
 #include <jansson.h>
+#include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -97,5 +98,40 @@ struct import_error_row {
 long long import_errors_each(PGconn *db, const char *job_id,
 			     int (*fn)(void *user, const struct import_error_row *row, struct acme_err *err),
 			     void *user, struct acme_err *err);
+
+/* ---- submitting an import (core/importsubmit.c) ---- */
+
+/* What a front end submits: the CSV on fd (read to its end, not closed), in
+ * encoding enc, named what in messages; params as parsed from the user
+ * (upload_id is filled in). progress, when set, is told the bytes staged. */
+struct import_submit {
+	int fd;
+	int enc;                       /* enum recode_encoding */
+	const char *what;
+	struct import_params *params;
+	void (*progress)(void *arg, long long bytes);
+	void *progress_arg;
+	/* results */
+	long long upload_id, size;
+	char sha256[65];
+	char *job_id, *queue;          /* owned (import_submit_release) */
+	bool existed;                  /* a job with this id existed already */
+	/* the file is not valid UTF-8 (rows with such bytes will be rejected):
+	 * where, and whether it looks like Windows-1252 */
+	bool invalid_utf8, cp1252;
+	long long bad_line;
+	unsigned bad_byte;
+	/* the upload could not be linked to its job (retention only) */
+	char link_warning[256];
+};
+
+/* Stage the file into uploads as UTF-8, then record and queue the import job
+ * (jobs row, then Redis), as `acmectl import` does and the TUI's import
+ * screen will. db and rc are the caller's connections; prefix the Redis key
+ * prefix. 0 with the results filled, or -1 with err set (nothing queued; a
+ * staged upload without a job is cleaned up by retention). */
+int import_submit(PGconn *db, redisContext *rc, const char *prefix, struct import_submit *s,
+		  struct acme_err *err);
+void import_submit_release(struct import_submit *s);
 
 #endif
