@@ -56,7 +56,9 @@
 	X(SCHEDULER_AFTER_ENQUEUE, "scheduler.after-enqueue", "the scheduler enqueued a tick's " \
 	  "job")                                                                            \
 	X(WORKER_AFTER_ACK, "worker.after-ack", "a job was acked in Redis, its final state not " \
-	  "yet written to PostgreSQL")
+	  "yet written to PostgreSQL")                                                      \
+	X(JOBWATCH_AFTER_SNAPSHOT, "jobwatch.after-snapshot", "a job watch (jobs watch, import " \
+	  "--wait) subscribed and read the job's state, before reading any event")
 
 enum failpoint {
 #define X(c, s, w) FP_##c,

@@ -1,9 +1,11 @@
 /* jobwatch.c — follow one job over pub/sub (see jobwatch.h). */
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/clock.h"
+#include "core/failpoint.h"
 #include "core/job.h"
 #include "core/jobwatch.h"
 #include "core/rds.h"
@@ -54,7 +56,7 @@ static int subscribe(struct jobwatch *w, struct acme_err *err)
 	}
 	freeReplyObject(r);
 	w->sub = c;
-	w->want_snapshot = true;     /* subscribed first; now the state */
+	w->want_snapshot = w->snapshot_first = true;   /* subscribed first; now the state */
 	return 0;
 }
 
@@ -162,38 +164,47 @@ static int snapshot(struct jobwatch *w, json_t **ev, struct acme_err *err)
 	return 1;
 }
 
-int jobwatch_next(struct jobwatch *w, json_t **ev, struct acme_err *err)
+/* A due snapshot, if it can be taken now: 1 with *ev, 0 not now, -1 error. */
+static int due_snapshot(struct jobwatch *w, json_t **ev, struct acme_err *err)
 {
-	*ev = NULL;
-	if (!w->sub && clock_mono_ms() >= w->retry_ms) {
-		struct acme_err cerr;
-		if (subscribe(w, &cerr) == 0)
-			w->reconnects++;
-		else
-			w->retry_ms = clock_mono_ms() + RECONNECT_MS;
-	}
-	/* a due snapshot first: right after subscribing it is the state the
-	 * events that follow change */
-	if (w->want_snapshot && clock_mono_ms() >= w->snap_retry_ms) {
-		int s = snapshot(w, ev, err);
-		if (s < 0)
-			return -1;
-		if (s > 0) {
-			w->want_snapshot = false;
-			return JOBWATCH_EVENT;
-		}
+	if (!w->want_snapshot || clock_mono_ms() < w->snap_retry_ms)
+		return 0;
+	int s = snapshot(w, ev, err);
+	if (s < 0)
+		return -1;
+	if (s == 0) {
 		w->snap_retry_ms = clock_mono_ms() + RECONNECT_MS;
+		return 0;
 	}
-	/* then what arrived on the subscription, in order */
+	struct acme_err ferr;
+	w->want_snapshot = w->snapshot_first = false;
+	if (w->snapshots++ == 0)
+		(void)FAILPOINT(JOBWATCH_AFTER_SNAPSHOT, &ferr);
+	return 1;
+}
+
+/* The next message already received (reading what the socket holds without
+ * waiting): 1 with *ev, 0 none. */
+static int buffered_event(struct jobwatch *w, json_t **ev)
+{
+	bool tried_read = false;
 	while (w->sub) {
 		void *reply = NULL;
 		if (redisGetReplyFromReader(w->sub, &reply) != REDIS_OK) {
 			drop(&w->sub);
 			w->retry_ms = 0;
-			break;
+			return 0;
 		}
-		if (!reply)
-			break;
+		if (!reply) {
+			struct pollfd pfd = { w->sub->fd, POLLIN, 0 };
+			if (tried_read || poll(&pfd, 1, 0) != 1)
+				return 0;
+			tried_read = true;
+			struct acme_err rerr;
+			if (jobwatch_read(w, &rerr) < 0)
+				return 0;
+			continue;
+		}
 		redisReply *r = reply;
 		json_t *msg = NULL;
 		if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
@@ -204,10 +215,34 @@ int jobwatch_next(struct jobwatch *w, json_t **ev, struct acme_err *err)
 		freeReplyObject(r);
 		if (json_is_object(msg)) {
 			*ev = msg;
-			return JOBWATCH_EVENT;
+			return 1;
 		}
 		json_decref(msg);
 	}
+	return 0;
+}
+
+int jobwatch_next(struct jobwatch *w, json_t **ev, struct acme_err *err)
+{
+	int s;
+	*ev = NULL;
+	if (!w->sub && clock_mono_ms() >= w->retry_ms) {
+		struct acme_err cerr;
+		if (subscribe(w, &cerr) == 0)
+			w->reconnects += w->snapshots > 0;
+		else
+			w->retry_ms = clock_mono_ms() + RECONNECT_MS;
+	}
+	/* right after subscribing, the snapshot first: it is the state the
+	 * events that follow change */
+	if (w->snapshot_first && (s = due_snapshot(w, ev, err)) != 0)
+		return s < 0 ? -1 : JOBWATCH_EVENT;
+	/* then what arrived, in order; a periodic snapshot only after it, so it
+	 * never overtakes an event that was already on its way */
+	if (buffered_event(w, ev))
+		return JOBWATCH_EVENT;
+	if ((s = due_snapshot(w, ev, err)) != 0)
+		return s < 0 ? -1 : JOBWATCH_EVENT;
 	return JOBWATCH_NONE;
 }
 

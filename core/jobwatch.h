@@ -47,10 +47,12 @@ struct jobwatch {
 	struct queue q;            /* on rd */
 	bool have_q;
 	bool want_snapshot;        /* a snapshot is due (open, reconnect, resync) */
+	bool snapshot_first;       /* it is due because we just subscribed */
 	long long retry_ms;        /* monotonic: next reconnect attempt */
 	long long snap_retry_ms;   /* monotonic: next snapshot attempt after a failed one */
 	bool lost;                 /* the last snapshot: Redis lost an unfinished job */
 	int reconnects;            /* how many times the subscription came back */
+	int snapshots;             /* how many were taken */
 };
 
 /* Subscribe, then queue the first snapshot. 0 / -1 with err set
