@@ -66,12 +66,6 @@ static int known_queue(struct ctx *ctx, const char *queue, bool quiet_if_down)
 	return rc;
 }
 
-/* A Redis time (ms) as RFC 3339 UTC; "" for 0. */
-static void iso_ms(long long ms, char *buf, size_t len)
-{
-	clock_format_ms(ms, buf, len);
-}
-
 static json_t *json_text_or_null(const char *text)
 {
 	json_t *j = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
@@ -86,7 +80,7 @@ static json_t *str_or_null(const char *s)
 static json_t *time_or_null(long long ms)
 {
 	char buf[40];
-	iso_ms(ms, buf, sizeof(buf));
+	clock_format_ms(ms, buf, sizeof(buf));
 	return str_or_null(buf);
 }
 
@@ -304,13 +298,17 @@ out_row:
 
 /* ---- cancel, retry ------------------------------------------------------------------- */
 
-/* cancel and retry act on one job the user named: --dry-run says what would
- * happen to it, and production asks (core/confirm.h, CONFIRM_NAMED). 1 after a
- * dry run, 0 to go on, -1 refused. */
-static int job_guard(struct ctx *ctx, struct args *a, const char *verb, const char *nothing)
+/* cancel and retry act on one job the user named: its id is checked,
+ * --dry-run says what would happen to it, and production asks
+ * (core/confirm.h, CONFIRM_NAMED); then the queue is opened in q. 1 after a
+ * dry run, 0 to go on (release q), -1 refused or failed. */
+static int job_guard(struct ctx *ctx, struct args *a, const char *verb, const char *nothing,
+		     struct queue *q)
 {
 	struct job_row row = { 0 };
 	char what[400];
+	if (queue_check_id(a->argv[0], &ctx->err) < 0)
+		return -1;
 	if (args_has(a, "dry-run")) {
 		if (job_get(ctx->s.db, a->argv[0], &row, &ctx->err) < 0)
 			return -1;
@@ -322,7 +320,9 @@ static int job_guard(struct ctx *ctx, struct args *a, const char *verb, const ch
 	}
 	snprintf(what, sizeof(what), "%s job %s", verb, a->argv[0]);
 	struct confirm_text ct = { what, NULL, NULL, nothing };
-	return ctx_confirm_action(ctx, a, CONFIRM_NAMED, 1, &ct);
+	if (ctx_confirm_action(ctx, a, CONFIRM_NAMED, 1, &ct) < 0)
+		return -1;
+	return open_queue(ctx, q) < 0 ? -1 : 0;
 }
 
 static int jobs_cancel(struct ctx *ctx, struct args *a)
@@ -332,12 +332,9 @@ static int jobs_cancel(struct ctx *ctx, struct args *a)
 	const char *id = a->argv[0];
 	int status = -1;
 
-	int g = queue_check_id(id, &ctx->err) < 0 ? -1 :
-		job_guard(ctx, a, "cancel", "nothing was cancelled");
+	int g = job_guard(ctx, a, "cancel", "nothing was cancelled", &q);
 	if (g != 0)
 		return g < 0 ? -1 : 0;
-	if (open_queue(ctx, &q) < 0)
-		return -1;
 	struct audit_actor who = { config_get(&ctx->s.cfg, CFG_ENV), "jobs cancel" };
 	int rc = job_cancel(ctx->s.db, &q, id, &who, &job, &ctx->err);
 	if (rc < 0)
@@ -373,12 +370,9 @@ static int jobs_retry(struct ctx *ctx, struct args *a)
 	const char *id = a->argv[0];
 	int rc = -1;
 
-	int g = queue_check_id(id, &ctx->err) < 0 ? -1 :
-		job_guard(ctx, a, "retry", "nothing was queued");
+	int g = job_guard(ctx, a, "retry", "nothing was queued", &q);
 	if (g != 0)
 		return g < 0 ? -1 : 0;
-	if (open_queue(ctx, &q) < 0)
-		return -1;
 	struct audit_actor who = { config_get(&ctx->s.cfg, CFG_ENV), "jobs retry" };
 	if (job_retry(ctx->s.db, &q, id, &who, &job, &ctx->err) < 0)
 		goto out;
@@ -662,7 +656,7 @@ static int jobs_schedules(struct ctx *ctx, struct args *a)
 		char next[40] = "", maxa[16] = "";
 		time_t t = schedule_next(&sched[i].spec, now);
 		if (t != (time_t)-1)
-			iso_ms((long long)t * 1000, next, sizeof(next));
+			clock_format_ms((long long)t * 1000, next, sizeof(next));
 		if (sched[i].max_attempts)
 			snprintf(maxa, sizeof(maxa), "%d", sched[i].max_attempts);
 		const char *row[] = { sched[i].name, sched[i].expr, sched[i].type, sched[i].queue,
@@ -703,7 +697,7 @@ static void watch_print(struct watch *w, json_t *ev)
 		return;
 	}
 	char when[40];
-	iso_ms(json_integer_value(json_object_get(ev, "ts")), when, sizeof(when));
+	clock_format_ms(json_integer_value(json_object_get(ev, "ts")), when, sizeof(when));
 	const char *kind = json_string_value(json_object_get(ev, "event")) ?: "event";
 	const char *state = json_string_value(json_object_get(ev, "state")) ?: "";
 	if (strcmp(kind, "progress") == 0) {
