@@ -66,24 +66,6 @@ static int known_queue(struct ctx *ctx, const char *queue, bool quiet_if_down)
 	return rc;
 }
 
-static json_t *json_text_or_null(const char *text)
-{
-	json_t *j = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
-	return j ? j : text ? json_string(text) : json_null();
-}
-
-static json_t *str_or_null(const char *s)
-{
-	return s && s[0] ? json_string(s) : json_null();
-}
-
-static json_t *time_or_null(long long ms)
-{
-	char buf[40];
-	clock_format_ms(ms, buf, sizeof(buf));
-	return str_or_null(buf);
-}
-
 /* Print a JSON object: as JSON for -o json/ndjson, else as field/value rows. */
 static void print_object(struct ctx *ctx, json_t *obj)
 {
@@ -256,16 +238,16 @@ static int jobs_show(struct ctx *ctx, struct args *a)
 	json_object_set_new(o, "state", json_string(job_state_name(row.state)));
 	json_object_set_new(o, "attempts", json_integer(row.attempts));
 	json_object_set_new(o, "max_attempts", json_integer(row.max_attempts));
-	json_object_set_new(o, "payload", json_text_or_null(row.payload));
-	json_object_set_new(o, "progress", json_text_or_null(row.progress));
-	json_object_set_new(o, "result", json_text_or_null(row.result));
-	json_object_set_new(o, "error", str_or_null(row.error));
-	json_object_set_new(o, "created_by", str_or_null(row.created_by));
-	json_object_set_new(o, "created_at", str_or_null(row.created_at));
-	json_object_set_new(o, "scheduled_at", str_or_null(row.scheduled_at));
-	json_object_set_new(o, "started_at", str_or_null(row.started_at));
-	json_object_set_new(o, "finished_at", str_or_null(row.finished_at));
-	json_object_set_new(o, "updated_at", str_or_null(row.updated_at));
+	json_object_set_new(o, "payload", json_text_value(row.payload));
+	json_object_set_new(o, "progress", json_text_value(row.progress));
+	json_object_set_new(o, "result", json_text_value(row.result));
+	json_object_set_new(o, "error", json_nonempty_or_null(row.error));
+	json_object_set_new(o, "created_by", json_nonempty_or_null(row.created_by));
+	json_object_set_new(o, "created_at", json_nonempty_or_null(row.created_at));
+	json_object_set_new(o, "scheduled_at", json_nonempty_or_null(row.scheduled_at));
+	json_object_set_new(o, "started_at", json_nonempty_or_null(row.started_at));
+	json_object_set_new(o, "finished_at", json_nonempty_or_null(row.finished_at));
+	json_object_set_new(o, "updated_at", json_nonempty_or_null(row.updated_at));
 	json_object_set_new(o, "cancel_requested", json_boolean(row.cancel_requested));
 	json_object_set_new(o, "version", json_integer(row.version));
 	if (got == QUEUE_OK) {
@@ -274,11 +256,11 @@ static int jobs_show(struct ctx *ctx, struct args *a)
 		json_object_set_new(l, "state", json_string(job_state_name(live.state)));
 		json_object_set_new(l, "attempts", json_integer(live.attempts));
 		json_object_set_new(l, "version", json_integer(live.version));
-		json_object_set_new(l, "progress", json_text_or_null(live.progress));
-		json_object_set_new(l, "worker", str_or_null(live.worker));
-		json_object_set_new(l, "lease_deadline", time_or_null(live.deadline_ms));
+		json_object_set_new(l, "progress", json_text_value(live.progress));
+		json_object_set_new(l, "worker", json_nonempty_or_null(live.worker));
+		json_object_set_new(l, "lease_deadline", json_time_or_null(live.deadline_ms));
 		json_object_set_new(l, "retry_at", live.state == JOB_RETRYING ||
-				    live.state == JOB_SCHEDULED ? time_or_null(live.scheduled_ms) :
+				    live.state == JOB_SCHEDULED ? json_time_or_null(live.scheduled_ms) :
 				    json_null());
 		json_object_set_new(l, "cancel_requested", json_boolean(live.cancel_requested));
 		json_object_set_new(o, "live", l);

@@ -124,11 +124,6 @@ static bool json_format(struct ctx *ctx)
 	return f == OUT_JSON || f == OUT_NDJSON;
 }
 
-static json_t *str_or_null(const char *s)
-{
-	return s ? json_string(s) : json_null();
-}
-
 /* Bytes from outside as a JSON string: valid UTF-8 is kept, anything else
  * becomes '?'. */
 static json_t *bytes_json(const char *b, size_t n)
@@ -145,13 +140,6 @@ static json_t *bytes_json(const char *b, size_t n)
 	j = json_stringn(copy, n);
 	free(copy);
 	return j ? j : json_null();
-}
-
-/* A JSON text column as a value (the text itself when it does not parse). */
-static json_t *json_text(const char *text)
-{
-	json_t *j = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
-	return j ? j : str_or_null(text);
 }
 
 /* Print a JSON object: as JSON for -o json/ndjson, else as field/value rows
@@ -285,27 +273,27 @@ static json_t *webhook_json(const struct webhook *w)
 	json_object_set_new(o, "id", json_integer(w->id));
 	json_object_set_new(o, "url", json_string(url));
 	json_object_set_new(o, "events", ev);
-	json_object_set_new(o, "description", str_or_null(w->description));
+	json_object_set_new(o, "description", json_str_or_null(w->description));
 	json_object_set_new(o, "enabled", json_boolean(w->enabled));
-	json_object_set_new(o, "disabled_reason", str_or_null(w->disabled_reason));
-	json_object_set_new(o, "disabled_at", str_or_null(w->disabled_at));
+	json_object_set_new(o, "disabled_reason", json_str_or_null(w->disabled_reason));
+	json_object_set_new(o, "disabled_at", json_str_or_null(w->disabled_at));
 	json_object_set_new(o, "allow_private", json_boolean(w->allow_private));
 	json_object_set_new(o, "secret", json_string(WHSIG_MASKED));
-	json_object_set_new(o, "previous_secret_signs_until", str_or_null(w->rotation_ends_at));
+	json_object_set_new(o, "previous_secret_signs_until", json_str_or_null(w->rotation_ends_at));
 	json_object_set_new(o, "consecutive_failures", json_integer(w->consecutive_failures));
-	json_object_set_new(o, "failing_since", str_or_null(w->failing_since));
+	json_object_set_new(o, "failing_since", json_str_or_null(w->failing_since));
 	if (w->tested)
 		json_object_set_new(o, "last_test", json_pack("{s:s, s:o, s:o, s:o, s:o}",
 			"at", w->last_test_at,
 			"status_code", w->last_test_status ? json_integer(w->last_test_status) : json_null(),
 			"latency_ms", w->last_test_latency_ms >= 0 ? json_integer(w->last_test_latency_ms) :
 				      json_null(),
-			"error", str_or_null(w->last_test_error),
+			"error", json_str_or_null(w->last_test_error),
 			"response_excerpt", bytes_json(w->last_test_excerpt, w->last_test_excerpt_len)));
 	else
 		json_object_set_new(o, "last_test", json_null());
-	json_object_set_new(o, "created_at", str_or_null(w->created_at));
-	json_object_set_new(o, "updated_at", str_or_null(w->updated_at));
+	json_object_set_new(o, "created_at", json_str_or_null(w->created_at));
+	json_object_set_new(o, "updated_at", json_str_or_null(w->updated_at));
 	free(url);
 	return o;
 }
@@ -594,7 +582,7 @@ static json_t *test_json(long long wid, const char *event_id, const struct webho
 			    json_integer(d->last_latency_ms) : json_null());
 	json_object_set_new(o, "response_excerpt", d ? bytes_json(d->last_excerpt,
 				d->last_excerpt_len) : json_null());
-	json_object_set_new(o, "error", str_or_null(d && strcmp(d->status, "succeeded") != 0 ?
+	json_object_set_new(o, "error", json_str_or_null(d && strcmp(d->status, "succeeded") != 0 ?
 						    d->last_error : NULL));
 	return o;
 }
@@ -684,13 +672,13 @@ static json_t *delivery_json(const struct webhook_delivery *d)
 			    json_integer(d->last_status_code) : json_null());
 	json_object_set_new(o, "last_latency_ms", d->last_latency_ms >= 0 ?
 			    json_integer(d->last_latency_ms) : json_null());
-	json_object_set_new(o, "next_attempt_at", str_or_null(d->next_attempt_at));
-	json_object_set_new(o, "last_error", str_or_null(d->last_error));
+	json_object_set_new(o, "next_attempt_at", json_str_or_null(d->next_attempt_at));
+	json_object_set_new(o, "last_error", json_str_or_null(d->last_error));
 	json_object_set_new(o, "redelivery_of", d->redelivery_of ? json_integer(d->redelivery_of) :
 			    json_null());
-	json_object_set_new(o, "created_at", str_or_null(d->created_at));
-	json_object_set_new(o, "delivered_at", str_or_null(d->delivered_at));
-	json_object_set_new(o, "updated_at", str_or_null(d->updated_at));
+	json_object_set_new(o, "created_at", json_str_or_null(d->created_at));
+	json_object_set_new(o, "delivered_at", json_str_or_null(d->delivered_at));
+	json_object_set_new(o, "updated_at", json_str_or_null(d->updated_at));
 	free(url);
 	return o;
 }
@@ -783,16 +771,16 @@ static int wh_delivery(struct ctx *ctx, struct args *a)
 		const struct webhook_attempt *x = &at[i];
 		json_t *o = json_object();
 		json_object_set_new(o, "attempt", json_integer(x->attempt));
-		json_object_set_new(o, "started_at", str_or_null(x->started_at));
-		json_object_set_new(o, "request_headers", json_text(x->request_headers));
+		json_object_set_new(o, "started_at", json_str_or_null(x->started_at));
+		json_object_set_new(o, "request_headers", json_text_value(x->request_headers));
 		json_object_set_new(o, "status_code", x->status_code ? json_integer(x->status_code) :
 				    json_null());
 		json_object_set_new(o, "latency_ms", x->latency_ms >= 0 ? json_integer(x->latency_ms) :
 				    json_null());
-		json_object_set_new(o, "remote_addr", str_or_null(x->remote_addr));
-		json_object_set_new(o, "response_headers", json_text(x->response_headers));
+		json_object_set_new(o, "remote_addr", json_str_or_null(x->remote_addr));
+		json_object_set_new(o, "response_headers", json_text_value(x->response_headers));
 		json_object_set_new(o, "response_excerpt", bytes_json(x->excerpt, x->excerpt_len));
-		json_object_set_new(o, "error", str_or_null(x->error));
+		json_object_set_new(o, "error", json_str_or_null(x->error));
 		json_array_append_new(arr, o);
 	}
 	json_object_set_new(doc, "attempts_log", arr);

@@ -20,6 +20,7 @@
 #include "core/failpoint.h"
 #include "core/job.h"
 #include "core/jobtypes.h"
+#include "core/output.h"
 #include "core/xalloc.h"
 
 #define FINAL_STATES "('succeeded', 'failed', 'dead', 'cancelled')"
@@ -41,11 +42,6 @@ static json_t *json_or_null(const char *text)
 static json_t *ms_or_null(long long ms)
 {
 	return ms > 0 ? json_integer(ms) : json_null();
-}
-
-static json_t *str_or_null(const char *s)
-{
-	return s ? json_string(s) : json_null();
 }
 
 static const char mirror_sql[] =
@@ -124,7 +120,7 @@ int job_mirror(PGconn *db, const struct queue_job *jobs, size_t n, struct acme_e
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:b, s:o, "
 						     "s:o, s:o, s:I}",
 			"id", j->id, "state", job_state_name(j->state), "attempts", j->attempts,
-			"token", str_or_null(j->token), "error", str_or_null(j->error),
+			"token", json_str_or_null(j->token), "error", json_str_or_null(j->error),
 			"result", json_or_null(j->result), "progress", json_or_null(j->progress),
 			"cancel", j->cancel_requested, "scheduled_ms", ms_or_null(j->scheduled_ms),
 			"started_ms", ms_or_null(j->started_ms), "finished_ms", ms_or_null(j->finished_ms),
@@ -961,50 +957,31 @@ int job_purge_queue(PGconn *db, struct queue *q, const char *queue,
 	return job_audit(db, who, queue, json_pack("{s:I}", "cancelled", (json_int_t)*n), err);
 }
 
-static json_t *json_text_or_null(const char *text)
-{
-	json_t *j = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
-	return j ? j : text ? json_string(text) : json_null();
-}
-
-/* "" is null too: a snapshot's unset fields are empty strings */
-static json_t *nonempty_or_null(const char *s)
-{
-	return s && s[0] ? json_string(s) : json_null();
-}
-
-static json_t *time_or_null(long long ms)
-{
-	char buf[CLOCK_TEXT_SIZE];
-	clock_format_ms(ms, buf, sizeof(buf));
-	return nonempty_or_null(buf);
-}
-
 /* A Redis snapshot as JSON; the lease token only when asked (it is the
  * holder's capability, not something to print in listings). */
 json_t *job_snapshot_json(const struct queue_job *j, bool with_token)
 {
 	json_t *o = json_object();
-	json_object_set_new(o, "id", nonempty_or_null(j->id));
-	json_object_set_new(o, "type", nonempty_or_null(j->type));
-	json_object_set_new(o, "queue", nonempty_or_null(j->queue));
+	json_object_set_new(o, "id", json_nonempty_or_null(j->id));
+	json_object_set_new(o, "type", json_nonempty_or_null(j->type));
+	json_object_set_new(o, "queue", json_nonempty_or_null(j->queue));
 	json_object_set_new(o, "state", json_string(job_state_name(j->state)));
 	json_object_set_new(o, "attempts", json_integer(j->attempts));
 	json_object_set_new(o, "max_attempts", json_integer(j->max_attempts));
 	json_object_set_new(o, "version", json_integer(j->version));
 	if (with_token)
-		json_object_set_new(o, "token", nonempty_or_null(j->token));
-	json_object_set_new(o, "payload", json_text_or_null(j->payload));
-	json_object_set_new(o, "progress", json_text_or_null(j->progress));
-	json_object_set_new(o, "result", json_text_or_null(j->result));
-	json_object_set_new(o, "error", nonempty_or_null(j->error));
+		json_object_set_new(o, "token", json_nonempty_or_null(j->token));
+	json_object_set_new(o, "payload", json_text_value(j->payload));
+	json_object_set_new(o, "progress", json_text_value(j->progress));
+	json_object_set_new(o, "result", json_text_value(j->result));
+	json_object_set_new(o, "error", json_nonempty_or_null(j->error));
 	json_object_set_new(o, "cancel_requested", json_boolean(j->cancel_requested));
-	json_object_set_new(o, "created_at", time_or_null(j->created_ms));
-	json_object_set_new(o, "scheduled_at", time_or_null(j->scheduled_ms));
-	json_object_set_new(o, "enqueued_at", time_or_null(j->enqueued_ms));
-	json_object_set_new(o, "started_at", time_or_null(j->started_ms));
-	json_object_set_new(o, "finished_at", time_or_null(j->finished_ms));
-	json_object_set_new(o, "lease_deadline", time_or_null(j->deadline_ms));
-	json_object_set_new(o, "worker", nonempty_or_null(j->worker));
+	json_object_set_new(o, "created_at", json_time_or_null(j->created_ms));
+	json_object_set_new(o, "scheduled_at", json_time_or_null(j->scheduled_ms));
+	json_object_set_new(o, "enqueued_at", json_time_or_null(j->enqueued_ms));
+	json_object_set_new(o, "started_at", json_time_or_null(j->started_ms));
+	json_object_set_new(o, "finished_at", json_time_or_null(j->finished_ms));
+	json_object_set_new(o, "lease_deadline", json_time_or_null(j->deadline_ms));
+	json_object_set_new(o, "worker", json_nonempty_or_null(j->worker));
 	return o;
 }

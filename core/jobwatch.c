@@ -8,6 +8,7 @@
 #include "core/failpoint.h"
 #include "core/job.h"
 #include "core/jobwatch.h"
+#include "core/output.h"
 #include "core/rds.h"
 #include "core/xalloc.h"
 
@@ -109,12 +110,6 @@ int jobwatch_read(struct jobwatch *w, struct acme_err *err)
 	return -1;
 }
 
-static json_t *text_json(const char *text)
-{
-	json_t *j = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
-	return j ? j : text ? json_string(text) : json_null();
-}
-
 /* The job's state now: from Redis, else from its row. 1 with *ev, 0 when
  * Redis cannot be read (try again later), -1 on a PostgreSQL error. */
 static int snapshot(struct jobwatch *w, json_t **ev, struct acme_err *err)
@@ -135,11 +130,11 @@ static int snapshot(struct jobwatch *w, json_t **ev, struct acme_err *err)
 				"snapshot", "queue", w->queue, "state", job_state_name(job.state),
 				"attempts", job.attempts, "version", (json_int_t)job.version, "ts", now);
 		if (job.progress)
-			json_object_set_new(*ev, "progress", text_json(job.progress));
+			json_object_set_new(*ev, "progress", json_text_value(job.progress));
 		if (job.error)
 			json_object_set_new(*ev, "error", json_string(job.error));
 		if (job.result)
-			json_object_set_new(*ev, "result", text_json(job.result));
+			json_object_set_new(*ev, "result", json_text_value(job.result));
 		w->lost = false;
 		queue_job_release(&job);
 		return 1;
@@ -158,7 +153,7 @@ static int snapshot(struct jobwatch *w, json_t **ev, struct acme_err *err)
 	if (row.error)
 		json_object_set_new(*ev, "error", json_string(row.error));
 	if (row.result)
-		json_object_set_new(*ev, "result", text_json(row.result));
+		json_object_set_new(*ev, "result", json_text_value(row.result));
 	w->lost = !job_state_is_final(row.state);
 	job_row_release(&row);
 	return 1;

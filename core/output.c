@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <wchar.h>
 
+#include "core/clock.h"
 #include "core/output.h"
 #include "core/err.h"
 #include "core/xalloc.h"
@@ -431,4 +432,27 @@ void output_json(FILE *f, json_t *doc, bool pretty)
 		fputc('\n', f);
 		free(s);
 	}
+}
+
+json_t *json_text_value(const char *text)
+{
+	json_t *j = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+	return j ? j : text ? json_string(text) : json_null();
+}
+
+json_t *json_str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+json_t *json_nonempty_or_null(const char *s)
+{
+	return s && s[0] ? json_string(s) : json_null();
+}
+
+json_t *json_time_or_null(long long ms)
+{
+	char buf[CLOCK_TEXT_SIZE];
+	clock_format_ms(ms, buf, sizeof(buf));
+	return json_nonempty_or_null(buf);
 }

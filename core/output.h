@@ -70,6 +70,16 @@ json_t *output_page(long long limit, const char *next_cursor);
 json_t *output_json_value(enum col_type t, const char *v);
 
 /* Print one JSON document (pretty when pretty) followed by a newline. */
+/* JSON values from database and Redis text, the same everywhere:
+ * json_text_value: a JSON text as its value (the text itself as a string
+ * when it does not parse; NULL is null); json_str_or_null: NULL is null;
+ * json_nonempty_or_null: NULL and "" are null; json_time_or_null: epoch ms as
+ * RFC 3339 UTC text (core/clock.h), 0 is null. New references. */
+json_t *json_text_value(const char *text);
+json_t *json_str_or_null(const char *s);
+json_t *json_nonempty_or_null(const char *s);
+json_t *json_time_or_null(long long ms);
+
 void output_json(FILE *f, json_t *doc, bool pretty);
 
 #endif
