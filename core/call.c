@@ -347,7 +347,7 @@ static void stop(struct pgcall *call, const struct acme_err *why)
 static PGresult *run(struct pgcall *call, const struct pgcall_opts *o, struct acme_err *err)
 {
 	long cancel_wait = o->cancel_wait_ms ? o->cancel_wait_ms : PGCALL_CANCEL_WAIT_MS;
-	long long next_tick = o->tick ? clock_mono_ms() + PGCALL_TICK_MS : 0;
+	long long next_tick = o->tick ? clock_mono_ms() : 0;   /* the first tick at once */
 	int rc;
 
 	while ((rc = pgcall_step(call)) == 0) {
