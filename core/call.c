@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,14 +34,35 @@
 
 /* ---- PostgreSQL statements ------------------------------------------------------ */
 
+static void *cancel_thread(void *arg)
+{
+	PGcancel *c = arg;
+	char buf[256];
+	PQcancel(c, buf, sizeof(buf));
+	PQfreeCancel(c);
+	return NULL;
+}
+
+/* PQcancel (libpq 15) opens a connection to the postmaster and waits for it
+ * to hang up: a stopped postmaster or an unreachable host would hold the
+ * caller for as long as the network allows. So the request is sent from a
+ * short detached thread that owns its PGcancel; the caller goes on at once.
+ * Without a thread it is sent in line. */
 void db_cancel(PGconn *conn)
 {
-	char buf[256];
 	PGcancel *c = conn ? PQgetCancel(conn) : NULL;
-	if (c) {
-		PQcancel(c, buf, sizeof(buf));
-		PQfreeCancel(c);
+	if (!c)
+		return;
+	pthread_attr_t attr;
+	pthread_t t;
+	bool started = false;
+	if (pthread_attr_init(&attr) == 0) {
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		started = pthread_create(&t, &attr, cancel_thread, c) == 0;
+		pthread_attr_destroy(&attr);
 	}
+	if (!started)
+		cancel_thread(c);
 }
 
 static void set_failed(struct pgcall *call, enum acme_code code, bool transient, const char *fmt, ...)

@@ -39,7 +39,7 @@
 
 /* After a cancel, how long the blocking helpers wait for the server to
  * acknowledge it before giving up on a clean connection. */
-#define PGCALL_CANCEL_WAIT_MS 50
+#define PGCALL_CANCEL_WAIT_MS 25
 /* How often a tick callback runs when it does not say (see pgcall_tick_fn). */
 #define PGCALL_TICK_MS 100
 
@@ -118,7 +118,10 @@ void pgcall_cancel(struct pgcall *call);
 /* Whether the call ended at its deadline. */
 bool pgcall_timed_out(const struct pgcall *call);
 
-/* Send a cancel request for whatever conn is running. Does not wait. */
+/* Send a cancel request for whatever conn is running. Does not wait: the
+ * request goes from a detached thread, so a stopped postmaster cannot hold
+ * the caller (a request that arrives late may cancel a later statement on
+ * the same connection, as libpq warns for any cancel). */
 void db_cancel(PGconn *conn);
 
 /* Options of a blocking call; zero means the defaults. */
