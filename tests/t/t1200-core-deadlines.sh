@@ -100,6 +100,29 @@ done
 out=$("$helper" pg-connect 2000)
 t_like "$out" 'code=OK' "pg-connect connects within its deadline when the server runs"
 
+# what a screen refreshes: the non-blocking forms, driven together by one
+# poll() loop, give what the blocking functions give
+tpsql -c "INSERT INTO products (sku, name, description, price, active)
+	SELECT 'T1200-' || i, 'name ' || i, 'd', i, true FROM generate_series(1, 12) i" >/dev/null
+for i in 1 2 3 4 5 6 7; do acmectl jobs enqueue noop >/dev/null; done
+acmectl webhooks add https://hooks.example.com/t1200 -e '*' >/dev/null 2>&1
+tpsql -c "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, body)
+	SELECT (SELECT min(id) FROM webhooks), 'ev' || i, 'product.created', '{}'
+	FROM generate_series(1, 7) i" >/dev/null 2>"$TEST_TMP/deliv.err" ||
+	t_diag "deliveries not seeded: $(cat "$TEST_TMP/deliv.err")"
+out=$("$helper" screen 5000)
+t_diag "$out"
+for what in products-page products-count jobs-page webhooks deliveries stats; do
+	line=$(printf '%s\n' "$out" | grep "^$what ")
+	a=$(printf '%s\n' "$line" | sed -n 's/.* async=\([^ ]*\) .*/\1/p')
+	b=$(printf '%s\n' "$line" | sed -n 's/.* blocking=\([^ ]*\)$/\1/p')
+	t_is "$a" "$b" "$what: the non-blocking form gives what the blocking one gives"
+done
+t_like "$(printf '%s\n' "$out" | grep '^products-page ')" 'async=0:5:[A-Za-z0-9_-]+ ' \
+	"products page: five rows and a next cursor"
+t_like "$(printf '%s\n' "$out" | grep '^jobs-page ')" 'async=5:' "jobs page: five rows"
+t_like "$(printf '%s\n' "$out" | grep '^stats ')" 'async=0:7:7:' "stats: seven ready of seven enqueued"
+
 best_of_3 pg-query backend \
 	"PostgreSQL backend stopped: db_exec_deadline times out (TEMPFAIL) within 300 ms; the connection then answers"
 t_like "$(cat "$TEST_TMP/out.pg-query")" 'no answer within 200 ms' "the message names the deadline"
