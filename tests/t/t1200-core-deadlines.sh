@@ -22,7 +22,8 @@ pg_pid=$(cat "$TEST_SERVERS_DIR/pg.pid")
 redis_pid=$(cat "$TEST_SERVERS_DIR/redis.pid")
 stopped=
 # whatever happens, nothing stays stopped
-trap 'for p in $stopped; do kill -CONT "$p" 2>/dev/null; done; _t_cleanup' EXIT
+cont_all() { for _p in $stopped; do kill -CONT "$_p" 2>/dev/null; done; }
+trap 'cont_all; _t_cleanup' EXIT
 
 stop() { stopped="$stopped $1"; kill -STOP "$1"; }
 cont() { kill -CONT "$1"; }
@@ -104,7 +105,7 @@ t_like "$out" 'code=OK' "pg-connect connects within its deadline when the server
 # poll() loop, give what the blocking functions give
 tpsql -c "INSERT INTO products (sku, name, description, price, active)
 	SELECT 'T1200-' || i, 'name ' || i, 'd', i, true FROM generate_series(1, 12) i" >/dev/null
-for i in 1 2 3 4 5 6 7; do acmectl jobs enqueue noop >/dev/null; done
+for _ in 1 2 3 4 5 6 7; do acmectl jobs enqueue noop >/dev/null; done
 acmectl webhooks add https://hooks.example.com/t1200 -e '*' >/dev/null 2>&1
 tpsql -c "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, body)
 	SELECT (SELECT min(id) FROM webhooks), 'ev' || i, 'product.created', '{}'
