@@ -4,12 +4,11 @@
  * directory" for a missing socket says nothing about DATABASE_URL. We keep
  * libpq's text and add which server we tried and what to check.
  */
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/call.h"
 #include "core/clock.h"
 #include "core/db.h"
 #include "core/url.h"
@@ -48,7 +47,13 @@ PGconn *db_connect_url(const char *url, int timeout_s, const char *app, struct a
 	}
 	if (PQstatus(conn) == CONNECTION_OK)
 		return conn;
+	db_connect_error(conn, err);
+	PQfinish(conn);
+	return NULL;
+}
 
+int db_connect_error(PGconn *conn, struct acme_err *err)
+{
 	const char *msg = PQerrorMessage(conn);
 	char *where = db_describe(conn);
 	const char *hint;
@@ -82,8 +87,7 @@ PGconn *db_connect_url(const char *url, int timeout_s, const char *app, struct a
 	acme_err_set(err, ACME_E_UNAVAILABLE, "postgresql at %s: %s; %s", where, first, hint);
 	err->transient = transient;
 	free(where);
-	PQfinish(conn);
-	return NULL;
+	return -1;
 }
 
 PGconn *db_connect(const struct config *cfg, struct acme_err *err)
@@ -158,42 +162,15 @@ void db_rollback(PGconn *db)
 PGresult *db_exec_budget(PGconn *db, struct acme_err *err, const char *sql, int nparams,
 			 const char *const *params, int budget_ms, bool *timed_out)
 {
-	*timed_out = false;
-	if (!PQsendQueryParams(db, sql, nparams, NULL, params, NULL, NULL, 0))
-		return db_check(db, PQgetResult(db), err);
-	long long deadline = clock_mono_ms() + budget_ms;
-	bool cancelled = false;
-	while (PQisBusy(db)) {
-		long long left = deadline - clock_mono_ms();
-		if (left <= 0 && !cancelled) {
-			PGcancel *c = PQgetCancel(db);
-			char buf[256];
-			if (c) {
-				PQcancel(c, buf, sizeof(buf));
-				PQfreeCancel(c);
-			}
-			cancelled = true;
-		}
-		/* after a cancel, wait for the server's answer (error or rows) */
-		struct pollfd pfd = { PQsocket(db), POLLIN, 0 };
-		if (poll(&pfd, 1, cancelled ? 1000 : (int)left) < 0 && errno != EINTR)
-			break;
-		if (!PQconsumeInput(db))
-			break;
-	}
-	/* Drain every result so the connection is idle again. */
-	PGresult *res = NULL, *r;
-	while ((r = PQgetResult(db))) {
-		if (res)
-			PQclear(res);
-		res = r;
-	}
-	if (res && cancelled && strcmp(db_sqlstate(res), "57014") == 0) {   /* query_canceled */
-		PQclear(res);
-		*timed_out = true;
-		return NULL;
-	}
-	return db_check(db, res, err);
+	/* after the cancel, wait for the server's answer (error or rows): the
+	 * connection is idle again when this returns */
+	struct pgcall_opts o = { .deadline_ms = budget_ms > 0 ? budget_ms : 1, .cancel_wait_ms = -1 };
+	struct acme_err e = { 0 };
+	PGresult *res = pgcall_run(db, sql, nparams, params, &o, &e);
+	*timed_out = !res && e.code == ACME_E_TEMPFAIL;
+	if (!res && !*timed_out)
+		*err = e;
+	return res;
 }
 
 void db_close(PGconn *db)

@@ -19,6 +19,11 @@ PGconn *db_connect(const struct config *cfg, struct acme_err *err);
 /* Same, for an explicit URL (never printed unredacted). */
 PGconn *db_connect_url(const char *url, int timeout_s, const char *app, struct acme_err *err);
 
+/* Fill err from a failed connection's message (the text db_connect_url()
+ * gives: where, libpq's first line, what to check; transient when retrying
+ * may help). Returns -1. */
+int db_connect_error(PGconn *conn, struct acme_err *err);
+
 /* Run sql with nparams text parameters. Returns an owned PGresult (PQclear
  * it) whose status is COMMAND_OK or TUPLES_OK, or NULL with err set to
  * ACME_E_FAILURE holding the server's message (and SQLSTATE), or
@@ -34,7 +39,8 @@ PGresult *db_check(PGconn *db, PGresult *res, struct acme_err *err);
 int db_cmd(PGconn *db, struct acme_err *err, const char *sql, int nparams,
 	   const char *const *params);
 
-/* db_exec() with a time budget enforced by the client: the query is sent,
+/* db_exec() with a time budget enforced by the client (a pgcall, core/call.h,
+ * that waits for the cancel to be answered): the query is sent,
  * and if no answer has come within budget_ms it is cancelled (PQcancel) and
  * the call returns NULL with *timed_out set and err untouched. Nothing is
  * changed on the server session (a SET statement_timeout would itself run,

@@ -1,19 +1,18 @@
 /* health.c — readiness probes for `acmectl health`; see health.h.
  *
- * Every probe must end by its deadline whatever the server does: libpq's
- * connect_timeout bounds the connection (it counts whole seconds, at least
- * 2), the query runs asynchronously and is cancelled at the deadline, and
- * Redis commands run with a socket timeout. Errors keep the transient flag
+ * Every probe must end by its deadline whatever the server does: the
+ * connection and the query are calls with a deadline (core/call.h; the
+ * query is cancelled at the deadline), and Redis connects and commands run
+ * with a timeout in milliseconds. Errors keep the transient flag
  * core/db.c and core/rds.c set, which is what `--wait` retries on.
  */
-#include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/call.h"
 #include "core/clock.h"
 #include "core/db.h"
 #include "core/health.h"
@@ -80,52 +79,26 @@ int health_postgres(const char *url, long long timeout_ms, struct health_check *
 		*out = NULL;
 	if (!url)
 		return fail(hc, false, t0, "DATABASE_URL is not set");
-	int secs = (int)((timeout_ms + 999) / 1000);
-	db = db_connect_url(url, secs < 2 ? 2 : secs, "acmectl health", &err);
+	db = db_connect_deadline(url, "acmectl health", (long)(timeout_ms > 0 ? timeout_ms : 1), &err);
 	if (!db)
 		return fail(hc, err.transient, t0, "%s", err.msg);
-	if (!PQsendQuery(db, "SELECT 1")) {
-		fail(hc, true, t0, "postgresql: %.*s", (int)strcspn(PQerrorMessage(db), "\n"),
-		     PQerrorMessage(db));
-		goto out;
-	}
-	while (PQisBusy(db)) {
-		long long left = deadline - clock_mono_ms();
-		if (left <= 0) {
-			PGcancel *c = PQgetCancel(db);
-			char buf[256];
-			if (c) {
-				PQcancel(c, buf, sizeof(buf));
-				PQfreeCancel(c);
-			}
+	long long left = deadline - clock_mono_ms();
+	struct pgcall_opts o = { .deadline_ms = left > 0 ? (long)left : 1, .raw = true };
+	r = pgcall_run(db, "SELECT 1", 0, NULL, &o, &err);
+	if (!r) {
+		if (err.code == ACME_E_TEMPFAIL)
 			fail(hc, true, t0, "postgresql connected but did not answer SELECT 1 within %lld ms",
 			     timeout_ms);
-			goto out;
-		}
-		struct pollfd pfd = { PQsocket(db), POLLIN, 0 };
-		if (poll(&pfd, 1, (int)(left < 100 ? left : 100)) < 0 && errno != EINTR) {
-			fail(hc, true, t0, "postgresql: poll: %s", strerror(errno));
-			goto out;
-		}
-		if (!PQconsumeInput(db)) {
-			fail(hc, true, t0, "postgresql: connection lost: %.*s",
-			     (int)strcspn(PQerrorMessage(db), "\n"), PQerrorMessage(db));
-			goto out;
-		}
-	}
-	bool ok = true;
-	while ((r = PQgetResult(db))) {
-		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-			const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-			fail(hc, true, t0, "postgresql: SELECT 1 failed: %s (SQLSTATE %s)",
-			     m ? m : "no message", db_sqlstate(r));
-			ok = false;
-		}
-		PQclear(r);
-	}
-	r = NULL;
-	if (!ok)
+		else
+			fail(hc, true, t0, "%.*s", (int)strcspn(err.msg, "\n"), err.msg);
 		goto out;
+	}
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+		fail(hc, true, t0, "postgresql: SELECT 1 failed: %s (SQLSTATE %s)",
+		     m ? m : "no message", db_sqlstate(r));
+		goto out;
+	}
 	pass(hc, t0);
 	if (out) {
 		*out = db;
@@ -183,8 +156,8 @@ int health_redis(const char *url, long long timeout_ms, struct health_check *hc,
 		*out = NULL;
 	if (!url)
 		return fail(hc, false, t0, "REDIS_URL is not set");
-	int secs = (int)((timeout_ms + 999) / 1000);
-	c = rds_connect_url(url, secs < 1 ? 1 : secs, (int)(timeout_ms < 1 ? 1 : timeout_ms), &err);
+	c = rds_connect_url_ms(url, (long)(timeout_ms < 1 ? 1 : timeout_ms),
+			       (int)(timeout_ms < 1 ? 1 : timeout_ms), &err);
 	if (!c)
 		return fail(hc, err.transient && err.code != ACME_E_CONFIG, t0, "%s", err.msg);
 	if (rds_ping(c, &err) < 0) {

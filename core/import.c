@@ -70,6 +70,7 @@
 #include <time.h>
 
 #include "core/audit.h"
+#include "core/call.h"
 #include "core/config.h"
 #include "core/db.h"
 #include "core/failpoint.h"
@@ -295,54 +296,52 @@ static int conn_error(struct imp *im, PGresult *res, const char *what, struct ac
 			    primary ? primary : PQerrorMessage(im->conn), db_sqlstate(res));
 }
 
+/* Cancel what the import connection runs and wait for the server's answer,
+ * discarding it, so the connection can roll back. */
 static void cancel_statement(struct imp *im)
 {
-	char buf[256];
-	PGcancel *c = PQgetCancel(im->conn);
-	if (c) {
-		PQcancel(c, buf, sizeof(buf));
-		PQfreeCancel(c);
-	}
+	db_cancel(im->conn);
 	PGresult *r;
 	while ((r = PQgetResult(im->conn)) != NULL)
 		PQclear(r);
 }
 
-/* Run one statement without blocking the job (see the top comment). With
- * watch, progress is reported while it runs and a failed checkpoint cancels
- * it; without, only the connection is watched. Returns the result (owned)
- * or NULL with err. */
+struct run_tick {
+	struct imp *im;
+	bool stopped;              /* the checkpoint failed: its error is the call's */
+};
+
+/* Between slices of a running statement: progress when it is due, and the
+ * wait until it is due next. */
+static long run_sql_tick(void *arg, struct acme_err *err)
+{
+	struct run_tick *t = arg;
+	if (report(t->im, false, err) < 0) {
+		t->stopped = true;
+		return -1;
+	}
+	long wait = PROGRESS_MS - (long)(mono_ms() - t->im->last_report);
+	return wait < 1 ? 1 : wait;
+}
+
+/* Run one statement without blocking the job (see the top comment): a call
+ * (core/call.h) without a deadline. With watch, progress is reported while
+ * it runs and a failed checkpoint cancels it; without, only the connection
+ * is watched. Returns the result (owned) or NULL with err. */
 static PGresult *run_sql(struct imp *im, bool watch, const char *what, const char *sql,
 			 int nparams, const char *const *params, struct acme_err *err)
 {
-	PGresult *res = NULL, *r;
-
-	if (!PQsendQueryParams(im->conn, sql, nparams, NULL, params, NULL, NULL, 0)) {
-		conn_error(im, NULL, what, err);
-		return NULL;
+	struct run_tick t = { im, false };
+	struct pgcall_opts o = { .cancel_wait_ms = -1, .raw = true };
+	if (watch) {
+		o.tick = run_sql_tick;
+		o.tick_arg = &t;
 	}
-	for (;;) {
-		if (!PQconsumeInput(im->conn)) {
+	PGresult *res = pgcall_run(im->conn, sql, nparams, params, &o, err);
+	if (!res) {
+		if (!t.stopped && err->code == ACME_E_UNAVAILABLE)
 			conn_error(im, NULL, what, err);
-			return NULL;
-		}
-		if (!PQisBusy(im->conn))
-			break;
-		struct pollfd pfd = { PQsocket(im->conn), POLLIN, 0 };
-		int wait = PROGRESS_MS - (int)(mono_ms() - im->last_report);
-		if (poll(&pfd, 1, wait < 1 ? 1 : wait) < 0 && errno != EINTR) {
-			acme_err_set(err, ACME_E_FAILURE, "import: %s: poll: %s", what, strerror(errno));
-			cancel_statement(im);
-			return NULL;
-		}
-		if (watch && report(im, false, err) < 0) {
-			cancel_statement(im);
-			return NULL;
-		}
-	}
-	while ((r = PQgetResult(im->conn)) != NULL) {
-		PQclear(res);
-		res = r;
+		return NULL;
 	}
 	ExecStatusType st = PQresultStatus(res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -1152,12 +1151,7 @@ long long import_errors_each(PGconn *db, const char *job_id,
 			};
 			if (fn(user, &row, err) < 0) {
 				failed = true;
-				PGcancel *c = PQgetCancel(db);
-				char buf[256];
-				if (c) {
-					PQcancel(c, buf, sizeof(buf));
-					PQfreeCancel(c);
-				}
+				db_cancel(db);
 			}
 			n++;
 			PQfreemem(raw);

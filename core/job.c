@@ -562,41 +562,52 @@ int job_list(PGconn *db, const struct job_filter *f, struct job_row **rows, stru
 
 /* A cursor is "<created_at in µs since the epoch>.<id>" of the last row
  * shown: exact (no rounding of the time), and the id breaks ties. */
-int job_list_page(PGconn *db, const struct job_filter *f, struct job_row **rows,
-		  char **next_cursor, struct acme_err *err)
+#define LIST_SQL "SELECT " ROW_COLUMNS("NULL::text") "," \
+	" (extract(epoch FROM created_at) * 1000000)::bigint FROM jobs" \
+	" WHERE ($1::text IS NULL OR state = $1)" \
+	" AND ($2::text IS NULL OR type = $2)" \
+	" AND ($3::text IS NULL OR queue = $3)" \
+	" AND ($5::bigint IS NULL OR (created_at, id) < (timestamptz 'epoch' +" \
+	" $5::bigint * interval '1 microsecond', $6::text))" \
+	" ORDER BY created_at DESC, id DESC LIMIT $4::bigint"
+
+struct list_params {
+	char limit[24], after_us[24];
+	const char *v[6];
+};
+
+/* The parameters of LIST_SQL for f (pointing into f and lp). 0 / -1. */
+static int list_params(const struct job_filter *f, struct list_params *lp, struct acme_err *err)
 {
-	char limit[24], after_us[24] = "";
 	const char *after_id = NULL;
 	long lim = f->limit > 0 ? f->limit : 50;
-	*rows = NULL;
-	if (next_cursor)
-		*next_cursor = NULL;
+	memset(lp, 0, sizeof(*lp));
 	if (f->after) {
 		size_t nd = strspn(f->after, "0123456789");
 		struct acme_err ignored = { 0 };
-		if (nd == 0 || nd >= sizeof(after_us) || f->after[nd] != '.' ||
+		if (nd == 0 || nd >= sizeof(lp->after_us) || f->after[nd] != '.' ||
 		    queue_check_id(f->after + nd + 1, &ignored) < 0)
 			return acme_err_set(err, ACME_E_USAGE, "--after %s: not a cursor of jobs list "
 					    "(use the page's next_cursor as it is)", f->after);
-		memcpy(after_us, f->after, nd);
+		memcpy(lp->after_us, f->after, nd);
 		after_id = f->after + nd + 1;
 	}
 	/* one row more than asked tells whether there is a next page */
-	snprintf(limit, sizeof(limit), "%ld", lim + 1);
-	const char *params[6] = { f->state, f->type, f->queue, limit, after_id ? after_us : NULL,
-				  after_id };
-	/* unnamed statement: planned with the values, so the NULL tests fold
-	 * away and the (state|type, created_at) indexes are used */
-	PGresult *res = db_exec(db, err, "SELECT " ROW_COLUMNS("NULL::text") ","
-				" (extract(epoch FROM created_at) * 1000000)::bigint FROM jobs"
-				" WHERE ($1::text IS NULL OR state = $1)"
-				" AND ($2::text IS NULL OR type = $2)"
-				" AND ($3::text IS NULL OR queue = $3)"
-				" AND ($5::bigint IS NULL OR (created_at, id) < (timestamptz 'epoch' +"
-				" $5::bigint * interval '1 microsecond', $6::text))"
-				" ORDER BY created_at DESC, id DESC LIMIT $4::bigint", 6, params);
-	if (!res)
-		return -1;
+	snprintf(lp->limit, sizeof(lp->limit), "%ld", lim + 1);
+	lp->v[0] = f->state;
+	lp->v[1] = f->type;
+	lp->v[2] = f->queue;
+	lp->v[3] = lp->limit;
+	lp->v[4] = after_id ? lp->after_us : NULL;
+	lp->v[5] = after_id;
+	return 0;
+}
+
+/* The rows of a page (res is cleared). Returns their count. */
+static int list_rows(PGresult *res, const struct job_filter *f, struct job_row **rows,
+		     char **next_cursor)
+{
+	long lim = f->limit > 0 ? f->limit : 50;
 	int n = PQntuples(res);
 	bool more = n > lim;
 	if (more)
@@ -608,6 +619,44 @@ int job_list_page(PGconn *db, const struct job_filter *f, struct job_row **rows,
 		*next_cursor = xasprintf("%s.%s", PQgetvalue(res, n - 1, 19), PQgetvalue(res, n - 1, 0));
 	PQclear(res);
 	return n;
+}
+
+int job_list_page(PGconn *db, const struct job_filter *f, struct job_row **rows,
+		  char **next_cursor, struct acme_err *err)
+{
+	struct list_params lp;
+	*rows = NULL;
+	if (next_cursor)
+		*next_cursor = NULL;
+	if (list_params(f, &lp, err) < 0)
+		return -1;
+	/* unnamed statement: planned with the values, so the NULL tests fold
+	 * away and the (state|type, created_at) indexes are used */
+	PGresult *res = db_exec(db, err, LIST_SQL, 6, lp.v);
+	if (!res)
+		return -1;
+	return list_rows(res, f, rows, next_cursor);
+}
+
+int job_list_start(struct pgcall *call, PGconn *db, const struct job_filter *f, long deadline_ms,
+		   struct acme_err *err)
+{
+	struct list_params lp;
+	if (list_params(f, &lp, err) < 0)
+		return -1;
+	return pgcall_start(call, db, LIST_SQL, 6, lp.v, deadline_ms, err);
+}
+
+int job_list_finish(struct pgcall *call, const struct job_filter *f, struct job_row **rows,
+		    char **next_cursor, struct acme_err *err)
+{
+	*rows = NULL;
+	if (next_cursor)
+		*next_cursor = NULL;
+	PGresult *res = pgcall_finish(call, err);
+	if (!res)
+		return -1;
+	return list_rows(res, f, rows, next_cursor);
 }
 
 /* ---- enqueue -------------------------------------------------------------------- */

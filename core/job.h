@@ -36,6 +36,7 @@
 #include <stdbool.h>
 
 #include "core/audit.h"
+#include "core/call.h"
 #include "core/err.h"
 #include "core/queue.h"
 
@@ -198,6 +199,15 @@ int job_list(PGconn *db, const struct job_filter *f, struct job_row **rows, stru
  * one; concurrent inserts never shift rows between pages. */
 int job_list_page(PGconn *db, const struct job_filter *f, struct job_row **rows,
 		  char **next_cursor, struct acme_err *err);
+/* Non-blocking job_list_page() for a screen (core/call.h): _start sends the
+ * statement and returns at once; when the call is done (or to abandon it),
+ * _finish with the same f gives what job_list_page() gives, or -1 with err
+ * (ACME_E_TEMPFAIL when deadline_ms, <= 0: none, passed). f's strings are
+ * copied by _start. */
+int job_list_start(struct pgcall *call, PGconn *db, const struct job_filter *f, long deadline_ms,
+		   struct acme_err *err);
+int job_list_finish(struct pgcall *call, const struct job_filter *f, struct job_row **rows,
+		    char **next_cursor, struct acme_err *err);
 
 /* The verbs below change jobs on someone's behalf: with who (may be NULL:
  * no row) each writes one audit_log row (core/audit.h) when it changed

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/call.h"
 #include "core/clock.h"
 #include "core/db.h"
 #include "core/log.h"
@@ -555,57 +556,41 @@ static void watch_once(struct lockwatch *lw, PGconn *db)
 	PQclear(r);
 }
 
+struct watch_tick {
+	struct lockwatch *lw;
+	PGconn *db;
+	long long start, last_watch;
+};
+
+/* While a statement runs: past WATCH_AFTER_MS, look at its locks every
+ * WATCH_EVERY_MS. */
+static long watch_tick(void *arg, struct acme_err *err)
+{
+	struct watch_tick *w = arg;
+	(void)err;
+	long long t = clock_mono_ms();
+	if (t - w->start >= WATCH_AFTER_MS && t - w->last_watch >= WATCH_EVERY_MS) {
+		watch_once(w->lw, w->db);
+		w->last_watch = t;
+	}
+	return 0;
+}
+
 /*
- * Run one statement asynchronously so that, while it waits, the lock watcher
- * can look at pg_locks from a second connection. Returns the statement's
- * result (owned; PQclear it), which may be an error result; NULL when the
- * connection failed (err set).
+ * Run one statement (or script) as a call (core/call.h) so that, while it
+ * waits, the lock watcher can look at pg_locks from a second connection.
+ * Returns the statement's result (owned; PQclear it), which may be an error
+ * result (the first one); NULL when the connection failed (err set).
  */
 static PGresult *exec_watched(PGconn *db, struct lockwatch *lw, const char *sql, struct acme_err *err)
 {
-	PGresult *keep = NULL, *r;
-	long long start = clock_mono_ms(), last_watch = 0;
-
+	struct watch_tick w = { lw, db, clock_mono_ms(), 0 };
+	struct pgcall_opts o = {
+		.tick = watch_tick, .tick_arg = &w, .raw = true, .script = true,
+		.copy_refusal = "COPY FROM STDIN is not supported in migrations",
+	};
 	lw->seen[0] = '\0';
-	if (!PQsendQuery(db, sql))
-		goto lost;
-	for (;;) {
-		while (PQisBusy(db)) {
-			struct pollfd pfd = { PQsocket(db), POLLIN, 0 };
-			int pr = poll(&pfd, 1, 100);
-			if (pr < 0 && errno != EINTR)
-				goto lost;
-			if (PQconsumeInput(db) == 0)
-				goto lost;
-			long long t = clock_mono_ms();
-			if (PQisBusy(db) && t - start >= WATCH_AFTER_MS && t - last_watch >= WATCH_EVERY_MS) {
-				watch_once(lw, db);
-				last_watch = t;
-			}
-		}
-		r = PQgetResult(db);
-		if (!r)
-			break;
-		if (PQresultStatus(r) == PGRES_COPY_IN) {
-			PQputCopyEnd(db, "COPY FROM STDIN is not supported in migrations");
-			PQclear(r);
-			continue;
-		}
-		if (keep && PQresultStatus(keep) == PGRES_FATAL_ERROR) {
-			PQclear(r);
-			continue;
-		}
-		PQclear(keep);
-		keep = r;
-	}
-	if (!keep)
-		keep = PQmakeEmptyPGresult(db, PGRES_EMPTY_QUERY);
-	return keep;
-lost:
-	PQclear(keep);
-	acme_err_set(err, ACME_E_UNAVAILABLE, "postgresql: connection lost: %s", PQerrorMessage(db));
-	err->transient = true;
-	return NULL;
+	return pgcall_run(db, sql, 0, NULL, &o, err);
 }
 
 static bool result_ok(const PGresult *r)

@@ -460,6 +460,18 @@ out:
 	return rc;
 }
 
+/* The statement counting the first cap matches, or all when cap is 0. */
+static void count_sql(struct sqlq *q, const struct products_filter *f, long long cap)
+{
+	sqlq_add(q, "SELECT count(*) FROM (SELECT 1 FROM products WHERE true");
+	filter_sql(q, f);
+	if (cap > 0) {
+		sqlq_add(q, " LIMIT ");
+		sqlq_param(q, xasprintf("%lld", cap), true, "::bigint");
+	}
+	sqlq_add(q, ") s");
+}
+
 /* count(*) of the first cap matches, or of all when cap is 0. With
  * budget_ms > 0 the count may give up: 1 when it ran out of time. */
 static int count_capped(PGconn *db, const struct products_filter *f, long long cap,
@@ -467,13 +479,7 @@ static int count_capped(PGconn *db, const struct products_filter *f, long long c
 {
 	struct sqlq q;
 	sqlq_init(&q);
-	sqlq_add(&q, "SELECT count(*) FROM (SELECT 1 FROM products WHERE true");
-	filter_sql(&q, f);
-	if (cap > 0) {
-		sqlq_add(&q, " LIMIT ");
-		sqlq_param(&q, xasprintf("%lld", cap), true, "::bigint");
-	}
-	sqlq_add(&q, ") s");
+	count_sql(&q, f, cap);
 	if (budget_ms > 0) {
 		bool timed_out;
 		PGresult *res = db_exec_budget(db, err, q.sql.buf, q.n, (const char *const *)q.params,
@@ -527,17 +533,102 @@ int products_count(PGconn *db, const struct products_filter *f, long long *n,
 	return count_capped(db, f, 0, 0, n, err);
 }
 
+int products_count_start(struct pgcall *call, PGconn *db, const struct products_filter *f,
+			 long deadline_ms, struct acme_err *err)
+{
+	struct sqlq q;
+	sqlq_init(&q);
+	count_sql(&q, f, 0);
+	int rc = pgcall_start(call, db, q.sql.buf, q.n, (const char *const *)q.params, deadline_ms, err);
+	sqlq_release(&q);
+	return rc;
+}
+
+int products_count_finish(struct pgcall *call, long long *n, struct acme_err *err)
+{
+	PGresult *res = pgcall_finish(call, err);
+	if (!res)
+		return -1;
+	*n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
 void products_page_release(struct products_page *pg)
 {
 	free(pg->next_cursor);
 	pg->next_cursor = NULL;
 }
 
-int products_list(PGconn *db, const struct products_list_opts *o, products_row_fn fn, void *arg,
-		  struct products_page *pg, struct acme_err *err)
+/* The statement of one page (o checked); *offset gets the page's OFFSET.
+ * The parameters point into c: keep it until the statement is sent. */
+static int list_sql(const struct products_list_opts *o, struct sqlq *q, struct cursor *c,
+		    long long *offset, struct acme_err *err)
 {
 	const struct sort_spec *sp = &sort_specs[o->sort];
 	const char *dir = o->desc ? " DESC" : "";
+
+	*offset = 0;
+	if (o->limit < 1 || o->limit > PRODUCTS_LIMIT_MAX)
+		return acme_err_set(err, ACME_E_USAGE, "--limit %ld is out of range (1-%d)", o->limit,
+				    PRODUCTS_LIMIT_MAX);
+	if (o->after && cursor_decode(o->after, o->sort, o->desc, c, err) < 0)
+		return -1;
+	if (o->page > 1)
+		*offset = (o->page - 1) * o->limit;
+
+	sqlq_add(q, "SELECT " ROW_COLS ", ");
+	sqlq_add(q, sp->key_text);
+	sqlq_add(q, " FROM (");
+	if (!o->after) {
+		list_branch(q, o, NULL, NULL, 0, *offset);
+	} else {
+		list_branch(q, o, keyset_cond, c, 0, 0);
+		/* a second branch where NULLs follow (asc) or the cursor is in them (desc) */
+		if (sp->nullable && (o->desc ? c->key_null : !c->key_null)) {
+			sqlq_add(q, " UNION ALL ");
+			list_branch(q, o, keyset_cond, c, 1, 0);
+		}
+	}
+	/* s.: a bare name would be the output column, id::text sorting as text */
+	strbuf_addf(&q->sql, ") s ORDER BY s.%s%s", sp->col, dir);
+	if (!sp->unique)
+		strbuf_addf(&q->sql, ", s.id%s", dir);
+	sqlq_add(q, " LIMIT ");
+	sqlq_param(q, xasprintf("%ld", o->limit + 1), true, "::bigint");
+	return 0;
+}
+
+/* Pass a page's rows to fn and set the next cursor; the total when the
+ * whole match fitted on a first page (else it stays -1). Returns 0, or
+ * what fn returned to stop. */
+static int list_rows(const PGresult *res, const struct products_list_opts *o, long long offset,
+		     products_row_fn fn, void *arg, struct products_page *pg, struct acme_err *err)
+{
+	int nrows = PQntuples(res);
+	int shown = nrows > o->limit ? (int)o->limit : nrows;
+	for (int r = 0; r < shown; r++) {
+		struct products_row row;
+		row_from_result(res, r, &row);
+		int stop = fn(arg, &row, err);
+		if (stop)
+			return stop;
+		pg->count++;
+	}
+	if (nrows > o->limit) {
+		int last = shown - 1;
+		pg->next_cursor = cursor_encode(o->sort, o->desc,
+						PQgetisnull(res, last, ROW_NCOLS) ? NULL :
+						PQgetvalue(res, last, ROW_NCOLS), PQgetvalue(res, last, 0));
+	}
+	if (o->want_total && !o->after && offset == 0 && nrows <= o->limit)
+		pg->total = nrows;     /* the whole match fitted on the first page */
+	return 0;
+}
+
+int products_list(PGconn *db, const struct products_list_opts *o, products_row_fn fn, void *arg,
+		  struct products_page *pg, struct acme_err *err)
+{
 	struct cursor c = { 0 };
 	struct sqlq q;
 	PGresult *res = NULL;
@@ -547,69 +638,54 @@ int products_list(PGconn *db, const struct products_list_opts *o, products_row_f
 	memset(pg, 0, sizeof(*pg));
 	pg->total = -1;
 	sqlq_init(&q);
-	if (o->limit < 1 || o->limit > PRODUCTS_LIMIT_MAX) {
-		acme_err_set(err, ACME_E_USAGE, "--limit %ld is out of range (1-%d)", o->limit,
-			     PRODUCTS_LIMIT_MAX);
+	if (list_sql(o, &q, &c, &offset, err) < 0)
 		goto out;
-	}
-	if (o->after && cursor_decode(o->after, o->sort, o->desc, &c, err) < 0)
-		goto out;
-	if (o->page > 1)
-		offset = (o->page - 1) * o->limit;
-
-	sqlq_add(&q, "SELECT " ROW_COLS ", ");
-	sqlq_add(&q, sp->key_text);
-	sqlq_add(&q, " FROM (");
-	if (!o->after) {
-		list_branch(&q, o, NULL, NULL, 0, offset);
-	} else {
-		list_branch(&q, o, keyset_cond, &c, 0, 0);
-		/* a second branch where NULLs follow (asc) or the cursor is in them (desc) */
-		if (sp->nullable && (o->desc ? c.key_null : !c.key_null)) {
-			sqlq_add(&q, " UNION ALL ");
-			list_branch(&q, o, keyset_cond, &c, 1, 0);
-		}
-	}
-	/* s.: a bare name would be the output column, id::text sorting as text */
-	strbuf_addf(&q.sql, ") s ORDER BY s.%s%s", sp->col, dir);
-	if (!sp->unique)
-		strbuf_addf(&q.sql, ", s.id%s", dir);
-	sqlq_add(&q, " LIMIT ");
-	sqlq_param(&q, xasprintf("%ld", o->limit + 1), true, "::bigint");
-
 	if (!(res = sqlq_exec(db, &q, err)))
 		goto out;
-	int nrows = PQntuples(res);
-	int shown = nrows > o->limit ? (int)o->limit : nrows;
-	for (int r = 0; r < shown; r++) {
-		struct products_row row;
-		row_from_result(res, r, &row);
-		int stop = fn(arg, &row, err);
-		if (stop) {
-			rc = stop;
-			goto out;
-		}
-		pg->count++;
+	int stop = list_rows(res, o, offset, fn, arg, pg, err);
+	if (stop) {
+		rc = stop;
+		goto out;
 	}
-	if (nrows > o->limit) {
-		int last = shown - 1;
-		pg->next_cursor = cursor_encode(o->sort, o->desc,
-						PQgetisnull(res, last, ROW_NCOLS) ? NULL :
-						PQgetvalue(res, last, ROW_NCOLS), PQgetvalue(res, last, 0));
-	}
-
-	if (o->want_total) {
-		if (!o->after && offset == 0 && nrows <= o->limit) {
-			pg->total = nrows;     /* the whole match fitted on the first page */
-		} else if (page_total(db, &o->filter, pg, err) < 0) {
-			goto out;
-		}
-	}
+	if (o->want_total && pg->total < 0 && page_total(db, &o->filter, pg, err) < 0)
+		goto out;
 	rc = 0;
 out:
 	free(c.key);
 	PQclear(res);
 	sqlq_release(&q);
+	return rc;
+}
+
+int products_list_start(struct pgcall *call, PGconn *db, const struct products_list_opts *o,
+			long deadline_ms, struct acme_err *err)
+{
+	struct cursor c = { 0 };
+	struct sqlq q;
+	long long offset;
+	int rc = -1;
+
+	sqlq_init(&q);
+	if (list_sql(o, &q, &c, &offset, err) == 0)
+		rc = pgcall_start(call, db, q.sql.buf, q.n, (const char *const *)q.params,
+				  deadline_ms, err);
+	free(c.key);
+	sqlq_release(&q);
+	return rc;
+}
+
+int products_list_finish(struct pgcall *call, const struct products_list_opts *o,
+			 products_row_fn fn, void *arg, struct products_page *pg,
+			 struct acme_err *err)
+{
+	long long offset = o->page > 1 ? (o->page - 1) * o->limit : 0;
+	memset(pg, 0, sizeof(*pg));
+	pg->total = -1;
+	PGresult *res = pgcall_finish(call, err);
+	if (!res)
+		return -1;
+	int rc = list_rows(res, o, offset, fn, arg, pg, err);
+	PQclear(res);
 	return rc;
 }
 

@@ -19,6 +19,7 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 
+#include "core/call.h"
 #include "core/err.h"
 #include "core/product.h"
 
@@ -120,6 +121,28 @@ int products_export(PGconn *db, const struct products_filter *f, products_row_fn
 /* Exact number of matching products. */
 int products_count(PGconn *db, const struct products_filter *f, long long *n,
 		   struct acme_err *err);
+
+/* Non-blocking forms for a screen that refreshes (core/call.h): _start sends
+ * the same statement as the blocking function on db and returns at once
+ * (0 / -1 with err); the caller polls pgcall_fd() and steps the call, then
+ * _finish reads the result as the blocking function does and ends the call
+ * (it must be called once for every started call, also to abandon one).
+ * Errors as the blocking function's, plus ACME_E_TEMPFAIL when deadline_ms
+ * (<= 0: none) passed.
+ *
+ * products_list_finish() passes the rows to fn and fills pg like
+ * products_list(), except the total: it is set only when the whole match
+ * fitted on a first page, else -1 (a screen asks products_count_start() for
+ * it, with a deadline instead of the estimate and budget). o must be the
+ * options the call was started with. */
+int products_list_start(struct pgcall *call, PGconn *db, const struct products_list_opts *o,
+			long deadline_ms, struct acme_err *err);
+int products_list_finish(struct pgcall *call, const struct products_list_opts *o,
+			 products_row_fn fn, void *arg, struct products_page *pg,
+			 struct acme_err *err);
+int products_count_start(struct pgcall *call, PGconn *db, const struct products_filter *f,
+			 long deadline_ms, struct acme_err *err);
+int products_count_finish(struct pgcall *call, long long *n, struct acme_err *err);
 
 /* How a user names a product (issue 11): a bare word is a SKU, always, even
  * when it is a number; "id:42" is the product with id 42; "sku:TEXT" is the

@@ -1617,6 +1617,42 @@ out:
 	return rc;
 }
 
+/* The stats script's answer into st (zeros for a short answer). */
+static void stats_parse(const redisReply *r, struct queue_stats *st)
+{
+	if (r->elements < 10)
+		return;
+	st->now_ms = reply_ll(r->element[1]);
+	st->ready = reply_ll(r->element[2]);
+	st->scheduled = reply_ll(r->element[3]);
+	st->running = reply_ll(r->element[4]);
+	st->dead = reply_ll(r->element[5]);
+	st->paused = reply_ll(r->element[6]) > 0;
+	st->oldest_ready_ms = reply_ll(r->element[7]);
+	st->next_due_ms = reply_ll(r->element[8]);
+	const redisReply *h = r->element[9];
+	for (size_t i = 0; h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
+		const char *k = h->element[i]->str;
+		long long v = reply_ll(h->element[i + 1]);
+		if (!k)
+			continue;
+		if (strcmp(k, "enqueued") == 0)
+			st->enqueued = v;
+		else if (strcmp(k, "succeeded") == 0)
+			st->succeeded = v;
+		else if (strcmp(k, "retried") == 0)
+			st->retried = v;
+		else if (strcmp(k, "failed") == 0)
+			st->failed = v;
+		else if (strcmp(k, "dead") == 0)
+			st->dead_total = v;
+		else if (strcmp(k, "cancelled") == 0)
+			st->cancelled = v;
+		else if (strcmp(k, "requeued") == 0)
+			st->requeued = v;
+	}
+}
+
 int queue_stats(struct queue *q, const char *queue, struct queue_stats *st, struct acme_err *err)
 {
 	struct call c;
@@ -1628,39 +1664,44 @@ int queue_stats(struct queue *q, const char *queue, struct queue_stats *st, stru
 		call_release(&c);
 		return -1;
 	}
-	redisReply *r = c.reply;
-	if (r->elements >= 10) {
-		st->now_ms = reply_ll(r->element[1]);
-		st->ready = reply_ll(r->element[2]);
-		st->scheduled = reply_ll(r->element[3]);
-		st->running = reply_ll(r->element[4]);
-		st->dead = reply_ll(r->element[5]);
-		st->paused = reply_ll(r->element[6]) > 0;
-		st->oldest_ready_ms = reply_ll(r->element[7]);
-		st->next_due_ms = reply_ll(r->element[8]);
-		const redisReply *h = r->element[9];
-		for (size_t i = 0; h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2) {
-			const char *k = h->element[i]->str;
-			long long v = reply_ll(h->element[i + 1]);
-			if (!k)
-				continue;
-			if (strcmp(k, "enqueued") == 0)
-				st->enqueued = v;
-			else if (strcmp(k, "succeeded") == 0)
-				st->succeeded = v;
-			else if (strcmp(k, "retried") == 0)
-				st->retried = v;
-			else if (strcmp(k, "failed") == 0)
-				st->failed = v;
-			else if (strcmp(k, "dead") == 0)
-				st->dead_total = v;
-			else if (strcmp(k, "cancelled") == 0)
-				st->cancelled = v;
-			else if (strcmp(k, "requeued") == 0)
-				st->requeued = v;
-		}
-	}
+	stats_parse(c.reply, st);
 	call_release(&c);
+	return QUEUE_OK;
+}
+
+/* The non-blocking form sends EVAL with the script's text rather than
+ * EVALSHA: a NOSCRIPT answer would need a second round trip. */
+int queue_stats_start(struct rdscall *rc, struct queue *q, const char *queue, long deadline_ms,
+		      struct acme_err *err)
+{
+	struct call c;
+	if (queue_check_name("queue", queue, err) < 0)
+		return -1;
+	call_init(&c, q, S_STATS, queue, NULL);
+	free(c.argv[0]);
+	free(c.argv[1]);
+	c.argv[0] = xstrdup("EVAL");
+	c.len[0] = 4;
+	c.argv[1] = xstrndup(q->scripts->src[S_STATS], q->scripts->len[S_STATS]);
+	c.len[1] = q->scripts->len[S_STATS];
+	int r = rdscall_start(rc, q->rc, c.argc, (const char **)c.argv, c.len, deadline_ms, err);
+	call_release(&c);
+	return r;
+}
+
+int queue_stats_finish(struct rdscall *rc, struct queue_stats *st, struct acme_err *err)
+{
+	memset(st, 0, sizeof(*st));
+	redisReply *r = rdscall_finish(rc, err);
+	if (!r)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(r);
+		return acme_err_set(err, ACME_E_FAILURE, "redis: queue %s script: unexpected answer",
+				    script_names[S_STATS]);
+	}
+	stats_parse(r, st);
+	freeReplyObject(r);
 	return QUEUE_OK;
 }
 

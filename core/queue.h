@@ -90,6 +90,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/call.h"
 #include "core/err.h"
 
 /* X(constant, name) — the states, in the order of the jobs.state CHECK constraint. */
@@ -363,6 +364,14 @@ struct queue_stats {
 	long long enqueued, succeeded, retried, failed, dead_total, cancelled, requeued;
 };
 int queue_stats(struct queue *q, const char *queue, struct queue_stats *st, struct acme_err *err);
+/* Non-blocking queue_stats() for a screen (core/call.h): _start sends the
+ * stats script on q's connection and returns at once; when the call is done
+ * (or to abandon it) _finish fills st as queue_stats() does, or returns -1
+ * with err (ACME_E_TEMPFAIL when deadline_ms, <= 0: none, passed; the
+ * connection is then failed: connect again). */
+int queue_stats_start(struct rdscall *rc, struct queue *q, const char *queue, long deadline_ms,
+		      struct acme_err *err);
+int queue_stats_finish(struct rdscall *rc, struct queue_stats *st, struct acme_err *err);
 /* Every queue name ever used with this prefix, sorted. *names is owned
  * (free each and the array). Returns the count, or -1. */
 int queue_names(struct queue *q, char ***names, struct acme_err *err);

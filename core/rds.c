@@ -21,7 +21,11 @@ static int fail_ctx(redisContext *c, const char *where, struct acme_err *err)
 redisReply *rds_command(redisContext *c, struct acme_err *err, int argc, const char **argv,
 			const size_t *argvlen)
 {
-	redisReply *r = redisCommandArgv(c, argc, argv, argvlen);
+	return rds_check_reply(c, redisCommandArgv(c, argc, argv, argvlen), err);
+}
+
+redisReply *rds_check_reply(redisContext *c, redisReply *r, struct acme_err *err)
+{
 	if (!r) {
 		acme_err_set(err, ACME_E_UNAVAILABLE, "redis: %s",
 			     c->errstr[0] ? c->errstr : "connection lost");
@@ -70,6 +74,13 @@ int rds_ping(redisContext *c, struct acme_err *err)
 redisContext *rds_connect_url(const char *url, int connect_timeout_s, int timeout_ms,
 			      struct acme_err *err)
 {
+	return rds_connect_url_ms(url, (connect_timeout_s > 0 ? connect_timeout_s : 5) * 1000L,
+				  timeout_ms, err);
+}
+
+redisContext *rds_connect_url_ms(const char *url, long connect_ms, int timeout_ms,
+				 struct acme_err *err)
+{
 	struct redis_url u;
 	redisContext *c = NULL;
 	char *where = NULL;
@@ -79,7 +90,9 @@ redisContext *rds_connect_url(const char *url, int connect_timeout_s, int timeou
 		return NULL;
 	where = redis_url_describe(&u);
 
-	struct timeval ct = { connect_timeout_s > 0 ? connect_timeout_s : 5, 0 };
+	if (connect_ms <= 0)
+		connect_ms = 5000;
+	struct timeval ct = { connect_ms / 1000, (connect_ms % 1000) * 1000 };
 	struct timeval ot = ct;
 	if (timeout_ms > 0) {
 		ot.tv_sec = timeout_ms / 1000;

@@ -14,6 +14,11 @@
 redisContext *rds_connect(const struct config *cfg, int timeout_ms, struct acme_err *err);
 redisContext *rds_connect_url(const char *url, int connect_timeout_s, int timeout_ms,
 			      struct acme_err *err);
+/* The same with the connect timeout in milliseconds (<= 0: 5 s); the command
+ * timeout is connect_ms unless timeout_ms > 0, and AUTH and SELECT run
+ * under it. */
+redisContext *rds_connect_url_ms(const char *url, long connect_ms, int timeout_ms,
+				 struct acme_err *err);
 
 /* PING and require exactly PONG; a server still loading its dataset answers
  * LOADING, which is reported as transient ACME_E_UNAVAILABLE. */
@@ -27,5 +32,9 @@ redisReply *rds_command(redisContext *c, struct acme_err *err, int argc, const c
 
 /* Close a context (NULL is fine): for front ends, which never call hiredis. */
 void rds_close(redisContext *c);
+
+/* The checks of rds_command() on a reply r read from c (NULL: the
+ * connection failed): returns r, or NULL with err (r is freed). */
+redisReply *rds_check_reply(redisContext *c, redisReply *r, struct acme_err *err);
 
 #endif

@@ -469,18 +469,40 @@ static void webhook_from_row(const PGresult *res, int i, struct webhook *w)
 	w->updated_at = col(res, i, 17);
 }
 
-int webhook_list(PGconn *db, struct webhook **out, struct acme_err *err)
+#define LIST_SQL "SELECT " WEBHOOK_COLS " FROM webhooks ORDER BY id"
+
+/* Every row of res as an endpoint (res is cleared). Returns the count. */
+static int list_rows(PGresult *res, struct webhook **out)
 {
-	*out = NULL;
-	PGresult *res = db_exec(db, err, "SELECT " WEBHOOK_COLS " FROM webhooks ORDER BY id", 0, NULL);
-	if (!res)
-		return -1;
 	int n = PQntuples(res);
 	*out = xcalloc((size_t)n + 1, sizeof(**out));
 	for (int i = 0; i < n; i++)
 		webhook_from_row(res, i, &(*out)[i]);
 	PQclear(res);
 	return n;
+}
+
+int webhook_list(PGconn *db, struct webhook **out, struct acme_err *err)
+{
+	*out = NULL;
+	PGresult *res = db_exec(db, err, LIST_SQL, 0, NULL);
+	if (!res)
+		return -1;
+	return list_rows(res, out);
+}
+
+int webhook_list_start(struct pgcall *call, PGconn *db, long deadline_ms, struct acme_err *err)
+{
+	return pgcall_start(call, db, LIST_SQL, 0, NULL, deadline_ms, err);
+}
+
+int webhook_list_finish(struct pgcall *call, struct webhook **out, struct acme_err *err)
+{
+	*out = NULL;
+	PGresult *res = pgcall_finish(call, err);
+	if (!res)
+		return -1;
+	return list_rows(res, out);
 }
 
 int webhook_get(PGconn *db, long long id, struct webhook *out, struct acme_err *err)
@@ -791,27 +813,37 @@ static void delivery_from_row(const PGresult *res, int i, struct webhook_deliver
 	d->url = col(res, i, 15);
 }
 
-int webhook_deliveries(PGconn *db, const struct webhook_delivery_filter *f,
-		       struct webhook_delivery **out, long long *next, struct acme_err *err)
-{
+#define DELIVERIES_SQL "SELECT " DELIVERY_COLS DELIVERY_FROM \
+	"WHERE ($1::bigint IS NULL OR d.webhook_id = $1) " \
+	"AND ($2::text IS NULL OR d.status = $2) " \
+	"AND ($3::text IS NULL OR d.event_type = $3) " \
+	"AND ($5::bigint IS NULL OR d.id < $5) " \
+	"ORDER BY d.id DESC LIMIT $4"
+
+struct deliveries_params {
 	char wid[24], lim[24], after[24];
+	const char *v[5];
+};
+
+/* The parameters of DELIVERIES_SQL for f (pointing into f and dp). */
+static void deliveries_params(const struct webhook_delivery_filter *f, struct deliveries_params *dp)
+{
 	long limit = f->limit > 0 ? f->limit : 50;
-	ll_text(f->webhook_id, wid, sizeof(wid));
-	ll_text(limit + 1, lim, sizeof(lim));   /* one more tells whether a next page exists */
-	ll_text(f->after, after, sizeof(after));
-	const char *p[5] = { f->webhook_id ? wid : NULL, f->status, f->event_type, lim,
-			     f->after > 0 ? after : NULL };
-	*out = NULL;
-	if (next)
-		*next = 0;
-	PGresult *res = db_exec(db, err, "SELECT " DELIVERY_COLS DELIVERY_FROM
-				"WHERE ($1::bigint IS NULL OR d.webhook_id = $1) "
-				"AND ($2::text IS NULL OR d.status = $2) "
-				"AND ($3::text IS NULL OR d.event_type = $3) "
-				"AND ($5::bigint IS NULL OR d.id < $5) "
-				"ORDER BY d.id DESC LIMIT $4", 5, p);
-	if (!res)
-		return -1;
+	ll_text(f->webhook_id, dp->wid, sizeof(dp->wid));
+	ll_text(limit + 1, dp->lim, sizeof(dp->lim));   /* one more tells whether a next page exists */
+	ll_text(f->after, dp->after, sizeof(dp->after));
+	dp->v[0] = f->webhook_id ? dp->wid : NULL;
+	dp->v[1] = f->status;
+	dp->v[2] = f->event_type;
+	dp->v[3] = dp->lim;
+	dp->v[4] = f->after > 0 ? dp->after : NULL;
+}
+
+/* The deliveries of a page (res is cleared). Returns their count. */
+static int deliveries_rows(PGresult *res, const struct webhook_delivery_filter *f,
+			   struct webhook_delivery **out, long long *next)
+{
+	long limit = f->limit > 0 ? f->limit : 50;
 	int n = PQntuples(res);
 	if (n > limit) {
 		n = (int)limit;
@@ -823,6 +855,41 @@ int webhook_deliveries(PGconn *db, const struct webhook_delivery_filter *f,
 		delivery_from_row(res, i, &(*out)[i]);
 	PQclear(res);
 	return n;
+}
+
+int webhook_deliveries(PGconn *db, const struct webhook_delivery_filter *f,
+		       struct webhook_delivery **out, long long *next, struct acme_err *err)
+{
+	struct deliveries_params dp;
+	deliveries_params(f, &dp);
+	*out = NULL;
+	if (next)
+		*next = 0;
+	PGresult *res = db_exec(db, err, DELIVERIES_SQL, 5, dp.v);
+	if (!res)
+		return -1;
+	return deliveries_rows(res, f, out, next);
+}
+
+int webhook_deliveries_start(struct pgcall *call, PGconn *db,
+			     const struct webhook_delivery_filter *f, long deadline_ms,
+			     struct acme_err *err)
+{
+	struct deliveries_params dp;
+	deliveries_params(f, &dp);
+	return pgcall_start(call, db, DELIVERIES_SQL, 5, dp.v, deadline_ms, err);
+}
+
+int webhook_deliveries_finish(struct pgcall *call, const struct webhook_delivery_filter *f,
+			      struct webhook_delivery **out, long long *next, struct acme_err *err)
+{
+	*out = NULL;
+	if (next)
+		*next = 0;
+	PGresult *res = pgcall_finish(call, err);
+	if (!res)
+		return -1;
+	return deliveries_rows(res, f, out, next);
 }
 
 static int delivery_not_found(struct acme_err *err, long long id)

@@ -38,6 +38,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/call.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/jobtypes.h"
@@ -141,6 +142,12 @@ void webhooks_free(struct webhook *w, size_t n);
 
 /* Every endpoint by id. Returns the count or -1. */
 int webhook_list(PGconn *db, struct webhook **out, struct acme_err *err);
+/* Non-blocking webhook_list() for a screen (core/call.h): _start sends the
+ * statement and returns at once; when the call is done (or to abandon it)
+ * _finish gives what webhook_list() gives, or -1 with err (ACME_E_TEMPFAIL
+ * when deadline_ms, <= 0: none, passed). */
+int webhook_list_start(struct pgcall *call, PGconn *db, long deadline_ms, struct acme_err *err);
+int webhook_list_finish(struct pgcall *call, struct webhook **out, struct acme_err *err);
 /* One endpoint; ACME_E_NOT_FOUND when there is none. */
 int webhook_get(PGconn *db, long long id, struct webhook *out, struct acme_err *err);
 
@@ -232,6 +239,14 @@ struct webhook_delivery_filter {
  * count or -1. */
 int webhook_deliveries(PGconn *db, const struct webhook_delivery_filter *f,
 		       struct webhook_delivery **out, long long *next, struct acme_err *err);
+/* Non-blocking webhook_deliveries(), as webhook_list_start/_finish; _finish
+ * takes the filter the call was started with (its strings are copied by
+ * _start). */
+int webhook_deliveries_start(struct pgcall *call, PGconn *db,
+			     const struct webhook_delivery_filter *f, long deadline_ms,
+			     struct acme_err *err);
+int webhook_deliveries_finish(struct pgcall *call, const struct webhook_delivery_filter *f,
+			      struct webhook_delivery **out, long long *next, struct acme_err *err);
 /* One delivery with its body and its attempts (oldest first). */
 int webhook_delivery_get(PGconn *db, long long id, struct webhook_delivery *d,
 			 struct webhook_attempt **attempts, size_t *nattempts, struct acme_err *err);
