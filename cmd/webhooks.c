@@ -582,7 +582,7 @@ static json_t *test_json(long long wid, const char *event_id, const struct webho
 			    json_integer(d->last_latency_ms) : json_null());
 	json_object_set_new(o, "response_excerpt", d ? bytes_json(d->last_excerpt,
 				d->last_excerpt_len) : json_null());
-	json_object_set_new(o, "error", json_str_or_null(d && strcmp(d->status, "succeeded") != 0 ?
+	json_object_set_new(o, "error", json_str_or_null(d && d->state != DELIVERY_SUCCEEDED ?
 						    d->last_error : NULL));
 	return o;
 }
@@ -620,12 +620,11 @@ static int wh_test(struct ctx *ctx, struct args *a)
 			ctx->err = e;
 			return -1;
 		}
-		if (got == 0 && (strcmp(d.status, "succeeded") == 0 || strcmp(d.status, "failed") == 0 ||
-				 strcmp(d.status, "cancelled") == 0))
+		if (got == 0 && delivery_status_is_final(d.state))
 			break;
 		long long waited = clock_mono_ms() - start;
 		/* no worker serving the webhooks queue: say so (cmd/wait.h) */
-		bool waiting = got < 0 || strcmp(d.status, "pending") == 0;
+		bool waiting = got < 0 || d.state == DELIVERY_PENDING;
 		wait_watch_tick(&ww, waiting);
 		if (waited >= timeout) {
 			char why[320];
@@ -645,7 +644,7 @@ static int wh_test(struct ctx *ctx, struct args *a)
 	print_doc(ctx, doc);
 	json_decref(doc);
 	int rc = 0;
-	if (strcmp(d.status, "succeeded") == 0)
+	if (d.state == DELIVERY_SUCCEEDED)
 		ctx_msg(ctx, "webhook %lld answered HTTP %d in %d ms", id, d.last_status_code,
 			d.last_latency_ms);
 	else
@@ -695,7 +694,8 @@ static int wh_deliveries(struct ctx *ctx, struct args *a)
 	struct webhook_delivery *ds = NULL;
 	if (a->argc > 0 && parse_id(ctx, a->argv[0], "webhook", &f.webhook_id) < 0)
 		return -1;
-	if (f.status && !strstr("|" WEBHOOK_STATUSES "|", f.status))
+	enum delivery_status want;
+	if (f.status && delivery_status_parse(f.status, &want) < 0)
 		return acme_err_set(&ctx->err, ACME_E_USAGE, "--status %s: expected one of %s",
 				    f.status, WEBHOOK_STATUSES);
 	if (f.webhook_id) {
@@ -736,7 +736,7 @@ static int wh_deliveries(struct ctx *ctx, struct args *a)
 			const char *row[] = { id, wid, d->event_id, d->event_type, d->status, att,
 					      d->last_status_code ? code : NULL, d->next_attempt_at,
 					      d->created_at,
-					      strcmp(d->status, "succeeded") == 0 ? NULL : d->last_error };
+					      d->state == DELIVERY_SUCCEEDED ? NULL : d->last_error };
 			output_row(o, row);
 		}
 		char cursor[24];

@@ -801,6 +801,9 @@ static void delivery_from_row(const PGresult *res, int i, struct webhook_deliver
 	d->event_id = col(res, i, 3);
 	d->event_type = col(res, i, 4);
 	d->status = col(res, i, 5);
+	d->state = DELIVERY_PENDING;
+	if (d->status)
+		delivery_status_parse(d->status, &d->state);
 	d->attempts = col_int(res, i, 6, 0);
 	d->next_attempt_at = col(res, i, 7);
 	d->last_error = col(res, i, 8);
@@ -992,12 +995,13 @@ int webhook_redeliver(PGconn *db, const struct webhook_actor *who, long long id,
 		rc = delivery_not_found(err, id);
 	if (rc == 0) {
 		const char *status = PQgetvalue(res, 0, 0);
+		enum delivery_status st = DELIVERY_PENDING;
+		delivery_status_parse(status, &st);
 		if (!col_bool(res, 0, 1) && strcmp(PQgetvalue(res, 0, 4), WEBHOOK_EVENT_TEST) != 0)
 			rc = acme_err_set(err, ACME_E_REFUSED, "delivery %lld: webhook %s is disabled; "
 					  "enable it first ('acmectl webhooks enable %s')", id,
 					  PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 2));
-		else if (strcmp(status, "pending") == 0 || strcmp(status, "delivering") == 0 ||
-			 strcmp(status, "retrying") == 0)
+		else if (!delivery_status_is_final(st))
 			rc = acme_err_set(err, ACME_E_REFUSED, "delivery %lld is still %s; redeliver "
 					  "it once it has succeeded or failed", id, status);
 	}
@@ -1037,4 +1041,30 @@ int webhook_wake(PGconn *db, struct queue *q, const char *id, long long delay_ms
 		rc = job_enqueue(db, q, &spec, by, NULL, &existed, err);
 	free(by);
 	return rc;
+}
+
+/* ---- delivery status ---- */
+
+static const char *const delivery_status_names[DELIVERY__COUNT] = {
+	"pending", "delivering", "retrying", "succeeded", "failed", "cancelled",
+};
+
+const char *delivery_status_name(enum delivery_status s)
+{
+	return (unsigned)s < DELIVERY__COUNT ? delivery_status_names[s] : "unknown";
+}
+
+int delivery_status_parse(const char *s, enum delivery_status *out)
+{
+	for (int i = 0; i < DELIVERY__COUNT; i++)
+		if (strcmp(s, delivery_status_names[i]) == 0) {
+			*out = (enum delivery_status)i;
+			return 0;
+		}
+	return -1;
+}
+
+bool delivery_status_is_final(enum delivery_status s)
+{
+	return s == DELIVERY_SUCCEEDED || s == DELIVERY_FAILED || s == DELIVERY_CANCELLED;
 }

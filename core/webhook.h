@@ -198,9 +198,23 @@ int webhook_test(PGconn *db, long long id, char *event_id, struct acme_err *err)
 
 /* ---- deliveries ------------------------------------------------------------------- */
 
+/* A delivery's status, as the webhook_deliveries.status column spells it
+ * (delivery_status_name): waiting (pending, or retrying after a failed
+ * attempt), claimed by a deliverer (delivering), or final (succeeded,
+ * failed, cancelled). */
+enum delivery_status {
+	DELIVERY_PENDING, DELIVERY_DELIVERING, DELIVERY_RETRYING, DELIVERY_SUCCEEDED,
+	DELIVERY_FAILED, DELIVERY_CANCELLED, DELIVERY__COUNT
+};
+const char *delivery_status_name(enum delivery_status s);
+/* 0 / -1 for a word that is not a status (*out untouched). */
+int delivery_status_parse(const char *s, enum delivery_status *out);
+bool delivery_status_is_final(enum delivery_status s);
+
 struct webhook_delivery {
 	long long id, webhook_id, redelivery_of;   /* 0 = not a redelivery */
-	char *event_id, *event_type, *status;
+	char *event_id, *event_type, *status;      /* status: its name, as stored */
+	enum delivery_status state;                /* the same, to compare */
 	int attempts;
 	char *next_attempt_at, *last_error, *created_at, *delivered_at, *updated_at;
 	int last_status_code;          /* of the last attempt; 0 = none */

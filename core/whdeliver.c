@@ -840,23 +840,23 @@ static int record_endpoint(struct pump *p, struct transfer *t, struct acme_err *
 
 /* What becomes of a delivery after this attempt: its status and, when it
  * is retried, the delay. */
-static const char *decide(struct pump *p, struct transfer *t, long long *delay_ms)
+static enum delivery_status decide(struct pump *p, struct transfer *t, long long *delay_ms)
 {
 	*delay_ms = -1;
 	if (t->outcome == WEBHOOK_SUCCEEDED)
-		return "succeeded";
+		return DELIVERY_SUCCEEDED;
 	if (t->outcome == WEBHOOK_RETRY && !t->test &&
 	    (*delay_ms = webhook_retry_delay_ms(&p->s, t->attempt, t->retry_after_ms)) >= 0)
-		return "retrying";
+		return DELIVERY_RETRYING;
 	if (t->outcome == WEBHOOK_RETRY && !t->test) {
 		char *more = xasprintf("%s; gave up after %d attempts", t->error, t->attempt);
 		free(t->error);
 		t->error = more;
 	}
-	return "failed";
+	return DELIVERY_FAILED;
 }
 
-static json_t *outcome_json(struct pump *p, struct transfer *t, const char **status,
+static json_t *outcome_json(struct pump *p, struct transfer *t, enum delivery_status *status,
 			    long long *delay_ms)
 {
 	*status = decide(p, t, delay_ms);
@@ -864,7 +864,7 @@ static json_t *outcome_json(struct pump *p, struct transfer *t, const char **sta
 	json_t *o = json_object();
 	json_object_set_new(o, "id", json_integer(t->delivery_id));
 	json_object_set_new(o, "attempt", json_integer(t->attempt));
-	json_object_set_new(o, "status", json_string(*status));
+	json_object_set_new(o, "status", json_string(delivery_status_name(*status)));
 	json_object_set_new(o, "delay", *delay_ms >= 0 ? json_real((double)*delay_ms / 1000.0) :
 			    json_null());
 	json_object_set_new(o, "error", text_json(t->error));
@@ -891,7 +891,7 @@ static json_t *outcome_json(struct pump *p, struct transfer *t, const char **sta
 static int record_batch(struct pump *p, struct transfer **done, size_t n, struct acme_err *err)
 {
 	json_t *arr = json_array();
-	const char **status = xcalloc(n, sizeof(*status));
+	enum delivery_status *status = xcalloc(n, sizeof(*status));
 	long long *delay = xcalloc(n, sizeof(*delay));
 	bool *ours = xcalloc(n, sizeof(*ours));
 	bool extra = false;
@@ -923,9 +923,9 @@ static int record_batch(struct pump *p, struct transfer **done, size_t n, struct
 				 "was recorded; another deliverer has it now", t->delivery_id, t->attempt);
 			continue;
 		}
-		if (strcmp(status[i], "succeeded") == 0)
+		if (status[i] == DELIVERY_SUCCEEDED)
 			p->succeeded++;
-		else if (strcmp(status[i], "retrying") == 0)
+		else if (status[i] == DELIVERY_RETRYING)
 			p->retried++;
 		else
 			p->failed++;
@@ -936,7 +936,7 @@ static int record_batch(struct pump *p, struct transfer **done, size_t n, struct
 		else
 			log_info("webhooks: delivery %lld (%s to webhook %lld) attempt %d: %s; %s%s%.3f%s",
 				 t->delivery_id, t->event_id, t->webhook_id, t->attempt, t->error,
-				 status[i], delay[i] >= 0 ? " in " : "",
+				 delivery_status_name(status[i]), delay[i] >= 0 ? " in " : "",
 				 delay[i] >= 0 ? (double)delay[i] / 1000.0 : 0.0, delay[i] >= 0 ? " s" : "");
 		extra |= t->test || t->outcome != WEBHOOK_SUCCEEDED;
 	}

@@ -56,7 +56,9 @@ int webhook_recover_claims(PGconn *db, const struct webhook_settings *s, long lo
 		return -1;
 	long long again = 0, failed = 0;
 	for (int i = 0; i < PQntuples(res); i++) {
-		if (strcmp(PQgetvalue(res, i, 0), "failed") == 0)
+		enum delivery_status st = DELIVERY_RETRYING;
+		delivery_status_parse(PQgetvalue(res, i, 0), &st);
+		if (st == DELIVERY_FAILED)
 			failed++;
 		else
 			again++;

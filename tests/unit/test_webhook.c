@@ -250,6 +250,32 @@ static void test_durations_and_events(void **state)
 	assert_false(webhook_event_matches("import.completed", "import.failed"));
 }
 
+/* Issue 12: a delivery's status is an enum like a job's state; its names are
+ * the column's words and the --status choices, in the same order. */
+static void test_delivery_status(void **state)
+{
+	(void)state;
+	char all[256] = "";
+	for (int i = 0; i < DELIVERY__COUNT; i++) {
+		enum delivery_status st = DELIVERY__COUNT;
+		const char *name = delivery_status_name((enum delivery_status)i);
+		assert_int_equal(delivery_status_parse(name, &st), 0);
+		assert_int_equal(st, i);
+		strcat(all, i ? "|" : "");
+		strcat(all, name);
+	}
+	assert_string_equal(all, WEBHOOK_STATUSES);
+	enum delivery_status st = DELIVERY_PENDING;
+	assert_int_equal(delivery_status_parse("delivered", &st), -1);
+	assert_int_equal(st, DELIVERY_PENDING);
+	assert_true(delivery_status_is_final(DELIVERY_SUCCEEDED));
+	assert_true(delivery_status_is_final(DELIVERY_FAILED));
+	assert_true(delivery_status_is_final(DELIVERY_CANCELLED));
+	assert_false(delivery_status_is_final(DELIVERY_PENDING));
+	assert_false(delivery_status_is_final(DELIVERY_DELIVERING));
+	assert_false(delivery_status_is_final(DELIVERY_RETRYING));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,6 +287,7 @@ int main(void)
 		cmocka_unit_test(test_disable_threshold),
 		cmocka_unit_test(test_urls),
 		cmocka_unit_test(test_durations_and_events),
+		cmocka_unit_test(test_delivery_status),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
