@@ -178,3 +178,39 @@ void db_close(PGconn *db)
 	if (db)
 		PQfinish(db);
 }
+
+PGconn *db_connect_like(PGconn *db, const char *app, struct acme_err *err)
+{
+	PQconninfoOption *opts = PQconninfo(db);
+	size_t n = 0, k = 0;
+	PGconn *c;
+
+	if (!opts) {
+		acme_err_set(err, ACME_E_FAILURE, "cannot read the connection parameters");
+		return NULL;
+	}
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		n++;
+	const char **kw = xcalloc(n + 2, sizeof(char *));
+	const char **val = xcalloc(n + 2, sizeof(char *));
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val || !o->val[0] || strcmp(o->keyword, "application_name") == 0)
+			continue;
+		kw[k] = o->keyword;
+		val[k++] = o->val;
+	}
+	kw[k] = "application_name";
+	val[k++] = app;
+	c = PQconnectdbParams(kw, val, 0);
+	if (!c || PQstatus(c) != CONNECTION_OK) {
+		acme_err_set(err, ACME_E_UNAVAILABLE, "second postgresql connection: %s",
+			     c ? PQerrorMessage(c) : "out of memory");
+		err->transient = true;
+		PQfinish(c);
+		c = NULL;
+	}
+	free(kw);
+	free(val);
+	PQconninfoFree(opts);
+	return c;
+}

@@ -61,6 +61,12 @@ int db_begin(PGconn *db, const char *begin_sql, struct acme_err *err);
 int db_commit(PGconn *db, struct acme_err *err);
 void db_rollback(PGconn *db);
 
+/* A second connection with the same parameters as db (host, database, user,
+ * password, TLS...) under another application_name, for work beside it (an
+ * import's COPY, a migration's lock watcher). NULL with err set
+ * (ACME_E_UNAVAILABLE, transient). */
+PGconn *db_connect_like(PGconn *db, const char *app, struct acme_err *err);
+
 /* Close a connection (NULL is fine): for front ends, which never call libpq. */
 void db_close(PGconn *db);
 

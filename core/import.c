@@ -71,6 +71,7 @@
 
 #include "core/audit.h"
 #include "core/call.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/db.h"
 #include "core/failpoint.h"
@@ -235,17 +236,10 @@ struct imp {
 	long long step_started;
 };
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The merge's steps, timed for the result (benchmarks read them). */
 static void step(struct imp *im, const char *name)
 {
-	long long now = mono_ms();
+	long long now = clock_mono_ms();
 	if (im->step && im->step_started)
 		json_object_set_new(im->steps, im->step, json_integer(now - im->step_started));
 	im->step = name;
@@ -260,7 +254,7 @@ static json_t *progress_json(struct imp *im)
 			      "rows", (json_int_t)(im->accepted + im->rejected),
 			      "accepted", (json_int_t)im->accepted,
 			      "rejected", (json_int_t)im->rejected,
-			      "elapsed_ms", (json_int_t)(mono_ms() - im->started));
+			      "elapsed_ms", (json_int_t)(clock_mono_ms() - im->started));
 	if (im->step)
 		json_object_set_new(p, "step", json_string(im->step));
 	if (im->duplicates >= 0 && strcmp(im->phase, "parse") != 0)
@@ -271,7 +265,7 @@ static json_t *progress_json(struct imp *im)
 /* Progress (and so a checkpoint) when PROGRESS_MS passed, or always with force. */
 static int report(struct imp *im, bool force, struct acme_err *err)
 {
-	long long now = mono_ms();
+	long long now = clock_mono_ms();
 	if (!force && now - im->last_report < PROGRESS_MS)
 		return 0;
 	im->last_report = now;
@@ -320,7 +314,7 @@ static long run_sql_tick(void *arg, struct acme_err *err)
 		t->stopped = true;
 		return -1;
 	}
-	long wait = PROGRESS_MS - (long)(mono_ms() - t->im->last_report);
+	long wait = PROGRESS_MS - (long)(clock_mono_ms() - t->im->last_report);
 	return wait < 1 ? 1 : wait;
 }
 
@@ -550,37 +544,9 @@ static int on_reject(void *user, const struct csvimport_reject *rej, struct acme
 
 static PGconn *clone_connection(PGconn *db, const char *app, struct acme_err *err)
 {
-	PQconninfoOption *opts = PQconninfo(db);
-	size_t n = 0, k = 0;
-	PGconn *c;
-
-	if (!opts) {
-		acme_err_set(err, ACME_E_FAILURE, "import: cannot read the connection parameters");
-		return NULL;
-	}
-	for (PQconninfoOption *o = opts; o->keyword; o++)
-		n++;
-	const char **kw = xcalloc(n + 2, sizeof(char *));
-	const char **val = xcalloc(n + 2, sizeof(char *));
-	for (PQconninfoOption *o = opts; o->keyword; o++) {
-		if (!o->val || !o->val[0] || strcmp(o->keyword, "application_name") == 0)
-			continue;
-		kw[k] = o->keyword;
-		val[k++] = o->val;
-	}
-	kw[k] = "application_name";
-	val[k++] = app;
-	c = PQconnectdbParams(kw, val, 0);
-	if (!c || PQstatus(c) != CONNECTION_OK) {
-		acme_err_set(err, ACME_E_UNAVAILABLE, "import: second postgresql connection: %s",
-			     c ? PQerrorMessage(c) : "out of memory");
-		err->transient = true;
-		PQfinish(c);
-		c = NULL;
-	}
-	free(kw);
-	free(val);
-	PQconninfoFree(opts);
+	PGconn *c = db_connect_like(db, app, err);
+	if (!c)
+		acme_err_prefix(err, "import");
 	return c;
 }
 
@@ -925,8 +891,7 @@ static void rollback(struct imp *im)
 	if (PQisBusy(im->conn))
 		cancel_statement(im);
 	if (im->in_tx) {
-		PGresult *r = PQexec(im->conn, "ROLLBACK");
-		PQclear(r);
+		db_rollback(im->conn);
 		im->in_tx = false;
 	}
 }
@@ -945,7 +910,7 @@ static void record_failure(struct imp *im, const struct acme_err *why)
 
 	if (!db || PQstatus(db) != CONNECTION_OK)
 		return;
-	if (db_cmd(db, &e, "BEGIN", 0, NULL) < 0)
+	if (db_begin(db, NULL, &e) < 0)
 		return;
 	if (job_check_lease(db, run->job->id, run->job->token, &cancel, &e) < 0)
 		goto rollback;
@@ -983,8 +948,7 @@ static void record_failure(struct imp *im, const struct acme_err *why)
 	if (job_commit(db, run->job, outcome, NULL, why->msg, &e) == 0)
 		return;
 rollback:;
-	PGresult *r = PQexec(db, "ROLLBACK");
-	PQclear(r);
+	db_rollback(db);
 }
 
 /* --strict and some rows were rejected: keep the rejected rows, touch no
@@ -1017,7 +981,7 @@ int import_run(struct job_run *run, struct acme_err *err)
 	im.run = run;
 	im.phase = "start";
 	im.duplicates = -1;
-	im.started = im.last_report = mono_ms();
+	im.started = im.last_report = clock_mono_ms();
 	im.unknown = json_array();
 	im.steps = json_object();
 	strbuf_init(&im.rows, 0);
@@ -1051,7 +1015,7 @@ int import_run(struct job_run *run, struct acme_err *err)
 	im.phase = "parse";
 	if (report(&im, true, err) < 0 || stage(&im, err) < 0)
 		goto fail;
-	im.parse_ms = mono_ms() - im.started;
+	im.parse_ms = clock_mono_ms() - im.started;
 	if (im.params.strict && im.rejected > 0) {
 		if (refuse(&im, err) < 0)
 			goto fail;
@@ -1064,7 +1028,7 @@ int import_run(struct job_run *run, struct acme_err *err)
 	}
 	if (FAILPOINT(IMPORT_BEFORE_MERGE, err) < 0 || merge(&im, err) < 0)
 		goto fail;
-	im.merge_ms = mono_ms() - im.started - im.parse_ms;
+	im.merge_ms = clock_mono_ms() - im.started - im.parse_ms;
 
 	step(&im, "commit");
 	if (report(&im, true, err) < 0)
@@ -1078,7 +1042,7 @@ int import_run(struct job_run *run, struct acme_err *err)
 	 * the commit step's time is what it took until then */
 	step(&im, NULL);
 	json_object_set_new(counts, "steps_ms", json_incref(im.steps));
-	json_object_set_new(counts, "duration_ms", json_integer(mono_ms() - im.started));
+	json_object_set_new(counts, "duration_ms", json_integer(clock_mono_ms() - im.started));
 	json_object_set_new(counts, "parse_ms", json_integer(im.parse_ms));
 	json_object_set_new(counts, "merge_ms", json_integer(im.merge_ms));
 	run->result = counts;

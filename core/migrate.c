@@ -149,7 +149,7 @@ static void lock_release(struct migrate *mg)
 	if (PQstatus(mg->db) != CONNECTION_OK)
 		return;
 	if (PQtransactionStatus(mg->db) != PQTRANS_IDLE)
-		PQclear(PQexec(mg->db, "ROLLBACK"));
+		db_rollback(mg->db);
 	snprintf(k1, sizeof(k1), "%d", MIGRATE_LOCK_KEY1);
 	snprintf(k2, sizeof(k2), "%d", MIGRATE_LOCK_KEY2);
 	const char *p[2] = { k1, k2 };
@@ -490,34 +490,8 @@ static void watch_release(struct lockwatch *lw)
 /* Open a second connection with the same parameters as db. */
 static PGconn *connect_like(PGconn *db)
 {
-	PQconninfoOption *opts = PQconninfo(db);
-	const char **kw = NULL, **val = NULL;
-	size_t n = 0;
-	PGconn *c = NULL;
-	if (!opts)
-		return NULL;
-	for (PQconninfoOption *o = opts; o->keyword; o++)
-		n++;
-	kw = xcalloc(n + 2, sizeof(*kw));
-	val = xcalloc(n + 2, sizeof(*val));
-	n = 0;
-	for (PQconninfoOption *o = opts; o->keyword; o++) {
-		if (!o->val || !o->val[0] || strcmp(o->keyword, "application_name") == 0)
-			continue;
-		kw[n] = o->keyword;
-		val[n++] = o->val;
-	}
-	kw[n] = "application_name";
-	val[n++] = "acmectl migrate lock watcher";
-	c = PQconnectdbParams(kw, val, 0);
-	if (c && PQstatus(c) != CONNECTION_OK) {
-		PQfinish(c);
-		c = NULL;
-	}
-	free(kw);
-	free(val);
-	PQconninfoFree(opts);
-	return c;
+	struct acme_err ignored;
+	return db_connect_like(db, "acmectl migrate lock watcher", &ignored);
 }
 
 /* Look at what the migrating backend is waiting for and remember it. */
@@ -721,7 +695,7 @@ static int run_part(struct migrate *mg, const struct migration *m, bool down, lo
 	long long t0;
 
 	if (!no_tx) {
-		if (db_cmd(mg->db, err, "BEGIN", 0, NULL) < 0 || set_lock_timeout(mg, true, err) < 0)
+		if (db_begin(mg->db, NULL, err) < 0 || set_lock_timeout(mg, true, err) < 0)
 			goto out;
 		t0 = clock_mono_ms();
 		for (size_t i = 0; i < n; i++) {
@@ -745,7 +719,7 @@ static int run_part(struct migrate *mg, const struct migration *m, bool down, lo
 			acme_err_prefix(err, "migration %04d %s: recording it", m->version, m->name);
 			goto out;
 		}
-		if (db_cmd(mg->db, err, "COMMIT", 0, NULL) < 0) {
+		if (db_commit(mg->db, err) < 0) {
 			acme_err_prefix(err, "migration %04d %s: commit", m->version, m->name);
 			goto out;
 		}
@@ -787,7 +761,7 @@ static int run_part(struct migrate *mg, const struct migration *m, bool down, lo
 out:
 	if (rc < 0 && PQstatus(mg->db) == CONNECTION_OK &&
 	    PQtransactionStatus(mg->db) != PQTRANS_IDLE)
-		PQclear(PQexec(mg->db, "ROLLBACK"));
+		db_rollback(mg->db);
 	if (no_tx && PQstatus(mg->db) == CONNECTION_OK)
 		PQclear(PQexec(mg->db, "RESET lock_timeout"));
 	PQclear(r);
@@ -968,7 +942,7 @@ int migrate_baseline(struct migrate *mg, int version, struct migrate_result *res
 		lock_release(mg);
 		return 0;
 	}
-	if (db_cmd(mg->db, err, "BEGIN", 0, NULL) < 0)
+	if (db_begin(mg->db, NULL, err) < 0)
 		goto fail;
 	for (size_t i = 0; i < res->nplan; i++)
 		if (record(mg, res->plan[i], "baseline", 0, NULL, err) < 0)
@@ -978,7 +952,7 @@ int migrate_baseline(struct migrate *mg, int version, struct migrate_result *res
 	int arc = audit(mg, target, details, err);
 	free(target);
 	free(details);
-	if (arc < 0 || db_cmd(mg->db, err, "COMMIT", 0, NULL) < 0)
+	if (arc < 0 || db_commit(mg->db, err) < 0)
 		goto fail;
 	res->ndone = res->nplan;
 	if (migrate_read(mg, err) == 0)

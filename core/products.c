@@ -701,7 +701,7 @@ int products_export(PGconn *db, const struct products_filter *f, products_row_fn
 	char fetch[64];
 
 	sqlq_init(&q);
-	if (db_cmd(db, err, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL) < 0)
+	if (db_begin(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err) < 0)
 		goto out;
 	sqlq_add(&q, "DECLARE acme_products_export NO SCROLL CURSOR FOR SELECT " ROW_COLS
 		 " FROM products WHERE true");
@@ -730,7 +730,7 @@ int products_export(PGconn *db, const struct products_filter *f, products_row_fn
 	}
 	PQclear(res);
 	res = NULL;
-	if (db_cmd(db, err, "COMMIT", 0, NULL) < 0)
+	if (db_commit(db, err) < 0)
 		goto out;
 	if (count)
 		*count = total;
@@ -739,7 +739,7 @@ int products_export(PGconn *db, const struct products_filter *f, products_row_fn
 fail:
 	rc = -1;
 fail_rc:
-	PQclear(PQexec(db, "ROLLBACK"));
+	db_rollback(db);
 	if (count)
 		*count = total;
 out:
@@ -950,21 +950,6 @@ const char *products_outcome_name(enum products_outcome o)
 
 /* ---- changes ------------------------------------------------------------------------------ */
 
-static int tx_begin(PGconn *db, struct acme_err *err)
-{
-	return db_cmd(db, err, "BEGIN", 0, NULL);
-}
-
-static int tx_commit(PGconn *db, struct acme_err *err)
-{
-	return db_cmd(db, err, "COMMIT", 0, NULL);
-}
-
-static void tx_rollback(PGconn *db)
-{
-	PQclear(PQexec(db, "ROLLBACK"));
-}
-
 /* The outbox event and the audit row of one product change. */
 static int record_change(PGconn *db, const struct products_actor *who, const char *event,
 			 const struct products_row *row, json_t *details, struct acme_err *err)
@@ -1110,18 +1095,18 @@ int products_create(PGconn *db, const struct products_input *in, size_t n, bool 
 	size_t done = 0;
 	int rc = -1;
 
-	if (tx_begin(db, err) < 0)
+	if (db_begin(db, NULL, err) < 0)
 		goto out;
 	for (; done < n; done++) {
 		if (create_one(db, &in[done], upsert, who, &rows[done], &what[done], err) < 0) {
 			if (n > 1)
 				acme_err_prefix(err, "product %zu of %zu", done + 1, n);
-			tx_rollback(db);
+			db_rollback(db);
 			goto out;
 		}
 	}
-	if (tx_commit(db, err) < 0) {
-		tx_rollback(db);
+	if (db_commit(db, err) < 0) {
+		db_rollback(db);
 		goto out;
 	}
 	/* reported only once committed: nothing is printed that did not happen */
@@ -1147,7 +1132,7 @@ int products_update(PGconn *db, const char *key, const struct products_input *in
 	int rc = -1;
 
 	sqlq_init(&q);
-	if (tx_begin(db, err) < 0)
+	if (db_begin(db, NULL, err) < 0)
 		goto out;
 	int found = resolve(db, key, true, &old, err);
 	if (found <= 0) {
@@ -1205,7 +1190,7 @@ int products_update(PGconn *db, const char *key, const struct products_input *in
 	if (!(res = sqlq_exec(db, &q, err)))
 		goto fail;
 	if (PQntuples(res) == 0) {
-		tx_rollback(db);
+		db_rollback(db);
 		rc = fn ? fn(arg, &old, PRODUCTS_UNCHANGED, err) : 0;
 		goto out;
 	}
@@ -1218,12 +1203,12 @@ int products_update(PGconn *db, const char *key, const struct products_input *in
 	json_decref(details);
 	if (rc < 0)
 		goto fail;
-	if (tx_commit(db, err) < 0)
+	if (db_commit(db, err) < 0)
 		goto fail;
 	rc = fn ? fn(arg, &row, PRODUCTS_UPDATED, err) : 0;
 	goto out;
 fail:
-	tx_rollback(db);
+	db_rollback(db);
 	rc = -1;
 out:
 	PQclear(res);
@@ -1242,7 +1227,7 @@ int products_delete(PGconn *db, const char *const *keys, size_t n,
 	size_t nrows = 0;
 	int rc = -1;
 
-	if (tx_begin(db, err) < 0)
+	if (db_begin(db, NULL, err) < 0)
 		goto out;
 	/* resolve every key first, so a key naming a product twice (SKU and
 	 * id) deletes it once and a missing one deletes nothing */
@@ -1273,14 +1258,14 @@ int products_delete(PGconn *db, const char *const *keys, size_t n,
 		if (r < 0)
 			goto fail;
 	}
-	if (tx_commit(db, err) < 0)
+	if (db_commit(db, err) < 0)
 		goto fail;
 	rc = 0;
 	for (size_t i = 0; i < nrows && fn && rc == 0; i++)
 		rc = fn(arg, &rows[i], PRODUCTS_DELETED, err);
 	goto out;
 fail:
-	tx_rollback(db);
+	db_rollback(db);
 	rc = -1;
 out:
 	for (size_t i = 0; i < nrows; i++)
@@ -1301,7 +1286,7 @@ int products_bulk_delete(PGconn *db, const struct products_filter *f, long long 
 
 	sqlq_init(&q);
 	*deleted = 0;
-	if (tx_begin(db, err) < 0)
+	if (db_begin(db, NULL, err) < 0)
 		goto out;
 	sqlq_add(&q, "DELETE FROM products WHERE true");
 	filter_sql(&q, f);
@@ -1323,13 +1308,13 @@ int products_bulk_delete(PGconn *db, const struct products_filter *f, long long 
 	details = json_dumps(payload, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (audit_add(db, who->environment, who->command, target, details, err) < 0)
 		goto fail;
-	if (tx_commit(db, err) < 0)
+	if (db_commit(db, err) < 0)
 		goto fail;
 	*deleted = n;
 	rc = 0;
 	goto out;
 fail:
-	tx_rollback(db);
+	db_rollback(db);
 out:
 	free(target);
 	free(details);

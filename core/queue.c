@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "core/clock.h"
 #include "core/queue.h"
 #include "core/utf8.h"
 #include "core/xalloc.h"
@@ -133,9 +134,7 @@ int queue_new_id(char *out, struct acme_err *err)
 {
 	static const char b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";  /* Crockford */
 	unsigned char r[10];
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	uint64_t t = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	uint64_t t = (uint64_t)clock_wall_ms();
 
 	if (random_bytes(r, (int)sizeof(r), err) < 0)
 		return -1;
@@ -1045,13 +1044,6 @@ out:
 	return rc;
 }
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Try each queue once, in order. QUEUE_OK (job filled) or QUEUE_EMPTY. */
 static int dequeue_once(struct queue *q, const char *const *queues, size_t n, long long lease_ms,
 			const char *worker, struct queue_job *job, struct acme_err *err)
@@ -1086,7 +1078,7 @@ static int dequeue_once(struct queue *q, const char *const *queues, size_t n, lo
 int queue_dequeue(struct queue *q, const char *const *queues, size_t n, long long lease_ms,
 		  long long wait_ms, const char *worker, struct queue_job *job, struct acme_err *err)
 {
-	long long until = mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+	long long until = clock_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
 	const char **argv = NULL;
 	char timeout[32];
 	int rc = -1;
@@ -1108,7 +1100,7 @@ int queue_dequeue(struct queue *q, const char *const *queues, size_t n, long lon
 		rc = dequeue_once(q, queues, n, lease_ms, worker, job, err);
 		if (rc != QUEUE_EMPTY)
 			break;
-		long long left = until - mono_ms();
+		long long left = until - clock_mono_ms();
 		if (left <= 0 || (q->stop && *q->stop))
 			break;
 		if (left > q->block_ms)

@@ -370,19 +370,14 @@ static char *array_literal(const char *const *items, size_t n)
 	return strbuf_detach(&sb, NULL);
 }
 
-static int begin(PGconn *db, struct acme_err *err)
-{
-	return db_cmd(db, err, "BEGIN", 0, NULL);
-}
-
+/* End the transaction of a change: COMMIT when rc is 0, else ROLLBACK and -1. */
 static int finish(PGconn *db, int rc, struct acme_err *err)
 {
-	struct acme_err ignored;
 	if (rc < 0) {
-		db_cmd(db, &ignored, "ROLLBACK", 0, NULL);
+		db_rollback(db);
 		return -1;
 	}
-	return db_cmd(db, err, "COMMIT", 0, NULL);
+	return db_commit(db, err);
 }
 
 static int audit(PGconn *db, const struct webhook_actor *who, long long id, json_t *details,
@@ -552,7 +547,7 @@ int webhook_add(PGconn *db, const struct webhook_actor *who, const struct webhoo
 	const char *p[6] = { spec->url, events, spec->secret,
 			     spec->description && spec->description[0] ? spec->description : NULL,
 			     spec->enabled == 0 ? "f" : "t", spec->allow_private == 1 ? "t" : "f" };
-	int rc = begin(db, err);
+	int rc = db_begin(db, NULL, err);
 	PGresult *res = NULL;
 	if (rc == 0) {
 		res = db_exec(db, err, "INSERT INTO webhooks (url, events, secret, description, enabled, "
@@ -579,7 +574,7 @@ int webhook_edit(PGconn *db, const struct webhook_actor *who, long long id,
 	ll_text(id, idt, sizeof(idt));
 	const char *p[5] = { idt, spec->url, events, spec->description,
 			     spec->allow_private < 0 ? NULL : spec->allow_private ? "t" : "f" };
-	int rc = begin(db, err);
+	int rc = db_begin(db, NULL, err);
 	PGresult *res = NULL;
 	if (rc == 0) {
 		res = db_exec(db, err, "UPDATE webhooks SET url = coalesce($2, url), "
@@ -605,7 +600,7 @@ int webhook_delete(PGconn *db, const struct webhook_actor *who, long long id,
 	char idt[24];
 	ll_text(id, idt, sizeof(idt));
 	const char *p[1] = { idt };
-	int rc = begin(db, err);
+	int rc = db_begin(db, NULL, err);
 	PGresult *res = NULL;
 	if (rc == 0) {
 		res = db_exec(db, err, "DELETE FROM webhooks WHERE id = $1 RETURNING url, "
@@ -637,7 +632,7 @@ int webhook_set_enabled(PGconn *db, const struct webhook_actor *who, long long i
 	char idt[24];
 	ll_text(id, idt, sizeof(idt));
 	const char *p[3] = { idt, enabled ? "t" : "f", reason };
-	int rc = begin(db, err);
+	int rc = db_begin(db, NULL, err);
 	PGresult *res = NULL;
 	*changed = false;
 	if (rc == 0) {
@@ -702,7 +697,7 @@ int webhook_rotate_secret(PGconn *db, const struct webhook_actor *who, long long
 	ll_text(id, idt, sizeof(idt));
 	snprintf(grace, sizeof(grace), "%.3f", (double)grace_ms / 1000.0);
 	const char *p[3] = { idt, secret, grace };
-	int rc = begin(db, err);
+	int rc = db_begin(db, NULL, err);
 	PGresult *res = NULL;
 	if (rc == 0) {
 		res = db_exec(db, err, "UPDATE webhooks SET previous_secret = CASE WHEN $3::float8 > 0 "
@@ -734,7 +729,7 @@ int webhook_test(PGconn *db, long long id, char *event_id, struct acme_err *err)
 	json_t *data = json_pack("{s:I, s:s, s:s}", "webhook_id", (json_int_t)id, "message",
 				 "a test event from acmectl webhooks test", "requested_by", me);
 	free(me);
-	int rc = begin(db, err);
+	int rc = db_begin(db, NULL, err);
 	if (rc == 0)
 		rc = outbox_add(db, WEBHOOK_EVENT_TEST, data, &oid, err);
 	json_decref(data);
@@ -983,7 +978,7 @@ int webhook_redeliver(PGconn *db, const struct webhook_actor *who, long long id,
 	char idt[24];
 	ll_text(id, idt, sizeof(idt));
 	const char *p[1] = { idt };
-	int rc = begin(db, err);
+	int rc = db_begin(db, NULL, err);
 	PGresult *res = NULL;
 	if (rc == 0) {
 		res = db_exec(db, err, "SELECT d.status, w.enabled, w.id, d.event_id, d.event_type "
