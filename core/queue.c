@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "core/call.h"
 #include "core/clock.h"
 #include "core/queue.h"
 #include "core/utf8.h"

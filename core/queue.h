@@ -90,8 +90,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "core/call.h"
 #include "core/err.h"
+
+struct rdscall;   /* core/call.h */
 
 /* X(constant, name) — the states, in the order of the jobs.state CHECK constraint. */
 #define JOB_STATES(X) X(SCHEDULED, "scheduled") X(QUEUED, "queued") X(RUNNING, "running") \
