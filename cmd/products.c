@@ -20,7 +20,7 @@
 
 #include "cmd/cmd.h"
 #include "core/output.h"
-#include "core/product.h"
+#include "core/productfields.h"
 #include "core/products.h"
 #include "core/strbuf.h"
 #include "core/xalloc.h"

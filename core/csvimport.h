@@ -53,7 +53,7 @@
  * Rejected records (on_reject; the import goes on): wrong number of fields,
  * malformed quoting, a quoted value not closed before the end of the file,
  * a record over opts.max_record bytes, a NUL byte or invalid UTF-8 in any
- * field, and whatever product.h's validators refuse. One reject per record;
+ * field, and whatever productfields.h's validators refuse. One reject per record;
  * the first problem in column order is reported.
  *
  * Memory is bounded whatever the input: libcsv's field buffer is capped at
@@ -70,7 +70,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
-#include "core/product.h"
+#include "core/productfields.h"
 
 #define CSVIMPORT_RECORD_MAX   (1024 * 1024)  /* default max_record: bytes of field data per record */
 #define CSVIMPORT_MAX_COLUMNS  256            /* columns in the header */

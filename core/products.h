@@ -6,7 +6,7 @@
  * placeholders, never user text. Every change runs in one transaction with
  * its outbox event (product.created, product.updated, product.deleted, one
  * product.bulk_deleted per bulk delete) and its audit_log row, so the three
- * commit together or not at all. Input is validated with core/product.h, the
+ * commit together or not at all. Input is validated with core/productfields.h, the
  * importer's rules.
  *
  * Products come back as struct products_row: text values as PostgreSQL gives
@@ -21,7 +21,7 @@
 
 #include "core/call.h"
 #include "core/err.h"
-#include "core/product.h"
+#include "core/productfields.h"
 
 #define PRODUCTS_LIMIT_DEFAULT  50
 #define PRODUCTS_LIMIT_MAX      10000
@@ -181,12 +181,12 @@ struct products_input {
 	char price[PRODUCT_PRICE_TEXT_MAX];
 };
 void products_input_release(struct products_input *in);
-/* Validate and set one field from raw bytes (core/product.h rules). 0 / -1
+/* Validate and set one field from raw bytes (core/productfields.h rules). 0 / -1
  * with ACME_E_DATA naming the field. */
 int products_input_set(struct products_input *in, enum product_field f, const char *s,
 		       size_t len, struct acme_err *err);
 /* Fill from a JSON object: sku, name, description, active (boolean or a
- * product.h word), price (number or string; null clears). id, created_at and
+ * productfields.h word), price (number or string; null clears). id, created_at and
  * updated_at are ignored (export -o ndjson re-creates); other keys are an
  * error. ACME_E_DATA. */
 int products_input_from_json(struct products_input *in, json_t *obj, struct acme_err *err);

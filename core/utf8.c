@@ -3,7 +3,7 @@
  * catalog accepts and what is written here agree. */
 #include <string.h>
 
-#include "core/product.h"
+#include "core/productfields.h"
 #include "core/utf8.h"
 #include "core/xalloc.h"
 

@@ -3,7 +3,7 @@
  * Build and run (from the top of the tree; libcsv itself is not instrumented):
  *
  *   clang -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_csvimport.c \
- *       core/csvimport.c core/product.c core/strbuf.c core/xalloc.c core/err.c \
+ *       core/csvimport.c core/productfields.c core/strbuf.c core/xalloc.c core/err.c \
  *       -lcsv -o build/fuzz_csvimport
  *   mkdir -p build/fuzz-corpus
  *   build/fuzz_csvimport -max_total_time=60 -max_len=8192 build/fuzz-corpus tests/fuzz/seeds

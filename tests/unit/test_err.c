@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "core/product.h"
+#include "core/productfields.h"
 #include "core/utf8.h"
 
 static int valid(const char *s)

@@ -1,4 +1,4 @@
-/* test_product.c — the product validators shared by import and `products`.
+/* test_productfields.c — the product validators shared by import and `products`.
  *
  * The UTF-8 checker is compared with a slow, obviously-correct decoder over
  * every one-, two- and three-byte sequence and every four-byte sequence
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "core/product.h"
+#include "core/productfields.h"
 
 /* Reference: decode one code point the slow way; length or 0 if invalid. */
 static size_t ref_decode(const unsigned char *s, size_t len)

@@ -1,4 +1,4 @@
-/* product.h — what a valid product is: field names, limits and the validators
+/* productfields.h — what a valid product is: field names, limits and the validators
  * shared by the CSV import (core/csvimport.c) and `products create/update`.
  *
  * One product has five fields. Each validator takes the raw bytes of one value
@@ -31,8 +31,8 @@
  * not do (it counts characters): the schema should use text with CHECK
  * (octet_length(...) <= n) or simply trust these validators.
  */
-#ifndef ACME_PRODUCT_H
-#define ACME_PRODUCT_H
+#ifndef ACME_PRODUCTFIELDS_H
+#define ACME_PRODUCTFIELDS_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

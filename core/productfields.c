@@ -1,5 +1,5 @@
-/* product.c — the product validators shared by the CSV import and the
- * `products` commands; the rules and limits are in product.h.
+/* productfields.c — the product validators shared by the CSV import and the
+ * `products` commands; the rules and limits are in productfields.h.
  *
  * Validators look at raw bytes and never allocate: they are called once per
  * field for half a million rows, so the UTF-8 check takes ASCII eight bytes at
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/product.h"
+#include "core/productfields.h"
 
 static const char *const field_names[] = {
 #define X(id, name) name,
