@@ -803,6 +803,26 @@ static int check_target(const struct migrate *mg, int version, struct acme_err *
 			    "%04d); see 'acmectl migrate list'", version, migration_set_head(&mg->set));
 }
 
+/* Apply (or, down, revert) each migration of the plan in order, with its
+ * events; res->ndone counts them, res->to follows the schema up. 0 / -1. */
+static int run_plan(struct migrate *mg, struct migrate_result *res, bool down,
+		    struct acme_err *err)
+{
+	for (size_t i = 0; i < res->nplan; i++) {
+		const struct migration *m = res->plan[i];
+		long long ms = 0;
+		emit(mg, MIGRATE_EV_START, m, down, 0, NULL);
+		if (run_part(mg, m, down, &ms, err) < 0)
+			return -1;
+		res->ndone++;
+		if (!down)
+			res->to = m->version > res->to ? m->version : res->to;
+		emit(mg, MIGRATE_EV_DONE, m, down, ms, NULL);
+	}
+	return 0;
+}
+
+
 int migrate_up(struct migrate *mg, const struct migrate_opts *o, struct migrate_result *res,
 	       struct acme_err *err)
 {
@@ -834,16 +854,8 @@ int migrate_up(struct migrate *mg, const struct migrate_opts *o, struct migrate_
 		res->nothing_to_do = res->nplan == 0;
 		return 0;
 	}
-	for (size_t i = 0; i < res->nplan; i++) {
-		const struct migration *m = res->plan[i];
-		long long ms = 0;
-		emit(mg, MIGRATE_EV_START, m, false, 0, NULL);
-		if (run_part(mg, m, false, &ms, err) < 0)
-			goto fail;
-		res->ndone++;
-		res->to = m->version > res->to ? m->version : res->to;
-		emit(mg, MIGRATE_EV_DONE, m, false, ms, NULL);
-	}
+	if (run_plan(mg, res, false, err) < 0)
+		goto fail;
 	res->total_ms = clock_mono_ms() - t0;
 	lock_release(mg);
 	return 0;
@@ -899,15 +911,8 @@ int migrate_down(struct migrate *mg, const struct migrate_opts *o, struct migrat
 		lock_release(mg);
 		return 0;
 	}
-	for (size_t i = 0; i < res->nplan; i++) {
-		const struct migration *m = res->plan[i];
-		long long ms = 0;
-		emit(mg, MIGRATE_EV_START, m, true, 0, NULL);
-		if (run_part(mg, m, true, &ms, err) < 0)
-			goto fail;
-		res->ndone++;
-		emit(mg, MIGRATE_EV_DONE, m, true, ms, NULL);
-	}
+	if (run_plan(mg, res, true, err) < 0)
+		goto fail;
 	if (migrate_read(mg, err) == 0)
 		res->to = migrate_current(mg);
 	res->total_ms = clock_mono_ms() - t0;
