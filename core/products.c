@@ -856,6 +856,13 @@ void products_input_release(struct products_input *in)
 	memset(in, 0, sizeof(*in));
 }
 
+/* A validated value in place of the old one (a NULL value stays NULL). */
+static void replace_text(char **dst, const struct product_text *t)
+{
+	free(*dst);
+	*dst = t->ptr ? xstrndup(t->ptr, t->len) : NULL;
+}
+
 int products_input_set(struct products_input *in, enum product_field f, const char *s,
 		       size_t len, struct acme_err *err)
 {
@@ -864,20 +871,17 @@ int products_input_set(struct products_input *in, enum product_field f, const ch
 	case PRODUCT_SKU:
 		if (product_validate_sku(s, len, &t, err) < 0)
 			return -1;
-		free(in->sku);
-		in->sku = xstrndup(t.ptr, t.len);
+		replace_text(&in->sku, &t);
 		break;
 	case PRODUCT_NAME:
 		if (product_validate_name(s, len, &t, err) < 0)
 			return -1;
-		free(in->name);
-		in->name = xstrndup(t.ptr, t.len);
+		replace_text(&in->name, &t);
 		break;
 	case PRODUCT_DESCRIPTION:
 		if (product_validate_description(s, len, &t, err) < 0)
 			return -1;
-		free(in->description);
-		in->description = t.ptr ? xstrndup(t.ptr, t.len) : NULL;
+		replace_text(&in->description, &t);
 		break;
 	case PRODUCT_ACTIVE:
 		if (product_validate_active(s, len, &in->active, err) < 0)
