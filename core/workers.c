@@ -1,8 +1,11 @@
 /* workers.c — heartbeat records of the workers (see workers.h). */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/call.h"
 #include "core/clock.h"
 #include "core/rds.h"
 #include "core/strbuf.h"
@@ -76,82 +79,205 @@ char *workers_pattern(const char *prefix)
 	return strbuf_detach(&sb, NULL);
 }
 
-/* All keys matching the pattern. 0 / -1. */
-static int scan_keys(redisContext *c, const char *pattern, char ***keys, size_t *n,
-		     struct acme_err *err)
+/* Every record with its TTL in one round trip: [value1, pttl1, ...]; a key
+ * that is not a string reads as "". */
+static const char read_script[] =
+	"local out = {}\n"
+	"for i, k in ipairs(KEYS) do\n"
+	"  local ok, v = pcall(redis.call, 'GET', k)\n"
+	"  if not ok or not v then v = '' end\n"
+	"  out[2 * i - 1] = v\n"
+	"  out[2 * i] = redis.call('PTTL', k)\n"
+	"end\n"
+	"return out\n";
+
+static long left_ms(const struct workers_call *w)
 {
-	char cursor[32] = "0";
-	int calls = 0;
-	do {
-		const char *argv[] = { "SCAN", cursor, "MATCH", pattern, "COUNT", "1000" };
-		redisReply *r = rds_command(c, err, 6, argv, NULL);
-		if (!r)
-			return -1;
-		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-		    r->element[0]->type != REDIS_REPLY_STRING) {
-			freeReplyObject(r);
-			return acme_err_set(err, ACME_E_FAILURE, "redis: unexpected answer to SCAN");
-		}
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		for (size_t i = 0; i < r->element[1]->elements; i++) {
-			*keys = xrealloc(*keys, (*n + 1) * sizeof(char *));
-			(*keys)[(*n)++] = xstrdup(r->element[1]->element[i]->str);
-		}
-		freeReplyObject(r);
-	} while (strcmp(cursor, "0") != 0 && ++calls < SCAN_MAX_CALLS);
+	if (!w->deadline)
+		return 0;
+	long long left = w->deadline - clock_mono_ms();
+	return left > 0 ? (long)left : 1;
+}
+
+static int send_scan(struct workers_call *w)
+{
+	const char *argv[] = { "SCAN", w->cursor, "MATCH", w->pattern, "COUNT", "1000" };
+	return rdscall_start(w->rc, w->c, 6, argv, NULL, left_ms(w), &w->err);
+}
+
+static int send_read(struct workers_call *w)
+{
+	char nk[24];
+	const char **argv = xcalloc(w->nkeys + 3, sizeof(char *));
+	snprintf(nk, sizeof(nk), "%zu", w->nkeys);
+	argv[0] = "EVAL";
+	argv[1] = read_script;
+	argv[2] = nk;
+	for (size_t i = 0; i < w->nkeys; i++)
+		argv[3 + i] = w->keys[i];
+	int rc = rdscall_start(w->rc, w->c, (int)w->nkeys + 3, argv, NULL, left_ms(w), &w->err);
+	free(argv);
+	return rc;
+}
+
+int workers_list_start(struct workers_call *w, redisContext *c, const char *prefix,
+		       long deadline_ms, struct acme_err *err)
+{
+	memset(w, 0, sizeof(*w));
+	w->c = c;
+	w->rc = xcalloc(1, sizeof(*w->rc));
+	w->pattern = workers_pattern(prefix);
+	w->deadline_ms = deadline_ms;
+	w->deadline = deadline_ms > 0 ? clock_mono_ms() + deadline_ms : 0;
+	snprintf(w->cursor, sizeof(w->cursor), "0");
+	if (send_scan(w) < 0) {
+		*err = w->err;
+		w->phase = -1;
+		return -1;
+	}
 	return 0;
 }
 
+int workers_call_fd(const struct workers_call *w)
+{
+	return w->phase == 0 || w->phase == 1 ? rdscall_fd(w->rc) : -1;
+}
+
+short workers_call_events(const struct workers_call *w)
+{
+	return rdscall_events(w->rc);
+}
+
+int workers_call_wait_ms(const struct workers_call *w)
+{
+	return w->phase == 0 || w->phase == 1 ? rdscall_wait_ms(w->rc) : 0;
+}
+
+int workers_call_step(struct workers_call *w)
+{
+	while (w->phase == 0 || w->phase == 1) {
+		int s = rdscall_step(w->rc);
+		if (s == 0)
+			return 0;
+		redisReply *r = rdscall_finish(w->rc, &w->err);
+		if (!r) {
+			w->phase = -1;
+			return -1;
+		}
+		if (w->phase == 1) {
+			w->records = r;
+			w->phase = 2;
+			return 1;
+		}
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		    r->element[0]->type != REDIS_REPLY_STRING) {
+			freeReplyObject(r);
+			acme_err_set(&w->err, ACME_E_FAILURE, "redis: unexpected answer to SCAN");
+			w->phase = -1;
+			return -1;
+		}
+		snprintf(w->cursor, sizeof(w->cursor), "%s", r->element[0]->str);
+		for (size_t i = 0; i < r->element[1]->elements; i++) {
+			w->keys = xrealloc(w->keys, (w->nkeys + 1) * sizeof(char *));
+			w->keys[w->nkeys++] = xstrdup(r->element[1]->element[i]->str);
+		}
+		freeReplyObject(r);
+		bool more = strcmp(w->cursor, "0") != 0 && ++w->scans < SCAN_MAX_CALLS;
+		if (!more && w->nkeys == 0) {
+			w->phase = 2;
+			return 1;
+		}
+		if (!more)
+			w->phase = 1;
+		if ((more ? send_scan(w) : send_read(w)) < 0) {
+			w->phase = -1;
+			return -1;
+		}
+	}
+	return w->phase == 2 ? 1 : -1;
+}
+
+int workers_list_finish(struct workers_call *w, struct worker_list *out, struct acme_err *err)
+{
+	int rc = -1;
+	memset(out, 0, sizeof(*out));
+	if (w->phase == 0 || w->phase == 1) {
+		rdscall_finish(w->rc, &w->err);   /* abandoned: the context is failed */
+		*err = w->err;
+	} else if (w->phase < 0) {
+		*err = w->err;
+	} else {
+		redisReply *r = w->records;
+		if (r && (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * w->nkeys)) {
+			acme_err_set(err, ACME_E_FAILURE, "redis: unexpected answer reading the "
+				     "heartbeat records");
+		} else {
+			out->v = xcalloc(w->nkeys ? w->nkeys : 1, sizeof(*out->v));
+			for (size_t i = 0; i < w->nkeys; i++) {
+				redisReply *v = r->element[2 * i], *t = r->element[2 * i + 1];
+				long long ttl = t->type == REDIS_REPLY_INTEGER ? t->integer : -2;
+				if (ttl == -1) {
+					out->stale++;      /* the key exists, without a TTL */
+					continue;
+				}
+				if (ttl <= 0)
+					continue;
+				struct worker_record *wr = &out->v[out->n++];
+				wr->key = xstrdup(w->keys[i]);
+				wr->ttl_ms = ttl;
+				wr->rec = v->type == REDIS_REPLY_STRING && v->len ?
+					  json_loads(v->str, 0, NULL) : NULL;
+				if (wr->rec && !json_is_object(wr->rec)) {
+					json_decref(wr->rec);
+					wr->rec = NULL;
+				}
+			}
+			rc = 0;
+		}
+	}
+	if (w->records)
+		freeReplyObject(w->records);
+	for (size_t i = 0; i < w->nkeys; i++)
+		free(w->keys[i]);
+	free(w->keys);
+	free(w->pattern);
+	free(w->rc);
+	memset(w, 0, sizeof(*w));
+	return rc;
+}
+
+/* The blocking form: the same calls, waited for, each within the
+ * connection's command timeout (as rds_command() waits). */
 int workers_list(redisContext *c, const char *prefix, struct worker_list *out,
 		 struct acme_err *err)
 {
-	char *pattern = workers_pattern(prefix);
-	char **keys = NULL;
-	size_t nkeys = 0;
-	int rc = -1;
-
-	memset(out, 0, sizeof(*out));
-	if (scan_keys(c, pattern, &keys, &nkeys, err) < 0)
-		goto out;
-	/* GET and PTTL of each, pipelined */
-	for (size_t i = 0; i < nkeys; i++) {
-		const char *g[] = { "GET", keys[i] }, *t[] = { "PTTL", keys[i] };
-		redisAppendCommandArgv(c, 2, g, NULL);
-		redisAppendCommandArgv(c, 2, t, NULL);
+	struct workers_call w;
+	int wait = c->timeout ? (int)(c->timeout->tv_sec * 1000 + c->timeout->tv_usec / 1000) : 0;
+	if (workers_list_start(&w, c, prefix, 0, err) < 0) {
+		struct worker_list none;
+		workers_list_finish(&w, &none, err);
+		return -1;
 	}
-	out->v = xcalloc(nkeys ? nkeys : 1, sizeof(*out->v));
-	for (size_t i = 0; i < nkeys; i++) {
-		redisReply *g = NULL, *t = NULL;
-		if (redisGetReply(c, (void **)&g) != REDIS_OK || redisGetReply(c, (void **)&t) != REDIS_OK) {
-			if (g)
-				freeReplyObject(g);
-			acme_err_set(err, ACME_E_UNAVAILABLE, "redis: %s", c->errstr);
-			workers_list_release(out);
-			goto out;
+	for (;;) {
+		int s = workers_call_step(&w);
+		if (s != 0)
+			break;
+		struct pollfd pfd = { workers_call_fd(&w), workers_call_events(&w), 0 };
+		if (pfd.fd < 0)
+			continue;
+		int pr = poll(&pfd, 1, wait > 0 ? wait : -1);
+		if (pr < 0 && errno != EINTR)
+			break;
+		if (pr == 0) {      /* abandoned: the context is failed (core/call.h) */
+			struct worker_list none;
+			workers_list_finish(&w, &none, err);
+			acme_err_set(err, ACME_E_UNAVAILABLE, "redis: no answer within %d ms "
+				     "reading the heartbeat records", wait);
+			err->transient = true;
+			return -1;
 		}
-		long long ttl = t->type == REDIS_REPLY_INTEGER ? t->integer : -2;
-		if (ttl > 0) {
-			struct worker_record *w = &out->v[out->n++];
-			w->key = xstrdup(keys[i]);
-			w->ttl_ms = ttl;
-			w->rec = g->type == REDIS_REPLY_STRING ? json_loads(g->str, 0, NULL) : NULL;
-			if (w->rec && !json_is_object(w->rec)) {
-				json_decref(w->rec);
-				w->rec = NULL;
-			}
-		} else if (ttl == -1) {
-			out->stale++;      /* the key exists, without a TTL */
-		}
-		freeReplyObject(g);
-		freeReplyObject(t);
 	}
-	rc = 0;
-out:
-	for (size_t i = 0; i < nkeys; i++)
-		free(keys[i]);
-	free(keys);
-	free(pattern);
-	return rc;
+	return workers_list_finish(&w, out, err);
 }
 
 void workers_list_release(struct worker_list *l)

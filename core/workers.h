@@ -60,6 +60,35 @@ struct worker_list {
 int workers_list(redisContext *c, const char *prefix, struct worker_list *out,
 		 struct acme_err *err);
 void workers_list_release(struct worker_list *l);
+/* The same without blocking, for an event loop (core/call.h): a SCAN at a
+ * time, then one script that reads every record and its TTL. Drive it like
+ * an rdscall: poll workers_call_fd() for workers_call_events() at most
+ * workers_call_wait_ms(), then workers_call_step() (1 done, 0 pending, -1
+ * failed); workers_list_finish() exactly once. deadline_ms covers the whole
+ * list (<= 0: none). */
+struct rdscall;
+struct workers_call {
+	redisContext *c;
+	struct rdscall *rc;        /* the command in flight */
+	char *pattern;
+	char cursor[32];
+	char **keys;
+	size_t nkeys;
+	int scans;
+	int phase;                 /* 0 scanning, 1 reading, 2 done, -1 failed */
+	long long deadline;        /* monotonic ms, 0 none */
+	long deadline_ms;
+	redisReply *records;       /* the script's answer */
+	struct acme_err err;
+};
+int workers_list_start(struct workers_call *w, redisContext *c, const char *prefix,
+		       long deadline_ms, struct acme_err *err);
+int workers_call_fd(const struct workers_call *w);
+short workers_call_events(const struct workers_call *w);
+int workers_call_wait_ms(const struct workers_call *w);
+int workers_call_step(struct workers_call *w);
+int workers_list_finish(struct workers_call *w, struct worker_list *out, struct acme_err *err);
+
 /* The glob pattern the list scans, for messages (caller frees). */
 char *workers_pattern(const char *prefix);
 /* Does the worker of rec run a pool of size >= 1 that takes queue? */

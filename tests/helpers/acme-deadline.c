@@ -7,7 +7,7 @@
  *   acme-deadline redis-call MS      PING as an rdscall driven by poll()
  *   acme-deadline screen MS          what a screen refreshes, all at once
  *
- * screen starts the non-blocking forms (products page and count, jobs page,
+ * screen starts the non-blocking forms (worker list, products page and count, jobs page,
  * webhooks and deliveries, queue stats of "default") on their own
  * connections, drives them from one poll() loop, and prints one line each
  * with what the blocking function gives for comparison:
@@ -38,6 +38,7 @@
 #include "core/queue.h"
 #include "core/rds.h"
 #include "core/webhook.h"
+#include "core/workers.h"
 
 static void wait_line(void)
 {
@@ -176,6 +177,7 @@ static int screen(long ms)
 	struct webhook_delivery_filter wf = { .limit = 5 };
 	struct queue q;
 	struct rdscall rc;
+	struct workers_call wc;
 
 	if (!url || !rurl)
 		return 2;
@@ -185,7 +187,8 @@ static int screen(long ms)
 			return 1;
 		}
 	redisContext *c = rds_connect_url(rurl, 5, 10000, &err);
-	if (!c || queue_init(&q, c, prefix ? prefix : "", &err) < 0) {
+	redisContext *c2 = c ? rds_connect_url(rurl, 5, 10000, &err) : NULL;
+	if (!c || !c2 || queue_init(&q, c, prefix ? prefix : "", &err) < 0) {
 		fprintf(stderr, "%s\n", err.msg);
 		return 1;
 	}
@@ -194,13 +197,15 @@ static int screen(long ms)
 	    job_list_start(&call[S_JOBS], db[S_JOBS], &jf, ms, &err) < 0 ||
 	    webhook_list_start(&call[S_HOOKS], db[S_HOOKS], ms, &err) < 0 ||
 	    webhook_deliveries_start(&call[S_DELIV], db[S_DELIV], &wf, ms, &err) < 0 ||
-	    queue_stats_start(&rc, &q, "default", ms, &err) < 0) {
+	    queue_stats_start(&rc, &q, "default", ms, &err) < 0 ||
+	    workers_list_start(&wc, c2, prefix ? prefix : "", ms, &err) < 0) {
 		fprintf(stderr, "start: %s\n", err.msg);
 		return 1;
 	}
-	int left = S_PG + 1;
+	int left = S_PG + 2;
+	bool wdone = false;
 	while (left > 0) {
-		struct pollfd pfd[S_PG + 1];
+		struct pollfd pfd[S_PG + 2];
 		int wait = -1;
 		for (int i = 0; i < S_PG; i++) {
 			pfd[i].fd = done[i] ? -1 : pgcall_fd(&call[i]);
@@ -211,12 +216,16 @@ static int screen(long ms)
 		}
 		pfd[S_PG].fd = done[S_PG] ? -1 : rdscall_fd(&rc);
 		pfd[S_PG].events = done[S_PG] ? 0 : rdscall_events(&rc);
-		poll(pfd, S_PG + 1, wait);
+		pfd[S_PG + 1].fd = wdone ? -1 : workers_call_fd(&wc);
+		pfd[S_PG + 1].events = wdone ? 0 : workers_call_events(&wc);
+		poll(pfd, S_PG + 2, wait);
 		for (int i = 0; i < S_PG; i++)
 			if (!done[i] && pgcall_step(&call[i]) != 0)
 				done[i] = true, left--;
 		if (!done[S_PG] && rdscall_step(&rc) != 0)
 			done[S_PG] = true, left--;
+		if (!wdone && workers_call_step(&wc) != 0)
+			wdone = true, left--;
 	}
 
 	long rows = 0, brows = 0;
@@ -266,8 +275,18 @@ static int screen(long ms)
 	printf("stats async=%d:%lld:%lld:%lld blocking=%d:%lld:%lld:%lld\n", s1, st.ready,
 	       st.enqueued, st.succeeded, s2, bst.ready, bst.enqueued, bst.succeeded);
 
+	struct worker_list wl, bwl;
+	int w1 = workers_list_finish(&wc, &wl, &err);
+	int w2 = workers_list(c2, prefix ? prefix : "", &bwl, &err);
+	printf("workers async=%d:%zu:%zu:%s blocking=%d:%zu:%zu:%s\n", w1, wl.n, wl.stale,
+	       wl.n ? json_string_value(json_object_get(wl.v[0].rec, "host")) : "-", w2, bwl.n,
+	       bwl.stale, bwl.n ? json_string_value(json_object_get(bwl.v[0].rec, "host")) : "-");
+	workers_list_release(&wl);
+	workers_list_release(&bwl);
+
 	queue_release(&q);
 	redisFree(c);
+	redisFree(c2);
 	for (int i = 0; i < S_PG; i++)
 		PQfinish(db[i]);
 	return 0;

@@ -111,9 +111,11 @@ tpsql -c "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, body
 	SELECT (SELECT min(id) FROM webhooks), 'ev' || i, 'product.created', '{}'
 	FROM generate_series(1, 7) i" >/dev/null 2>"$TEST_TMP/deliv.err" ||
 	t_diag "deliveries not seeded: $(cat "$TEST_TMP/deliv.err")"
+tredis SET "${ACME_REDIS_PREFIX}worker:t1200:1" '{"host":"t1200","pid":1,"pools":[]}' EX 60 >/dev/null
+tredis SET "${ACME_REDIS_PREFIX}worker:t1200:2" 'no ttl: not a heartbeat' >/dev/null
 out=$("$helper" screen 5000)
 t_diag "$out"
-for what in products-page products-count jobs-page webhooks deliveries stats; do
+for what in products-page products-count jobs-page webhooks deliveries stats workers; do
 	line=$(printf '%s\n' "$out" | grep "^$what ")
 	a=$(printf '%s\n' "$line" | sed -n 's/.* async=\([^ ]*\) .*/\1/p')
 	b=$(printf '%s\n' "$line" | sed -n 's/.* blocking=\([^ ]*\)$/\1/p')
@@ -123,6 +125,8 @@ t_like "$(printf '%s\n' "$out" | grep '^products-page ')" 'async=0:5:[A-Za-z0-9_
 	"products page: five rows and a next cursor"
 t_like "$(printf '%s\n' "$out" | grep '^jobs-page ')" 'async=5:' "jobs page: five rows"
 t_like "$(printf '%s\n' "$out" | grep '^stats ')" 'async=0:7:7:' "stats: seven ready of seven enqueued"
+t_like "$(printf '%s\n' "$out" | grep '^workers ')" 'async=0:1:1:t1200 ' \
+	"worker list: the live heartbeat, and the key without a TTL counted stale"
 
 best_of_3 pg-query backend \
 	"PostgreSQL backend stopped: db_exec_deadline times out (TEMPFAIL) within 300 ms; the connection then answers"
