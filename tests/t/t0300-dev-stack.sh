@@ -7,10 +7,9 @@
 unset ACME_ENV            # development: the dev stack is the default
 dir="$XDG_STATE_HOME/acmectl/dev"
 
-alive() {	# pid: running and not a zombie
-	[ -r "/proc/$1/stat" ] || return 1
-	st=$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f1)
-	[ "$st" != Z ] && [ "$st" != X ]
+alive() {	# pid: running and not a zombie (one read: it may exit meanwhile)
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
 }
 stray() {	# live processes whose command line mentions the dev directory
 	for p in /proc/[0-9]*; do
