@@ -9,16 +9,7 @@
 . "$(dirname "$0")/../lib/test-lib.sh"
 need_servers
 
-helper=$TEST_TMP/db-budget
-pkgs="libpq hiredis jansson libcurl libcrypto inih"
-# shellcheck disable=SC2046,SC2086 # pkg-config and $pkgs are several words on purpose
-if ! cc -std=c11 -D_GNU_SOURCE -I"$TEST_TOP" $(pkg-config --cflags $pkgs) -o "$helper" \
-	"$TEST_TOP/tests/t/helpers/db-budget.c" "$TEST_TOP/build/libacme.a" \
-	$(pkg-config --libs $pkgs) -lcsv 2>"$TEST_TMP/cc.err"; then
-	t_diag "$(cat "$TEST_TMP/cc.err")"
-	t_is "cc failed" "built" "the db-budget helper builds"
-	t_done
-fi
+helper=$ACME_HELPERS/acme-db-budget     # tests/helpers/acme-db-budget.c
 
 t_is "$("$helper" "SELECT pg_sleep(30)" 50)" "timeout statement_timeout=0 then=42" \
 	"a query over its budget is cancelled, the session keeps statement_timeout=0 and answers"

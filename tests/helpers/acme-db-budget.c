@@ -1,4 +1,4 @@
-/* db-budget.c — test helper for db_exec_budget() (core/db.c): connect to
+/* acme-db-budget.c — test helper (built by make helpers) for db_exec_budget() (core/db.c): connect to
  * DATABASE_URL, run argv[1] with a budget of argv[2] ms, then print one line:
  * "timeout", "rows N" or "error MESSAGE", followed by the session's
  * statement_timeout and whether the connection still answers, so a test can
