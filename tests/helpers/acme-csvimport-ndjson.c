@@ -1,5 +1,5 @@
-/* acme-csvimport-ndjson.c — test helper (built by make helpers): read CSV on stdin through the import's
- * own reader and validator (core/csvimport.c) and print every accepted row
+/* acme-csvimport-ndjson.c — test helper (built by make helpers): read CSV
+ * on stdin through the import's own reader and validator (core/csvimport.c) and print every accepted row
  * as one JSON object per line ({"sku", "name", "description", "active",
  * "price"}), every rejected record as {"reject": LINE, "message": ...}.
  * Lets tests check that an export re-imports unchanged before `acmectl
