@@ -192,6 +192,7 @@ extern const struct cmd_entry cmd_jobs;  /* cmd/jobs.c */
 extern const struct cmd_entry cmd_migrate;
 extern const struct cmd_entry cmd_worker;
 extern const struct cmd_entry cmd_help;
+extern const struct cmd_entry cmd_tui;
 extern const struct cmd_entry cmd_version;
 extern const struct cmd_entry cmd_complete;
 extern const struct cmd_entry cmd_products;

@@ -36,6 +36,7 @@ const struct cmd_entry *const commands[] = {
 	&cmd_help,
 	&cmd_migrate,
 	&cmd_products,
+	&cmd_tui,
 	&cmd_version,
 	&cmd_webhooks,
 	&cmd_worker,

@@ -56,6 +56,11 @@ void log_setup(const struct log_config *cfg)
 		sink.prog = "acmectl";
 }
 
+const struct log_config *log_get_config(void)
+{
+	return &sink;
+}
+
 int log_level_parse(const char *s, enum log_level *out)
 {
 	static const struct { const char *name; enum log_level l; } map[] = {

@@ -69,6 +69,8 @@ struct log_context {
 void log_set_context(const struct log_context *lc);
 
 void log_setup(const struct log_config *cfg);
+/* The configuration in force (to change one field and set it again). */
+const struct log_config *log_get_config(void);
 int log_level_parse(const char *s, enum log_level *out);  /* 0 / -1 */
 int log_format_parse(const char *s, enum log_format *out);
 const char *log_level_name(enum log_level l);
