@@ -699,6 +699,11 @@ static int handle_key(struct tui *t, wint_t ch, bool is_key)
 		return RD_ALL;
 	if (is_key && ch == KEY_MOUSE)
 		return handle_mouse(t);
+	if (!is_key && ch == 3) {
+		/* Ctrl-C: in raw mode a key, not a signal; it leaves at once */
+		sig_quit = SIGINT;
+		return RD_NONE;
+	}
 	if (t->modal)
 		return modal_input(t, ch, is_key);
 	struct view *v = &t->views[t->tab];
@@ -901,7 +906,7 @@ int tui_run(struct session *s, const struct tui_opts *o, struct acme_err *err)
 	add_seq("sgr0");
 	if (!o->no_mouse)
 		memcpy(restore_seq + restore_len, "\033[?1000l", 8), restore_len += 8;
-	cbreak();
+	raw();          /* Ctrl-S and Ctrl-C reach us as keys (no flow control) */
 	noecho();
 	nonl();
 	keypad(stdscr, TRUE);

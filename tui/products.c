@@ -574,16 +574,16 @@ static void products_draw(struct tui *t, struct view *v, int y, int h, int w)
 			}
 			x += cw[c] + 1;
 		}
-		if (sel && p->editing && (p->edit_error[0] || p->saving)) {
+	}
+	if (p->editing && p->sel < p->nrows) {
+		int ry = hy + 1 + (int)p->sel;
+		if (p->edit_error[0] || p->saving) {
 			/* the validation error, in place under the cell */
 			int ey = ry + 1 < hy + table_h ? ry + 1 : ry - 1;
 			ui_text(ey, 1, w - 2, p->saving ? "saving..." : p->edit_error,
 				p->saving ? UI_INFO : UI_ERROR, true);
 		}
-	}
-	if (p->editing && p->sel < p->nrows) {
 		/* the cursor belongs to the edit: draw it last */
-		int ry = hy + 1 + (int)p->sel;
 		int ex = 1;
 		for (int c = 0; c < (int)p->col; c++)
 			ex += cw[c] + 1;
@@ -1000,10 +1000,12 @@ static int products_key(struct tui *t, struct view *v, enum tui_action a)
 		p->count_due = p->total < 0;
 		return RD_VIEW;
 	case ACT_LEFT:
-		p->col = p->col > 0 ? p->col - 1 : C__COUNT - 1;
+		if (p->col > 0)
+			p->col--;
 		return RD_VIEW;
 	case ACT_RIGHT:
-		p->col = (p->col + 1) % C__COUNT;
+		if (p->col + 1 < C__COUNT)
+			p->col++;
 		return RD_VIEW;
 	case ACT_ENTER:
 		p->details = p->nrows > 0;

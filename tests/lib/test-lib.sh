@@ -40,7 +40,9 @@ export XDG_STATE_HOME="$TEST_TMP/state"
 export HOME="$TEST_TMP/home"
 mkdir -p "$HOME"
 
+_t_cleanup_extra=
 _t_cleanup() {
+	for _tc_f in $_t_cleanup_extra; do "$_tc_f"; done
 	if [ -n "$_t_db" ] && [ -n "${TEST_PG_HOST:-}" ]; then
 		"$TEST_PG_BIN/psql" -X -q -h "$TEST_PG_HOST" -U acme -d postgres \
 			-c "DROP DATABASE IF EXISTS \"$_t_db\" WITH (FORCE)" >/dev/null 2>&1 || true
