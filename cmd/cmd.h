@@ -66,6 +66,9 @@ struct opt {
 #define CMD_RAW_ARGS     0x20  /* every word after the command is a positional */
 #define CMD_MUTATES      0x40  /* the verb changes or destroys something: it runs
 				* under its full name only, never a prefix */
+#define CMD_LAZY_CONFIG  0x80  /* main does not load the configuration: the command
+				* calls ctx_load_config() once it needs it (tui
+				* checks its terminal first, and --keys needs none) */
 
 struct ctx;
 struct args;
@@ -131,6 +134,9 @@ struct ctx {
  * default). NULL with ctx->err set on failure. */
 PGconn *ctx_db(struct ctx *ctx);
 redisContext *ctx_redis(struct ctx *ctx);
+/* Load the configuration, failpoints and logging as main does for every
+ * command without CMD_NO_CONFIG / CMD_LAZY_CONFIG. 0 / -1 with ctx->err. */
+int ctx_load_config(struct ctx *ctx, const struct args *a);
 /* A message for the user on stderr, suppressed by -q. */
 void ctx_msg(struct ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The output format: -o if given, else table on a TTY, tsv when piped. */

@@ -473,21 +473,8 @@ static int run(struct ctx *ctx, int argc, char **argv)
 
 	/* 5. configuration, logging, connections */
 	unsigned flags = cmd->flags | (ctx->verb ? ctx->verb->flags : 0);
-	if (!(flags & CMD_NO_CONFIG)) {
-		struct config_flags cf = { args_get(&a, "env"), args_get(&a, "config"),
-					   ctx->verbose ? "debug" : ctx->quiet ? "error" : NULL };
-		if (session_load(&ctx->s, &cf, false, &ctx->err) < 0)
-			goto fail;
-		if (failpoint_setup(getenv("ACME_FAILPOINTS"), config_is_production(&ctx->s.cfg),
-				    &ctx->err) < 0)
-			goto fail;
-		if (!(flags & CMD_NO_VALIDATE) && config_validate(&ctx->s.cfg, &ctx->err) < 0)
-			goto fail;
-		struct log_config lc = { LOG_INFO, LOG_TEXT, false, "acmectl", NULL, NULL, NULL };
-		log_level_parse(config_get(&ctx->s.cfg, CFG_LOG_LEVEL), &lc.level);
-		log_format_parse(config_get(&ctx->s.cfg, CFG_LOG_FORMAT), &lc.format);
-		log_setup(&lc);
-	}
+	if (!(flags & (CMD_NO_CONFIG | CMD_LAZY_CONFIG)) && ctx_load_config(ctx, &a) < 0)
+		goto fail;
 	if ((flags & CMD_NEEDS_DB) && !ctx_db(ctx))
 		goto fail;
 	if ((flags & CMD_NEEDS_REDIS) && !ctx_redis(ctx))
@@ -521,6 +508,26 @@ out:
 	args_release(&a);
 	free(job_id);
 	return status;
+}
+
+/* Step 5 of main: the configuration, failpoints and logging. */
+int ctx_load_config(struct ctx *ctx, const struct args *a)
+{
+	unsigned flags = ctx->cmd->flags | (ctx->verb ? ctx->verb->flags : 0);
+	struct config_flags cf = { args_get(a, "env"), args_get(a, "config"),
+				   ctx->verbose ? "debug" : ctx->quiet ? "error" : NULL };
+	if (session_load(&ctx->s, &cf, false, &ctx->err) < 0)
+		return -1;
+	if (failpoint_setup(getenv("ACME_FAILPOINTS"), config_is_production(&ctx->s.cfg),
+			    &ctx->err) < 0)
+		return -1;
+	if (!(flags & CMD_NO_VALIDATE) && config_validate(&ctx->s.cfg, &ctx->err) < 0)
+		return -1;
+	struct log_config lc = { LOG_INFO, LOG_TEXT, false, "acmectl", NULL, NULL, NULL };
+	log_level_parse(config_get(&ctx->s.cfg, CFG_LOG_LEVEL), &lc.level);
+	log_format_parse(config_get(&ctx->s.cfg, CFG_LOG_FORMAT), &lc.format);
+	log_setup(&lc);
+	return 0;
 }
 
 int main(int argc, char **argv)

@@ -52,6 +52,8 @@ static int tui_exec(struct ctx *ctx, struct args *a)
 		return acme_err_set(&ctx->err, ACME_E_USAGE,
 				    "tui: needs a terminal on stdin and stdout; for scripts use "
 				    "the commands (acmectl products list, acmectl jobs list, ...)");
+	if (ctx_load_config(ctx, a) < 0)
+		return -1;
 	/* The embedded default: start the dev stack now, with its messages on
 	 * stderr, rather than under the screen. */
 	if (config_uses_devstack(&ctx->s.cfg) && !ctx_db(ctx))
@@ -74,5 +76,6 @@ const struct cmd_entry cmd_tui = {
 		"audit log and events as the commands.",
 	.opts = tui_opts,
 	.exec = tui_exec,
+	.flags = CMD_LAZY_CONFIG,
 	.max_args = 0,
 };

@@ -1,6 +1,7 @@
 /* keys.c — every key of the TUI in one table. The loop looks keys up here,
  * the `?` screen lists it, and `acmectl tui --keys=man` prints it as the key
- * table of acmectl-tui(1) (t0050 checks the page agrees). To add a key, add
+ * table of acmectl-tui(1) in mdoc (t6105 checks the page agrees: `make
+ * man-keys` rewrites it). To add a key, add
  * a line: an action from TUI_ACTIONS in tui.h, where it applies, and its
  * help; then handle the action in the view's key callback.
  */
@@ -108,24 +109,17 @@ static const char *const tab_names[TAB__COUNT] = {
 	"Products", "Import", "Webhooks", "Jobs", "Workers",
 };
 
-/* roff needs a backslash before a leading dot or quote, and "\e" for "\". */
-static void roff_escape(FILE *fp, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '\\')
-			fputs("\\e", fp);
-		else if (*s == '-')
-			fputs("\\-", fp);
-		else
-			fputc(*s, fp);
-	}
-}
-
 void tui_keys_walk(void (*fn)(void *arg, const char *section, const char *labels,
 				const char *help), void *arg)
 {
 	for (int section = -1; section < TAB__COUNT; section++) {
 		const char *name = section < 0 ? "Everywhere" : tab_names[section];
+		bool any = false;
+		for (size_t i = 0; i < tui_nkeys && !any; i++)
+			any = section < 0 ? tui_keys[i].where == IN_ALL
+					  : (tui_keys[i].where & IN_TAB(section)) != 0;
+		if (!any)
+			continue;
 		fn(arg, name, NULL, NULL);
 		for (size_t i = 0; i < tui_nkeys; i++) {
 			const struct tui_key *k = &tui_keys[i];
@@ -147,21 +141,24 @@ void tui_keys_walk(void (*fn)(void *arg, const char *section, const char *labels
 	}
 }
 
-struct print_arg { FILE *fp; bool roff; };
+struct print_arg { FILE *fp; bool roff, open; };
 
 static void print_one(void *arg, const char *section, const char *labels, const char *help)
 {
 	struct print_arg *pa = arg;
 	if (!labels) {
-		fprintf(pa->fp, pa->roff ? ".SS %s\n" : "%s\n", section);
+		if (pa->roff && pa->open)
+			fputs(".El\n", pa->fp);
+		if (pa->roff)
+			fprintf(pa->fp, ".Ss %s\n.Bl -tag -width \"Shift-Tab\"\n", section);
+		else
+			fprintf(pa->fp, "%s%s\n", pa->open ? "\n" : "", section);
+		pa->open = true;
 		return;
 	}
 	if (pa->roff) {
-		fputs(".TP\n.B ", pa->fp);
-		roff_escape(pa->fp, labels);
-		fputc('\n', pa->fp);
-		roff_escape(pa->fp, help);
-		fputc('\n', pa->fp);
+		/* mdoc: no line may start with a dot or quote, none does here */
+		fprintf(pa->fp, ".It Sy \"\\&%s\"\n%s\n", labels, help);
 	} else {
 		fprintf(pa->fp, "  %-18s %s\n", labels, help);
 	}
@@ -169,6 +166,8 @@ static void print_one(void *arg, const char *section, const char *labels, const 
 
 void tui_keys_print(void *out, bool roff)
 {
-	struct print_arg pa = { out, roff };
+	struct print_arg pa = { out, roff, false };
 	tui_keys_walk(print_one, &pa);
+	if (roff && pa.open)
+		fputs(".El\n", pa.fp);
 }
