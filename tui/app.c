@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,7 +65,7 @@ static const struct view_ops *const view_table[TAB__COUNT] = {
 /* ---- signals and the crash path ---- */
 
 static int sig_pipe[2] = { -1, -1 };
-static volatile sig_atomic_t sig_quit;
+static volatile sig_atomic_t sig_quit, sig_winch;
 static struct termios saved_tio;
 static bool have_tio;
 static char restore_seq[256];
@@ -76,6 +77,18 @@ static void on_quit_signal(int sig)
 	sig_quit = sig;
 	if (sig_pipe[1] >= 0) {
 		ssize_t w = write(sig_pipe[1], "q", 1);
+		(void)w;
+	}
+	errno = saved;
+}
+
+static void on_winch(int sig)
+{
+	int saved = errno;
+	(void)sig;
+	sig_winch = 1;
+	if (sig_pipe[1] >= 0) {
+		ssize_t w = write(sig_pipe[1], "w", 1);
 		(void)w;
 	}
 	errno = saved;
@@ -114,6 +127,9 @@ static void install_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	/* ours, not ncurses's: poll() must wake up for a resize */
+	sa.sa_handler = on_winch;
+	sigaction(SIGWINCH, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	sa.sa_handler = on_crash;
@@ -839,6 +855,15 @@ static int loop(struct tui *t)
 			while (read(sig_pipe[0], buf, sizeof buf) > 0)
 				;
 		}
+		if (sig_winch) {
+			sig_winch = 0;
+			struct winsize ws;
+			if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col) {
+				resizeterm(ws.ws_row, ws.ws_col);
+				clearok(curscr, TRUE);
+				t->redraw |= RD_ALL;
+			}
+		}
 		if (pfd[2].revents & POLLIN)
 			t->redraw |= tasks_collect(t);
 		/* every busy slot is stepped: a deadline may have passed without I/O */
@@ -889,18 +914,36 @@ int tui_run(struct session *s, const struct tui_opts *o, struct acme_err *err)
 	if (tasks_start(t, err) < 0)
 		goto out_pipe;
 
-	/* from here on core's messages go to the ring, not over the screen */
-	struct log_config lc = *log_get_config();
-	lc.sink = ring_sink;
-	lc.sink_arg = ring;
-	log_setup(&lc);
-
+	/* a terminal that cannot move the cursor (TERM=dumb, unknown) cannot
+	 * show a screen: say so instead of drawing nothing */
+	int errret = 0;
+	if (setupterm(NULL, STDOUT_FILENO, &errret) != OK) {
+		acme_err_set(err, ACME_E_USAGE,
+			     "tui: unknown terminal type \"%s\"; set TERM to your terminal's "
+			     "(e.g. xterm-256color), or use the commands", term ? term : "");
+		goto out_tasks;
+	}
+	const char *cup = tigetstr((char *)"cup");
+	bool can_address = cup && cup != (char *)-1;
+	del_curterm(cur_term);
+	if (!can_address) {
+		acme_err_set(err, ACME_E_USAGE,
+			     "tui: the terminal \"%s\" cannot move the cursor; set TERM to your "
+			     "terminal's type (e.g. xterm-256color), or use the commands "
+			     "(acmectl products list, acmectl jobs list, ...)", term ? term : "");
+		goto out_tasks;
+	}
 	install_signals();
 	if (!initscr()) {
 		acme_err_set(err, ACME_E_FAILURE, "tui: cannot initialise the terminal (TERM=%s)",
 			     term ? term : "");
 		goto out_tasks;
 	}
+	/* from here on core's messages go to the ring, not over the screen */
+	struct log_config lc = *log_get_config();
+	lc.sink = ring_sink;
+	lc.sink_arg = ring;
+	log_setup(&lc);
 	add_seq("rmcup");
 	add_seq("cnorm");
 	add_seq("sgr0");

@@ -21,6 +21,13 @@ t_is "$(grep -nE '\bstderr\b|STDERR_FILENO' core/*.c | grep -vE '^core/(log|fail
 	"core/ writes to stderr only through the log sink (and the documented exceptions)"
 t_is "$(grep -nE '\bexit\(' core/*.c | grep -v '_exit(' | head -5)" "" "core/ never calls exit()"
 
+# the TUI (issue 13): one module draws (tui/ui.c), the loop owns the
+# terminal (tui/app.c); key codes are shared by the key table and the line
+# editor; a view never includes ncurses, and tui/ sends no SQL
+t_is "$(grep -lE '#include *<(n?curses|term)\.h>' tui/*.c | grep -vE '^tui/(ui|app|edit|keys)\.c$' | tr '\n' ' ')" "" \
+	"in tui/ only ui.c, app.c, edit.c and keys.c include ncurses"
+t_is "$(grep -nE '"(SELECT|INSERT|UPDATE|DELETE) ' tui/*.c | head -5)" "" "tui/ sends no SQL of its own"
+
 t_ok "the queue driver is a test helper" test -x "$ACME_HELPERS/acme-queue"
 t_exit 1 "the binary holds no __queue" grep -q __queue "$ACMECTL"
 
