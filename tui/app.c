@@ -777,6 +777,26 @@ static int handle_key(struct tui *t, wint_t ch, bool is_key)
 	}
 }
 
+/* ---- the trace (ACME_TUI_TRACE): what the benchmark measures ---- */
+
+static void trace_key(struct tui *t, wint_t ch, bool is_key)
+{
+	if (t->trace)
+		fprintf(t->trace, "key %lld %s%u\n", clock_wall_ms(), is_key ? "K" : "", (unsigned)ch);
+}
+
+static void trace_paint(struct tui *t)
+{
+	if (!t->trace)
+		return;
+	char what[512] = "";
+	struct view *v = &t->views[t->tab];
+	if (v->ops->describe)
+		v->ops->describe(t, v, what, sizeof what);
+	fprintf(t->trace, "paint %lld %s %s\n", clock_wall_ms(), v->ops->name, what);
+	fflush(t->trace);
+}
+
 /* Read every key waiting. false when the terminal is gone. */
 static bool read_input(struct tui *t)
 {
@@ -788,6 +808,7 @@ static bool read_input(struct tui *t)
 			/* nothing more, or the tty is gone (EIO, or EOF on a hung-up line) */
 			return !(errno == EIO || errno == ENXIO || errno == EBADF);
 		}
+		trace_key(t, ch, r == KEY_CODE_YES);
 		t->redraw |= handle_key(t, ch, r == KEY_CODE_YES);
 		if (t->quit)
 			return true;
@@ -817,6 +838,7 @@ static int loop(struct tui *t)
 		}
 		if (t->redraw) {
 			draw(t);
+			trace_paint(t);
 			t->redraw = RD_NONE;
 		}
 		int n = 0;
@@ -903,6 +925,9 @@ int tui_run(struct session *s, const struct tui_opts *o, struct acme_err *err)
 	const char *term = getenv("TERM");
 	const char *nocolor = getenv("NO_COLOR");
 	t->color = !(nocolor && *nocolor) && !(term && strcmp(term, "dumb") == 0);
+	const char *trace = getenv("ACME_TUI_TRACE");
+	if (trace && *trace)
+		t->trace = fopen(trace, "we");
 
 	int rc = -1;
 	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -995,6 +1020,8 @@ out_pipe:
 	close(sig_pipe[1]);
 	sig_pipe[0] = sig_pipe[1] = -1;
 out_free:
+	if (t->trace)
+		fclose(t->trace);
 	free(ring);
 	free(t);
 	return rc;
@@ -1009,6 +1036,8 @@ out_free_only:
 		back.sink_arg = NULL;
 		log_setup(&back);
 	}
+	if (t->trace)
+		fclose(t->trace);
 	free(ring);
 	free(t);
 	return rc;

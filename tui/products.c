@@ -26,7 +26,7 @@
 #include "core/xalloc.h"
 #include "tui/tui.h"
 
-#define DEBOUNCE_MS   30
+#define DEBOUNCE_MS   8
 #define LIST_DEADLINE 5000
 #define COUNT_DEADLINE 10000
 #define MAX_PAGE      200
@@ -1152,6 +1152,15 @@ static void products_close(struct tui *t, struct view *v)
 	v->priv = NULL;
 }
 
+static void products_describe(struct tui *t, struct view *v, char *buf, size_t n)
+{
+	(void)t;
+	struct pstate *p = v->priv;
+	snprintf(buf, n, "loaded=%d current=%d rows=%zu total=%lld query=%s", p->loaded,
+		 p->list_gen == p->gen && !slot_busy(&p->list) && !p->due, p->nrows, p->total,
+		 p->f.query ? p->f.query : "");
+}
+
 const struct view_ops view_products = {
 	.name = "Products",
 	.tab = TAB_PRODUCTS,
@@ -1166,4 +1175,5 @@ const struct view_ops view_products = {
 	.sort = products_sort_cmd,
 	.dirty = products_dirty,
 	.click = products_click,
+	.describe = products_describe,
 };

@@ -258,6 +258,8 @@ struct view_ops {
 	/* fds of its own (a job subscription): add to pfd, return how many */
 	int (*pollfds)(struct tui *t, struct view *v, struct pollfd *pfd, int max);
 	int (*pollin)(struct tui *t, struct view *v, const struct pollfd *pfd, int n);
+	/* what it shows, for the trace of ACME_TUI_TRACE (benchmarks); may be NULL */
+	void (*describe)(struct tui *t, struct view *v, char *buf, size_t n);
 	/* a mouse click at (row, col) of the view's area; NULL: ignored */
 	int (*click)(struct tui *t, struct view *v, int row, int col);
 };
@@ -295,6 +297,9 @@ struct tui {
 	struct modal *modal;
 	bool help;
 	int help_top;
+	/* ACME_TUI_TRACE=FILE: a line per key and per paint with the wall
+	 * clock in ms, for tests/bench/tui.sh (NULL: off) */
+	void *trace;
 };
 
 /* Status line: a message (info, ok or error style) until replaced or for

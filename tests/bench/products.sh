@@ -38,36 +38,7 @@ export DATABASE_URL="postgresql:///bench?host=$TEST_PG_HOST&user=acme"
 export REDIS_URL="unix://$TEST_REDIS_SOCK" ACME_ENV=test
 unset ACME_REDIS_PREFIX ACME_CONFIG NO_COLOR
 
-# ---- the catalog: secondary indexes are built after the rows (much faster
-# than maintaining them row by row), with the migration's own definitions
-echo "building a catalog of $n products ..."
-t0=$(date +%s)
-keep="'products_pkey', 'products_sku_lower_key'"
-defs=$($psql -d bench -c "SELECT indexdef || ';' FROM pg_indexes WHERE tablename = 'products' AND indexname NOT IN ($keep)")
-$psql -d bench -c "$($psql -d bench -c "SELECT 'DROP INDEX ' || indexname || ';' FROM pg_indexes WHERE tablename = 'products' AND indexname NOT IN ($keep)")"
-$psql -d bench -v n="$n" <<'SQL'
-SET synchronous_commit = off;
-INSERT INTO products (sku, name, description, price, active)
-SELECT p || '-' || lpad(g::text, 7, '0'),
-       initcap(adj[1 + (g * 7) % 15]) || ' ' || w[1 + (g * 13) % 41] || ' ' || w[1 + (g * 31 / 7) % 41]
-           || ' ' || (g % 997)::text,
-       'A ' || adj[1 + (g * 11) % 15] || ' ' || w[1 + (g * 17) % 41] || ' for the ' || w[1 + (g * 23) % 41]
-           || ', made of ' || w[1 + (g * 29) % 41] || ' and ' || w[1 + (g * 37) % 41]
-           || '; fits every ' || w[1 + (g * 41 / 3) % 41] || ' in series ' || (g % 4999)::text || '.',
-       CASE WHEN g % 20 = 0 THEN NULL ELSE ((g * 7919) % 100000) / 100.0 END,
-       g % 10 <> 0
-FROM generate_series(1::bigint, :n) g,
-     LATERAL (SELECT (ARRAY['ABC', 'KLM', 'PQR', 'XYZ', 'DEF', 'GHN', 'STU', 'VWX'])[1 + g % 8] AS p) pp,
-     (SELECT string_to_array('steel bracket hinge valve sensor cable adapter module filter panel '
-                             'pump bearing gasket spring switch relay fuse clamp bolt washer nozzle '
-                             'hose fitting coupling motor gear pulley belt chain sprocket lever knob '
-                             'handle frame plate cover housing mount base shelf rack', ' ') AS w,
-             string_to_array('small large heavy-duty compact premium basic industrial quiet fast '
-                             'waterproof stainless galvanised anodised reinforced flexible', ' ') AS adj) words;
-SQL
-$psql -d bench -c "SET maintenance_work_mem = '512MB'" -c "$defs" -c "VACUUM ANALYZE products"
-echo "catalog built in $(($(date +%s) - t0)) s: $($psql -d bench -c "SELECT count(*) FROM products") products," \
-	"$($psql -d bench -c "SELECT pg_size_pretty(pg_total_relation_size('products'))") with indexes"
+. "$top/tests/bench/catalog.inc"
 
 # the cursor of page 10,001 (50 per page; halfway for smaller catalogs), from
 # the page before it by number
