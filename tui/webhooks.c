@@ -758,17 +758,33 @@ static const char *const col_title[C__COUNT] = {
 	"ID", "URL", "Events", "Enabled", "Failures", "Last test",
 };
 
-static void col_widths(int w, int *cw)
+/* The events column as wide as the longest list (up to 40% of what is left),
+ * the last test at least 25 columns ("HTTP 200 in 9 ms, 3m ago"), the URL
+ * the rest. */
+static void col_widths(const struct wstate *p, int w, int *cw)
 {
-	cw[C_ID] = 5;
+	cw[C_ID] = 4;
 	cw[C_ENABLED] = 7;
-	cw[C_EVENTS] = 20;
-	cw[C_FAILURES] = 22;
-	int rest = w - (cw[C_ID] + cw[C_ENABLED] + cw[C_EVENTS] + cw[C_FAILURES]) - (C__COUNT - 1) - 1;
-	if (rest < 20)
-		rest = 20;
-	cw[C_URL] = rest * 45 / 100;
-	cw[C_TEST] = rest - cw[C_URL];
+	cw[C_FAILURES] = 20;
+	int rest = w - (cw[C_ID] + cw[C_ENABLED] + cw[C_FAILURES]) - (C__COUNT - 1) - 1;
+	if (rest < 30)
+		rest = 30;
+	int ev = 6;
+	for (size_t i = 0; i < p->n; i++) {
+		char buf[1024];
+		events_text(&p->ws[i], buf, sizeof buf);
+		int n = ui_width(buf);
+		if (n > ev)
+			ev = n;
+	}
+	if (ev > rest * 40 / 100)
+		ev = rest * 40 / 100;
+	int test = rest * 30 / 100;
+	if (test < 25)
+		test = 25;
+	cw[C_EVENTS] = ev;
+	cw[C_TEST] = test;
+	cw[C_URL] = rest - ev - test;
 }
 
 static void test_cell(struct wstate *p, const struct webhook *w, char *buf, size_t n,
@@ -799,7 +815,8 @@ static void test_cell(struct wstate *p, const struct webhook *w, char *buf, size
 static void failure_cell(const struct webhook *w, char *buf, size_t n, enum ui_style *st)
 {
 	if (!w->enabled) {
-		snprintf(buf, n, "disabled: %s", w->disabled_reason ? w->disabled_reason : "(no reason)");
+		/* Enabled says "no"; this says why */
+		snprintf(buf, n, "%s", w->disabled_reason ? w->disabled_reason : "(no reason given)");
 		*st = UI_WARN;
 	} else if (w->consecutive_failures) {
 		char ago[32] = "";
@@ -817,8 +834,14 @@ static void draw_pane(struct tui *t, struct wstate *p, int y, int h, int w)
 {
 	(void)t;
 	ui_fill(y, 0, w, UI_HEADER);
+	const char *url = "";
+	for (size_t i = 0; i < p->n; i++)
+		if (p->ws[i].id == p->pane_wid)
+			url = p->ws[i].url;
+	char *shown = url_redact(url);
 	ui_textf(y, 1, w - 2, UI_HEADER, false, "Deliveries of webhook %lld%s   Up/Down select, "
-		 "R redelivers, Esc closes", p->pane_wid, p->dstale ? "  STALE" : "");
+		 "R redelivers, Esc closes   %s", p->pane_wid, p->dstale ? "  STALE" : "", shown);
+	free(shown);
 	if (!p->dloaded) {
 		ui_text(y + 1, 2, w - 4, "loading...", UI_DIM, false);
 		return;
@@ -923,7 +946,7 @@ static void webhooks_draw(struct tui *t, struct view *v, int y, int h, int w)
 		ui_text(y, x + 2, w - x - 3, "a add  e edit  d delete  Space enable/disable  t test  "
 			"Enter deliveries", UI_DIM, false);
 	int cw[C__COUNT];
-	col_widths(w, cw);
+	col_widths(p, w, cw);
 	int hy = y + 1;
 	x = 1;
 	for (int c = 0; c < C__COUNT; c++) {
