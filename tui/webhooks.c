@@ -652,7 +652,7 @@ struct form_ctx {
 	struct wstate *p;
 	long long id;             /* edit: the endpoint; add: 0 */
 	bool allow_private;
-	char *old_url;
+	char *old_url;            /* edit: the URL as the form shows it (redacted) */
 };
 
 static struct form_ctx the_form;   /* one form at a time: its arg */
@@ -662,13 +662,15 @@ static int form_submit(struct tui *t, void *arg, char *const *values, struct acm
 	struct form_ctx *f = arg;
 	struct change *c = change_new(t, f->p, f->id ? CH_EDIT : CH_ADD);
 	c->id = f->id;
-	if (check_url(t, values[0], f->allow_private, err) < 0 ||
+	/* edit: the form shows the URL redacted; left as it is, it is not
+	 * changed (nor checked again) */
+	bool new_url = !f->id || !f->old_url || strcmp(values[0], f->old_url) != 0;
+	if ((new_url && check_url(t, values[0], f->allow_private, err) < 0) ||
 	    parse_events(values[1], c, err) < 0) {
 		change_free(c);
 		return -1;
 	}
-	/* edit: the URL only when it changed (the stored one may be unredacted) */
-	if (!f->id || !f->old_url || strcmp(values[0], f->old_url) != 0)
+	if (new_url)
 		c->url = xstrdup(values[0]);
 	c->description = xstrdup(values[2]);
 	c->form = arg;
@@ -686,12 +688,12 @@ static void open_form(struct tui *t, struct wstate *p, const struct webhook *w)
 	if (w) {
 		the_form.id = w->id;
 		the_form.allow_private = w->allow_private;
-		the_form.old_url = xstrdup(w->url);
+		the_form.old_url = url_redact(w->url);   /* a password never on screen */
 		events_text(w, events, sizeof events);
 		snprintf(title, sizeof title, "Edit webhook %lld", w->id);
 	}
 	struct form_field ff[] = {
-		{ "URL", w ? w->url : "", NULL },
+		{ "URL", w ? the_form.old_url : "", NULL },
 		{ "Events (comma-separated; * for all)", events, NULL },
 		{ "Description", w && w->description ? w->description : "", NULL },
 	};

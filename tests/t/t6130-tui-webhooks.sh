@@ -3,8 +3,9 @@
 # a real local receiver (acmectl webhooks listen): an endpoint added through
 # the form (and a bad event refused in it), a test whose result appears in
 # the row, disable and enable with Space, the deliveries pane with the test
-# delivery and its attempt, a redelivery, an edit, and delete with a y/n
-# confirm. Every change is checked in the database and the audit log.
+# delivery and its attempt, a redelivery, an edit, delete with a y/n
+# confirm, and fresh data again by itself after its connections were killed.
+# Every change is checked in the database and the audit log.
 . "$(dirname "$0")/../lib/test-lib.sh"
 need_servers
 . "$TEST_TOP/tests/lib/webhooks.sh"
@@ -123,6 +124,15 @@ t_is "$(tpsql -c "SELECT count(*) FROM webhooks")" 0 "the endpoint is gone"
 t_is "$(tpsql -c "SELECT count(*) FROM audit_log WHERE command LIKE 'tui webhooks %'")" 6 \
 	"every change is audited (add, disable, enable, redeliver, edit, delete)"
 tui_wait "no webhook endpoints" 10
+
+# ---- a lost connection: the tab reads again by itself once it is back --------------------------------
+killed=$(tpsql -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+	WHERE application_name = 'acmectl-tui' AND datname = current_database()")
+t_like "$killed" '^[1-9]' "the tab's connections were killed"
+add_endpoint "http://127.0.0.1:$RECV_PORT/second" -e import.completed
+tui_wait_re "^ *$WH_ID +http://127\.0\.0\.1:$RECV_PORT/second +import\.completed +yes" 20 &&
+	t_ok "after its connections were killed the tab shows fresh data by itself" true ||
+	t_ok "recovery" false
 
 tui_keys q
 tui_wait_exit && t_is "$TUI_EXIT" 0 "q exits 0"
