@@ -684,20 +684,21 @@ static void open_form(struct tui *t, struct wstate *p, const struct webhook *w)
 	free(the_form.old_url);
 	memset(&the_form, 0, sizeof the_form);
 	the_form.p = p;
-	char events[1024] = "*", title[64];
+	char events[1024] = "*", title[96];
 	if (w) {
 		the_form.id = w->id;
 		the_form.allow_private = w->allow_private;
 		the_form.old_url = url_redact(w->url);   /* a password never on screen */
 		events_text(w, events, sizeof events);
-		snprintf(title, sizeof title, "Edit webhook %lld", w->id);
+		snprintf(title, sizeof title, "Edit webhook %lld (events: a,b or * for all)", w->id);
 	}
 	struct form_field ff[] = {
 		{ "URL", w ? the_form.old_url : "", NULL },
-		{ "Events (comma-separated; * for all)", events, NULL },
+		{ "Events", events, NULL },
 		{ "Description", w && w->description ? w->description : "", NULL },
 	};
-	tui_form(t, w ? title : "Add a webhook", ff, 3, form_submit, &the_form);
+	tui_form(t, w ? title : "Add a webhook (events: a,b or * for all)", ff, 3, form_submit,
+		 &the_form);
 }
 
 static int delete_answer(struct tui *t, void *arg, bool yes)
@@ -762,12 +763,12 @@ static const char *const col_title[C__COUNT] = {
 
 /* The events column as wide as the longest list (up to 40% of what is left),
  * the last test at least 25 columns ("HTTP 200 in 9 ms, 3m ago"), the URL
- * the rest. */
+ * the rest; on a narrow screen (80 columns) each gets its share. */
 static void col_widths(const struct wstate *p, int w, int *cw)
 {
 	cw[C_ID] = 4;
 	cw[C_ENABLED] = 7;
-	cw[C_FAILURES] = 20;
+	cw[C_FAILURES] = w >= 110 ? 20 : 12;
 	int rest = w - (cw[C_ID] + cw[C_ENABLED] + cw[C_FAILURES]) - (C__COUNT - 1) - 1;
 	if (rest < 30)
 		rest = 30;
@@ -779,11 +780,18 @@ static void col_widths(const struct wstate *p, int w, int *cw)
 		if (n > ev)
 			ev = n;
 	}
-	if (ev > rest * 40 / 100)
-		ev = rest * 40 / 100;
-	int test = rest * 30 / 100;
-	if (test < 25)
-		test = 25;
+	int test;
+	if (rest >= 75) {
+		if (ev > rest * 40 / 100)
+			ev = rest * 40 / 100;
+		test = rest * 30 / 100;
+		if (test < 25)
+			test = 25;
+	} else {
+		if (ev > rest * 25 / 100)
+			ev = rest * 25 / 100;
+		test = rest * 35 / 100;
+	}
 	cw[C_EVENTS] = ev;
 	cw[C_TEST] = test;
 	cw[C_URL] = rest - ev - test;
@@ -852,10 +860,16 @@ static void draw_pane(struct tui *t, struct wstate *p, int y, int h, int w)
 		ui_text(y + 1, 2, w - 4, "no deliveries yet (t sends a test event)", UI_DIM, false);
 		return;
 	}
-	int att_h = h / 2;                 /* the selected delivery's attempts below */
-	int list_h = h - 1 - att_h - 1;
+	/* the deliveries (as many as there are, leaving at least 4 lines),
+	 * then the selected delivery's attempts in what is left */
+	int list_h = h - 2 - 1 - 4;
+	if (list_h > (int)p->nd)
+		list_h = (int)p->nd;
 	if (list_h < 1)
 		list_h = 1;
+	int att_h = h - 2 - list_h - 1 - 1;
+	if (att_h < 1)
+		att_h = 1;
 	ui_textf(y + 1, 1, w - 2, UI_BOLD, true, "%-8s %-20s %-18s %-10s %8s %6s %8s  %s", "ID",
 		 "Event", "Type", "Status", "Attempts", "Code", "Latency", "Created");
 	size_t first = 0;
@@ -883,7 +897,7 @@ static void draw_pane(struct tui *t, struct wstate *p, int y, int h, int w)
 			 d->status ? d->status : "", d->attempts, code, lat,
 			 hms(d->created_at, created, sizeof created), redo);
 	}
-	int ay = y + 2 + list_h;
+	int ay = y + 2 + list_h + 1;
 	const struct webhook_delivery *d = &p->ds[p->dsel];
 	ui_textf(ay, 1, w - 2, UI_BOLD, true, "Attempts of delivery %lld%s%s", d->id,
 		 d->last_error && d->state != DELIVERY_SUCCEEDED ? "  last error: " : "",
