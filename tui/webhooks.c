@@ -190,7 +190,7 @@ static int dl_done(struct tui *t, struct slot *s, void *arg)
 		/* abandoned: the pane closed or shows another endpoint */
 		if (n >= 0)
 			webhook_deliveries_free(ds, (size_t)n);
-		slot_finished(s, n < 0 ? &err : NULL);
+		slot_finished(s, NULL);
 		return RD_NONE;
 	}
 	if (n < 0) {
