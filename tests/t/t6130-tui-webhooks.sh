@@ -4,7 +4,8 @@
 # the form (and a bad event refused in it), a test whose result appears in
 # the row, disable and enable with Space, the deliveries pane with the test
 # delivery and its attempt, a redelivery, an edit, delete with a y/n
-# confirm, and fresh data again by itself after its connections were killed.
+# confirm, and stale data while the database is unreachable, fresh data again
+# by itself when it is back.
 # Every change is checked in the database and the audit log.
 . "$(dirname "$0")/../lib/test-lib.sh"
 need_servers
@@ -125,14 +126,27 @@ t_is "$(tpsql -c "SELECT count(*) FROM audit_log WHERE command LIKE 'tui webhook
 	"every change is audited (add, disable, enable, redeliver, edit, delete)"
 tui_wait "no webhook endpoints" 10
 
-# ---- a lost connection: the tab reads again by itself once it is back --------------------------------
-killed=$(tpsql -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-	WHERE application_name = 'acmectl-tui' AND datname = current_database()")
-t_like "$killed" '^[1-9]' "the tab's connections were killed"
+# ---- the database unreachable: stale data, still responsive; then fresh data by itself --------------
+# New connections to this test's database are refused and the TUI's are
+# killed (the shared server keeps running for the other tests).
+pg_admin() { "$TEST_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$TEST_PG_HOST" -U acme -d postgres -c "$1"; }
+killed=$(pg_admin "ALTER DATABASE \"$TEST_DB\" ALLOW_CONNECTIONS false;
+	SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+	WHERE application_name = 'acmectl-tui' AND datname = '$TEST_DB'")
+t_like "$killed" '^[1-9]' "the TUI's connections were killed"
+tui_wait "STALE (database unreachable" 20 && t_ok "the tab marks its data stale" true ||
+	t_ok "stale" false
+t_like "$(tui_screen)" 'db: reconnecting' "the title line says the database is reconnecting"
+tui_keys a
+tui_wait "Add a webhook" 5 && t_ok "keys still work while the database is away" true ||
+	t_ok "responsive" false
+tui_keys Escape
+tui_wait_gone "Add a webhook" 5
+pg_admin "ALTER DATABASE \"$TEST_DB\" ALLOW_CONNECTIONS true"
 add_endpoint "http://127.0.0.1:$RECV_PORT/second" -e import.completed
 tui_wait_re "^ *$WH_ID +http://127\.0\.0\.1:$RECV_PORT/second +import\.completed +yes" 20 &&
-	t_ok "after its connections were killed the tab shows fresh data by itself" true ||
-	t_ok "recovery" false
+	t_ok "once it is back the tab shows fresh data by itself" true || t_ok "recovery" false
+tui_wait_gone "STALE" 10 && t_ok "and is no longer stale" true || t_ok "not stale" false
 
 tui_keys q
 tui_wait_exit && t_is "$TUI_EXIT" 0 "q exits 0"
