@@ -942,6 +942,46 @@ int webhook_delivery_get(PGconn *db, long long id, struct webhook_delivery *d,
 	return 0;
 }
 
+#define ATTEMPTS_SQL "SELECT attempt, " ISO("started_at") ", request_headers::text, " \
+	"status_code, latency_ms, remote_addr, response_headers::text, response_excerpt, error " \
+	"FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempt"
+
+int webhook_attempts_start(struct pgcall *call, PGconn *db, long long delivery_id,
+			   long deadline_ms, struct acme_err *err)
+{
+	char idt[24];
+	ll_text(delivery_id, idt, sizeof(idt));
+	const char *p[1] = { idt };
+	return pgcall_start(call, db, ATTEMPTS_SQL, 1, p, deadline_ms, err);
+}
+
+int webhook_attempts_finish(struct pgcall *call, struct webhook_attempt **attempts,
+			    size_t *nattempts, struct acme_err *err)
+{
+	*attempts = NULL;
+	*nattempts = 0;
+	PGresult *res = pgcall_finish(call, err);
+	if (!res)
+		return -1;
+	int n = PQntuples(res);
+	*attempts = xcalloc((size_t)n + 1, sizeof(**attempts));
+	for (int i = 0; i < n; i++) {
+		struct webhook_attempt *a = &(*attempts)[i];
+		a->attempt = col_int(res, i, 0, 0);
+		a->started_at = col(res, i, 1);
+		a->request_headers = col(res, i, 2);
+		a->status_code = col_int(res, i, 3, 0);
+		a->latency_ms = col_int(res, i, 4, -1);
+		a->remote_addr = col(res, i, 5);
+		a->response_headers = col(res, i, 6);
+		a->excerpt = col_bytes(res, i, 7, &a->excerpt_len);
+		a->error = col(res, i, 8);
+	}
+	*nattempts = (size_t)n;
+	PQclear(res);
+	return n;
+}
+
 int webhook_find_test(PGconn *db, long long webhook_id, const char *event_id,
 		      struct webhook_delivery *d, struct acme_err *err)
 {

@@ -264,6 +264,13 @@ int webhook_deliveries_finish(struct pgcall *call, const struct webhook_delivery
 /* One delivery with its body and its attempts (oldest first). */
 int webhook_delivery_get(PGconn *db, long long id, struct webhook_delivery *d,
 			 struct webhook_attempt **attempts, size_t *nattempts, struct acme_err *err);
+/* Non-blocking form of the attempts of webhook_delivery_get() (oldest
+ * first), for a screen: _start sends the statement; _finish (also to
+ * abandon the call) gives the count, or -1 with err. */
+int webhook_attempts_start(struct pgcall *call, PGconn *db, long long delivery_id,
+			   long deadline_ms, struct acme_err *err);
+int webhook_attempts_finish(struct pgcall *call, struct webhook_attempt **attempts,
+			    size_t *nattempts, struct acme_err *err);
 /* The delivery of a test event (webhook_test): 0 with *d, or -1 with
  * ACME_E_NOT_FOUND while it does not exist yet (d->relayed says whether the
  * event left the outbox). */
