@@ -678,3 +678,34 @@ redisReply *rdscall_finish(struct rdscall *call, struct acme_err *err)
 	memset(call, 0, sizeof(*call));
 	return r;
 }
+
+/* ---- pings: is the server there? (the TUI's title line) ---- */
+
+int db_ping_start(struct pgcall *call, PGconn *db, long deadline_ms, struct acme_err *err)
+{
+	return pgcall_start(call, db, "SELECT 1", 0, NULL, deadline_ms, err);
+}
+
+int rds_ping_start(struct rdscall *call, redisContext *c, long deadline_ms, struct acme_err *err)
+{
+	const char *argv[1] = { "PING" };
+	return rdscall_start(call, c, 1, argv, NULL, deadline_ms, err);
+}
+
+int pgcall_finish_ok(struct pgcall *call, struct acme_err *err)
+{
+	PGresult *res = pgcall_finish(call, err);
+	if (!res)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+int rdscall_finish_ok(struct rdscall *call, struct acme_err *err)
+{
+	redisReply *r = rdscall_finish(call, err);
+	if (!r)
+		return -1;
+	freeReplyObject(r);
+	return 0;
+}

@@ -206,4 +206,14 @@ int rdscall_step(struct rdscall *call);
  * with err (ACME_E_TEMPFAIL past the deadline). */
 redisReply *rdscall_finish(struct rdscall *call, struct acme_err *err);
 
+/* ---- pings ---- */
+
+/* Non-blocking liveness checks (a front end's "connected / reconnecting"):
+ * SELECT 1 and PING, driven like any pgcall / rdscall. */
+int db_ping_start(struct pgcall *call, PGconn *db, long deadline_ms, struct acme_err *err);
+int rds_ping_start(struct rdscall *call, redisContext *c, long deadline_ms, struct acme_err *err);
+/* Finish a call whose result is not wanted: 0, or -1 with err as _finish. */
+int pgcall_finish_ok(struct pgcall *call, struct acme_err *err);
+int rdscall_finish_ok(struct rdscall *call, struct acme_err *err);
+
 #endif

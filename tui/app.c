@@ -816,16 +816,77 @@ static bool read_input(struct tui *t)
 	return true;
 }
 
+/* ---- probes: the title line's "connected / reconnecting" ----
+ *
+ * Views report their own calls' fate through their slots; these two slots
+ * ask each server every PROBE_MS as well, so the title stays true on a tab
+ * that reads only one of them, or none. */
+
+#define PROBE_MS 2000
+#define PROBE_DEADLINE_MS 2000
+
+struct probes {
+	struct slot db, rd;
+	long long db_next, rd_next;
+};
+
+static int probe_db_done(struct tui *t, struct slot *s, void *arg)
+{
+	(void)t;
+	(void)arg;
+	struct acme_err err = { 0 };
+	int rc = pgcall_finish_ok(&s->call, &err);
+	slot_finished(s, rc < 0 ? &err : NULL);
+	return RD_TITLE;
+}
+
+static int probe_rd_done(struct tui *t, struct slot *s, void *arg)
+{
+	(void)t;
+	(void)arg;
+	struct acme_err err = { 0 };
+	int rc = rdscall_finish_ok(&s->rc, &err);
+	slot_finished(s, rc < 0 ? &err : NULL);
+	return RD_TITLE;
+}
+
+static void probes_tick(struct tui *t, struct probes *p, long *wait)
+{
+	struct acme_err err = { 0 };
+	if (t->now >= p->db_next && slot_ready(&p->db)) {
+		if (db_ping_start(&p->db.call, p->db.db, PROBE_DEADLINE_MS, &err) == 0)
+			slot_started(&p->db);
+		else
+			slot_finished(&p->db, &err);
+		p->db_next = t->now + PROBE_MS;
+	}
+	if (t->now >= p->rd_next && slot_ready(&p->rd)) {
+		if (rds_ping_start(&p->rd.rc, p->rd.rd, PROBE_DEADLINE_MS, &err) == 0)
+			slot_started(&p->rd);
+		else
+			slot_finished(&p->rd, &err);
+		p->rd_next = t->now + PROBE_MS;
+	}
+	long left = (long)((p->db_next < p->rd_next ? p->db_next : p->rd_next) - t->now);
+	if (left < *wait)
+		*wait = left < 0 ? 0 : left;
+}
+
 /* ---- the loop ---- */
 
 static int loop(struct tui *t)
 {
 	struct pollfd pfd[MAX_PFD];
 	struct slot *slotv[MAX_PFD];
+	struct probes probes;
+	slot_init(&probes.db, t, SLOT_PG, "probe", probe_db_done, NULL);
+	slot_init(&probes.rd, t, SLOT_REDIS, "probe", probe_rd_done, NULL);
+	probes.db_next = probes.rd_next = 0;
 	t->redraw = RD_ALL;
 	while (!t->quit && !sig_quit) {
 		t->now = clock_mono_ms();
 		long wait = TICK_MS;
+		probes_tick(t, &probes, &wait);
 		/* views start what is due */
 		for (int i = 0; i < TAB__COUNT; i++) {
 			struct view *v = &t->views[i];
@@ -897,6 +958,10 @@ static int loop(struct tui *t)
 				t->redraw |= v->ops->pollin(t, v, pfd + v->pfd_first, v->pfd_count);
 		}
 	}
+	slot_unlink(t, &probes.db);
+	slot_unlink(t, &probes.rd);
+	slot_release(&probes.db);
+	slot_release(&probes.rd);
 	return 0;
 }
 

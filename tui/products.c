@@ -74,6 +74,7 @@ struct pstate {
 	/* calls in flight */
 	long long due;            /* monotonic ms: start the list; 0 none */
 	bool count_due;
+	long long count_at;       /* monotonic ms: not before (after a failure) */
 	unsigned gen;             /* bumped by every new query */
 	unsigned list_gen;
 	struct products_list_opts inflight;
@@ -223,9 +224,12 @@ static int list_done(struct tui *t, struct slot *s, void *arg)
 		p->nrows = nold;
 		p->stale = true;
 		snprintf(p->error, sizeof p->error, "%s", err.msg);
-		if (err.code == ACME_E_UNAVAILABLE || err.code == ACME_E_TEMPFAIL)
-			p->due = t->now + 1000;     /* ask again once it is back */
-		else
+		/* ask again: the server may be going away ("terminating connection
+		 * due to administrator command" is a server error, not a lost
+		 * connection, until the next call finds the socket closed) */
+		if (err.code != ACME_E_USAGE)
+			p->due = t->now + 1000;
+		if (err.code != ACME_E_UNAVAILABLE && err.code != ACME_E_TEMPFAIL)
 			tui_status(t, UI_ERROR, "products: %s", err.msg);
 		slot_finished(s, &err);
 		return RD_ALL;
@@ -303,13 +307,13 @@ static int count_done(struct tui *t, struct slot *s, void *arg)
 	struct acme_err err = { 0 };
 	long long n = -1;
 	int rc = products_count_finish(&s->call, &n, &err);
-	if (rc == 0 && !p->count_due) {
+	if (rc == 0 && !p->count_due)
 		p->total = n;
-	} else if (rc < 0 && (err.code == ACME_E_UNAVAILABLE || err.code == ACME_E_TEMPFAIL)) {
-		p->count_due = true;
+	else if (rc < 0 && err.code != ACME_E_USAGE) {
+		p->count_due = true;      /* ask again in a while */
+		p->count_at = t->now + 2000;
 	}
 	slot_finished(s, rc < 0 ? &err : NULL);
-	(void)t;
 	return RD_VIEW;
 }
 
@@ -369,7 +373,7 @@ static int products_tick(struct tui *t, struct view *v, long long now, long *wai
 			*wait_ms = (long)(p->due - now);
 		}
 	}
-	if (p->count_due && !p->due && slot_ready(&p->count))
+	if (p->count_due && !p->due && now >= p->count_at && slot_ready(&p->count))
 		start_count(p);
 	if (t->db_state == CONN_DOWN && !p->stale && p->loaded) {
 		p->stale = true;

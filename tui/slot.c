@@ -234,3 +234,12 @@ void slot_release(struct slot *s)
 	s->have_q = false;
 	s->state = SLOT_DOWN;
 }
+
+void slot_unlink(struct tui *t, struct slot *s)
+{
+	for (struct slot **pp = &t->slots; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			return;
+		}
+}

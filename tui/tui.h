@@ -214,6 +214,8 @@ void slot_finished(struct slot *s, const struct acme_err *err);
  * cancelled set). */
 bool slot_busy(const struct slot *s);
 void slot_release(struct slot *s);
+/* Take s out of the loop's poll set (before its memory goes). */
+void slot_unlink(struct tui *t, struct slot *s);
 
 /* ---- task.c: the writer thread ---- */
 struct task_env {
