@@ -198,34 +198,9 @@ static int events_from_args(struct ctx *ctx, struct args *a, char ***out, size_t
 	int nv = args_all(a, "event", &vals);
 	*out = NULL;
 	*n = 0;
-	for (int i = 0; i < nv; i++) {
-		char *copy = xstrdup(vals[i]), *save = NULL;
-		for (char *tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-			if (!webhook_event_known(tok) || strcmp(tok, WEBHOOK_EVENT_TEST) == 0) {
-				struct strbuf known = STRBUF_INIT;
-				for (size_t k = 0; webhook_event_names[k]; k++)
-					if (strcmp(webhook_event_names[k], WEBHOOK_EVENT_TEST) != 0)
-						strbuf_addf(&known, "%s, ", webhook_event_names[k]);
-				acme_err_set(&ctx->err, ACME_E_USAGE, "unknown event \"%s\"; events are %s"
-					     "product.* or import.* for a family, or * for all of "
-					     "them%s", tok, known.buf,
-					     strcmp(tok, WEBHOOK_EVENT_TEST) == 0 ? " (webhook.test "
-					     "events go to one endpoint: 'acmectl webhooks test ID')" : "");
-				strbuf_release(&known);
-				free(copy);
-				goto fail;
-			}
-			bool dup = false;
-			for (size_t k = 0; k < *n; k++)
-				dup |= strcmp((*out)[k], tok) == 0;
-			if (dup)
-				continue;
-			*out = xrealloc(*out, (*n + 2) * sizeof(char *));
-			(*out)[(*n)++] = xstrdup(tok);
-			(*out)[*n] = NULL;
-		}
-		free(copy);
-	}
+	for (int i = 0; i < nv; i++)
+		if (webhook_events_add(vals[i], " ", out, n, &ctx->err) < 0)
+			goto fail;
 	return 0;
 fail:
 	for (size_t k = 0; k < *n; k++)

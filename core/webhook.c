@@ -49,6 +49,38 @@ bool webhook_event_known(const char *name)
 	return false;
 }
 
+int webhook_events_add(const char *text, const char *seps, char ***events, size_t *n,
+		       struct acme_err *err)
+{
+	char *copy = xstrdup(text), *save = NULL;
+	for (char *tok = strtok_r(copy, seps, &save); tok; tok = strtok_r(NULL, seps, &save)) {
+		if (!webhook_event_known(tok) || strcmp(tok, WEBHOOK_EVENT_TEST) == 0) {
+			struct strbuf known = STRBUF_INIT;
+			for (size_t k = 0; webhook_event_names[k]; k++)
+				if (strcmp(webhook_event_names[k], WEBHOOK_EVENT_TEST) != 0)
+					strbuf_addf(&known, "%s, ", webhook_event_names[k]);
+			acme_err_set(err, ACME_E_USAGE, "unknown event \"%s\"; events are %s"
+				     "product.* or import.* for a family, or * for all of them%s", tok,
+				     known.buf, strcmp(tok, WEBHOOK_EVENT_TEST) == 0
+				     ? " (webhook.test events go to one endpoint: 'acmectl webhooks "
+				       "test ID')" : "");
+			strbuf_release(&known);
+			free(copy);
+			return -1;
+		}
+		bool dup = false;
+		for (size_t k = 0; k < *n; k++)
+			dup |= strcmp((*events)[k], tok) == 0;
+		if (dup)
+			continue;
+		*events = xrealloc(*events, (*n + 2) * sizeof(char *));
+		(*events)[(*n)++] = xstrdup(tok);
+		(*events)[*n] = NULL;
+	}
+	free(copy);
+	return 0;
+}
+
 bool webhook_event_matches(const char *subscription, const char *type)
 {
 	size_t n = strlen(subscription);

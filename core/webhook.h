@@ -56,6 +56,13 @@ extern const char *const webhook_event_patterns[];   /* NULL-terminated */
 /* An event name or a pattern (webhook.test included: callers keep it out
  * of subscriptions). */
 bool webhook_event_known(const char *name);
+/* Add the subscriptions named in text (separated by any of seps) to the
+ * NULL-terminated list *events of *n (owned; may start NULL/0), each checked
+ * (webhook_event_known; webhook.test is refused: it goes to one endpoint) and
+ * without repeats. 0, or -1 with ACME_E_USAGE naming the unknown event and
+ * listing the known ones (the list keeps what was added before). */
+int webhook_events_add(const char *text, const char *seps, char ***events, size_t *n,
+		       struct acme_err *err);
 /* Does a subscription (name or pattern) take events of this type? */
 bool webhook_event_matches(const char *subscription, const char *type);
 

@@ -228,6 +228,7 @@ struct modal {
 	struct form_field fields[FORM_MAX];
 	struct lineedit values[FORM_MAX];
 	form_submit_fn on_submit;
+	unsigned form_id;
 	char error[512];
 };
 
@@ -271,9 +272,10 @@ void tui_confirm(struct tui *t, const char *question,
 	t->redraw |= RD_ALL;
 }
 
-void tui_form(struct tui *t, const char *title, const struct form_field *fields, size_t n,
-	      form_submit_fn on_submit, void *arg)
+unsigned tui_form(struct tui *t, const char *title, const struct form_field *fields, size_t n,
+		  form_submit_fn on_submit, void *arg)
 {
+	static unsigned form_seq;
 	free(t->modal);
 	struct modal *m = xcalloc(1, sizeof *m);
 	m->kind = MODAL_FORM;
@@ -287,21 +289,28 @@ void tui_form(struct tui *t, const char *title, const struct form_field *fields,
 	}
 	m->on_submit = on_submit;
 	m->arg = arg;
+	m->form_id = ++form_seq ? form_seq : ++form_seq;
 	t->modal = m;
 	t->redraw |= RD_ALL;
+	return m->form_id;
 }
 
-void tui_form_error(struct tui *t, void *arg, const char *msg)
+unsigned tui_form_current(const struct tui *t)
 {
-	if (t->modal && t->modal->kind == MODAL_FORM && t->modal->arg == arg) {
+	return t->modal && t->modal->kind == MODAL_FORM ? t->modal->form_id : 0;
+}
+
+void tui_form_error(struct tui *t, unsigned id, const char *msg)
+{
+	if (id && tui_form_current(t) == id) {
 		snprintf(t->modal->error, sizeof t->modal->error, "%s", msg);
 		t->redraw |= RD_VIEW;
 	}
 }
 
-void tui_form_close(struct tui *t, void *arg)
+void tui_form_close(struct tui *t, unsigned id)
 {
-	if (t->modal && t->modal->kind == MODAL_FORM && t->modal->arg == arg)
+	if (id && tui_form_current(t) == id)
 		modal_free(t);
 }
 

@@ -92,7 +92,6 @@ struct pstate {
 	char *saved_query;
 	/* bulk delete: the exact count the user must type */
 	long long bulk_count;
-	unsigned form_tag;        /* the new-product form (its arg) */
 };
 
 static void prow_free(struct prow *r)
@@ -373,7 +372,10 @@ static int products_tick(struct tui *t, struct view *v, long long now, long *wai
 			*wait_ms = (long)(p->due - now);
 		}
 	}
-	if (p->count_due && !p->due && now >= p->count_at && slot_ready(&p->count))
+	/* the count waits for the page: on a big catalog it is the slower of the
+	 * two, and the first paint must not share the CPU with it */
+	if (p->count_due && !p->due && !slot_busy(&p->list) && now >= p->count_at &&
+	    slot_ready(&p->count))
 		start_count(p);
 	if (t->db_state == CONN_DOWN && !p->stale && p->loaded) {
 		p->stale = true;
@@ -647,7 +649,7 @@ struct change {
 	struct filter_text ftext;
 	long long expected, result;
 	const char *env;
-	void *form;
+	unsigned form;       /* the form being saved (tui_form_current) */
 };
 
 static void change_free(struct change *c)
@@ -893,7 +895,7 @@ static int new_submit(struct tui *t, void *arg, char *const *values, struct acme
 		}
 	}
 	snprintf(c->sku, sizeof c->sku, "%s", values[0]);
-	c->form = arg;
+	c->form = tui_form_current(t);
 	tui_task(t, change_run, change_done, c);
 	return 1;
 }

@@ -333,8 +333,9 @@ void tui_confirm(struct tui *t, const char *question,
  * on_submit gets the values: return 0 to close, -1 to keep the form open
  * with err's message shown in it (a validation error keeps the input), 1 to
  * keep it open while a task saves it: the task's done callback then calls
- * tui_form_close() or tui_form_error() with the same arg (which do nothing
- * when that form is no longer in front). A field whose choices is set
+ * tui_form_close() or tui_form_error() with the form's id (from tui_form(),
+ * or tui_form_current() inside on_submit), which do nothing when that form
+ * is no longer in front. A field whose choices is set
  * ("yes|no") cycles with Space. */
 #define FORM_MAX 8
 struct form_field {
@@ -344,11 +345,13 @@ struct form_field {
 };
 typedef int (*form_submit_fn)(struct tui *t, void *arg, char *const *values,
 			      struct acme_err *err);
-void tui_form(struct tui *t, const char *title, const struct form_field *fields, size_t n,
-	      form_submit_fn on_submit, void *arg);
+unsigned tui_form(struct tui *t, const char *title, const struct form_field *fields, size_t n,
+		  form_submit_fn on_submit, void *arg);
+/* The id of the form in front, 0 when none. */
+unsigned tui_form_current(const struct tui *t);
 /* The open form's error, shown under it (a validation error from a task). */
-void tui_form_error(struct tui *t, void *arg, const char *msg);
-void tui_form_close(struct tui *t, void *arg);
+void tui_form_error(struct tui *t, unsigned id, const char *msg);
+void tui_form_close(struct tui *t, unsigned id);
 bool tui_modal_open(const struct tui *t);
 /* Start an import of path from any tab (":import PATH"): the Import tab. */
 int tui_import_start(struct tui *t, const char *path);

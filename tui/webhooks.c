@@ -455,7 +455,7 @@ struct change {
 	char reason[300];
 	char secret[WHSIG_SECRET_MAX];
 	const char *env;
-	void *form;
+	unsigned form;       /* the form being saved (tui_form_current) */
 	char woke[300];           /* redeliver: why no deliverer was woken */
 };
 
@@ -602,31 +602,8 @@ static struct change *change_new(struct tui *t, struct wstate *p, enum change_ki
  * checked as `webhooks add --event` checks them. */
 static int parse_events(const char *text, struct change *c, struct acme_err *err)
 {
-	char *copy = xstrdup(text), *save = NULL;
-	for (char *tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-		if (!webhook_event_known(tok) || strcmp(tok, WEBHOOK_EVENT_TEST) == 0) {
-			char known[1024];
-			size_t len = 0;
-			known[0] = '\0';
-			for (size_t k = 0; webhook_event_names[k] && len < sizeof known; k++)
-				if (strcmp(webhook_event_names[k], WEBHOOK_EVENT_TEST) != 0)
-					len += (size_t)snprintf(known + len, sizeof known - len, "%s, ",
-								webhook_event_names[k]);
-			acme_err_set(err, ACME_E_USAGE, "unknown event \"%s\"; events are %sproduct.* or "
-				     "import.* for a family, or * for all of them", tok, known);
-			free(copy);
-			return -1;
-		}
-		bool dup = false;
-		for (size_t k = 0; k < c->nevents; k++)
-			dup |= strcmp(c->events[k], tok) == 0;
-		if (dup)
-			continue;
-		c->events = xrealloc(c->events, (c->nevents + 2) * sizeof(char *));
-		c->events[c->nevents++] = xstrdup(tok);
-		c->events[c->nevents] = NULL;
-	}
-	free(copy);
+	if (webhook_events_add(text, ", \t", &c->events, &c->nevents, err) < 0)
+		return -1;
 	if (c->nevents == 0)
 		return acme_err_set(err, ACME_E_USAGE, "events: give the events to send, separated by "
 				    "commas (* for all)");
@@ -673,7 +650,7 @@ static int form_submit(struct tui *t, void *arg, char *const *values, struct acm
 	if (new_url)
 		c->url = xstrdup(values[0]);
 	c->description = xstrdup(values[2]);
-	c->form = arg;
+	c->form = tui_form_current(t);
 	tui_status(t, UI_INFO, f->id ? "saving webhook %lld..." : "adding the webhook...", f->id);
 	tui_task(t, change_run, change_done, c);
 	return 1;
