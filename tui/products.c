@@ -521,6 +521,9 @@ static void products_draw(struct tui *t, struct view *v, int y, int h, int w)
 		snprintf(line, sizeof line, "loading...");
 	else if (!p->nrows)
 		snprintf(line, sizeof line, "no products match%s", fdesc[0] ? fdesc : "");
+	else if (first > 0 && p->total > 0)
+		snprintf(line, sizeof line, "rows %lld-%lld of ~%s (%lld%%)", first, last, total,
+			 last >= p->total ? 100 : first * 100 / p->total);
 	else if (first > 0)
 		snprintf(line, sizeof line, "rows %lld-%lld of ~%s", first, last, total);
 	else

@@ -45,7 +45,7 @@ tui_wait "rows 1-" && t_ok "PgUp goes back to the first page" true || t_ok "PgUp
 tui_keys G
 tui_wait "ZZ-CJK" && t_ok "G shows the last page (the last SKU)" true || t_ok "G" false
 tui_wait_re "rows [0-9]+-100001 of ~100001"
-t_like "$(tui_screen)" 'rows [0-9]+-100001 of ~100001' "the last page counts to the total"
+t_like "$(tui_screen)" 'rows [0-9]+-100001 of ~100001 \(100%\)' "the last page counts to the total, at 100%"
 t_like "$(tui_screen)" '東京タワー模型' "a CJK name is shown"
 tui_keys g
 tui_wait "SKU-000001 " && t_ok "g goes back to the first row" true || t_ok "g" false
