@@ -368,7 +368,7 @@ static const char *const jcol_title[J__COUNT] = {
 static void jcol_widths(int w, int *cw)
 {
 	cw[J_ID] = 26;
-	cw[J_TYPE] = 10;
+	cw[J_TYPE] = 14;
 	cw[J_QUEUE] = 9;
 	cw[J_STATE] = 9;
 	cw[J_ATT] = 4;
@@ -490,7 +490,11 @@ static void jobs_draw(struct tui *t, struct view *v, int y, int h, int w)
 				break;
 			case J_PROGRESS: {
 				char label[48];
-				double frac = progress_frac(r->progress, label, sizeof label);
+				/* a finished job's last saved progress says nothing now */
+				double frac = job_state_is_final(r->state) ? -1 :
+					progress_frac(r->progress, label, sizeof label);
+				if (job_state_is_final(r->state))
+					label[0] = '\0';
 				if (frac >= 0) {
 					int bw = 6;
 					ui_bar(ry, x, bw, frac, UI_BAR);
