@@ -109,6 +109,10 @@ tui_keys Escape
 tui_keys : ; tui_type "filter " ; tui_keys Enter
 tui_wait "$ok"
 t_unlike "$(tui_screen)" "filter state" "an empty :filter clears the filter"
+# 80x24: the rows still fit (fewer columns)
+tui_resize 80 24
+tui_wait_re "$ok +noop +default +succeeded" 10 &&
+	t_ok "at 80x24 a job's id, type, queue and state are shown" true || t_ok "80x24" false
 tui_keys q
 tui_wait_exit && t_is "$TUI_EXIT" 0 "q quits with status 0"
 

@@ -23,7 +23,7 @@ t_like "$scr" "[0-9.]+[kM] +[0-9]+s ago" "its RSS and last heartbeat"
 t_like "$scr" "Queue +Ready +Sched +Running +Dead" "the queue table's header"
 
 # a job running: its child's line, and the queue's running count
-long=$(enqueue noop '{"sleep_ms": 20000}')
+long=$(enqueue noop '{"sleep_ms": 60000}')
 tui_wait "$long" && t_ok "the child running a job shows it" true || t_ok "current job" false
 t_like "$(tui_screen)" "child [0-9]+ \(default\): noop $long on default" "with its pid, pool, type and queue"
 tui_wait_re "default +0 +0 +1 " && t_ok "the queue line counts the running job" true ||
@@ -42,8 +42,14 @@ tui_wait_re "default +0 +1 +[0-9] +0 +no " && t_ok "resumed: the ready jobs ran"
 tui_wait_re "^ *default +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +no +[^ ]+ +[^ ]+ +(0\.[1-9]|[1-9])" 10 &&
 	t_ok "the done rate (per second over the last seconds) is above zero" true || t_ok "done rate" false
 
+# 80x24: the worker line still fits
+tui_resize 80 24
+tui_wait_re "^ *default +[0-9]+ " 5
+t_like "$(tui_screen)" "$host +$wpid " "at 80x24 the worker's host and pid are shown"
+tui_resize 120 40
+
 # the worker stops: it leaves the list
-acmectl -q jobs cancel "$long" >/dev/null
+acmectl -q jobs cancel "$long" >/dev/null 2>&1 || true
 stop_worker w TERM 60
 tui_wait "0 live workers" && t_ok "a stopped worker leaves the list" true || t_ok "worker gone" false
 t_like "$(tui_screen)" "no live worker" "and the tab says so"
