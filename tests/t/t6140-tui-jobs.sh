@@ -42,6 +42,12 @@ acmectl -q jobs resume default >/dev/null
 tui_wait_re "$live +noop +default +succeeded" && t_ok "its state moves on by itself" true ||
 	t_ok "state moves" false
 
+# a running job with progress: a bar and its percentage
+prog=$(enqueue noop '{"sleep_ms": 6000, "progress_steps": 3}')
+tui_wait_re "$prog +noop +default +running +1/3 .* (33|67)%" 20 &&
+	t_ok "a running job shows its progress" true || t_ok "progress" false
+tui_wait_re "$prog +noop +default +succeeded" 20
+
 # cancel the scheduled job: filter to it, c, n keeps it, c + y cancels it
 tui_keys : ; tui_type "filter scheduled" ; tui_keys Enter
 tui_wait "filter state=scheduled"
