@@ -119,6 +119,18 @@ t_unlike "$(tui_screen)" "filter state" "an empty :filter clears the filter"
 tui_resize 80 24
 tui_wait_re "$ok +noop +default +succeeded" 10 &&
 	t_ok "at 80x24 a job's id, type, queue and state are shown" true || t_ok "80x24" false
+
+# keyset paging: more jobs than fit at 80x24 (19 rows)
+for i in $(seq 1 20); do enqueue noop '{}' --delay 1h >/dev/null; done
+tui_wait "(PgDn: older)" && t_ok "more jobs than fit: the summary offers the older ones" true ||
+	t_ok "more jobs" false
+tui_keys NPage
+tui_wait_re "jobs 20-[0-9]+, newest first" && t_ok "PgDn shows the next page (older jobs)" true ||
+	t_ok "PgDn" false
+tui_wait "$ok"
+t_like "$(tui_screen)" "$ok +noop +default +succeeded" "the older page has the first jobs"
+tui_keys PPage
+tui_wait "jobs 1-19, newest first" && t_ok "PgUp goes back to the newest page" true || t_ok "PgUp" false
 tui_keys q
 tui_wait_exit && t_is "$TUI_EXIT" 0 "q quits with status 0"
 
