@@ -1,11 +1,32 @@
 #!/bin/sh
 # The TUI's Workers tab in tmux against the test servers and a real worker:
 # the live worker (host, pid, pools, the job its child runs, RSS, last
-# heartbeat) and the queue sizes above it, refreshed by themselves.
+# heartbeat) and the queue sizes above it, refreshed by themselves; Redis
+# stopped while it shows them (the data stays, marked stale) and started
+# again (fresh data). On private servers: the run's shared ones are never
+# stopped.
 . "$(dirname "$0")/../lib/test-lib.sh"
 . "$(dirname "$0")/../lib/tui-lib.sh"
-need_servers
+
+SRV=$TEST_TMP/srv
+sh "$TEST_TOP/tests/lib/servers.sh" start "$SRV" >&2 || { echo "Bail out! cannot start private servers"; exit 1; }
+_t_own_servers=$SRV      # stopped at exit by test-lib
+# shellcheck disable=SC1091
+. "$SRV/env"
+export DATABASE_URL="postgresql:///acme_template?host=$TEST_PG_HOST&user=acme"
+export REDIS_URL="unix://$TEST_REDIS_SOCK"
+export ACME_REDIS_PREFIX="t:tuiworkers:"
+# shellcheck disable=SC2034 # read by tpsql (test-lib.sh)
+TEST_DB=acme_template
 . "$TEST_TOP/tests/lib/worker-lib.sh"
+
+start_redis() {
+	redis-server --port 0 --unixsocket "$TEST_REDIS_SOCK" --unixsocketperm 700 \
+		--daemonize yes --pidfile "$SRV/redis/redis.pid" --logfile "$SRV/redis/redis.log" \
+		--dir "$SRV/redis" --save '' --appendonly no >/dev/null
+	wait_for 10 'tredis PING >/dev/null 2>&1'
+	cp "$SRV/redis/redis.pid" "$SRV/redis.pid"
+}
 
 start_worker w -Q default=2 --lease 5s
 wpid=$W_PID
@@ -47,6 +68,20 @@ tui_resize 80 24
 tui_wait_re "^ *default +[0-9]+ " 5
 t_like "$(tui_screen)" "$host +$wpid " "at 80x24 the worker's host and pid are shown"
 tui_resize 120 40
+
+# Redis stops: the last data stays, marked stale; it comes back by itself
+tredis SHUTDOWN NOSAVE >/dev/null 2>&1
+tui_wait "STALE (Redis unreachable" && t_ok "Redis stopped: the tab says its data is stale" true ||
+	t_ok "stale" false
+scr=$(tui_screen)
+t_like "$scr" "redis: reconnecting" "the title line says Redis is reconnecting"
+t_like "$scr" "$host +$wpid " "the last data stays on screen"
+tui_keys r
+tui_wait "refreshing workers" && t_ok "keys still work while Redis is down" true || t_ok "responsive" false
+start_redis
+tui_wait_gone "STALE" 30 && t_ok "Redis back: fresh data, no longer stale" true || t_ok "recovered" false
+tui_wait_re "$host +$wpid " 30 && t_ok "the worker shows again (its next heartbeat)" true ||
+	t_ok "worker again" false
 
 # the worker stops: it leaves the list
 acmectl -q jobs cancel "$long" >/dev/null 2>&1 || true
