@@ -83,6 +83,23 @@ tui_wait_gone "STALE" 30 && t_ok "Redis back: fresh data, no longer stale" true 
 tui_wait_re "$host +$wpid " 30 && t_ok "the worker shows again (its next heartbeat)" true ||
 	t_ok "worker again" false
 
+# the Jobs tab with PostgreSQL stopped: stale, then fresh when it returns
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+tui_keys 4
+tui_wait "$long" && t_ok "the Jobs tab lists the running job" true || t_ok "jobs tab" false
+as_pg "$TEST_PG_BIN/pg_ctl" -D "$SRV/pg/data" -w -t 60 -m fast stop >/dev/null
+tui_wait "STALE (database unreachable" && t_ok "PostgreSQL stopped: the Jobs tab says its data is stale" true ||
+	t_ok "jobs stale" false
+t_like "$(tui_screen)" "$long" "the last page stays on screen"
+as_pg "$TEST_PG_BIN/pg_ctl" -D "$SRV/pg/data" -l "$SRV/pg/server.log" -w -t 60 \
+	-o "-c listen_addresses='' -c unix_socket_directories='$SRV/pg' -c fsync=off \
+	    -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
+	    -c shared_buffers=128MB" start >/dev/null
+head -n 1 "$SRV/pg/data/postmaster.pid" >"$SRV/pg.pid"
+tui_wait_gone "STALE" 30 && t_ok "PostgreSQL back: the Jobs tab is fresh again" true || t_ok "jobs fresh" false
+tui_keys 5
+tui_wait "live worker"
+
 # the worker stops: it leaves the list
 acmectl -q jobs cancel "$long" >/dev/null 2>&1 || true
 stop_worker w TERM 60
