@@ -121,7 +121,7 @@ tui_wait_re "$ok +noop +default +succeeded" 10 &&
 	t_ok "at 80x24 a job's id, type, queue and state are shown" true || t_ok "80x24" false
 
 # keyset paging: more jobs than fit at 80x24 (19 rows)
-for i in $(seq 1 20); do enqueue noop '{}' --delay 1h >/dev/null; done
+for _ in $(seq 1 20); do enqueue noop '{}' --delay 1h >/dev/null; done
 tui_wait "(PgDn: older)" && t_ok "more jobs than fit: the summary offers the older ones" true ||
 	t_ok "more jobs" false
 tui_keys NPage

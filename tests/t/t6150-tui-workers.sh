@@ -30,7 +30,7 @@ start_redis() {
 
 start_worker w -Q default=2 --lease 5s
 wpid=$W_PID
-wait_for 30 "acmectl -q jobs workers -o ndjson 2>/dev/null | grep -q '\"pid\": *$wpid[,}]'" ||
+wait_for 30 "acmectl -q jobs workers -o ndjson 2>/dev/null | grep -q '\"pid\": *${wpid}[,}]'" ||
 	t_diag "the worker did not publish a heartbeat"
 host=$(acmectl -q jobs workers -o ndjson | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["host"])')
 
@@ -52,7 +52,7 @@ tui_wait_re "default +0 +0 +1 " && t_ok "the queue line counts the running job" 
 
 # waiting jobs: the ready count, and the pause
 acmectl -q jobs pause default >/dev/null
-for i in 1 2 3; do enqueue noop '{}' >/dev/null; done
+for _ in 1 2 3; do enqueue noop '{}' >/dev/null; done
 acmectl -q jobs enqueue noop --delay 1h >/dev/null
 tui_wait_re "default +3 +1 +1 +0 +PAUSED" && t_ok "the queue sizes follow: 3 ready, 1 scheduled, paused" true ||
 	t_ok "queue sizes" false
