@@ -164,6 +164,11 @@ void tui_status(struct tui *t, enum ui_style st, const char *fmt, ...)
 	t->redraw |= RD_STATUS;
 }
 
+bool tui_background_ok(const struct tui *t)
+{
+	return t->now - t->started >= BACKGROUND_DELAY_MS;
+}
+
 const char *tui_environment(const struct tui *t)
 {
 	const char *env = config_get(t->cfg, CFG_ENV);
@@ -890,7 +895,8 @@ static int loop(struct tui *t)
 	struct probes probes;
 	slot_init(&probes.db, t, SLOT_PG, "probe", probe_db_done, NULL);
 	slot_init(&probes.rd, t, SLOT_REDIS, "probe", probe_rd_done, NULL);
-	probes.db_next = probes.rd_next = 0;
+	/* the first paint comes first */
+	probes.db_next = probes.rd_next = t->started + BACKGROUND_DELAY_MS;
 	t->redraw = RD_ALL;
 	while (!t->quit && !sig_quit) {
 		t->now = clock_mono_ms();
@@ -995,7 +1001,7 @@ int tui_run(struct session *s, const struct tui_opts *o, struct acme_err *err)
 	t->cfg = &s->cfg;
 	t->production = config_is_production(&s->cfg);
 	t->tab = o->start_tab;
-	t->now = clock_mono_ms();
+	t->now = t->started = clock_mono_ms();
 	const char *term = getenv("TERM");
 	const char *nocolor = getenv("NO_COLOR");
 	t->color = !(nocolor && *nocolor) && !(term && strcmp(term, "dumb") == 0);

@@ -237,7 +237,7 @@ static int jobs_tick(struct tui *t, struct view *v, long long now, long *wait_ms
 	if (slot_busy(&p->list) && p->list_gen != p->gen)
 		p->list.done(t, &p->list, p);
 	/* live only while on screen: another tab's jobs are not read every second */
-	if (p->due && (t->tab == TAB_JOBS || !p->loaded)) {
+	if (p->due && (t->tab == TAB_JOBS || (!p->loaded && tui_background_ok(t)))) {
 		if (now >= p->due) {
 			if (slot_ready(&p->list))
 				start_list(t, p);

@@ -168,11 +168,10 @@ int slot_pollfd(struct slot *s, struct pollfd *p, long *wait_ms)
 		fd = rdscall_fd(&s->rc);
 		ev = rdscall_events(&s->rc);
 		ms = rdscall_wait_ms(&s->rc);
-	} else if (s->state == SLOT_DOWN) {
-		long left = (long)(s->retry_at - clock_mono_ms());
-		if (left < *wait_ms)
-			*wait_ms = left < 0 ? 0 : left;
 	}
+	/* A slot that is DOWN sets no timeout: it connects when its view asks
+	 * (slot_ready, from the view's tick, which runs at least every TICK_MS);
+	 * a slot nobody asks for must not keep the loop awake. */
 	if (s->state == SLOT_CONNECTING || s->state == SLOT_BUSY) {
 		if (fd < 0)
 			ms = 0;     /* nothing to wait for: step at once */

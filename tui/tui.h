@@ -281,6 +281,7 @@ struct tui {
 	bool production;
 	bool color;
 	long long now;            /* monotonic ms, this turn */
+	long long started;        /* monotonic ms, at start */
 	enum tui_tab tab;
 	struct view views[TAB__COUNT];
 	struct slot *slots;       /* every slot, for the poll set */
@@ -303,6 +304,12 @@ struct tui {
 	 * clock in ms, for tests/bench/tui.sh (NULL: off) */
 	void *trace;
 };
+
+/* Whether hidden tabs may start their own first loads: not during the
+ * first BACKGROUND_DELAY_MS, which belong to the visible tab's first paint
+ * (every connection opened then competes with it for the CPU). */
+#define BACKGROUND_DELAY_MS 400
+bool tui_background_ok(const struct tui *t);
 
 /* Status line: a message (info, ok or error style) until replaced or for
  * a while. */

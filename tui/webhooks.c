@@ -700,7 +700,7 @@ static int webhooks_tick(struct tui *t, struct view *v, long long now, long *wai
 	bool shown = t->tab == TAB_WEBHOOKS;
 	/* the list: at once when asked, then every few seconds while the tab
 	 * shows (hidden, it is read again when the tab comes back) */
-	if (p->list_due && (shown || !p->loaded) && !slot_busy(&p->list)) {
+	if (p->list_due && (shown || (!p->loaded && tui_background_ok(t))) && !slot_busy(&p->list)) {
 		if (now >= p->list_due) {
 			if (slot_ready(&p->list))
 				start_list(t, p);
