@@ -69,7 +69,9 @@ struct pstate {
 	char *next_cursor;        /* the page after this one; NULL: last */
 	bool select_last;         /* after loading, select the last row (Up past the top) */
 	long long total;          /* -1 unknown */
-	bool loaded, stale;
+	bool loaded;
+	bool stale;               /* the last read of the page failed */
+	bool seen_down;           /* the database was seen down since the last read */
 	char error[512];
 	/* calls in flight */
 	long long due;            /* monotonic ms: start the list; 0 none */
@@ -377,8 +379,15 @@ static int products_tick(struct tui *t, struct view *v, long long now, long *wai
 	if (p->count_due && !p->due && !slot_busy(&p->list) && now >= p->count_at &&
 	    slot_ready(&p->count))
 		start_count(p);
-	if (t->db_state == CONN_DOWN && !p->stale && p->loaded) {
-		p->stale = true;
+	/* the database went away and came back: read the page again, so what
+	 * is on screen is fresh, not only no longer marked stale */
+	if (t->db_state == CONN_DOWN && p->loaded && !p->seen_down) {
+		p->seen_down = true;
+		rd |= RD_VIEW;
+	} else if (t->db_state == CONN_UP && p->seen_down) {
+		p->seen_down = false;
+		p->count_due = true;
+		reload(t, p);
 		rd |= RD_VIEW;
 	}
 	return rd;
@@ -497,6 +506,8 @@ static void describe_filter(const struct pstate *p, char *buf, size_t n)
 static void products_draw(struct tui *t, struct view *v, int y, int h, int w)
 {
 	struct pstate *p = v->priv;
+	/* stale: our last read failed, or the database is down now */
+	bool stale = p->stale || t->db_state == CONN_DOWN;
 	int details_h = p->details ? DETAILS_H : 0;
 	int table_h = h - 1 - details_h;       /* a summary line above the rows */
 	(void)t;
@@ -537,10 +548,10 @@ static void products_draw(struct tui *t, struct view *v, int y, int h, int w)
 		x += ui_text(y, x, w - x, "  filter", UI_DIM, false);
 		x += ui_text(y, x, w - x, fdesc, UI_INFO, false);
 	}
-	if (p->stale && p->loaded)
+	if (stale && p->loaded)
 		ui_text(y, x + 2, w - x - 2, "STALE (database unreachable; showing the last data)",
 			UI_WARN, false);
-	else if (p->error[0] && p->stale)
+	else if (p->error[0] && stale)
 		ui_text(y, x + 2, w - x - 2, p->error, UI_ERROR, false);
 	/* header */
 	int cw[C__COUNT];
@@ -563,7 +574,7 @@ static void products_draw(struct tui *t, struct view *v, int y, int h, int w)
 		const struct prow *r = &p->rows[i];
 		int ry = hy + 1 + (int)i;
 		bool sel = i == p->sel;
-		enum ui_style st = p->stale ? UI_DIM : sel ? UI_SELECTED : UI_NORMAL;
+		enum ui_style st = stale ? UI_DIM : sel ? UI_SELECTED : UI_NORMAL;
 		if (sel)
 			ui_fill(ry, 0, w, st);
 		x = 1;
@@ -572,7 +583,7 @@ static void products_draw(struct tui *t, struct view *v, int y, int h, int w)
 			enum ui_style cs = st;
 			if (sel && c == (int)p->col)
 				cs = UI_SELECTED_CELL;
-			if (c == C_ACTIVE && !sel && !r->active && !p->stale)
+			if (c == C_ACTIVE && !sel && !r->active && !stale)
 				cs = UI_DIM;
 			if (sel && c == (int)p->col && p->editing) {
 				edit_draw(&p->edit, ry, x, cw[c], UI_NORMAL, true);
