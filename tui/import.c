@@ -683,12 +683,13 @@ static int show_job(struct tui *t, struct istate *p, const struct job_row *row)
 	import_reset(p);
 	p->job_id = xstrdup(row->id);
 	p->queue = xstrdup(row->queue ? row->queue : IMPORT_QUEUE);
-	json_t *payload = load_object(row->payload);
-	const char *d = json_string_value(json_object_get(payload, "delimiter"));
+	/* a listed row has no payload; the result says what the options were */
+	json_t *opts = load_object(row->payload ? row->payload : row->result);
+	const char *d = json_string_value(json_object_get(opts, "delimiter"));
 	p->delim_used = d ? d[0] : ',';
-	p->sub_strict = json_is_true(json_object_get(payload, "strict"));
-	p->sub_dry_run = json_is_true(json_object_get(payload, "dry_run"));
-	json_decref(payload);
+	p->sub_strict = json_is_true(json_object_get(opts, "strict"));
+	p->sub_dry_run = json_is_true(json_object_get(opts, "dry_run"));
+	json_decref(opts);
 	snprintf(p->path, sizeof p->path, "(upload of job %s)", row->id);
 	p->state = row->state;
 	p->have_state = true;
@@ -713,24 +714,30 @@ static int path_tab(struct tui *t, void *arg, struct lineedit *e)
 	return RD_STATUS;
 }
 
+/* A path that cannot be imported closes the prompt with the reason on the
+ * status line (a prompt covers the status line while it is open); i opens it
+ * again in the same directory. */
 static int path_accept(struct tui *t, void *arg, const char *text)
 {
-	(void)arg;
+	struct istate *p = arg;
 	while (*text == ' ')
 		text++;
 	if (!*text) {
-		tui_status(t, UI_ERROR, "import: type the path of a CSV file (Tab completes it)");
-		return -1;
+		tui_status(t, UI_ERROR, "import: no file given; press i and type a path (Tab completes it)");
+		return 0;
 	}
 	struct stat st;
-	if (stat(text, &st) < 0) {
-		tui_status(t, UI_ERROR, "import: %s: %s", text, strerror(errno));
-		return -1;      /* the prompt stays, with what was typed */
-	}
-	if (S_ISDIR(st.st_mode)) {
-		tui_status(t, UI_ERROR, "import: %s is a directory; choose a CSV file (Tab lists it)",
-			   text);
-		return -1;
+	const char *why = NULL;
+	if (stat(text, &st) < 0)
+		why = strerror(errno);
+	else if (S_ISDIR(st.st_mode))
+		why = "is a directory; choose a CSV file";
+	if (why) {
+		tui_status(t, UI_ERROR, "import: %s: %s; press i to choose another", text, why);
+		const char *slash = strrchr(text, '/');
+		if (slash)
+			snprintf(p->last_dir, sizeof p->last_dir, "%.*s", (int)(slash - text + 1), text);
+		return 0;
 	}
 	tui_import_start(t, text);
 	return RD_ALL;
@@ -827,7 +834,7 @@ static void draw_summary(struct istate *p, int y, int w)
 	for (size_t i = 0; i < 5 && x < w - 2; i++) {
 		long long v = jint(res, keys[i]);
 		char buf[64];
-		snprintf(buf, sizeof buf, "%s %s%lld", i ? "  " : "", keys[i], v < 0 ? 0 : v);
+		snprintf(buf, sizeof buf, "%s%s %lld", i ? "  " : "", keys[i], v < 0 ? 0 : v);
 		x += ui_text(y, x, w - 1 - x, buf,
 			     strcmp(keys[i], "rejected") == 0 && v > 0 ? UI_WARN : UI_BOLD, false);
 	}
@@ -858,16 +865,18 @@ static void import_draw(struct tui *t, struct view *v, int y, int h, int w)
 		row += 2;
 	} else {
 		char head[EDIT_MAX + 256];
-		int k = snprintf(head, sizeof head, "Import %s", p->path);
-		if (p->job_id)
-			k += snprintf(head + k, sizeof head - (size_t)k, "   job %s", p->job_id);
-		if (p->have_state && p->phase != PH_SUBMITTING && p->phase != PH_FAILED)
-			k += snprintf(head + k, sizeof head - (size_t)k, "   %s", job_state_name(p->state));
-		snprintf(head + k, sizeof head - (size_t)k, "   (delimiter %s%s%s%s)",
-			 delim_text(p->delim_used), p->delim_used == 0 && p->phase == PH_SUBMITTING ?
-			 " or auto" : "", p->sub_strict ? ", strict" : "",
-			 p->sub_dry_run ? ", dry run" : "");
+		snprintf(head, sizeof head, "Import %s", p->path);
 		ui_text(row++, 1, w - 2, head, UI_HEADER, true);
+		int k = 0;
+		head[0] = '\0';
+		if (p->job_id)
+			k += snprintf(head + k, sizeof head - (size_t)k, "job %s   ", p->job_id);
+		if (p->have_state && p->phase != PH_SUBMITTING && p->phase != PH_FAILED)
+			k += snprintf(head + k, sizeof head - (size_t)k, "%s   ", job_state_name(p->state));
+		snprintf(head + k, sizeof head - (size_t)k, "(delimiter %s%s%s)",
+			 p->delim_used ? delim_text(p->delim_used) : "auto",
+			 p->sub_strict ? ", strict" : "", p->sub_dry_run ? ", dry run" : "");
+		ui_text(row++, 1, w - 2, head, UI_BOLD, false);
 		if (p->phase == PH_FAILED && !p->job_id) {
 			ui_textf(row++, 1, w - 2, UI_ERROR, false, "not imported: %s", p->message);
 		} else {
@@ -960,10 +969,11 @@ static void import_draw(struct tui *t, struct view *v, int y, int h, int w)
 			else
 				fmt_count(n[k], sizeof n[k], val);
 		}
-		const char *d = json_string_value(json_object_get(pl, "delimiter"));
+		json_t *o = pl ? pl : res;     /* listed rows have no payload: the result */
+		const char *d = json_string_value(json_object_get(o, "delimiter"));
 		snprintf(opt, sizeof opt, "%s%s%s", d && d[0] != ',' ? delim_text(d[0]) : "",
-			 json_is_true(json_object_get(pl, "strict")) ? " strict" : "",
-			 json_is_true(json_object_get(pl, "dry_run")) ? " dry-run" : "");
+			 json_is_true(json_object_get(o, "strict")) ? " strict" : "",
+			 json_is_true(json_object_get(o, "dry_run")) ? " dry-run" : "");
 		bool selected = first + (size_t)i == p->sel;
 		enum ui_style st = selected ? UI_SELECTED : stale ? UI_DIM : UI_NORMAL;
 		ui_textf(ry, 1, w - 2, st, true, "%-26s  %-10s  %-9s  %8s  %8s  %8s  %8s  %s", r->id,
