@@ -896,6 +896,12 @@ static void import_draw(struct tui *t, struct view *v, int y, int h, int w)
 	}
 	/* the recent imports take the bottom: a header, up to 8 rows */
 	int recent_rows = (int)(p->nrows < 8 ? p->nrows : 8);
+	if (p->phase == PH_DONE && p->nrej > 0) {
+		/* share what is left with the rejected rows */
+		int half = (bottom - row - 4) / 2;
+		if (recent_rows > half)
+			recent_rows = half;
+	}
 	if (recent_rows < 1)
 		recent_rows = 1;
 	int recent_y = bottom - 2 - recent_rows;
@@ -1080,7 +1086,7 @@ static int import_tick(struct tui *t, struct view *v, long long now, long *wait_
 			rd |= RD_VIEW;
 		}
 		if (p->have_jw) {
-			if (now >= p->next_resync) {
+			if (p->phase == PH_WATCHING && now >= p->next_resync) {
 				jobwatch_resync(&p->jw);
 				p->next_resync = now + RESYNC_MS;
 				rd |= watch_drain(t, p);

@@ -89,6 +89,21 @@ t_is "$(tpsql -c "SELECT string_agg(name, ',' ORDER BY sku) FROM products WHERE 
 tui_keys o o o
 tui_wait "delimiter: tab" && t_ok "o cycles the delimiter" true || t_ok "o" false
 
+# Enter on a recent import shows its summary and rejected rows again
+tui_keys g j Enter
+tui_wait_re "job [0-9A-Z]{26} +succeeded +\(delimiter comma\)" 10 && tui_wait "Rejected rows: 2" 10 &&
+	t_ok "Enter on a recent import shows its summary and rejected rows" true ||
+	t_ok "Enter on a recent import" false
+
+# 80x24 still shows the summary, a rejected row and the recent imports
+tui_resize 80 24
+tui_wait "Rejected rows: 2" 5; tui_wait " 51 " 5; tui_wait "Recent imports" 5
+scr=$(tui_screen)
+t_like "$scr" 'rejected 2' "at 80x24 the summary is there"
+t_like "$scr" ' 51 +price ' "at 80x24 a rejected row is there"
+t_like "$scr" 'Recent imports' "at 80x24 the recent imports are there"
+tui_resize 120 40
+
 # a path that does not exist is refused with the reason; nothing is queued
 jobs=$(tpsql -c "SELECT count(*) FROM jobs")
 tui_keys i C-u
