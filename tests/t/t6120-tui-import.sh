@@ -51,9 +51,21 @@ t_is "$(tpsql -c "SELECT count(*) FROM products")" 0 "the dry run changed no pro
 t_is "$(tpsql -c "SELECT (payload->>'dry_run') || ' ' || state FROM jobs")" "true succeeded" \
 	"the job was a dry run and it succeeded"
 
-# ---- :import from another tab: to 100%, the counts as in the database ----
+# ---- strict: the rejected rows refuse the whole file ----
 tui_keys y
 tui_wait "dry run: off"
+tui_keys S
+tui_wait "strict: on" && t_ok "S turns strict on" true || t_ok "S" false
+tui_keys : ; tui_type "import $file" ; tui_keys Enter
+tui_wait_re "job [0-9A-Z]{26} +failed +\(delimiter comma, strict\)" 60 &&
+	t_ok "a strict import with rejected rows fails" true || t_ok "strict fails" false
+tui_wait "Rejected rows: 2" 10
+t_like "$(tui_screen)" 'failed: .*reject' "the reason is on the screen"
+t_is "$(tpsql -c "SELECT count(*) FROM products")" 0 "the strict refusal changed no product"
+tui_keys S
+tui_wait "strict: off"
+
+# ---- :import from another tab: to 100%, the counts as in the database ----
 tui_keys 1
 tui_wait " 1 Products "
 tui_keys : ; tui_type "import $file" ; tui_keys Enter
@@ -69,7 +81,7 @@ t_like "$scr" 'Rejected rows: 2' "the rejected rows are listed"
 t_like "$scr" ' 51 +price +price "12.5.0" is not a number' "line 51: the column and the reason"
 t_like "$scr" ' 121 +name +.*(empty|required|missing)' "line 121: the empty name"
 t_is "$(tpsql -c "SELECT string_agg(line::text, ',' ORDER BY line) FROM import_errors
-	WHERE job_id = (SELECT id FROM jobs WHERE NOT (payload->>'dry_run')::boolean)")" "51,121" \
+	WHERE job_id = (SELECT id FROM jobs WHERE state = 'succeeded' AND NOT (payload->>'dry_run')::boolean)")" "51,121" \
 	"the lines shown are the recorded ones"
 t_like "$scr" 'import .* 2 rows rejected' "the status line says rows were rejected"
 
