@@ -114,6 +114,9 @@ struct istate {
 	char recent_error[256];
 	/* the path prompt */
 	char last_dir[EDIT_MAX];
+	/* where the last draw put the recent rows (view rows), for a click */
+	int click_y0, click_n;
+	size_t click_first;
 };
 
 /* ---- small helpers ---- */
@@ -851,6 +854,7 @@ static void import_draw(struct tui *t, struct view *v, int y, int h, int w)
 {
 	struct istate *p = v->priv;
 	int bottom = y + h;
+	p->click_n = 0;
 	/* the options */
 	char opts[256];
 	snprintf(opts, sizeof opts, "Options:  o delimiter: %s   S strict: %s   y dry run: %s",
@@ -958,6 +962,9 @@ static void import_draw(struct tui *t, struct view *v, int y, int h, int w)
 		return;
 	}
 	size_t first = p->sel >= (size_t)recent_rows ? p->sel - (size_t)recent_rows + 1 : 0;
+	p->click_y0 = recent_y + 2 - y;
+	p->click_first = first;
+	p->click_n = 0;
 	for (int i = 0; i < recent_rows && first + (size_t)i < p->nrows; i++) {
 		const struct job_row *r = &p->rows[first + (size_t)i];
 		int ry = recent_y + 2 + i;
@@ -980,6 +987,7 @@ static void import_draw(struct tui *t, struct view *v, int y, int h, int w)
 		snprintf(opt, sizeof opt, "%s%s%s", d && d[0] != ',' ? delim_text(d[0]) : "",
 			 json_is_true(json_object_get(o, "strict")) ? " strict" : "",
 			 json_is_true(json_object_get(o, "dry_run")) ? " dry-run" : "");
+		p->click_n = i + 1;
 		bool selected = first + (size_t)i == p->sel;
 		enum ui_style st = selected ? UI_SELECTED : stale ? UI_DIM : UI_NORMAL;
 		ui_textf(ry, 1, w - 2, st, true, "%-26s  %-10s  %-9s  %8s  %8s  %8s  %8s  %s", r->id,
@@ -1052,6 +1060,19 @@ static int import_key(struct tui *t, struct view *v, enum tui_action a)
 	default:
 		return RD_NONE;
 	}
+}
+
+/* A click on a recent import selects it. */
+static int import_click(struct tui *t, struct view *v, int row, int col)
+{
+	(void)t;
+	(void)col;
+	struct istate *p = v->priv;
+	int i = row - p->click_y0;
+	if (i < 0 || i >= p->click_n || p->click_first + (size_t)i >= p->nrows)
+		return RD_NONE;
+	p->sel = p->click_first + (size_t)i;
+	return RD_VIEW;
 }
 
 /* ---- the loop's callbacks ---- */
@@ -1162,4 +1183,5 @@ const struct view_ops view_import = {
 	.tick = import_tick,
 	.pollfds = import_pollfds,
 	.pollin = import_pollin,
+	.click = import_click,
 };

@@ -107,6 +107,15 @@ tui_wait_re "job [0-9A-Z]{26} +succeeded +\(delimiter comma\)" 10 && tui_wait "R
 	t_ok "Enter on a recent import shows its summary and rejected rows" true ||
 	t_ok "Enter on a recent import" false
 
+# a click on a recent import selects it (Enter then shows the dry run)
+row=$(tui_screen | grep -n 'dry-run *$' | cut -d: -f1)
+tui_keys g
+printf '\033[M %s%s' "$(printf "\\$(printf '%03o' 33)")" "$(printf "\\$(printf '%03o' $((32 + row)))")" >"$TEST_TMP/click"
+_tmux send-keys -t tui -l "$(cat "$TEST_TMP/click")"
+tui_keys Enter
+tui_wait_re "job [0-9A-Z]{26} +succeeded +\(delimiter comma, dry run\)" 10 &&
+	t_ok "a click selects a recent import" true || t_ok "click" false
+
 # 80x24 still shows the summary, a rejected row and the recent imports
 tui_resize 80 24
 tui_wait "Rejected rows: 2" 5; tui_wait " 51 " 5; tui_wait "Recent imports" 5
