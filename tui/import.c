@@ -104,7 +104,6 @@ struct istate {
 	/* the rejected rows */
 	struct rej rej[REJ_MAX];
 	size_t nrej;
-	long long rej_recorded;
 	/* the recent imports */
 	struct slot recent;
 	struct job_row *rows;
@@ -189,7 +188,6 @@ static void rej_clear(struct istate *p)
 		free(p->rej[i].message);
 	}
 	p->nrej = 0;
-	p->rej_recorded = 0;
 }
 
 static void watch_close(struct istate *p)
@@ -386,7 +384,6 @@ static int finish_done(struct tui *t, void *arg, int rc, const struct acme_err *
 	memcpy(p->rej, f->rej, sizeof(struct rej) * f->nrej);
 	p->nrej = f->nrej;
 	f->nrej = 0;
-	p->rej_recorded = f->stopped ? -1 : (long long)p->nrej;
 	p->phase = PH_DONE;
 	p->message[0] = '\0';
 	p->recent_due = t->now;
