@@ -22,12 +22,22 @@ static void drop(redisContext **c)
 	*c = NULL;
 }
 
+/* A connection for the watch: the configured connect timeout and
+ * SUB_TIMEOUT_MS, or w->timeout_ms for both when it is set. */
+static redisContext *watch_connect(struct jobwatch *w, struct acme_err *err)
+{
+	if (w->timeout_ms > 0)
+		return rds_connect_url_ms(config_get(w->cfg, CFG_REDIS_URL), w->timeout_ms,
+					  (int)w->timeout_ms, err);
+	return rds_connect(w->cfg, SUB_TIMEOUT_MS, err);
+}
+
 /* (Re)connect the snapshot connection. 0 / -1. */
 static int connect_reader(struct jobwatch *w, struct acme_err *err)
 {
 	if (w->rd)
 		return 0;
-	if (!(w->rd = rds_connect(w->cfg, SUB_TIMEOUT_MS, err)))
+	if (!(w->rd = watch_connect(w, err)))
 		return -1;
 	if (!w->have_q) {
 		if (queue_init(&w->q, w->rd, config_get(w->cfg, CFG_REDIS_PREFIX), err) < 0) {
@@ -44,7 +54,7 @@ static int connect_reader(struct jobwatch *w, struct acme_err *err)
 /* Subscribe on a new connection. 0 / -1. */
 static int subscribe(struct jobwatch *w, struct acme_err *err)
 {
-	redisContext *c = rds_connect(w->cfg, SUB_TIMEOUT_MS, err);
+	redisContext *c = watch_connect(w, err);
 	if (!c)
 		return -1;
 	redisReply *r = redisCommand(c, "SUBSCRIBE %s", w->channel);
@@ -64,7 +74,14 @@ static int subscribe(struct jobwatch *w, struct acme_err *err)
 int jobwatch_open(struct jobwatch *w, const struct config *cfg, PGconn *db, const char *queue,
 		  const char *id, struct acme_err *err)
 {
+	return jobwatch_open_ms(w, cfg, db, queue, id, 0, err);
+}
+
+int jobwatch_open_ms(struct jobwatch *w, const struct config *cfg, PGconn *db, const char *queue,
+		     const char *id, long timeout_ms, struct acme_err *err)
+{
 	memset(w, 0, sizeof(*w));
+	w->timeout_ms = timeout_ms;
 	w->cfg = cfg;
 	w->db = db;
 	w->id = xstrdup(id);

@@ -53,12 +53,18 @@ struct jobwatch {
 	bool lost;                 /* the last snapshot: Redis lost an unfinished job */
 	int reconnects;            /* how many times the subscription came back */
 	int snapshots;             /* how many were taken */
+	long timeout_ms;           /* connects and round trips; 0: the configured ones */
 };
 
 /* Subscribe, then queue the first snapshot. 0 / -1 with err set
  * (ACME_E_UNAVAILABLE when Redis cannot be reached). */
 int jobwatch_open(struct jobwatch *w, const struct config *cfg, PGconn *db, const char *queue,
 		  const char *id, struct acme_err *err);
+/* The same with every connect and round trip bounded by timeout_ms, for a
+ * loop that must not wait long (the TUI: a reconnect attempt then costs at
+ * most that, never the configured connect timeout). */
+int jobwatch_open_ms(struct jobwatch *w, const struct config *cfg, PGconn *db, const char *queue,
+		     const char *id, long timeout_ms, struct acme_err *err);
 int jobwatch_fd(const struct jobwatch *w);
 bool jobwatch_connected(const struct jobwatch *w);
 /* The fd is readable: take what came. 0, or -1 with err set when the

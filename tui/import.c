@@ -47,6 +47,8 @@
 #include "core/xalloc.h"
 #include "tui/tui.h"
 
+#define WATCH_TIMEOUT_MS 200
+
 #define RECENT_MS        3000    /* refresh the recent imports this often */
 #define RECENT_RETRY_MS  1000
 #define RECENT_DEADLINE  5000
@@ -485,7 +487,11 @@ static void watch_open(struct tui *t, struct istate *p)
 {
 	struct acme_err err = { 0 };
 	/* no PostgreSQL connection lent: a job Redis lost is read by a task */
-	if (jobwatch_open(&p->jw, t->cfg, NULL, p->queue, p->job_id, &err) < 0) {
+	/* the watch's connects and snapshots happen on the loop: keep them short
+	 * (the local socket answers at once; a remote Redis that went away costs
+	 * at most WATCH_TIMEOUT_MS per attempt, once a second) */
+	if (jobwatch_open_ms(&p->jw, t->cfg, NULL, p->queue, p->job_id, WATCH_TIMEOUT_MS,
+			     &err) < 0) {
 		snprintf(p->message, sizeof p->message, "cannot follow the job: %s; retrying",
 			 err.msg);
 		p->watch_retry = t->now + WATCH_RETRY_MS;
