@@ -168,13 +168,14 @@ void ui_bar(int y, int x, int width, double frac, enum ui_style st)
 	if (frac > 1)
 		frac = 1;
 	int full = (int)(frac * width + 0.5);
+	/* '#' and '.' so the bar reads without colour too (NO_COLOR, a capture) */
 	move(y, x);
 	attrset(style_attr[st]);
 	for (int i = 0; i < full; i++)
-		addch(' ');
+		addch('#');
 	attrset(style_attr[UI_DIM]);
 	for (int i = full; i < width; i++)
-		addch(ACS_CKBOARD == 0 ? '.' : '.');
+		addch('.');
 	attrset(A_NORMAL);
 }
 

@@ -26,10 +26,13 @@ TAB=$(printf '\t')
 # FILE <TAB> EXAMPLE (exactly as extracted) <TAB> why it does not run here
 SKIP="README.md	make demo     # install what is missing, build, start a private PostgreSQL + Redis, run the main job	installs system packages, builds, and runs the demo: what make demo itself checks, too big for one test
 README.md	make check    # install what is missing, build, run unit and integration tests on private servers	runs the whole test suite, this test included
-man/acmectl-dev.1	eval \"\$(acmectl dev env)\"; psql \"\$DATABASE_URL\"	an interactive psql session"
+man/acmectl-dev.1	eval \"\$(acmectl dev env)\"; psql \"\$DATABASE_URL\"	an interactive psql session
+man/acmectl-tui.1	ACME_ENV=production acmectl tui --tab jobs	the interactive screen needs a terminal (tests/t/61xx drive it in tmux)"
 
 # FILE <TAB> FIRST LINE OF THE BLOCK <TAB> what it is
-NOT_SHELL="man/acmectl-health.1	livenessProbe:	a Kubernetes probe (YAML)
+NOT_SHELL="README.md	acmectl  test  db: connected  redis: connecting	a capture of the TUI's Products tab (tmux capture-pane)
+README.md	acmectl  test  db: connected  redis: connected	a capture of a TUI tab (tmux capture-pane)
+man/acmectl-health.1	livenessProbe:	a Kubernetes probe (YAML)
 man/acmectl-health.1	healthcheck:	a compose health check (YAML)
 man/acmectl.conf.5	# ~/.config/acmectl/config	a config file"
 
