@@ -34,6 +34,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/wait.h"
+#include "core/output.h"
 #include "core/import.h"
 #include "core/job.h"
 #include "core/jobtypes.h"
@@ -59,39 +60,6 @@ static void on_sigint(int sig)
 
 /* ---- formatting for people ------------------------------------------------------ */
 
-static const char *fmt_bytes(char *buf, size_t len, double b)
-{
-	if (b >= 1024.0 * 1024 * 1024)
-		snprintf(buf, len, "%.2f GiB", b / (1024.0 * 1024 * 1024));
-	else if (b >= 1024.0 * 1024)
-		snprintf(buf, len, "%.1f MiB", b / (1024.0 * 1024));
-	else if (b >= 1024.0)
-		snprintf(buf, len, "%.0f KiB", b / 1024.0);
-	else
-		snprintf(buf, len, "%.0f B", b);
-	return buf;
-}
-
-static const char *fmt_rate(char *buf, size_t len, double r)
-{
-	if (r >= 1e6)
-		snprintf(buf, len, "%.1fM", r / 1e6);
-	else if (r >= 1e4)
-		snprintf(buf, len, "%.0fk", r / 1e3);
-	else
-		snprintf(buf, len, "%.0f", r);
-	return buf;
-}
-
-static const char *fmt_duration(char *buf, size_t len, long long ms)
-{
-	long long s = (ms + 500) / 1000;
-	if (s >= 3600)
-		snprintf(buf, len, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
-	else
-		snprintf(buf, len, "%lld:%02lld", s / 60, s % 60);
-	return buf;
-}
 
 /* "0.8 s", "51.2 s", "2:05" */
 static const char *fmt_seconds(char *buf, size_t len, long long ms)
@@ -99,7 +67,7 @@ static const char *fmt_seconds(char *buf, size_t len, long long ms)
 	if (ms < 60000)
 		snprintf(buf, len, "%.1f s", (double)ms / 1000.0);
 	else
-		fmt_duration(buf, len, ms);
+		human_duration(buf, len, ms);
 	return buf;
 }
 
@@ -146,11 +114,11 @@ static void stage_progress(void *user, long long bytes)
 	v->last_draw = now;
 	if (v->total > 0)
 		snprintf(line, sizeof(line), "staging %s: %s of %s (%.0f%%)", v->what,
-			 fmt_bytes(b1, sizeof(b1), (double)bytes), fmt_bytes(b2, sizeof(b2), (double)v->total),
+			 human_bytes(b1, sizeof(b1), (double)bytes), human_bytes(b2, sizeof(b2), (double)v->total),
 			 100.0 * (double)bytes / (double)v->total);
 	else
 		snprintf(line, sizeof(line), "staging %s: %s", v->what,
-			 fmt_bytes(b1, sizeof(b1), (double)bytes));
+			 human_bytes(b1, sizeof(b1), (double)bytes));
 	draw_line(line);
 	v->drawn = true;
 }
@@ -283,17 +251,17 @@ static void draw_progress(json_t *p)
 		long long eta = brate > 0 ? (long long)((double)(total - bytes) * 1000.0 / brate) : 0;
 		int n = snprintf(line, sizeof(line), "parse  [%s] %3.0f%%  %s/%s  %s rows/s",
 				 bar, 100.0 * (double)bytes / (double)total,
-				 fmt_bytes(b1, sizeof(b1), (double)bytes), fmt_bytes(b2, sizeof(b2), (double)total),
-				 fmt_rate(r, sizeof(r), rate));
+				 human_bytes(b1, sizeof(b1), (double)bytes), human_bytes(b2, sizeof(b2), (double)total),
+				 human_rate(r, sizeof(r), rate));
 		if (rejected > 0)
 			n += snprintf(line + n, sizeof(line) - (size_t)n, "  %lld rejected", rejected);
 		if (brate > 0)
-			snprintf(line + n, sizeof(line) - (size_t)n, "  ETA %s", fmt_duration(d, sizeof(d), eta));
+			snprintf(line + n, sizeof(line) - (size_t)n, "  ETA %s", human_duration(d, sizeof(d), eta));
 	} else if (strcmp(phase, "merge") == 0) {
 		snprintf(line, sizeof(line), "merge  %-10s  %lld rows read, %lld rejected  %s", step ? step : "",
-			 rows, rejected, fmt_duration(d, sizeof(d), ms));
+			 rows, rejected, human_duration(d, sizeof(d), ms));
 	} else {
-		snprintf(line, sizeof(line), "%s  %s", phase, fmt_duration(d, sizeof(d), ms));
+		snprintf(line, sizeof(line), "%s  %s", phase, human_duration(d, sizeof(d), ms));
 	}
 	draw_line(line);
 }

@@ -456,3 +456,39 @@ json_t *json_time_or_null(long long ms)
 	clock_format_ms(ms, buf, sizeof(buf));
 	return json_nonempty_or_null(buf);
 }
+
+/* ---- for people ---- */
+
+const char *human_bytes(char *buf, size_t len, double b)
+{
+	if (b >= 1024.0 * 1024 * 1024)
+		snprintf(buf, len, "%.2f GiB", b / (1024.0 * 1024 * 1024));
+	else if (b >= 1024.0 * 1024)
+		snprintf(buf, len, "%.1f MiB", b / (1024.0 * 1024));
+	else if (b >= 1024.0)
+		snprintf(buf, len, "%.0f KiB", b / 1024.0);
+	else
+		snprintf(buf, len, "%.0f B", b);
+	return buf;
+}
+
+const char *human_rate(char *buf, size_t len, double r)
+{
+	if (r >= 1e6)
+		snprintf(buf, len, "%.1fM", r / 1e6);
+	else if (r >= 1e4)
+		snprintf(buf, len, "%.0fk", r / 1e3);
+	else
+		snprintf(buf, len, "%.0f", r);
+	return buf;
+}
+
+const char *human_duration(char *buf, size_t len, long long ms)
+{
+	long long s = (ms + 500) / 1000;
+	if (s >= 3600)
+		snprintf(buf, len, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
+	else
+		snprintf(buf, len, "%lld:%02lld", s / 60, s % 60);
+	return buf;
+}

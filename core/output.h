@@ -82,4 +82,10 @@ json_t *json_time_or_null(long long ms);
 
 void output_json(FILE *f, json_t *doc, bool pretty);
 
+/* Numbers for people, written into buf (returned): "1.5 MiB", a rate
+ * "12k" (per second, no unit), a duration "1:02" or "1:02:03". */
+const char *human_bytes(char *buf, size_t len, double b);
+const char *human_rate(char *buf, size_t len, double r);
+const char *human_duration(char *buf, size_t len, long long ms);
+
 #endif

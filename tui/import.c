@@ -128,39 +128,6 @@ static long long jint(json_t *o, const char *key)
 	return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
 }
 
-static const char *fmt_bytes(char *buf, size_t len, double b)
-{
-	if (b >= 1024.0 * 1024 * 1024)
-		snprintf(buf, len, "%.2f GiB", b / (1024.0 * 1024 * 1024));
-	else if (b >= 1024.0 * 1024)
-		snprintf(buf, len, "%.1f MiB", b / (1024.0 * 1024));
-	else if (b >= 1024.0)
-		snprintf(buf, len, "%.0f KiB", b / 1024.0);
-	else
-		snprintf(buf, len, "%.0f B", b);
-	return buf;
-}
-
-static const char *fmt_rate(char *buf, size_t len, double r)
-{
-	if (r >= 1e6)
-		snprintf(buf, len, "%.1fM", r / 1e6);
-	else if (r >= 1e4)
-		snprintf(buf, len, "%.0fk", r / 1e3);
-	else
-		snprintf(buf, len, "%.0f", r);
-	return buf;
-}
-
-static const char *fmt_duration(char *buf, size_t len, long long ms)
-{
-	long long s = (ms + 500) / 1000;
-	if (s >= 3600)
-		snprintf(buf, len, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
-	else
-		snprintf(buf, len, "%lld:%02lld", s / 60, s % 60);
-	return buf;
-}
 
 static const char *delim_text(char c)
 {
@@ -776,9 +743,9 @@ static void draw_progress(struct istate *p, int y, int w)
 		frac = size > 0 ? (double)staged / (double)size : 0;
 		if (size > 0)
 			snprintf(line, sizeof line, "%3.0f%%  staging  %s of %s", 100 * frac,
-				 fmt_bytes(b1, sizeof b1, (double)staged), fmt_bytes(b2, sizeof b2, (double)size));
+				 human_bytes(b1, sizeof b1, (double)staged), human_bytes(b2, sizeof b2, (double)size));
 		else
-			snprintf(line, sizeof line, "staging  %s", fmt_bytes(b1, sizeof b1, (double)staged));
+			snprintf(line, sizeof line, "staging  %s", human_bytes(b1, sizeof b1, (double)staged));
 	} else if (p->have_state && p->state == JOB_SUCCEEDED) {
 		frac = 1;
 		long long dur = jint(p->result, "duration_ms");
@@ -790,7 +757,7 @@ static void draw_progress(struct istate *p, int y, int w)
 		if (dur >= 0)
 			k += snprintf(line + k, sizeof line - (size_t)k, " in %.1f s", (double)dur / 1000.0);
 		if (rate > 0)
-			snprintf(line + k, sizeof line - (size_t)k, "  %s rows/s", fmt_rate(r, sizeof r, rate));
+			snprintf(line + k, sizeof line - (size_t)k, "  %s rows/s", human_rate(r, sizeof r, rate));
 	} else if (p->have_state && job_state_is_final(p->state)) {
 		frac = total > 0 && bytes >= 0 ? (double)bytes / (double)total : 0;
 		snprintf(line, sizeof line, "%3.0f%%  %s", 100 * frac, job_state_name(p->state));
@@ -803,23 +770,23 @@ static void draw_progress(struct istate *p, int y, int w)
 		double brate = ms > 0 ? (double)bytes * 1000.0 / (double)ms : 0;
 		long long eta = brate > 0 ? (long long)((double)(total - bytes) * 1000.0 / brate) : -1;
 		int k = snprintf(line, sizeof line, "%3.0f%%  parse  %s of %s  %lld rows  %s rows/s",
-				 100 * frac, fmt_bytes(b1, sizeof b1, (double)bytes),
-				 fmt_bytes(b2, sizeof b2, (double)total), rows, fmt_rate(r, sizeof r, rate));
+				 100 * frac, human_bytes(b1, sizeof b1, (double)bytes),
+				 human_bytes(b2, sizeof b2, (double)total), rows, human_rate(r, sizeof r, rate));
 		if (rejected > 0)
 			k += snprintf(line + k, sizeof line - (size_t)k, "  %lld rejected", rejected);
 		if (eta >= 0)
 			snprintf(line + k, sizeof line - (size_t)k, "  ETA %s",
-				 fmt_duration(d, sizeof d, eta));
+				 human_duration(d, sizeof d, eta));
 	} else if (phase && strcmp(phase, "merge") == 0) {
 		frac = total > 0 ? (double)bytes / (double)total : 1;
 		const char *step = json_string_value(json_object_get(pr, "step"));
 		double rate = ms > 0 ? (double)rows * 1000.0 / (double)ms : 0;
 		snprintf(line, sizeof line, "%3.0f%%  merge %s  %lld rows read, %lld rejected  %s rows/s  %s",
-			 100 * frac, step ? step : "", rows, rejected, fmt_rate(r, sizeof r, rate),
-			 fmt_duration(d, sizeof d, ms));
+			 100 * frac, step ? step : "", rows, rejected, human_rate(r, sizeof r, rate),
+			 human_duration(d, sizeof d, ms));
 	} else {
 		snprintf(line, sizeof line, "  0%%  %s  %s", phase ? phase : "running",
-			 ms >= 0 ? fmt_duration(d, sizeof d, ms) : "");
+			 ms >= 0 ? human_duration(d, sizeof d, ms) : "");
 	}
 	ui_text(y, 1, 1, "[", UI_NORMAL, false);
 	ui_bar(y, 2, barw, frac, UI_BAR);

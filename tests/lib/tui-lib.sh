@@ -78,6 +78,7 @@ tui_wait_exit() {
 		_te_n=$((_te_n - 1))
 	done
 	[ -f "$TEST_TMP/tui.exit" ] || { t_diag "the tui did not exit"; return 1; }
+	# shellcheck disable=SC2034 # read by the tests
 	TUI_EXIT=$(cat "$TEST_TMP/tui.exit")
 }
 
