@@ -77,8 +77,8 @@ while [ $r -lt "$runs" ]; do
 	stop
 	r=$((r + 1))
 done
-set -- $(stats <"$dir/first")
-first_med=$1 first_max=$2
+stats <"$dir/first" >"$dir/first.stats"
+read -r first_med first_max <"$dir/first.stats"
 
 # ---- keystroke to repainted filter result ----
 start
@@ -100,8 +100,8 @@ while [ $i -le ${#query} ]; do
 	echo $(( $(echo "$l" | cut -d' ' -f2) - kt )) >>"$dir/keys"
 	i=$((i + 1))
 done
-set -- $(stats <"$dir/keys")
-key_med=$1 key_max=$2
+stats <"$dir/keys" >"$dir/keys.stats"
+read -r key_med key_max <"$dir/keys.stats"
 tmux -S "$sock" send-keys -t tui Escape
 # ---- memory after paging ----
 p=0
