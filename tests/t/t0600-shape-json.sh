@@ -66,10 +66,12 @@ WH=$(tpsql -c "SELECT max(id) FROM webhooks")
 tpsql -c "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, body, next_attempt_at)
 	SELECT $WH, 'evt_' || g, 'product.created', convert_to('{}', 'UTF8'), now()
 	FROM generate_series(101, 105) g" >/dev/null
-# a worker's heartbeat record, as core/worker.c writes it
+# a worker's heartbeat record, as core/worker.c writes it (a TTL longer than
+# any run of this file: with EX 300 the record expired before the checks
+# below on a machine running two suites at once)
 tredis SET "${ACME_REDIS_PREFIX}worker:shapehost:4242" \
 	'{"host":"shapehost","pid":4242,"version":"0","pools":[{"name":"default","size":1}],"current_jobs":[{"job_id":"shape-1","type":"noop","queue":"default","pid":4243,"pool":"default","started_ms":1764687845123}],"rss_kb":1,"started_ms":1764687845123,"updated_ms":1764687846123,"beat":false,"leader":false,"children":1,"jobs_done":0}' \
-	EX 300 >/dev/null
+	EX 7200 >/dev/null
 
 # ---- every list command: the envelope, ndjson, times ------------------------------------
 while IFS='|' read -r name args; do
