@@ -928,6 +928,31 @@ static int delivery_not_found(struct acme_err *err, long long id)
 			    "webhooks deliveries')", id);
 }
 
+/* The attempts of one delivery, oldest first: one statement and one parser
+ * for webhook_delivery_get() and the non-blocking webhook_attempts_start(). */
+#define ATTEMPTS_SQL "SELECT attempt, " ISO("started_at") ", request_headers::text, " \
+	"status_code, latency_ms, remote_addr, response_headers::text, response_excerpt, error " \
+	"FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempt"
+
+static size_t parse_attempts(const PGresult *res, struct webhook_attempt **attempts)
+{
+	int n = PQntuples(res);
+	*attempts = xcalloc((size_t)n + 1, sizeof(**attempts));
+	for (int i = 0; i < n; i++) {
+		struct webhook_attempt *a = &(*attempts)[i];
+		a->attempt = col_int(res, i, 0, 0);
+		a->started_at = col(res, i, 1);
+		a->request_headers = col(res, i, 2);
+		a->status_code = col_int(res, i, 3, 0);
+		a->latency_ms = col_int(res, i, 4, -1);
+		a->remote_addr = col(res, i, 5);
+		a->response_headers = col(res, i, 6);
+		a->excerpt = col_bytes(res, i, 7, &a->excerpt_len);
+		a->error = col(res, i, 8);
+	}
+	return (size_t)n;
+}
+
 int webhook_delivery_get(PGconn *db, long long id, struct webhook_delivery *d,
 			 struct webhook_attempt **attempts, size_t *nattempts, struct acme_err *err)
 {
@@ -947,36 +972,15 @@ int webhook_delivery_get(PGconn *db, long long id, struct webhook_delivery *d,
 	delivery_from_row(res, 0, d);
 	d->body = col_bytes(res, 0, 16, &d->body_len);
 	PQclear(res);
-	res = db_exec(db, err, "SELECT attempt, " ISO("started_at") ", request_headers::text, "
-		      "status_code, latency_ms, remote_addr, response_headers::text, "
-		      "response_excerpt, error FROM webhook_attempts WHERE delivery_id = $1 "
-		      "ORDER BY attempt", 1, p);
+	res = db_exec(db, err, ATTEMPTS_SQL, 1, p);
 	if (!res) {
 		webhook_delivery_release(d);
 		return -1;
 	}
-	int n = PQntuples(res);
-	*attempts = xcalloc((size_t)n + 1, sizeof(**attempts));
-	for (int i = 0; i < n; i++) {
-		struct webhook_attempt *a = &(*attempts)[i];
-		a->attempt = col_int(res, i, 0, 0);
-		a->started_at = col(res, i, 1);
-		a->request_headers = col(res, i, 2);
-		a->status_code = col_int(res, i, 3, 0);
-		a->latency_ms = col_int(res, i, 4, -1);
-		a->remote_addr = col(res, i, 5);
-		a->response_headers = col(res, i, 6);
-		a->excerpt = col_bytes(res, i, 7, &a->excerpt_len);
-		a->error = col(res, i, 8);
-	}
-	*nattempts = (size_t)n;
+	*nattempts = parse_attempts(res, attempts);
 	PQclear(res);
 	return 0;
 }
-
-#define ATTEMPTS_SQL "SELECT attempt, " ISO("started_at") ", request_headers::text, " \
-	"status_code, latency_ms, remote_addr, response_headers::text, response_excerpt, error " \
-	"FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempt"
 
 int webhook_attempts_start(struct pgcall *call, PGconn *db, long long delivery_id,
 			   long deadline_ms, struct acme_err *err)
@@ -995,23 +999,10 @@ int webhook_attempts_finish(struct pgcall *call, struct webhook_attempt **attemp
 	PGresult *res = pgcall_finish(call, err);
 	if (!res)
 		return -1;
-	int n = PQntuples(res);
-	*attempts = xcalloc((size_t)n + 1, sizeof(**attempts));
-	for (int i = 0; i < n; i++) {
-		struct webhook_attempt *a = &(*attempts)[i];
-		a->attempt = col_int(res, i, 0, 0);
-		a->started_at = col(res, i, 1);
-		a->request_headers = col(res, i, 2);
-		a->status_code = col_int(res, i, 3, 0);
-		a->latency_ms = col_int(res, i, 4, -1);
-		a->remote_addr = col(res, i, 5);
-		a->response_headers = col(res, i, 6);
-		a->excerpt = col_bytes(res, i, 7, &a->excerpt_len);
-		a->error = col(res, i, 8);
-	}
-	*nattempts = (size_t)n;
+	size_t n = parse_attempts(res, attempts);
+	*nattempts = n;
 	PQclear(res);
-	return n;
+	return (int)n;
 }
 
 int webhook_find_test(PGconn *db, long long webhook_id, const char *event_id,
