@@ -171,4 +171,8 @@ uninstall:
 clean:
 	rm -rf build build-asan acmectl
 
+# Packaging targets (issue 14) live beside what they build: packaging/*.mk
+# (deb and dist, container images and compose, Kubernetes, the CI recipe).
+include $(sort $(wildcard packaging/*.mk))
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
