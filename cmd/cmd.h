@@ -69,6 +69,8 @@ struct opt {
 #define CMD_LAZY_CONFIG  0x80  /* main does not load the configuration: the command
 				* calls ctx_load_config() once it needs it (tui
 				* checks its terminal first, and --keys needs none) */
+#define CMD_OWN_OUTPUT   0x100 /* the command reads -o itself (smoke-test: tap|json),
+				* so main leaves the global format alone */
 
 struct ctx;
 struct args;
@@ -198,6 +200,7 @@ extern const struct cmd_entry cmd_jobs;  /* cmd/jobs.c */
 extern const struct cmd_entry cmd_migrate;
 extern const struct cmd_entry cmd_worker;
 extern const struct cmd_entry cmd_help;
+extern const struct cmd_entry cmd_smoke_test;  /* cmd/smoke.c */
 extern const struct cmd_entry cmd_tui;
 extern const struct cmd_entry cmd_version;
 extern const struct cmd_entry cmd_complete;

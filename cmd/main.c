@@ -36,6 +36,7 @@ const struct cmd_entry *const commands[] = {
 	&cmd_help,
 	&cmd_migrate,
 	&cmd_products,
+	&cmd_smoke_test,
 	&cmd_tui,
 	&cmd_version,
 	&cmd_webhooks,
@@ -335,7 +336,7 @@ static bool color_allowed(void)
 static int apply_globals(struct ctx *ctx, const struct args *a)
 {
 	const char *o = args_get(a, "output");
-	if (o) {
+	if (o && !(ctx->cmd->flags & CMD_OWN_OUTPUT)) {
 		if (out_format_parse(o, &ctx->fmt) < 0)
 			return acme_err_set(&ctx->err, ACME_E_USAGE, "-o %s: expected one of "
 					    OUT_FORMAT_NAMES, o);

@@ -58,7 +58,9 @@
 	X(WORKER_AFTER_ACK, "worker.after-ack", "a job was acked in Redis, its final state not " \
 	  "yet written to PostgreSQL")                                                      \
 	X(JOBWATCH_AFTER_SNAPSHOT, "jobwatch.after-snapshot", "a job watch (jobs watch, import " \
-	  "--wait) subscribed and read the job's state, before reading any event")
+	  "--wait) subscribed and read the job's state, before reading any event")              \
+	X(SMOKE_AFTER_IMPORT, "smoke.after-import", "a smoke test's import committed its rows, " \
+	  "before they are read back and deleted")
 
 enum failpoint {
 #define X(c, s, w) FP_##c,

@@ -137,8 +137,11 @@ json_t *import_payload_new(const struct import_params *p)
 	for (size_t i = 0; i < p->nmaps; i++)
 		json_array_append_new(maps, json_pack("{s:s, s:s}", "header", p->maps[i].header,
 						      "field", p->maps[i].field));
-	return json_pack("{s:I, s:b, s:b, s:s, s:o}", "upload_id", (json_int_t)p->upload_id,
-			 "strict", p->strict, "dry_run", p->dry_run, "delimiter", delim, "map", maps);
+	json_t *o = json_pack("{s:I, s:b, s:b, s:s, s:o}", "upload_id", (json_int_t)p->upload_id,
+			      "strict", p->strict, "dry_run", p->dry_run, "delimiter", delim, "map", maps);
+	if (p->smoke)
+		json_object_set_new(o, "smoke", json_true());
+	return o;
 }
 
 static int bad_payload(struct acme_err *err, const char *key, const char *want)
@@ -159,10 +162,12 @@ int import_payload_parse(json_t *payload, struct import_params *p, struct acme_e
 				return bad_payload(err, key, "a positive whole number");
 			p->upload_id = json_integer_value(v);
 			have_upload = true;
-		} else if (strcmp(key, "strict") == 0 || strcmp(key, "dry_run") == 0) {
+		} else if (strcmp(key, "strict") == 0 || strcmp(key, "dry_run") == 0 ||
+			   strcmp(key, "smoke") == 0) {
 			if (!json_is_boolean(v))
 				return bad_payload(err, key, "true or false");
-			*(key[0] == 's' ? &p->strict : &p->dry_run) = json_is_true(v);
+			*(strcmp(key, "strict") == 0 ? &p->strict : key[0] == 'd' ? &p->dry_run :
+			  &p->smoke) = json_is_true(v);
 		} else if (strcmp(key, "delimiter") == 0) {
 			if (!json_is_string(v) || json_string_length(v) != 1)
 				return bad_payload(err, key, "a string of one character");
@@ -183,7 +188,7 @@ int import_payload_parse(json_t *payload, struct import_params *p, struct acme_e
 			}
 		} else {
 			return acme_err_set(err, ACME_E_DATA, "import: unknown payload key \"%s\" (known: "
-					    "upload_id, strict, dry_run, delimiter, map)", key);
+					    "upload_id, strict, dry_run, smoke, delimiter, map)", key);
 		}
 	}
 	if (!have_upload)
@@ -896,6 +901,13 @@ static void rollback(struct imp *im)
 	}
 }
 
+/* A smoke test's events carry the mark the dispatcher skips (core/smoke.h). */
+static void mark_smoke(const struct imp *im, json_t *ev)
+{
+	if (im->params.smoke)
+		json_object_set_new(ev, OUTBOX_SMOKE_KEY, json_true());
+}
+
 /* After a rollback, when this attempt was the job's last word: the reason in
  * import_errors and an import.failed event, in a short transaction on the
  * runner's connection. Nothing is written when the lease is gone (another
@@ -941,6 +953,7 @@ static void record_failure(struct imp *im, const struct acme_err *why)
 			       "upload_id", (json_int_t)im->params.upload_id, "error", why->msg,
 			       "cancelled", cancel, "rows", (json_int_t)(im->accepted + im->rejected),
 			       "rejected", (json_int_t)im->rejected);
+	mark_smoke(im, ev);
 	int rc = outbox_add(db, "import.failed", ev, NULL, &e);
 	json_decref(ev);
 	if (rc < 0 || audit_import(im, db, job_state_name(outcome), &e) < 0)
@@ -957,6 +970,7 @@ static int refuse(struct imp *im, struct acme_err *err)
 {
 	json_t *ev = counts_json(im);
 	json_object_set_new(ev, "error", json_string("rows rejected under --strict"));
+	mark_smoke(im, ev);
 	int rc = outbox_add(im->conn, "import.failed", ev, NULL, err);
 	json_decref(ev);
 	if (rc < 0)
@@ -1034,7 +1048,11 @@ int import_run(struct job_run *run, struct acme_err *err)
 	if (report(&im, true, err) < 0)
 		goto fail;
 	json_t *counts = counts_json(&im);
-	if (!im.params.dry_run && outbox_add(im.conn, "import.completed", counts, NULL, err) < 0) {
+	json_t *ev = json_deep_copy(counts);
+	mark_smoke(&im, ev);
+	int orc = im.params.dry_run ? 0 : outbox_add(im.conn, "import.completed", ev, NULL, err);
+	json_decref(ev);
+	if (orc < 0) {
 		json_decref(counts);
 		goto fail;
 	}

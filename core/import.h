@@ -58,6 +58,8 @@ struct import_params {
 	long long upload_id;
 	bool strict;              /* refuse everything when a row is rejected or a column unknown */
 	bool dry_run;             /* count, change no product */
+	bool smoke;               /* a smoke test's import (core/smoke.h): its events are
+				   * marked, and the dispatcher sends them nowhere */
 	char delimiter;           /* 0 = ',' */
 	struct csvimport_map maps[IMPORT_MAPS_MAX];
 	size_t nmaps;

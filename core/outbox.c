@@ -17,8 +17,10 @@ int outbox_add(PGconn *db, const char *event_type, json_t *payload, long long *i
 {
 	char *text = json_dumps(payload, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	const char *params[2] = { event_type, text ? text : "{}" };
-	PGresult *res = db_exec(db, err, "INSERT INTO outbox (event_type, payload) "
-				"VALUES ($1, $2::jsonb) RETURNING id", 2, params);
+	PGresult *res = db_exec(db, err, "INSERT INTO outbox (event_type, payload) VALUES ($1, "
+				"CASE WHEN current_setting('acme.smoke', true) = 'on' "
+				"THEN $2::jsonb || jsonb_build_object('" OUTBOX_SMOKE_KEY "', true) "
+				"ELSE $2::jsonb END) RETURNING id", 2, params);
 	free(text);
 	if (!res)
 		return acme_err_prefix(err, "outbox: %s", event_type);

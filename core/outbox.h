@@ -28,6 +28,13 @@
 #define OUTBOX_EVENT_ID_HEAD "evt_"       /* an event's id: evt_<row id> */
 #define OUTBOX_JOB_ID_HEAD   "dispatch-"  /* its dispatch job: dispatch-evt_<row id> */
 
+/* A smoke test's event (core/smoke.h) carries "acme_smoke": true in its
+ * payload: outbox_add() adds it to every event of a connection whose session
+ * setting acme.smoke is "on", the import adds it for a smoke import, and the
+ * dispatcher sends such an event nowhere (but a webhook.test to the one
+ * endpoint it names, which the smoke test made). */
+#define OUTBOX_SMOKE_KEY     "acme_smoke"
+
 /* Insert an event (payload: a JSON object, borrowed). Must run inside the
  * transaction of the change. The new row id goes to *id (may be NULL). */
 int outbox_add(PGconn *db, const char *event_type, json_t *payload, long long *id,
