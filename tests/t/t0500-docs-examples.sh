@@ -173,6 +173,16 @@ fixture() {
 				7, 'HTTP 500')"
 		subst "$1" "--port 8787" "--port 0"
 		start_worker webhooks ;;
+	man/acmectl-smoke-test.1)
+		# a worker on every queue of this host (the loopback receiver's
+		# condition), and a receiver standing in for hooks.example.com
+		"$ACMECTL" webhooks listen --port 0 --port-file "$WORK/.recv.port" \
+			>"$WORK/.recv.log" 2>&1 &
+		WORKER_PIDS="$WORKER_PIDS $!"
+		_i=0
+		while [ ! -s "$WORK/.recv.port" ] && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
+		subst "$1" https://hooks.example.com/acme-smoke "http://127.0.0.1:$(cat "$WORK/.recv.port")/acme-smoke"
+		start_worker default,import,webhooks ;;
 	esac
 }
 
