@@ -147,10 +147,12 @@ bench: all helpers
 	$(Q)tests/bench/run
 
 # Fails on any mandoc or shellcheck warning (shellcheck must be installed).
+# packaging/*.mk add their own scripts to LINT_SH (expanded when lint runs).
+LINT_SH := packaging/install-deps tests/lib/*.sh tests/lib/run-tests tests/lib/run-one \
+	tests/t/*.sh tests/bench/*.sh tests/bench/run
 lint: all
 	$(Q)for m in man/*.[1-8]; do mandoc -T lint -W warning $$m || exit 1; done
-	$(Q)shellcheck -S warning packaging/install-deps tests/lib/*.sh tests/lib/run-tests \
-		tests/lib/run-one tests/t/*.sh tests/bench/*.sh tests/bench/run
+	$(Q)shellcheck -S warning $(LINT_SH)
 
 install: acmectl
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
