@@ -173,6 +173,10 @@ fixture() {
 				7, 'HTTP 500')"
 		subst "$1" "--port 8787" "--port 0"
 		start_worker webhooks ;;
+	README.md)
+		# the deploy section ends with the smoke test, which needs a worker
+		# on every queue of this host
+		start_worker default,import,webhooks ;;
 	man/acmectl-smoke-test.1)
 		# a worker on every queue of this host (the loopback receiver's
 		# condition), and a receiver standing in for hooks.example.com
