@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -111,26 +112,317 @@ static void print_object(struct ctx *ctx, json_t *obj)
 
 /* ---- enqueue -------------------------------------------------------------------------- */
 
+/* Bulk enqueue: --count N copies of one spec, or one job per line of an
+ * NDJSON file, in batches of ENQUEUE_BATCH (one INSERT and one pipelined
+ * Redis round trip each). The file is read twice: every line is checked
+ * before the first job is made, so a bad line enqueues nothing; input that
+ * cannot be read again (a pipe) is copied to a private temporary file. */
+#define ENQUEUE_BATCH 1000
+#define NDJSON_LINE_MAX (1024 * 1024)
+
+struct bulk {
+	struct ctx *ctx;
+	struct queue *q;
+	enum out_format fmt;
+	char *by;
+	struct queue_spec specs[ENQUEUE_BATCH];
+	json_t *lines[ENQUEUE_BATCH];         /* own the strings of specs (NDJSON) */
+	char *payloads[ENQUEUE_BATCH];        /* their payloads, as text */
+	char ids[ENQUEUE_BATCH][QUEUE_ULID_LEN + 1];
+	bool existed[ENQUEUE_BATCH];
+	size_t n;
+	long long made, there;
+};
+
+static void bulk_clear(struct bulk *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		json_decref(b->lines[i]);
+		free(b->payloads[i]);
+		b->lines[i] = NULL;
+		b->payloads[i] = NULL;
+	}
+	b->n = 0;
+}
+
+static int bulk_flush(struct bulk *b)
+{
+	int rc = 0;
+	if (b->n == 0)
+		return 0;
+	int got = job_enqueue_many(b->ctx->s.db, b->q, b->specs, b->n, b->by, b->ids, b->existed,
+				   &b->ctx->err);
+	if (got < 0) {
+		rc = -1;
+		goto out;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		b->existed[i] ? b->there++ : b->made++;
+		if (b->fmt == OUT_NDJSON) {
+			json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "id", b->ids[i], "type",
+					      b->specs[i].type, "queue", b->specs[i].queue, "created",
+					      !b->existed[i]);
+			output_json(b->ctx->out, o, false);
+			json_decref(o);
+		} else if (b->fmt != OUT_JSON) {
+			fprintf(b->ctx->out, "%s\n", b->ids[i]);
+		}
+	}
+	if (fflush(b->ctx->out) != 0) {
+		acme_err_set(&b->ctx->err, ACME_E_FAILURE, "writing the ids: %s", strerror(errno));
+		rc = -1;
+	}
+out:
+	bulk_clear(b);
+	return rc;
+}
+
+/* One NDJSON line into spec (strings borrowed from *obj, which the caller
+ * frees): {"type", "payload", "queue", "delay", "max_attempts", "id"}, every
+ * key optional but type when no TYPE was given. */
+static int ndjson_spec(const char *line, const struct queue_spec *tmpl, json_t **obj,
+		       struct queue_spec *spec, struct acme_err *err)
+{
+	json_error_t je;
+	*obj = json_loads(line, JSON_REJECT_DUPLICATES, &je);
+	if (!*obj)
+		return acme_err_set(err, ACME_E_DATA, "not JSON: %s (column %d)", je.text, je.column);
+	if (!json_is_object(*obj))
+		return acme_err_set(err, ACME_E_DATA, "a job is a JSON object, not %s",
+				    json_is_array(*obj) ? "an array" : "a scalar");
+	*spec = *tmpl;
+	const char *key;
+	json_t *v;
+	json_object_foreach(*obj, key, v) {
+		if (strcmp(key, "type") == 0 || strcmp(key, "queue") == 0 || strcmp(key, "id") == 0 ||
+		    strcmp(key, "delay") == 0) {
+			if (!json_is_string(v))
+				return acme_err_set(err, ACME_E_DATA, "field %s: a string, please", key);
+			const char *sv = json_string_value(v);
+			if (key[0] == 't')
+				spec->type = sv;
+			else if (key[0] == 'q')
+				spec->queue = sv;
+			else if (key[0] == 'i')
+				spec->id = sv;
+			else if (parse_duration_ms(sv, &spec->delay_ms) < 0 || spec->delay_ms < 0)
+				return acme_err_set(err, ACME_E_DATA, "field delay: \"%s\" is not a "
+						    "duration (as 30s, 5m, 2h)", sv);
+		} else if (strcmp(key, "payload") == 0) {
+			if (!json_is_object(v))
+				return acme_err_set(err, ACME_E_DATA, "field payload: a JSON object, "
+						    "please");
+		} else if (strcmp(key, "max_attempts") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+			    json_integer_value(v) > 1000)
+				return acme_err_set(err, ACME_E_DATA, "field max_attempts: an integer "
+						    "from 1 to 1000, please");
+			spec->max_attempts = (int)json_integer_value(v);
+		} else {
+			return acme_err_set(err, ACME_E_DATA, "unknown field \"%s\" (known: type, "
+					    "payload, queue, delay, max_attempts, id)", key);
+		}
+	}
+	if (!spec->type)
+		return acme_err_set(err, ACME_E_DATA, "field type: missing, and no TYPE was given");
+	spec->payload = NULL;
+	return (jobtype_fill_spec(spec, err) < 0 || queue_check_spec(spec, err) < 0) ? -1 : 0;
+}
+
+/* Read the next line of f into *buf; 1 a line, 0 the end, -1 an error. */
+static int read_line(FILE *f, char **buf, size_t *cap, const char *what, long long lineno,
+		     struct acme_err *err)
+{
+	errno = 0;
+	ssize_t len = getline(buf, cap, f);
+	if (len < 0) {
+		if (ferror(f))
+			return acme_err_set(err, ACME_E_FAILURE, "%s: %s", what, strerror(errno));
+		return 0;
+	}
+	if (len > NDJSON_LINE_MAX)
+		return acme_err_set(err, ACME_E_DATA, "%s:%lld: a line over 1 MiB", what, lineno);
+	while (len > 0 && ((*buf)[len - 1] == '\n' || (*buf)[len - 1] == '\r'))
+		(*buf)[--len] = '\0';
+	return 1;
+}
+
+static bool blank(const char *s)
+{
+	return s[strspn(s, " \t")] == '\0';
+}
+
+static int enqueue_ndjson(struct bulk *b, const struct queue_spec *tmpl, const char *path)
+{
+	struct acme_err *err = &b->ctx->err;
+	const char *what = strcmp(path, "-") == 0 ? "stdin" : path;
+	FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	FILE *spool = NULL, *f = in;
+	char *buf = NULL;
+	size_t cap = 0;
+	long long lineno = 0;
+	int rc = -1, got;
+
+	if (!in)
+		return acme_err_set(err, errno == ENOENT ? ACME_E_NOT_FOUND : ACME_E_FAILURE,
+				    "%s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fileno(in), &st) < 0 || !S_ISREG(st.st_mode) || ftello(in) < 0) {
+		spool = tmpfile();   /* O_TMPFILE: unlinked, mode 0600 */
+		if (!spool) {
+			acme_err_set(err, ACME_E_FAILURE, "a temporary file for %s: %s", what,
+				     strerror(errno));
+			goto out;
+		}
+	}
+	off_t start = spool ? 0 : ftello(in);
+	/* pass 1: every line checked (and copied when it cannot be read twice) */
+	while ((got = read_line(in, &buf, &cap, what, lineno + 1, err)) > 0) {
+		lineno++;
+		if (spool && fprintf(spool, "%s\n", buf) < 0) {
+			acme_err_set(err, ACME_E_FAILURE, "copying %s: %s", what, strerror(errno));
+			goto out;
+		}
+		if (blank(buf))
+			continue;
+		json_t *obj = NULL;
+		struct queue_spec spec;
+		int bad = ndjson_spec(buf, tmpl, &obj, &spec, err);
+		json_decref(obj);
+		if (bad < 0) {
+			char msg[ACME_ERR_MSG_MAX];
+			snprintf(msg, sizeof(msg), "%s", err->msg);
+			acme_err_set(err, ACME_E_DATA, "%s:%lld: %s; nothing was enqueued", what,
+				     lineno, msg);
+			goto out;
+		}
+	}
+	if (got < 0)
+		goto out;
+	if (spool)
+		f = spool;
+	if (fflush(f) != 0 || fseeko(f, start, SEEK_SET) < 0) {
+		acme_err_set(err, ACME_E_FAILURE, "reading %s again: %s", what, strerror(errno));
+		goto out;
+	}
+	/* pass 2: the same lines, in batches */
+	for (long long l = 0; l < lineno; l++) {
+		if ((got = read_line(f, &buf, &cap, what, l + 1, err)) <= 0) {
+			if (got == 0)
+				acme_err_set(err, ACME_E_FAILURE, "%s changed while it was read", what);
+			goto out;
+		}
+		if (blank(buf))
+			continue;
+		struct queue_spec *spec = &b->specs[b->n];
+		if (ndjson_spec(buf, tmpl, &b->lines[b->n], spec, err) < 0) {
+			json_decref(b->lines[b->n]);
+			b->lines[b->n] = NULL;
+			acme_err_prefix(err, "%s:%lld changed while it was read", what, l + 1);
+			goto out;
+		}
+		json_t *pl = json_object_get(b->lines[b->n], "payload");
+		if (pl)
+			spec->payload = b->payloads[b->n] = json_dumps(pl, JSON_COMPACT);
+		else
+			spec->payload = tmpl->payload;
+		if (++b->n == ENQUEUE_BATCH && bulk_flush(b) < 0)
+			goto out;
+	}
+	if (bulk_flush(b) < 0)
+		goto out;
+	rc = 0;
+out:
+	bulk_clear(b);
+	free(buf);
+	if (spool)
+		fclose(spool);
+	if (in != stdin)
+		fclose(in);
+	return rc;
+}
+
+static int enqueue_bulk(struct ctx *ctx, struct queue *q, const struct queue_spec *tmpl,
+			long long count, const char *ndjson)
+{
+	struct bulk *b = xcalloc(1, sizeof(*b));
+	b->ctx = ctx;
+	b->q = q;
+	b->fmt = ctx->fmt_given ? ctx_format(ctx) : OUT_TABLE;
+	b->by = job_created_by();
+	int rc = 0;
+
+	if (ndjson) {
+		rc = enqueue_ndjson(b, tmpl, ndjson);
+	} else {
+		for (long long i = 0; i < count && rc == 0; i++) {
+			b->specs[b->n++] = *tmpl;
+			if (b->n == ENQUEUE_BATCH || i + 1 == count)
+				rc = bulk_flush(b);
+		}
+	}
+	if (rc < 0 && b->made + b->there > 0)
+		acme_err_prefix(&ctx->err, "%lld jobs were enqueued before this (their ids are "
+				"printed)", b->made + b->there);
+	if (rc == 0) {
+		if (b->fmt == OUT_JSON) {
+			json_t *o = json_pack("{s:I, s:I}", "enqueued", (json_int_t)b->made, "existed",
+					      (json_int_t)b->there);
+			output_json(ctx->out, o, true);
+			json_decref(o);
+		}
+		if (b->there > 0)
+			ctx_msg(ctx, "enqueued %lld jobs; %lld ids existed already and were not "
+				"enqueued again", b->made, b->there);
+		else
+			ctx_msg(ctx, "enqueued %lld jobs", b->made);
+	}
+	free(b->by);
+	free(b);
+	return rc;
+}
+
 static int jobs_enqueue(struct ctx *ctx, struct args *a)
 {
 	struct queue q;
 	struct queue_job job = { 0 };
 	bool existed = false;
 	int rc = -1;
+	const char *ndjson = args_get(a, "from-ndjson");
+	long long count = args_int(a, "count", 1);
+
+	if (!ndjson && a->argc < 1)
+		return acme_err_set(&ctx->err, ACME_E_USAGE, "jobs enqueue: TYPE is missing (or "
+				    "give --from-ndjson FILE)");
+	if (ndjson && args_has(a, "count"))
+		return acme_err_set(&ctx->err, ACME_E_USAGE, "jobs enqueue: --count and "
+				    "--from-ndjson do not go together");
+	if ((ndjson || count > 1) && args_has(a, "id"))
+		return acme_err_set(&ctx->err, ACME_E_USAGE, "jobs enqueue: --id names one job; "
+				    "with %s give each its \"id\" in the file or none",
+				    ndjson ? "--from-ndjson" : "--count");
 
 	struct queue_spec spec = { 0 };
-	spec.type = a->argv[0];
+	spec.type = a->argc > 0 ? a->argv[0] : NULL;
 	spec.payload = args_get(a, "payload");
 	spec.queue = args_get(a, "queue");
-	spec.id = args_get(a, "id");
 	spec.max_attempts = (int)args_int(a, "max-attempts", 0);
 	spec.delay_ms = args_int(a, "delay", 0);
-	if (jobtype_fill_spec(&spec, &ctx->err) < 0 || queue_check_spec(&spec, &ctx->err) < 0) {
+	struct queue_spec defaults = spec;   /* for the lines of --from-ndjson, unfilled */
+	spec.id = args_get(a, "id");
+	if (spec.type && (jobtype_fill_spec(&spec, &ctx->err) < 0 ||
+			  queue_check_spec(&spec, &ctx->err) < 0)) {
 		acme_err_prefix(&ctx->err, "jobs enqueue");
 		return -1;
 	}
 	if (open_queue(ctx, &q) < 0)
 		return -1;
+	if (ndjson || args_has(a, "count")) {
+		rc = enqueue_bulk(ctx, &q, ndjson ? &defaults : &spec, count, ndjson);
+		if (rc < 0)
+			acme_err_prefix(&ctx->err, "jobs enqueue");
+		goto out;
+	}
 	if (job_enqueue(ctx->s.db, &q, &spec, NULL, &job, &existed, &ctx->err) < 0)
 		goto out;
 	if (existed)
@@ -889,6 +1181,11 @@ static const struct opt enqueue_opts[] = {
 	  1, 1000, NULL, 0 },
 	{ "id", 0, OPT_STRING, "ID", "the job id: enqueuing an id again changes nothing "
 	  "(default: a new ULID)", 0, 0, NULL, 0 },
+	{ "count", 0, OPT_INT, "N", "enqueue N such jobs in batches of 1000; prints their ids",
+	  1, 10000000, NULL, 0 },
+	{ "from-ndjson", 0, OPT_STRING, "FILE", "one job per line of FILE (- for stdin): "
+	  "{\"type\", \"payload\", \"queue\", \"delay\", \"max_attempts\", \"id\"}; every line "
+	  "is checked before any is enqueued", 0, 0, "file", 0 },
 	OPT_END
 };
 
@@ -938,9 +1235,10 @@ static const struct opt stats_opts[] = {
 #define DB_REDIS_MUT (DB_REDIS | CMD_MUTATES)     /* and the verb changes something */
 
 static const struct cmd_verb jobs_verbs[] = {
-	{ "enqueue", "TYPE [--payload JSON] [--queue Q] [--delay DUR] [--max-attempts N] [--id ID]",
-	  "record a job and queue it; prints its id", enqueue_opts, jobs_enqueue, DB_REDIS_MUT, 1, 1,
-	  "@jobtype" },
+	{ "enqueue", "TYPE [--payload JSON] [--queue Q] [--delay DUR] [--max-attempts N] "
+	  "[--id ID | --count N] | --from-ndjson FILE [TYPE]",
+	  "record a job (or many) and queue it; prints its id", enqueue_opts, jobs_enqueue,
+	  DB_REDIS_MUT, 0, 1, "@jobtype" },
 	{ "list", "[--state S] [--type T] [--queue Q] [--limit N] [--after CURSOR] [-o FORMAT]",
 	  "list jobs, newest first", list_opts, jobs_list, CMD_NEEDS_DB, 0, 0, NULL },
 	{ "show", "ID [-o FORMAT]", "show one job: its row, and its live state in Redis", NULL,

@@ -741,6 +741,93 @@ out:
 	return rc;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int job_enqueue_many(PGconn *db, struct queue *q, const struct queue_spec *specs_in, size_t n,
+		     const char *created_by, char (*ids)[QUEUE_ULID_LEN + 1], bool *existed,
+		     struct acme_err *err)
+{
+	struct queue_spec *specs = xcalloc(n ? n : 1, sizeof(*specs));
+	struct queue_spec *fresh = xcalloc(n ? n : 1, sizeof(*fresh));
+	const char **made = xcalloc(n ? n : 1, sizeof(*made));
+	int *rcs = xcalloc(n ? n : 1, sizeof(*rcs));
+	bool *used = xcalloc(n ? n : 1, sizeof(*used));
+	json_t *rows = json_array();
+	char *by = created_by ? xstrdup(created_by) : job_created_by(), *doc = NULL;
+	PGresult *res = NULL;
+	int rc = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		specs[i] = specs_in[i];
+		existed[i] = false;
+		if (specs[i].id) {
+			snprintf(ids[i], sizeof(ids[i]), "%s", specs[i].id);
+		} else if (queue_new_id(ids[i], err) < 0) {
+			goto out;
+		}
+		specs[i].id = ids[i];
+		if (queue_check_spec(&specs[i], err) < 0)
+			goto out;
+		json_t *payload = json_loads(specs[i].payload ? specs[i].payload : "{}", 0, NULL);
+		if (!payload) {
+			acme_err_set(err, ACME_E_DATA, "job %zu: the payload is not JSON", i + 1);
+			goto out;
+		}
+		json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:o, s:i, s:I}", "id", ids[i],
+						      "type", specs[i].type, "queue", specs[i].queue,
+						      "payload", payload, "max_attempts",
+						      specs[i].max_attempts, "delay_ms",
+						      (json_int_t)specs[i].delay_ms));
+	}
+	doc = json_dumps(rows, JSON_COMPACT);
+	const char *params[2] = { doc, by };
+	res = db_exec(db, err, "INSERT INTO jobs (id, type, queue, state, payload, max_attempts,"
+		      " created_by, scheduled_at, version)"
+		      " SELECT id, type, queue, CASE WHEN delay_ms > 0 THEN 'scheduled' ELSE 'queued' END,"
+		      " payload, max_attempts, $2, CASE WHEN delay_ms > 0 THEN now() + delay_ms *"
+		      " interval '1 millisecond' END, 1"
+		      " FROM jsonb_to_recordset($1::jsonb) AS r(id text, type text, queue text,"
+		      " payload jsonb, max_attempts int, delay_ms bigint)"
+		      " ON CONFLICT (id) DO NOTHING RETURNING id", 2, params);
+	if (!res)
+		goto out;
+	size_t nmade = (size_t)PQntuples(res), nfresh = 0;
+	for (size_t i = 0; i < nmade; i++)
+		made[i] = PQgetvalue(res, (int)i, 0);
+	qsort(made, nmade, sizeof(*made), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		const char *key = ids[i];
+		const char **hit = bsearch(&key, made, nmade, sizeof(*made), cmp_str);
+		if (!hit || used[hit - made]) {   /* there before, or twice in specs */
+			existed[i] = true;
+			continue;
+		}
+		used[hit - made] = true;
+		fresh[nfresh] = specs[i];
+		fresh[nfresh++].version = 1;
+	}
+	if (nfresh > 0 && queue_enqueue_many(q, fresh, nfresh, rcs, NULL, NULL, err) < 0) {
+		acme_err_prefix(err, "%zu jobs (%s...) are recorded but not queued; a worker's "
+				"reconciler queues them once Redis answers", nfresh, fresh[0].id);
+		goto out;
+	}
+	rc = (int)nfresh;
+out:
+	PQclear(res);
+	free(doc);
+	json_decref(rows);
+	free(by);
+	free(rcs);
+	free(used);
+	free(made);
+	free(fresh);
+	free(specs);
+	return rc;
+}
+
 /* ---- cancel, retry, purge ----------------------------------------------------------- */
 
 /* The audit row of a jobs verb; consumes details (may be NULL). */

@@ -54,6 +54,17 @@ char *job_created_by(void);
 int job_enqueue(PGconn *db, struct queue *q, const struct queue_spec *spec,
 		const char *created_by, struct queue_job *out, bool *existed, struct acme_err *err);
 
+/* Enqueue n jobs at once: their rows in one INSERT, then the new ones in
+ * one pipelined round trip to Redis. ids[i] gets each job's id (generated
+ * where specs[i].id is NULL); existed[i] is set for an id whose row was
+ * there already, which changes nothing (as job_enqueue; a waiting job Redis
+ * lost is the reconciler's). When Redis fails after the rows were written,
+ * the error says so: the reconciler queues them. Returns the number of new
+ * jobs. */
+int job_enqueue_many(PGconn *db, struct queue *q, const struct queue_spec *specs, size_t n,
+		     const char *created_by, char (*ids)[QUEUE_ULID_LEN + 1], bool *existed,
+		     struct acme_err *err);
+
 /* Write n snapshots to their rows in one statement (see above). Snapshots
  * with known == false are skipped. Returns the number of rows changed. */
 int job_mirror(PGconn *db, const struct queue_job *jobs, size_t n, struct acme_err *err);
