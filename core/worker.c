@@ -44,6 +44,7 @@
 #include "core/queue.h"
 #include "core/rds.h"
 #include "core/scheduler.h"
+#include "core/sdnotify.h"
 #include "core/version.h"
 #include "core/worker.h"
 #include "core/workers.h"
@@ -668,6 +669,7 @@ static int sv_connect(struct supervisor *sv)
 	return 0;
 fail:
 	log_warn("supervisor: %s; retrying in %d ms", err.msg, sv->backoff_ms);
+	sdn_status("waiting: %s", err.msg);
 	sv->next_connect_ms = clock_wall_ms() + sv->backoff_ms;
 	sv->backoff_ms = sv->backoff_ms * 2 > 5000 ? 5000 : sv->backoff_ms * 2;
 	return -1;
@@ -941,6 +943,7 @@ static void sv_drain(struct supervisor *sv)
 {
 	log_info("stopping: no new jobs; waiting up to %lld ms for running ones",
 		 sv->opts->shutdown_timeout_ms);
+	sdn_stopping("stopping: no new jobs; waiting for the running ones");
 	for (int i = 0; i < sv->nslots; i++)
 		if (sv->slots[i].pid > 0)
 			kill(sv->slots[i].pid, SIGTERM);
@@ -1073,6 +1076,7 @@ int worker_run(const struct config *cfg, const struct worker_opts *opts, bool *i
 	/* connect once before the children, so the maxmemory-policy warning
 	 * comes first and the heartbeat record appears at once */
 	sv_connect(&sv);
+	sdn_init();
 
 	for (;;) {
 		long long now = clock_wall_ms();
@@ -1108,7 +1112,10 @@ int worker_run(const struct config *cfg, const struct worker_opts *opts, bool *i
 			break;
 
 		sv_enforce_time_limits(&sv, now);
+		sdn_watchdog(clock_mono_ms());
 		if (sv_connect(&sv) == 0) {
+			if (!stopping && (live_children(&sv) || sv.nslots == 0))
+				sdn_ready(sv.sched && !sv.nslots ? "scheduler running" : "serving jobs");
 			if (now >= next_maint) {
 				maintain(&sv);
 				if (sv.sched && !stopping &&
