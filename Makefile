@@ -1,7 +1,13 @@
 # acmectl — plain Makefile. `make` builds ./acmectl on libacme.a; `make check` runs
 # every test against private servers; `make V=1` shows full commands.
 
-VERSION     := 0.1.0
+# The version: `git describe` of the newest vX.Y.Z tag in a git checkout
+# (v0.2.0-3-gabc becomes 0.2.0-3-gabc), else the VERSION file that
+# `make dist` writes into its tarball (line 1 the version, line 2 the
+# revision), else BASE_VERSION.
+BASE_VERSION := 0.1.0
+IN_GIT      := $(wildcard .git)
+VERSION     := $(or $(if $(IN_GIT),$(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null | sed 's/^v//')),$(shell sed -n 1p VERSION 2>/dev/null),$(BASE_VERSION))
 PREFIX      ?= /usr/local
 BINDIR      ?= $(PREFIX)/bin
 MANDIR      ?= $(PREFIX)/share/man
@@ -14,13 +20,13 @@ PKGS    := libpq hiredis jansson libcurl libcrypto inih ncursesw libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv
 
-GIT_REV    := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+GIT_REV    := $(or $(if $(IN_GIT),$(shell git rev-parse --short=12 HEAD 2>/dev/null)),$(shell sed -n 2p VERSION 2>/dev/null),unknown)
 BUILD_DATE := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation -Wvla
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) -I. $(PKG_CFLAGS) -MMD -MP
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) -I. $(PKG_CFLAGS) -MMD -MP
 LDFLAGS ?=
 ALL_LDFLAGS = $(LDFLAGS) $(EXTRA_LDFLAGS)
 
@@ -77,13 +83,13 @@ $(BUILD)/%.o: %.c
 	$(quiet) CC $@
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-# The version object is rebuilt when the revision changes.
+# The version object is rebuilt when the version or the revision changes.
 $(BUILD)/core/version.o: EXTRA_CFLAGS += -DACME_VERSION='"$(VERSION)"' \
 	-DACME_GIT_REV='"$(GIT_REV)"' -DACME_BUILD_DATE='"$(BUILD_DATE)"'
 $(BUILD)/core/version.o: $(BUILD)/gen/git-rev
 $(BUILD)/gen/git-rev: FORCE
 	@mkdir -p $(dir $@)
-	@echo '$(GIT_REV)' | cmp -s - $@ || echo '$(GIT_REV)' > $@
+	@echo '$(VERSION) $(GIT_REV)' | cmp -s - $@ || echo '$(VERSION) $(GIT_REV)' > $@
 FORCE:
 
 # Migrations are embedded: a generated C file holds each file's bytes.
