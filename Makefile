@@ -183,4 +183,4 @@ clean:
 # (deb and dist, container images and compose, Kubernetes, the CI recipe).
 include $(sort $(wildcard packaging/*.mk))
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) \( -path $(BUILD)/deb -o -path $(BUILD)/dist \) -prune -o -name '*.d' -type f -print 2>/dev/null)

@@ -15,7 +15,7 @@ deb: dist
 	$(Q)tar -xzf $(DIST_TAR) -C $(DEB_DIR)
 	$(Q)cp -r packaging/debian $(DEB_DIR)/$(DIST_NAME)/debian
 	$(Q)sed -i '1s/(.*)/($(DEB_VERSION))/' $(DEB_DIR)/$(DIST_NAME)/debian/changelog
-	$(Q)cd $(DEB_DIR)/$(DIST_NAME) && dpkg-buildpackage -us -uc -b >../build.log 2>&1 || \
+	$(Q)cd $(DEB_DIR)/$(DIST_NAME) && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS dpkg-buildpackage -us -uc -b >../build.log 2>&1 || \
 		{ tail -40 ../build.log >&2; echo "make deb: dpkg-buildpackage failed; the log: $(DEB_DIR)/build.log" >&2; exit 1; }
 	$(Q)lintian --allow-root --fail-on warning,error --suppress-tags-from-file /dev/null $(DEB_DIR)/*.changes
 	@ls $(DEB_DIR)/acmectl_*.deb
