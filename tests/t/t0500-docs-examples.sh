@@ -26,6 +26,11 @@ TAB=$(printf '\t')
 # FILE <TAB> EXAMPLE (exactly as extracted) <TAB> why it does not run here
 SKIP="README.md	make demo     # install what is missing, build, start a private PostgreSQL + Redis, run the main job	installs system packages, builds, and runs the demo: what make demo itself checks, too big for one test
 README.md	make check    # install what is missing, build, run unit and integration tests on private servers	runs the whole test suite, this test included
+README.md	apt install ./acmectl_0.1.0_amd64.deb	installs a package on this machine (t8010 installs it into a chroot)
+README.md	(umask 077; printf '%s\\n' \"\$DATABASE_URL\" >/etc/acmectl/credentials/database-url)	writes the credentials of the installed package (t8010)
+README.md	(umask 077; printf '%s\\n' \"\$REDIS_URL\" >/etc/acmectl/credentials/redis-url)	writes the credentials of the installed package (t8010)
+README.md	systemctl start acmectl-migrate        # acmectl migrate up --lock-timeout 10m	needs systemd as PID 1 (t8020 verifies the units)
+README.md	systemctl enable --now acmectl-worker@default acmectl-worker@import acmectl-worker@webhooks acmectl-scheduler	needs systemd as PID 1 (t8020 verifies the units)
 man/acmectl-dev.1	eval \"\$(acmectl dev env)\"; psql \"\$DATABASE_URL\"	an interactive psql session
 man/acmectl-tui.1	ACME_ENV=production acmectl tui --tab jobs	the interactive screen needs a terminal (tests/t/61xx drive it in tmux)"
 
