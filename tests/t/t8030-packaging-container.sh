@@ -73,6 +73,8 @@ broken "workers do not wait for migrate" compose.yml '/^  worker:/,/^  scheduler
 	"worker does not wait for migrate"
 broken "a short stop grace" compose.yml 's/stop_grace_period: 45s/stop_grace_period: 10s/' \
 	"stop_grace_period 10s does not cover the 30s drain"
+broken "too little memory for the children" compose.yml 's/"--concurrency", "1"/"--concurrency", "2"/' \
+	"worker memory limit 1792m is below its 6 children x --max-memory-per-child 512 MB"
 broken "two schedulers" compose.yml '/^  scheduler:/,$s/replicas: 1/replicas: 2/' "scheduler has 2 replicas"
 broken "a service without healthcheck" compose.yml '/^  redis:/,/^  migrate:/{/healthcheck:/,/retries:/d}' \
 	"service redis has no healthcheck"
