@@ -18,3 +18,8 @@ dist:
 		--mtime=@$$(git log -1 --format=%ct) -czf $(DIST_TAR) $(DIST_NAME)
 	$(Q)rm -rf $(DIST_DIR)/$(DIST_NAME)
 	@echo $(DIST_TAR)
+
+# the version this tree builds as, for scripts (packaging/ci/pipeline.sh)
+.PHONY: print-version
+print-version:
+	@echo $(VERSION)

@@ -110,8 +110,10 @@ NOTIFY_SOCKET=$SOCK WATCHDOG_USEC=1000000 start_worker w --queues default,import
 t_ok "READY=1 once it serves" wait_for 60 'has "READY=1"'
 t_like "$(cat "$MSGS")" "STATUS=serving jobs" "with a STATUS= line"
 t_ok "WATCHDOG=1 (WATCHDOG_USEC=1s)" wait_for 60 'has "WATCHDOG=1"'
+# shellcheck disable=SC2034 # read by the wait_for condition
 n1=$(grep -c '^WATCHDOG=1' "$MSGS")
 t_ok "the watchdog keeps coming" wait_for 60 '[ "$(grep -c "^WATCHDOG=1" "$MSGS")" -gt "$n1" ]'
+# shellcheck disable=SC2034 # read by the wait_for condition
 id=$(enqueue noop)
 t_ok "the worker runs a job" wait_for 60 '[ "$(job_col "$id" state)" = succeeded ]'
 t_is "$(grep -c '^READY=1' "$MSGS")" "1" "READY=1 is sent once"
