@@ -27,15 +27,15 @@ base-images:
 		podman tag localhost/debian:bookworm localhost/debian:bookworm-slim
 
 image: base-images
-	$(Q)$(PODMAN) build --pull=never $(PODMAN_LIMITS) -f $(CONTAINER)/Containerfile \
+	$(Q)$(PODMAN) build --pull=never --format docker $(PODMAN_LIMITS) -f $(CONTAINER)/Containerfile \
 		--build-arg VERSION=$(VERSION) --build-arg GIT_REV=$(GIT_REV) \
 		--build-arg CREATED=$(IMAGE_CREATED) \
 		-t $(IMAGE):$(VERSION) -t $(IMAGE):$(GIT_REV) -t $(IMAGE):latest .
 	$(Q)$(PODMAN) run --rm $(PODMAN_LIMITS) $(IMAGE):$(VERSION) --version
 
 compose-images: base-images
-	$(Q)$(PODMAN) build --pull=never $(PODMAN_LIMITS) -f $(CONTAINER)/postgres.Containerfile -t localhost/acmectl-postgres:15 .
-	$(Q)$(PODMAN) build --pull=never $(PODMAN_LIMITS) -f $(CONTAINER)/redis.Containerfile -t localhost/acmectl-redis:7 .
+	$(Q)$(PODMAN) build --pull=never --format docker $(PODMAN_LIMITS) -f $(CONTAINER)/postgres.Containerfile -t localhost/acmectl-postgres:15 .
+	$(Q)$(PODMAN) build --pull=never --format docker $(PODMAN_LIMITS) -f $(CONTAINER)/redis.Containerfile -t localhost/acmectl-redis:7 .
 
 compose-check: acmectl
 	$(Q)docker-compose -f $(CONTAINER)/compose.yml config -q

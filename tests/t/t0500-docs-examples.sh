@@ -26,6 +26,8 @@ TAB=$(printf '\t')
 # FILE <TAB> EXAMPLE (exactly as extracted) <TAB> why it does not run here
 SKIP="README.md	make demo     # install what is missing, build, start a private PostgreSQL + Redis, run the main job	installs system packages, builds, and runs the demo: what make demo itself checks, too big for one test
 README.md	make check    # install what is missing, build, run unit and integration tests on private servers	runs the whole test suite, this test included
+README.md	make image          # localhost/acmectl:VERSION, :GIT_REV and :latest (podman)	builds a container image (make compose-test; t8030 with ACME_TEST_CONTAINERS=1)
+README.md	make compose-test   # the test stack for real; exits with the smoke test's status	builds images and runs the compose test stack (t8030 with ACME_TEST_CONTAINERS=1)
 README.md	apt install ./acmectl_0.1.0_amd64.deb	installs a package on this machine (t8010 installs it into a chroot)
 README.md	(umask 077; printf '%s\\n' \"\$DATABASE_URL\" >/etc/acmectl/credentials/database-url)	writes the credentials of the installed package (t8010)
 README.md	(umask 077; printf '%s\\n' \"\$REDIS_URL\" >/etc/acmectl/credentials/redis-url)	writes the credentials of the installed package (t8010)
@@ -37,6 +39,9 @@ man/acmectl-tui.1	ACME_ENV=production acmectl tui --tab jobs	the interactive scr
 # FILE <TAB> FIRST LINE OF THE BLOCK <TAB> what it is
 NOT_SHELL="README.md	acmectl  test  db: connected  redis: connecting	a capture of the TUI's Products tab (tmux capture-pane)
 README.md	acmectl  test  db: connected  redis: connected	a capture of a TUI tab (tmux capture-pane)
+README.md	export ACMECTL_IMAGE=ghcr.io/acme/acmectl:1.2.3	a production compose deploy: needs registry images (t8030 validates compose.prod.yml)
+README.md	kubectl -n acme-production create secret generic acmectl-secrets --from-file=database-url=./database-url --from-file=redis-url=./redis-url	a deploy to a Kubernetes cluster (t8040 validates the manifests)
+README.md	packaging/ci/pipeline.sh                      # build, test, image, deploy	the CI recipe: t8050 runs its deploy, preview and preview-drop for real
 man/acmectl-health.1	livenessProbe:	a Kubernetes probe (YAML)
 man/acmectl-health.1	healthcheck:	a compose health check (YAML)
 man/acmectl.conf.5	# ~/.config/acmectl/config	a config file"
