@@ -45,12 +45,13 @@ make -s -C "$TEST_TOP" dist BUILD="$B" >/dev/null
 t_ok "make dist twice gives the same bytes (sorted, owners and times fixed)" cmp -s "$TAR" "$TEST_TMP/again.tar.gz"
 
 # ---- make deb --------------------------------------------------------------------------------------
+tree_state() { git -C "$TEST_TOP" status --porcelain --ignored -- packaging debian 2>/dev/null | grep -v '^!! build' || true; }
+BEFORE=$(tree_state)
 t_ok "make deb (dpkg-buildpackage from the tarball, then lintian)" make -s -C "$TEST_TOP" deb BUILD="$B"
 DEB=$(ls "$B"/deb/acmectl_*.deb 2>/dev/null | head -n 1)
 t_ok "a .deb was made" test -f "$DEB"
 t_ok "lintian: no error or warning" lintian --allow-root --fail-on warning,error "$DEB"
-t_is "$(git -C "$TEST_TOP" status --porcelain --ignored -- packaging debian 2>/dev/null | grep -v '^!! build' || true)" "" \
-	"the build left nothing in the source tree"
+t_is "$(tree_state)" "$BEFORE" "the build left nothing in the source tree"
 
 files=$(dpkg-deb -c "$DEB" | awk '{ print $6 }')
 has() { printf '%s\n' "$files" | grep -qx "$1"; }
