@@ -22,8 +22,8 @@ cleanup_root() {
 }
 trap 'cleanup_root; _t_cleanup' EXIT
 
-VERSION=$(make -s -C "$TEST_TOP" --no-print-directory -f Makefile -f - print-version <<'EOF'
-print-version: ; @echo $(VERSION) $(GIT_REV)
+VERSION=$(make -s -C "$TEST_TOP" --no-print-directory -f Makefile -f - t8010-version <<'EOF'
+t8010-version: ; @echo $(VERSION) $(GIT_REV)
 EOF
 )
 REV=${VERSION#* }
