@@ -109,7 +109,7 @@ t_like "$ERR" "production: Deployment/acmectl-worker: spec.template.spec.termina
 
 broken
 sed -i 's/^  replicas: 1$/  replicas: 2/' "$B/base/scheduler.yaml"
-t_exit 1 "two schedulers: validate fails" "$B/validate"
+t_exit 1 "two schedulers: validate fails" "$B/validate" --no-kubectl
 t_like "$ERR" "staging: Deployment/acmectl-scheduler: spec.replicas is 2: the scheduler runs exactly 1 replica" \
 	"it names the scheduler's replicas"
 
@@ -121,7 +121,7 @@ t_like "$ERR" "Deployment/acmectl-scheduler: spec.strategy.type is RollingUpdate
 
 broken
 sed -i '/^            limits:$/,+2d' "$B/base/migrate-job.yaml"
-t_exit 1 "a container without limits: validate fails" "$B/validate"
+t_exit 1 "a container without limits: validate fails" "$B/validate" --no-kubectl
 t_like "$ERR" "development: Job/acmectl-migrate: container migrate: resources.limits.cpu is missing" \
 	"it names the Job, the container and the field"
 
@@ -136,32 +136,32 @@ stringData:
   database-url: postgresql://acme:hunter2@db/acme
 EOF
 sed -i 's/^  - networkpolicy.yaml$/&\n  - secret.yaml/' "$B/base/kustomization.yaml"
-t_exit 1 "a Secret with data: validate fails" "$B/validate"
+t_exit 1 "a Secret with data: validate fails" "$B/validate" --no-kubectl
 t_like "$ERR" "production: Secret/acmectl-secrets: carries data: .*out of band \(kubectl create secret generic acmectl-secrets" \
 	"it names the Secret and says how to create it"
 
 broken
 sed -i '/argocd.argoproj.io\/hook: PreSync/d' "$B/base/migrate-job.yaml"
-t_exit 1 "a migrate Job without its PreSync hook: validate fails" "$B/validate"
+t_exit 1 "a migrate Job without its PreSync hook: validate fails" "$B/validate" --no-kubectl
 t_like "$ERR" "preview: Job/acmectl-migrate: metadata.annotations\[argocd.argoproj.io/hook\] is None, want 'PreSync'" \
 	"it names the Job and the annotation"
 
 broken
 sed -i 's/newTag: "0.1.0"/newTag: "latest"/' "$B/overlays/production/kustomization.yaml"
-t_exit 1 "image tag latest: validate fails" "$B/validate"
+t_exit 1 "image tag latest: validate fails" "$B/validate" --no-kubectl
 t_like "$ERR" "production: Deployment/acmectl-worker: container worker: image ghcr.io/acme/acmectl:latest: pin a tag" \
 	"it names the overlay and the image"
 t_unlike "$ERR" "staging:" "and only that overlay"
 
 broken
 sed -i 's/value: 4864Mi/value: 2Gi/' "$B/overlays/production/kustomization.yaml"
-t_exit 1 "too little memory for the children: validate fails" "$B/validate"
+t_exit 1 "too little memory for the children: validate fails" "$B/validate" --no-kubectl
 t_like "$ERR" "production: Deployment/acmectl-worker: container worker: resources.limits.memory 2048Mi is below 9 children .* = 4736Mi" \
 	"it counts pools x concurrency children"
 
 broken
 sed -i 's/ACME_ENV=production/ACME_ENV=staging/' "$B/overlays/staging/kustomization.yaml"
-t_exit 1 "ACME_ENV=staging: validate fails" "$B/validate"
+t_exit 1 "ACME_ENV=staging: validate fails" "$B/validate" --no-kubectl
 t_like "$ERR" "staging: ConfigMap/acmectl-config: data.ACME_ENV is 'staging': acmectl accepts only development, test, production" \
 	"it says which environments acmectl knows"
 
