@@ -60,7 +60,7 @@ broken() {	# description file sed-script pattern
 	case $2 in
 	Containerfile) _part=containerfile ;;
 	compose.yml) _part=dev ;;
-	compose.test.yml) _part=test ;;
+	compose.test.yml) _part="test" ;;
 	*) _part=prod ;;
 	esac
 	# only the part the broken file belongs to: each docker-compose config costs a second
