@@ -341,7 +341,7 @@ int job_reconcile_batch(PGconn *db, struct queue *q, long long min_age_ms, int l
 				seen = seen || strcmp(names[k], queues[i]) == 0;
 			if (!seen)
 				names[nnames++] = queues[i];
-		} else if (strcmp(state, "running") == 0 && versions[i] > rowv) {
+		} else if (versions[i] > rowv) {
 			int got = queue_get(q, queues[i], ids[i], &newer[nnewer], err);
 			if (got < 0)
 				goto out;

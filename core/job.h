@@ -143,8 +143,10 @@ int job_commit(PGconn *db, const struct queue_job *job, enum job_state state,
  *     with the row's attempts and a version above the row's, and the row
  *     records that. Enqueue is idempotent by id, so reconcilers on many
  *     workers racing each other queue it once. Counted in requeued.
- *   - a running row that Redis has moved on from (newer version: a final
- *     mirror write was lost): Redis's snapshot is written. Counted in recorded.
+ *   - a row that Redis has moved on from (newer version: a mirror write was
+ *     lost, such as a final state after a child was killed, or a batched
+ *     write of core/completer.h that never ran): Redis's snapshot is
+ *     written. Counted in recorded.
  * The queue names of requeued jobs are added to the set of known queues.
  * When a batch is shorter than limit the pass is over: rec->pass_done is set
  * and the cursor starts again. 0 / -1. */

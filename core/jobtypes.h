@@ -66,6 +66,12 @@ struct jobtype {
 	long long hard_limit_ms;     /* the worker kills the attempt after this; 0 = none */
 	long long backoff_ms;        /* retry delay base (see queue_backoff_ms) */
 	long long backoff_max_ms;    /* and cap */
+	/* true when this job's attempts write nothing to PostgreSQL under the
+	 * lease fence (no job_commit, no progress in the row), so running it
+	 * again after a lost ack is harmless and its start need not be in the
+	 * row before it runs: the runner then hands the start to the batched
+	 * writer instead of job_start(). NULL: always fenced (the safe default). */
+	bool (*unfenced)(const char *payload);
 };
 
 /* The type called name, or NULL. */
@@ -100,11 +106,16 @@ int jobtype_fill_spec(struct queue_spec *spec, struct acme_err *err);
  *     lease/3, publish progress, save it to the row at most every 250 ms, stop
  *     on cancel, on the soft limit and when *stop becomes non-zero;
  *   - queue_ack(), queue_fail() (cancelled when cancel was requested) or,
- *     after *stop, queue_release_job(); then job_mirror() when db is given.
+ *     after *stop, queue_release_job(); then job_mirror() when db is given
+ *     (through done when given).
  * job becomes the final snapshot. A lost lease ends the attempt without
  * touching Redis. Returns 0 whatever the job's outcome (see job->state), -1
  * when Redis or PostgreSQL failed. lease_ms 0 = the type's. stop may be NULL. */
-int jobtype_execute(struct queue *q, PGconn *db, struct queue_job *job, long long lease_ms,
-		    const volatile sig_atomic_t *stop, struct acme_err *err);
+struct completer;
+/* done, when given (with db), takes the jobs table's writes that need not
+ * wait: the final snapshot after the ack, and the start of an unfenced job
+ * (core/completer.h); without it they are written here, one statement each. */
+int jobtype_execute(struct queue *q, PGconn *db, struct completer *done, struct queue_job *job,
+		    long long lease_ms, const volatile sig_atomic_t *stop, struct acme_err *err);
 
 #endif

@@ -1074,7 +1074,7 @@ static int run_queued_job(struct pump *p)
 		return 0;
 	p->inline_jobs++;
 	log_debug("webhooks: job %s (%s) taken by deliverer %s", job.id, job.type, p->run->job->id);
-	if (jobtype_execute(&p->hq.q, p->db, &job, 0, NULL, &e) < 0)
+	if (jobtype_execute(&p->hq.q, p->db, NULL, &job, 0, NULL, &e) < 0)
 		log_warn("webhooks: job %s: %s", job.id, e.msg);
 	else if (job.state != JOB_SUCCEEDED)
 		log_info("webhooks: job %s (%s) %s%s%s", job.id, job.type, job_state_name(job.state),

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/completer.h"
 #include "core/db.h"
 #include "core/job.h"
 #include "core/jobtypes.h"
@@ -311,6 +312,7 @@ struct child {
 	redisContext *rc;
 	PGconn *db;
 	struct pending pending;
+	struct completer *writer;     /* the batched jobs table writer (NULL: --no-mirror) */
 	const char *queues[WORKER_MAX_QUEUES];
 	char name[320];
 	int backoff;                  /* ms before the next connection attempt */
@@ -428,8 +430,8 @@ static void child_run_job(struct child *c, struct queue_job *job, struct acme_er
 		 job->max_attempts);
 	long long t0 = clock_wall_ms();
 	/* the lease the job was dequeued with is the one its heartbeats renew */
-	int r = jobtype_execute(&c->q, c->opts->no_mirror ? NULL : c->db, job, c->opts->lease_ms,
-				&child_abort, err);
+	int r = jobtype_execute(&c->q, c->opts->no_mirror ? NULL : c->db, c->writer, job,
+				c->opts->lease_ms, &child_abort, err);
 	if (r < 0) {
 		child_job_failed(c, job, err);
 	} else if (job->state == JOB_QUEUED) {
@@ -494,6 +496,8 @@ static int child_main(const struct config *cfg, const struct worker_opts *opts,
 	host[sizeof(host) - 1] = '\0';
 	snprintf(c.name, sizeof(c.name), "%s:%d:%s", host, (int)getpid(), pool->name);
 	log_set_context(&(struct log_context){ .worker = c.name });
+	if (!opts->no_mirror && !(c.writer = completer_start(cfg, &err)))
+		log_warn("%s: %s; job states are written one by one", pool->name, err.msg);
 
 	while (!child_stop) {
 		int cr = child_connect(&c, &err);
@@ -537,7 +541,8 @@ static int child_main(const struct config *cfg, const struct worker_opts *opts,
 		if (!c.rc || !c.db)
 			child_backoff(&c, &err);
 	}
-	/* last chance for what the jobs table missed */
+	/* what the batched writer holds, then what the jobs table missed */
+	completer_stop(c.writer, clock_mono_ms() + 5000);
 	if (status != 1 && c.pending.n && c.db && pending_flush(&c.pending, c.db, &err) < 0)
 		log_warn("%s: %zu job state changes not recorded in PostgreSQL: %s", pool->name,
 			 c.pending.n, err.msg);
@@ -801,9 +806,9 @@ static void maintain(struct supervisor *sv)
 }
 
 /* The jobs table against Redis (job_reconcile_batch): rows Redis lost are
- * queued again under their own ids, running rows whose final mirror write
- * was lost (a child killed between its ack and the write) get Redis's
- * snapshot. Up to RECONCILE_BATCHES batches a call, so a whole pass over a
+ * queued again under their own ids, rows whose mirror write was lost (a
+ * child killed between its ack and the write, or before its batched writer
+ * wrote) get Redis's snapshot. Up to RECONCILE_BATCHES batches a call, so a whole pass over a
  * few ten thousand waiting jobs fits in one period; a longer one goes on
  * where it stopped. The set of known queues is rebuilt every call (Redis may
  * have lost it with everything else). */
@@ -839,8 +844,8 @@ static void reconcile(struct supervisor *sv)
 			 sv->rec.requeued, sv->rec.requeued == 1 ? "" : "s", sv->rec.example,
 			 sv->rec.requeued == 1 ? "" : "s");
 	if (sv->rec.recorded)
-		log_info("reconciler: %lld running row%s recorded from Redis (a final state "
-			 "change had not been written)", sv->rec.recorded,
+		log_info("reconciler: %lld row%s recorded from Redis (a state change had not "
+			 "been written)", sv->rec.recorded,
 			 sv->rec.recorded == 1 ? "" : "s");
 	sv->rec.requeued = sv->rec.recorded = 0;
 	sv->rec.example[0] = '\0';

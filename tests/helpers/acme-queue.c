@@ -362,7 +362,7 @@ static int q_run(struct ctx *ctx, struct args *a)
 			goto out;
 		if (got == QUEUE_EMPTY)
 			break;
-		if (jobtype_execute(&q, args_has(a, "no-db") ? NULL : ctx->s.db, &job,
+		if (jobtype_execute(&q, args_has(a, "no-db") ? NULL : ctx->s.db, NULL, &job,
 				    args_int(a, "lease", 0), NULL, &ctx->err) < 0) {
 			queue_job_release(&job);
 			goto out;

@@ -112,7 +112,7 @@ tpsql -c "UPDATE jobs SET state = 'running', version = version - 1, finished_at 
 	updated_at = now() - interval '1 minute' WHERE id = '$job'"
 t_ok "the reconciler brings the row back in line with Redis" wait_for 20 \
 	"[ \"\$(job_col $job state)\" = succeeded ]"
-t_like "$(cat "$TEST_TMP/w7.log")" "reconciler: 1 running row recorded from Redis \\(a final state change had not been written\\)" \
+t_like "$(cat "$TEST_TMP/w7.log")" "reconciler: 1 row recorded from Redis \\(a state change had not been written\\)" \
 	"and says so"
 tpsql -c "INSERT INTO jobs (id, type, state, version, updated_at)
 	VALUES ('ghost', 'noop', 'running', 5, now() - interval '1 minute')"

@@ -103,9 +103,11 @@ unset ACME_FAILPOINTS
 job=$(enqueue noop)
 t_ok "Redis records the job as succeeded" wait_for 30 \
 	"[ \"\$(tredis HGET '${ACME_REDIS_PREFIX}{default}:job:$job' state)\" = succeeded ]"
-t_is "$(job_col "$job" state)" running "the row missed it"
+# (a noop without commit is unfenced: its start went to the batched writer
+# too, which the kill also beat; the row may say queued or running)
+t_like "$(job_col "$job" state)" "^(queued|running)$" "the row missed it"
 t_ok "the reconciler records it from Redis" wait_for 60 "[ \"\$(job_col $job state)\" = succeeded ]"
-t_like "$(cat "$TEST_TMP/w6.log")" "reconciler: 1 running row recorded from Redis" "and says so"
+t_like "$(cat "$TEST_TMP/w6.log")" "reconciler: 1 row recorded from Redis" "and says so"
 t_is "$(job_col "$job" attempts)" 1 "one attempt"
 stop_worker w6
 

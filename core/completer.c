@@ -1,0 +1,252 @@
+/* completer.c — see completer.h. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "core/clock.h"
+#include "core/completer.h"
+#include "core/db.h"
+#include "core/err.h"
+#include "core/job.h"
+#include "core/log.h"
+#include "core/xalloc.h"
+
+struct completer {
+	const struct config *cfg;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t work;          /* the writer: something to write, or stop */
+	pthread_cond_t done;          /* producers: room, or a batch written */
+	struct queue_job *buf;        /* waiting snapshots */
+	size_t n, cap;
+	size_t inflight;              /* taken by the writer, not yet written */
+	bool stop;
+	bool db_down;                 /* the last write failed for the connection */
+	unsigned long long written, batches, dropped;
+	PGconn *db;                   /* the writer's own */
+};
+
+/* Only the fields job_mirror() records. */
+static void snapshot_copy(struct queue_job *dst, const struct queue_job *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->known = src->known;
+	dst->id = src->id ? xstrdup(src->id) : NULL;
+	dst->state = src->state;
+	dst->attempts = src->attempts;
+	dst->version = src->version;
+	dst->token = src->token ? xstrdup(src->token) : NULL;
+	dst->error = src->error ? xstrdup(src->error) : NULL;
+	dst->result = src->result ? xstrdup(src->result) : NULL;
+	dst->progress = src->progress ? xstrdup(src->progress) : NULL;
+	dst->cancel_requested = src->cancel_requested;
+	dst->scheduled_ms = src->scheduled_ms;
+	dst->started_ms = src->started_ms;
+	dst->finished_ms = src->finished_ms;
+}
+
+/* Write one batch; 0 written (or refused for good), -1 to try again. */
+static int write_batch(struct completer *c, struct queue_job *jobs, size_t n)
+{
+	struct acme_err err;
+	if (!c->db && !(c->db = db_connect(c->cfg, &err))) {
+		log_warn("jobs table: %s; %zu job states wait", err.msg, n);
+		return -1;
+	}
+	if (job_mirror(c->db, jobs, n, &err) >= 0)
+		return 0;
+	if (PQstatus(c->db) != CONNECTION_OK) {
+		log_warn("jobs table: %s; %zu job states wait", err.msg, n);
+		PQfinish(c->db);
+		c->db = NULL;
+		return -1;
+	}
+	/* PostgreSQL answers but refuses them: trying again cannot help; the
+	 * reconciler repairs the rows from Redis */
+	log_error("dropping %zu job state changes PostgreSQL refuses: %s", n, err.msg);
+	return 0;
+}
+
+static void *writer(void *arg)
+{
+	struct completer *c = arg;
+	struct queue_job *batch = xcalloc(COMPLETER_BATCH, sizeof(*batch));
+	int backoff = 50;
+
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		while (c->n == 0 && !c->stop)
+			pthread_cond_wait(&c->work, &c->mu);
+		if (c->n == 0 && c->stop)
+			break;
+		size_t k = c->n < COMPLETER_BATCH ? c->n : COMPLETER_BATCH;
+		memcpy(batch, c->buf, k * sizeof(*batch));
+		memmove(c->buf, c->buf + k, (c->n - k) * sizeof(*c->buf));
+		c->n -= k;
+		c->inflight = k;
+		pthread_mutex_unlock(&c->mu);
+
+		int r = write_batch(c, batch, k);
+
+		pthread_mutex_lock(&c->mu);
+		if (r < 0) {
+			/* put them back in front and wait before the next try (a
+			 * stop still gets its deadline from completer_stop) */
+			c->db_down = true;
+			size_t room = COMPLETER_MAX - c->n < k ? COMPLETER_MAX - c->n : k;
+			for (size_t i = room; i < k; i++) {
+				queue_job_release(&batch[i]);
+				c->dropped++;
+			}
+			if (c->n + room > c->cap) {
+				c->cap = c->n + room;
+				c->buf = xrealloc(c->buf, c->cap * sizeof(*c->buf));
+			}
+			memmove(c->buf + room, c->buf, c->n * sizeof(*c->buf));
+			memcpy(c->buf, batch, room * sizeof(*batch));
+			c->n += room;
+			c->inflight = 0;
+			pthread_cond_broadcast(&c->done);
+			if (c->stop)
+				break;
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += (long)backoff * 1000000L;
+			ts.tv_sec += ts.tv_nsec / 1000000000L;
+			ts.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&c->work, &c->mu, &ts);
+			backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
+			continue;
+		}
+		for (size_t i = 0; i < k; i++)
+			queue_job_release(&batch[i]);
+		c->db_down = false;
+		backoff = 50;
+		c->written += k;
+		c->batches++;
+		c->inflight = 0;
+		pthread_cond_broadcast(&c->done);
+	}
+	pthread_mutex_unlock(&c->mu);
+	free(batch);
+	return NULL;
+}
+
+struct completer *completer_start(const struct config *cfg, struct acme_err *err)
+{
+	struct completer *c = xcalloc(1, sizeof(*c));
+	c->cfg = cfg;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->work, NULL);
+	pthread_cond_init(&c->done, NULL);
+	/* signals stay with the thread that handles them */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int e = pthread_create(&c->thread, NULL, writer, c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0) {
+		acme_err_set(err, ACME_E_FAILURE, "cannot start the jobs table writer: %s", strerror(e));
+		pthread_cond_destroy(&c->done);
+		pthread_cond_destroy(&c->work);
+		pthread_mutex_destroy(&c->mu);
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void completer_add(struct completer *c, const struct queue_job *job)
+{
+	if (!job->known || !job->id)
+		return;
+	pthread_mutex_lock(&c->mu);
+	while (c->n >= COMPLETER_MAX && !c->db_down)
+		pthread_cond_wait(&c->done, &c->mu);
+	if (c->n >= COMPLETER_MAX) {
+		/* PostgreSQL is away and the buffer full: drop the oldest */
+		log_warn("job %s: too many state changes wait for PostgreSQL; dropping the oldest",
+			 c->buf[0].id);
+		queue_job_release(&c->buf[0]);
+		memmove(c->buf, c->buf + 1, (c->n - 1) * sizeof(*c->buf));
+		c->n--;
+		c->dropped++;
+	}
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 64;
+		c->buf = xrealloc(c->buf, c->cap * sizeof(*c->buf));
+	}
+	snapshot_copy(&c->buf[c->n++], job);
+	pthread_cond_signal(&c->work);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void deadline_ts(struct timespec *ts, long long wait_ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += wait_ms / 1000;
+	ts->tv_nsec += (wait_ms % 1000) * 1000000L;
+	ts->tv_sec += ts->tv_nsec / 1000000000L;
+	ts->tv_nsec %= 1000000000L;
+}
+
+size_t completer_flush(struct completer *c, long long deadline_ms)
+{
+	if (!c)
+		return 0;
+	pthread_mutex_lock(&c->mu);
+	unsigned long long target = c->written + c->n + c->inflight;
+	while (c->written < target && (c->n || c->inflight)) {
+		long long left = deadline_ms - clock_mono_ms();
+		if (left <= 0)
+			break;
+		struct timespec ts;
+		deadline_ts(&ts, left < 100 ? left : 100);
+		pthread_cond_timedwait(&c->done, &c->mu, &ts);
+	}
+	size_t rest = c->n + c->inflight;
+	pthread_mutex_unlock(&c->mu);
+	return rest;
+}
+
+size_t completer_stop(struct completer *c, long long deadline_ms)
+{
+	if (!c)
+		return 0;
+	size_t rest = completer_flush(c, deadline_ms);
+	pthread_mutex_lock(&c->mu);
+	c->stop = true;
+	pthread_cond_signal(&c->work);
+	pthread_mutex_unlock(&c->mu);
+	pthread_join(c->thread, NULL);
+	rest = c->n;
+	if (rest)
+		log_warn("%zu job state changes not recorded in PostgreSQL (the reconciler repairs "
+			 "their rows from Redis)", rest);
+	for (size_t i = 0; i < c->n; i++)
+		queue_job_release(&c->buf[i]);
+	free(c->buf);
+	if (c->db)
+		PQfinish(c->db);
+	pthread_cond_destroy(&c->done);
+	pthread_cond_destroy(&c->work);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+	return rest;
+}
+
+void completer_stats(struct completer *c, unsigned long long *written, unsigned long long *batches)
+{
+	pthread_mutex_lock(&c->mu);
+	if (written)
+		*written = c->written;
+	if (batches)
+		*batches = c->batches;
+	pthread_mutex_unlock(&c->mu);
+}
