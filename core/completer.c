@@ -126,6 +126,9 @@ static void *writer(void *arg)
 		}
 		for (size_t i = 0; i < k; i++)
 			queue_job_release(&batch[i]);
+		if (c->db_down)
+			log_info("recorded %zu job state change%s that waited for PostgreSQL%s", k,
+				 k == 1 ? "" : "s", c->n ? "; the rest follow" : "");
 		c->db_down = false;
 		backoff = 50;
 		c->written += k;
@@ -226,6 +229,8 @@ size_t completer_stop(struct completer *c, long long deadline_ms)
 	pthread_mutex_unlock(&c->mu);
 	pthread_join(c->thread, NULL);
 	rest = c->n;
+	log_info("jobs table writer: %llu job state%s in %llu statement%s", c->written,
+		 c->written == 1 ? "" : "s", c->batches, c->batches == 1 ? "" : "s");
 	if (rest)
 		log_warn("%zu job state changes not recorded in PostgreSQL (the reconciler repairs "
 			 "their rows from Redis)", rest);
