@@ -1,8 +1,9 @@
 #!/bin/sh
 # queue.sh — the job queue end to end (issue 4 item 7): BENCH_JOBS (20,000)
 # noop jobs from enqueue to done through `acmectl worker` with 1 and with 2
-# children, with the PostgreSQL mirror (jobs rows, job_start fence, final
-# state) and without it (--no-mirror, no rows), on a throwaway PostgreSQL +
+# children, with the PostgreSQL mirror (jobs rows; each child's batched
+# writer, core/completer.h, records a noop's start and end) and without it
+# (--no-mirror, no rows), on a throwaway PostgreSQL +
 # Redis pair (tests/lib/servers.sh: unix sockets, fsync off). Printed beside
 # redis-benchmark LPUSH against the same Redis in the same run, the peer the
 # queue's ceiling is measured against (DESIGN.md section 14).
