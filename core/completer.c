@@ -51,6 +51,36 @@ static void snapshot_copy(struct queue_job *dst, const struct queue_job *src)
 	dst->finished_ms = src->finished_ms;
 }
 
+static int by_id_newest_first(const void *a, const void *b)
+{
+	const struct queue_job *x = a, *y = b;
+	int d = strcmp(x->id, y->id);
+	if (d)
+		return d;
+	return x->version < y->version ? 1 : x->version > y->version ? -1 : 0;
+}
+
+/* The newest snapshot of each job in jobs[0..n) moved to the front (a busy
+ * child's batch holds a job's start and its end: only the end needs
+ * writing; the statement would drop the older one anyway). The count kept;
+ * the rest stay in the array, to be released with it. */
+static size_t newest_only(struct queue_job *jobs, size_t n)
+{
+	if (n < 2)
+		return n;
+	qsort(jobs, n, sizeof(*jobs), by_id_newest_first);
+	size_t k = 1;
+	for (size_t i = 1; i < n; i++) {
+		if (strcmp(jobs[i].id, jobs[k - 1].id) == 0)
+			continue;
+		struct queue_job t = jobs[k];
+		jobs[k] = jobs[i];
+		jobs[i] = t;
+		k++;
+	}
+	return k;
+}
+
 /* Write one batch; 0 written (or refused for good), -1 to try again. */
 static int write_batch(struct completer *c, struct queue_job *jobs, size_t n)
 {
@@ -59,7 +89,7 @@ static int write_batch(struct completer *c, struct queue_job *jobs, size_t n)
 		log_warn("jobs table: %s; %zu job states wait", err.msg, n);
 		return -1;
 	}
-	if (job_mirror(c->db, jobs, n, &err) >= 0)
+	if (job_mirror(c->db, jobs, newest_only(jobs, n), &err) >= 0)
 		return 0;
 	if (PQstatus(c->db) != CONNECTION_OK) {
 		log_warn("jobs table: %s; %zu job states wait", err.msg, n);

@@ -130,6 +130,18 @@ t_unlike() {
 }
 
 # Is PID running (not gone, not a zombie waiting to be reaped)? No fork.
+# True while pid $1 is still a child of this test's shell. A background
+# process that ended and was reaped frees its pid, which the system may give
+# to a stranger (another test's TUI, under two parallel runs): signal a
+# recorded pid only when it is still ours.
+_t_ours() {
+	[ -r "/proc/$1/stat" ] || return 1
+	read -r _to_l <"/proc/$1/stat" 2>/dev/null || return 1
+	_to_l=${_to_l##*) }
+	_to_l=${_to_l#* }
+	[ "${_to_l%% *}" = "$$" ]
+}
+
 _t_alive() {
 	[ -r "/proc/$1/stat" ] || return 1
 	read -r _ta_l <"/proc/$1/stat" 2>/dev/null || return 1

@@ -33,12 +33,12 @@ _t_run() {
 
 stop_bg() {
 	while read -r _p; do
-		kill "$_p" 2>/dev/null
+		! _t_ours "$_p" || kill "$_p" 2>/dev/null
 	done <"$TEST_TMP/bg.pids"
 	while read -r _p; do
 		_i=0
-		while _t_alive "$_p" && [ $_i -lt 50 ]; do sleep 0.1; _i=$((_i + 1)); done
-		kill -9 "$_p" 2>/dev/null
+		while _t_ours "$_p" && _t_alive "$_p" && [ $_i -lt 50 ]; do sleep 0.1; _i=$((_i + 1)); done
+		! _t_ours "$_p" || kill -9 "$_p" 2>/dev/null
 		wait "$_p" 2>/dev/null
 	done <"$TEST_TMP/bg.pids"
 	: >"$TEST_TMP/bg.pids"
@@ -124,7 +124,7 @@ start_worker() {
 
 stop_worker() {
 	[ -n "${WORKER_PID:-}" ] || return 0
-	kill "$WORKER_PID" 2>/dev/null
+	! _t_ours "$WORKER_PID" || kill "$WORKER_PID" 2>/dev/null
 	wait_pid "$WORKER_PID" 120 2>/dev/null
 	WORKER_PID=
 }

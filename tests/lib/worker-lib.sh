@@ -15,6 +15,7 @@
 _w_pids=
 _w_cleanup() {
 	for _p in $_w_pids; do
+		_t_ours "$_p" || continue      # ended already: the pid may be a stranger's now
 		kill -KILL "$_p" 2>/dev/null
 		for _c in $(children_of "$_p"); do kill -KILL "$_c" 2>/dev/null; done
 	done
@@ -38,7 +39,7 @@ worker_pid() { cat "$TEST_TMP/$1.pid"; }
 
 stop_worker() {
 	_pid=$(worker_pid "$1")
-	kill -"${2:-TERM}" "$_pid" 2>/dev/null
+	! _t_ours "$_pid" || kill -"${2:-TERM}" "$_pid" 2>/dev/null
 	wait_pid "$_pid" "${3:-120}"
 	# shellcheck disable=SC2034 # read by the tests
 	W_STATUS=$?

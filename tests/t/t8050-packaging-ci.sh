@@ -27,7 +27,16 @@ cleanup_dbs() {
 	apsql -c "DROP DATABASE IF EXISTS \"pr_$PR\" WITH (FORCE)" >/dev/null 2>&1
 	apsql -c "DROP DATABASE IF EXISTS \"$ACME_TEMPLATE_DB\" WITH (FORCE)" >/dev/null 2>&1
 }
-trap '_w_cleanup; cleanup_dbs; _t_cleanup' EXIT
+# the preview's worker is the pipeline's grandchild, not ours: killed at exit
+# only while its pid still runs an acmectl worker (a pid is reused once freed)
+kill_preview_worker() {
+	[ -s "$TEST_TMP/w.pid" ] || return 0
+	_wp=$(cat "$TEST_TMP/w.pid")
+	tr '\0' ' ' <"/proc/$_wp/cmdline" 2>/dev/null | grep -q "acmectl worker --queues default,import,webhooks" &&
+		kill -KILL "$_wp" 2>/dev/null
+	return 0
+}
+trap 'kill_preview_worker; _w_cleanup; cleanup_dbs; _t_cleanup' EXIT
 
 # ---- usage ---------------------------------------------------------------------------------
 t_exit 64 "pipeline.sh: an unknown step is a usage error" "$CI/pipeline.sh" bogus
@@ -45,7 +54,6 @@ export DEPLOY_START="touch '$MARK'; '$ACMECTL' worker --queues default,import,we
 export SMOKE_JUNIT="$TEST_TMP/smoke.xml"
 t_ok "pipeline.sh preview $PR: create, migrate, wait, start, smoke-test" "$CI/pipeline.sh" preview "$PR"
 SMOKE_OUT=$OUT
-[ -s "$TEST_TMP/w.pid" ] && _w_pids="$_w_pids $(cat "$TEST_TMP/w.pid")"
 t_like "$ERR" "preview-env: pr_$PR created from $ACME_TEMPLATE_DB" "the database was copied from the template"
 t_like "$(printf '%s' "$ERR" | tr '\n' ' ')" \
 	"deploy 1/4 migrate.*deploy 2/4 wait.*deploy 3/4 start.*deploy 4/4 smoke-test" \
