@@ -1,5 +1,4 @@
 /* completer.c — see completer.h. */
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -28,7 +27,7 @@ struct completer {
 	size_t inflight;              /* taken by the writer, not yet written */
 	bool stop;
 	bool db_down;                 /* the last write failed for the connection */
-	unsigned long long written, batches, dropped;
+	unsigned long long written, batches, dropped;   /* dropped: logged at stop */
 	PGconn *db;                   /* the writer's own */
 };
 
@@ -261,6 +260,10 @@ size_t completer_stop(struct completer *c, long long deadline_ms)
 	rest = c->n;
 	log_info("jobs table writer: %llu job state%s in %llu statement%s", c->written,
 		 c->written == 1 ? "" : "s", c->batches, c->batches == 1 ? "" : "s");
+	if (c->dropped)
+		log_warn("jobs table writer: %llu job state%s dropped while PostgreSQL was away (the "
+			 "reconciler repairs their rows from Redis)", c->dropped,
+			 c->dropped == 1 ? "" : "s");
 	if (rest)
 		log_warn("%zu job state changes not recorded in PostgreSQL (the reconciler repairs "
 			 "their rows from Redis)", rest);
@@ -274,14 +277,4 @@ size_t completer_stop(struct completer *c, long long deadline_ms)
 	pthread_mutex_destroy(&c->mu);
 	free(c);
 	return rest;
-}
-
-void completer_stats(struct completer *c, unsigned long long *written, unsigned long long *batches)
-{
-	pthread_mutex_lock(&c->mu);
-	if (written)
-		*written = c->written;
-	if (batches)
-		*batches = c->batches;
-	pthread_mutex_unlock(&c->mu);
 }

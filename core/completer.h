@@ -37,7 +37,5 @@ size_t completer_flush(struct completer *c, long long deadline_ms);
 /* Flush until deadline_ms, stop the thread, free c; the number of snapshots
  * left unwritten (logged). NULL is allowed. */
 size_t completer_stop(struct completer *c, long long deadline_ms);
-/* Snapshots written so far, and statements used (for tests and logs). */
-void completer_stats(struct completer *c, unsigned long long *written, unsigned long long *batches);
 
 #endif

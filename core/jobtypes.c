@@ -506,9 +506,7 @@ int jobtype_execute(struct queue *q, PGconn *db, struct completer *done, struct 
 		log_warn("job %s: %s", job->id, herr.msg[0] ? herr.msg : "failed");
 	if (qrc == QUEUE_OK && FAILPOINT(WORKER_AFTER_ACK, err) < 0)
 		goto out;
-	if (qrc == QUEUE_OK && light)
-		completer_add(done, job);
-	else if (qrc == QUEUE_OK && db && done)
+	if (qrc == QUEUE_OK && done && (light || db))
 		completer_add(done, job);
 	else if (qrc == QUEUE_OK && db && job_mirror(db, job, 1, err) < 0)
 		goto out;

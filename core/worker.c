@@ -371,6 +371,17 @@ static int child_connect(struct child *c, struct acme_err *err)
 	return 0;
 }
 
+/* A snapshot the jobs table still needs: to the batched writer, which
+ * retries until PostgreSQL is back, or (without one) to the pending list
+ * written before the next job. */
+static void child_keep(struct child *c, struct queue_job *job)
+{
+	if (c->writer)
+		completer_add(c->writer, job);
+	else
+		pending_add(&c->pending, job);
+}
+
 /* What to do after a job's handler failed (err): keep its outcome for the
  * jobs table, give it back when PostgreSQL went away, drop a lost
  * connection. */
@@ -381,7 +392,7 @@ static void child_job_failed(struct child *c, struct queue_job *job, const struc
 	log_warn("%s: job %s: %s", c->pool->name, job->id, err->msg);
 	if (job->known && job->state != JOB_RUNNING) {
 		/* Redis took the outcome; only the jobs table missed it */
-		pending_add(&c->pending, job);
+		child_keep(c, job);
 	} else if (db_down && !redis_down && job->token) {
 		/* PostgreSQL went away under the job: give it back now (not an
 		 * attempt) instead of waiting for its lease */
@@ -390,7 +401,7 @@ static void child_job_failed(struct child *c, struct queue_job *job, const struc
 		if (rr == QUEUE_OK) {
 			log_warn("%s: job %s released: PostgreSQL is unavailable", c->pool->name,
 				 job->id);
-			pending_add(&c->pending, job);
+			child_keep(c, job);
 		} else if (rr < 0) {
 			log_warn("%s: job %s: %s", c->pool->name, job->id, rerr.msg);
 		}
