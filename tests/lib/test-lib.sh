@@ -129,7 +129,6 @@ t_unlike() {
 	fi
 }
 
-# Is PID running (not gone, not a zombie waiting to be reaped)? No fork.
 # True while pid $1 is still a child of this test's shell. A background
 # process that ended and was reaped frees its pid, which the system may give
 # to a stranger (another test's TUI, under two parallel runs): signal a
@@ -142,6 +141,7 @@ _t_ours() {
 	[ "${_to_l%% *}" = "$$" ]
 }
 
+# Is PID running (not gone, not a zombie waiting to be reaped)? No fork.
 _t_alive() {
 	[ -r "/proc/$1/stat" ] || return 1
 	read -r _ta_l <"/proc/$1/stat" 2>/dev/null || return 1
@@ -155,11 +155,12 @@ _t_alive() {
 # (default 60), a diagnostic, SIGKILL to it and its children, and 124.
 wait_pid() {
 	_wp_n=$(( ${2:-60} * 10 ))
-	while _t_alive "$1" && [ "$_wp_n" -gt 0 ]; do
+	# only our own child: a pid that ended and was reaped may be a stranger's now
+	while _t_ours "$1" && _t_alive "$1" && [ "$_wp_n" -gt 0 ]; do
 		sleep 0.1
 		_wp_n=$((_wp_n - 1))
 	done
-	if _t_alive "$1"; then
+	if _t_ours "$1" && _t_alive "$1"; then
 		t_diag "pid $1 ($(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)) still ran after ${2:-60} s: killed"
 		for _wp_c in $(awk -v p="$1" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null); do
 			kill -KILL "$_wp_c" 2>/dev/null

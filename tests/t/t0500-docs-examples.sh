@@ -69,7 +69,7 @@ DEV_STARTED=
 WORKER_PIDS=
 _ex_cleanup() {
 	for _p in $WORKER_PIDS; do
-		kill -TERM "$_p" 2>/dev/null
+		! _t_ours "$_p" || kill -TERM "$_p" 2>/dev/null
 		wait_pid "$_p" 60 >/dev/null 2>&1
 	done
 	if [ -n "$DEV_STARTED" ]; then
@@ -107,7 +107,7 @@ start_worker() {	# queues
 }
 stop_workers() {
 	for _p in $WORKER_PIDS; do
-		kill -TERM "$_p" 2>/dev/null
+		! _t_ours "$_p" || kill -TERM "$_p" 2>/dev/null
 		wait_pid "$_p" 60 >/dev/null 2>&1
 	done
 	WORKER_PIDS=
