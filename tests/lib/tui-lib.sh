@@ -85,4 +85,8 @@ tui_wait_exit() {
 tui_stty_same() { cmp -s "$TEST_TMP/stty.before" "$TEST_TMP/stty.after"; }
 
 # The pid of the acmectl tui process.
-tui_pid() { pgrep -f -n "^$ACMECTL tui" ; }
+# The TUI of this test's own tmux session: the child of its pane's shell
+# (tui-run.sh). Matching the command line across the machine could find
+# another test's TUI started at the same moment (tests run in parallel), and
+# signal it instead.
+tui_pid() { pgrep -P "$(_tmux display-message -p -t tui '#{pane_pid}')" -f -n "^$ACMECTL tui" ; }
