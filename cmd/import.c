@@ -547,6 +547,9 @@ int import_exec(struct ctx *ctx, struct args *a)
 			goto out;
 	if (import_params_check(&params, &ctx->err) < 0)
 		goto out;
+	if (args_get(a, "method") &&
+	    import_parse_method(args_get(a, "method"), &params.method, &ctx->err) < 0)
+		goto out;
 	if (args_get(a, "encoding") && recode_parse(args_get(a, "encoding"), &enc, &ctx->err) < 0)
 		goto out;
 
@@ -637,6 +640,9 @@ const struct opt import_opts[] = {
 	  0, 0, ",|;|tab|\\|", 0 },
 	{ "map", 'm', OPT_STRING, "HEADER=FIELD", "read column HEADER as FIELD (sku, name, "
 	  "description, active, price), or ignore it with -; repeatable", 0, 0, NULL, OPT_REPEAT },
+	{ "method", 0, OPT_STRING, "HOW", "how products change: merge (row by row), rebuild (a new "
+	  "table with its indexes built in bulk, swapped in) or auto (default: rebuild when the file "
+	  "writes half the catalog or more)", 0, 0, "auto|merge|rebuild", 0 },
 	{ "encoding", 0, OPT_STRING, "ENC", "the file's encoding: utf-8 (default), windows-1252 "
 	  "(Excel's CSV) or latin1; converted to UTF-8 while staging", 0, 0,
 	  "utf-8|windows-1252|latin1", 0 },
@@ -645,7 +651,7 @@ const struct opt import_opts[] = {
 
 const char import_summary[] = "import products from a CSV file (or stdin), overwriting by SKU";
 const char import_usage[] = "FILE|- [--wait [--timeout DUR]] [--strict] [--dry-run] [--delimiter C] "
-	"[--map HEADER=FIELD]... [--encoding ENC] [-o json]";
+	"[--map HEADER=FIELD]... [--method HOW] [--encoding ENC] [-o json]";
 
 const struct cmd_entry cmd_import = {
 	.name = "import",

@@ -45,6 +45,8 @@
 	  "locked) and wrote the outcome; COMMIT not yet sent")                              \
 	X(IMPORT_BEFORE_MERGE, "import.before-merge", "an import staged every row; the merge " \
 	  "into products has not started")                                                  \
+	X(IMPORT_BEFORE_SWAP, "import.before-swap", "a rebuilding import built the new catalog " \
+	  "beside products (indexes, statistics); the swap has not started")                \
 	X(IMPORT_BEFORE_COMMIT, "import.before-commit", "an import's transaction is complete, " \
 	  "COMMIT not yet sent")                                                            \
 	X(IMPORT_AFTER_COMMIT, "import.after-commit", "an import committed (products and the " \

@@ -53,6 +53,21 @@
 #define IMPORT_MAPS_MAX      64        /* --map options per import */
 #define IMPORT_ERRORS_MAX    100000    /* rejected rows recorded per import; all are counted */
 
+/* How an import changes the products table (see "merge or rebuild" in
+ * core/import.c and DESIGN notes/import-rebuild.md):
+ *   MERGE    update and insert row by row in the live table: every changed
+ *            row pays its index maintenance (the trigram GIN indexes most);
+ *   REBUILD  write the new catalog into a table beside it without indexes,
+ *            build every index in bulk, swap it in at commit; readers keep
+ *            the old catalog until then. Refused (and merged) when the table
+ *            has something a swap would lose (triggers, views, grants on
+ *            columns, ...): the result says why;
+ *   AUTO     rebuild when the import writes a large share of the catalog. */
+enum import_method { IMPORT_METHOD_AUTO, IMPORT_METHOD_MERGE, IMPORT_METHOD_REBUILD };
+const char *import_method_name(enum import_method m);
+/* "auto", "merge" or "rebuild". 0 / -1 (ACME_E_USAGE). */
+int import_parse_method(const char *text, enum import_method *out, struct acme_err *err);
+
 /* What to import: the job's payload. Strings are owned (import_params_release). */
 struct import_params {
 	long long upload_id;
@@ -61,6 +76,7 @@ struct import_params {
 	bool smoke;               /* a smoke test's import (core/smoke.h): its events are
 				   * marked, and the dispatcher sends them nowhere */
 	char delimiter;           /* 0 = ',' */
+	enum import_method method; /* how the products table is changed */
 	struct csvimport_map maps[IMPORT_MAPS_MAX];
 	size_t nmaps;
 };
@@ -73,7 +89,8 @@ int import_params_add_map(struct import_params *p, const char *spec, struct acme
 int import_params_check(const struct import_params *p, struct acme_err *err);
 
 /* The payload: {"upload_id": N, "strict": b, "dry_run": b, "delimiter": ",",
- * "map": [{"header": H, "field": F}, ...]}. New reference. */
+ * "map": [{"header": H, "field": F}, ...]}, and "method": "merge"|"rebuild" when
+ * not auto. New reference. */
 json_t *import_payload_new(const struct import_params *p);
 /* The reverse; -1 with ACME_E_DATA naming the bad key. p is released by the caller. */
 int import_payload_parse(json_t *payload, struct import_params *p, struct acme_err *err);
