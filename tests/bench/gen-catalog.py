@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """gen-catalog.py - write a realistic, deterministic product catalog CSV.
 
-    tests/bench/gen-catalog.py [-n ROWS] [--seed N] [--variant N] [--crlf] [--bom] [-o FILE]
+    tests/bench/gen-catalog.py [-n ROWS] [--seed N] [--variant N [--changed F]] [--crlf] [--bom] [-o FILE]
 
 Columns sku,name,description,active,price. SKUs look like ABC-000123; about
 2% of the rows repeat an earlier SKU in a different case (the same product
@@ -14,6 +14,9 @@ always give the same bytes, so timings can be compared between runs.
 --variant N (N > 0) writes the same SKUs, duplicates and descriptions in
 the same order, with other names and prices: importing it over the catalog
 of variant 0 updates every product (the "all-update" benchmark case).
+With --changed F (0 < F < 1) only that share of the rows, picked at random
+(deterministically), takes the variant's values; the others stay variant 0
+("10% changed": --variant 1 --changed 0.1).
 """
 import argparse
 import random
@@ -71,12 +74,16 @@ def main():
     ap.add_argument("--bom", action="store_true", help="start with a UTF-8 BOM")
     ap.add_argument("--variant", type=int, default=0,
                     help="same SKUs, other names and prices (0: the catalog itself)")
+    ap.add_argument("--changed", type=float, default=1.0,
+                    help="with --variant: the share of rows that take its values (default 1)")
     ap.add_argument("-o", "--output", default="-")
     args = ap.parse_args()
 
     rng = random.Random(args.seed)
     # a second stream, so that variant 0 stays byte for byte what it was
     vrng = random.Random("%d/%d" % (args.seed, args.variant)) if args.variant else None
+    # a third one picks the rows that change, so the variant's values stay the same
+    crng = random.Random("%d/%d/changed" % (args.seed, args.variant))
     eol = "\r\n" if args.crlf else "\n"
     out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8", newline="")
     if args.output == "-":
@@ -104,7 +111,7 @@ def main():
             price = str(rng.randint(1, 999))
         elif r < 0.15:
             price = price[:-1]
-        if vrng:
+        if vrng and (args.changed >= 1 or crng.random() < args.changed):
             name = "%s %s, rev %d" % (vrng.choice(ADJ).capitalize(),
                                       vrng.choice(WORDS), args.variant)
             price = "%d.%02d" % (vrng.randint(5000, 9999), vrng.randint(0, 99))

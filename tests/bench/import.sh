@@ -9,9 +9,12 @@
 # ANALYZE of products between them, so both start every case from the same
 # state. After each case the two catalogs must be identical.
 #
-# Cases: "empty" (the catalog into an empty table), "all-update" (the same
-# SKUs with other names and prices: every product changes), "unchanged" (that
-# file again). For acmectl the time is the command's wall clock: staging the
+# Cases, in this order: "empty" (the catalog into an empty table),
+# "10%-changed" (the same SKUs, a tenth of them with other names and prices),
+# "all-update" (every product changes), "unchanged" (that file again).
+# acmectl runs with --method auto unless IMPORT_OPTS says otherwise
+# (IMPORT_OPTS="--method merge" measures the row-by-row merge on every case);
+# the method each case took is printed. For acmectl the time is the command's wall clock: staging the
 # file, the queue, a burst worker started when the job is queued, the job,
 # the summary. Peak RSS (VmHWM, through /usr/bin/time -v) is measured for the
 # worker (its whole process tree) and the CLI; MEMORY_ROWS adds a --dry-run
@@ -23,6 +26,7 @@
 #   ROWS=100000 MEMORY_ROWS=0 tests/bench/import.sh
 #   REPEAT=3 ...                                  # three runs on fresh databases; medians
 #   KEEP=1 ...                                    # leave the servers running, print where
+#   IMPORT_OPTS="--method merge" ...              # options for every acmectl import
 #
 # Times on a shared or busy machine vary by tens of percent from run to run;
 # compare the two columns of one line, and use REPEAT for medians. A run whose
@@ -44,16 +48,17 @@ pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [ -x "$acmectl" ] || { echo "import.sh: build acmectl first (make)" >&2; exit 1; }
 
 # ---- the files ----------------------------------------------------------------
-gen() {	# rows variant -> path
-	f=$data/catalog-$1-v$2.csv
+gen() {	# rows variant [changed share] -> path
+	f=$data/catalog-$1-v$2${3:+-c$3}.csv
 	if [ ! -s "$f" ]; then
-		python3 tests/bench/gen-catalog.py -n "$1" --variant "$2" -o "$f.tmp"
+		python3 tests/bench/gen-catalog.py -n "$1" --variant "$2" ${3:+--changed "$3"} -o "$f.tmp"
 		mv "$f.tmp" "$f"
 	fi
 	echo "$f"
 }
 base=$(gen "$ROWS" 0)
-update=$(gen "$ROWS" 1)
+tenth=$(gen "$ROWS" 1 0.1)
+update=$(gen "$ROWS" 2)
 
 # ---- throwaway servers ------------------------------------------------------------
 dir=$(mktemp -d /tmp/acme-bench.XXXXXX)
@@ -125,7 +130,8 @@ acme() {	# file [import options] -> seconds; leaves $dir/summary, $dir/worker.ti
 	f=$1; shift
 	queued_before=$(psql -d bench_acme -c "SELECT count(*) FROM jobs")
 	t0=$(now)
-	/usr/bin/time -v -o "$dir/cli.time" "$acmectl" -q import "$f" --wait -o json "$@" \
+	# shellcheck disable=SC2086 # IMPORT_OPTS is a list of options
+	/usr/bin/time -v -o "$dir/cli.time" "$acmectl" -q import "$f" --wait -o json ${IMPORT_OPTS:-} "$@" \
 		>"$dir/events" 2>"$dir/cli.err" &
 	cli=$!
 	while [ "$(psql -d bench_acme -c "SELECT count(*) FROM jobs")" = "$queued_before" ]; do
@@ -158,14 +164,14 @@ steps() {
 printf 'acmectl import benchmark: %s rows (%s MiB), PostgreSQL %s, %s CPUs, %s\n' "$ROWS" \
 	"$(( $(wc -c <"$base") / 1048576 ))" "$("$pgbin/postgres" --version | awk '{print $3}')" \
 	"$(nproc)" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-printf '%-11s %9s %11s %7s  %s\n' case "peer (s)" "acmectl (s)" ratio "acmectl: parse / merge steps (ms), counts"
+printf '%-12s %9s %11s %7s %-8s %s\n' case "peer (s)" "acmectl (s)" ratio method "acmectl: parse / merge steps (ms), counts"
 worker_rss=0
 cli_rss=0
 : >"$dir/ratios"
 for _ in $(seq "$REPEAT"); do
 fresh_databases
-for c in empty all-update unchanged; do
-	case $c in empty) f=$base ;; *) f=$update ;; esac
+for c in empty 10%-changed all-update unchanged; do
+	case $c in empty) f=$base ;; 10%-changed) f=$tenth ;; *) f=$update ;; esac
 	settle
 	tp=$(peer "$f")
 	settle
@@ -173,8 +179,9 @@ for c in empty all-update unchanged; do
 	[ "$(catalog_md5 peer)" = "$(catalog_md5 acme)" ] ||
 		{ echo "import.sh: case $c: the two catalogs differ" >&2; exit 1; }
 	echo "$c $tp $ta" >>"$dir/ratios"
-	printf '%-11s %9.2f %11.2f %7.2f  parse %s, %s; ins %s upd %s unch %s dup %s rej %s\n' "$c" "$tp" "$ta" \
+	printf '%-12s %9.2f %11.2f %7.2f %-8s parse %s, %s; ins %s upd %s unch %s dup %s rej %s\n' "$c" "$tp" "$ta" \
 		"$(echo "$ta / $tp" | bc -l)" \
+		"$(psql -d bench_acme -c "SELECT result->>'method' FROM jobs WHERE type = 'import' ORDER BY created_at DESC LIMIT 1")" \
 		"$(psql -d bench_acme -c "SELECT result->'parse_ms' FROM jobs WHERE type = 'import' ORDER BY created_at DESC LIMIT 1")" \
 		"$(steps)" "$(field "['inserted']")" "$(field "['updated']")" "$(field "['unchanged']")" \
 		"$(field "['duplicates']")" "$(field "['rejected']")"
@@ -184,10 +191,10 @@ done
 done
 echo "the two catalogs were identical after every case"
 if [ "$REPEAT" -gt 1 ]; then
-	for c in empty all-update unchanged; do
+	for c in empty 10%-changed all-update unchanged; do
 		awk -v c="$c" '$1 == c { print $2, $3, $3 / $2 }' "$dir/ratios" | sort -n -k3 |
 			awk -v c="$c" '{ p[NR] = $1; a[NR] = $2; r[NR] = $3 }
-			END { m = int((NR + 1) / 2); printf "median %-11s peer %.2f s, acmectl %.2f s, ratio %.2f (of %d runs: %.2f..%.2f)\n", c, p[m], a[m], r[m], NR, r[1], r[NR] }'
+			END { m = int((NR + 1) / 2); printf "median %-12s peer %.2f s, acmectl %.2f s, ratio %.2f (of %d runs: %.2f..%.2f)\n", c, p[m], a[m], r[m], NR, r[1], r[NR] }'
 	done
 fi
 printf 'peak RSS: worker %s MB (whole process tree), acmectl import %s MB\n' "$worker_rss" "$cli_rss"
