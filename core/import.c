@@ -737,7 +737,7 @@ static const char insert_sql[] =
  * can be copied is: indexes with their names, constraints, defaults, the
  * identity and its sequence's position, grants, owner, comments, storage
  * parameters, statistics targets, the clustered index. Numbers:
- * notes/import-rebuild.md. */
+ * docs/notes/import-rebuild.md. */
 
 #define REBUILD_TABLE      "products_import_next"
 #define REBUILD_MIN_ROWS   20000    /* auto: an import writing fewer rows merges */

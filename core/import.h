@@ -54,7 +54,7 @@
 #define IMPORT_ERRORS_MAX    100000    /* rejected rows recorded per import; all are counted */
 
 /* How an import changes the products table (see "merge or rebuild" in
- * core/import.c and DESIGN notes/import-rebuild.md):
+ * core/import.c and docs/notes/import-rebuild.md):
  *   MERGE    update and insert row by row in the live table: every changed
  *            row pays its index maintenance (the trigram GIN indexes most);
  *   REBUILD  write the new catalog into a table beside it without indexes,

@@ -615,6 +615,11 @@ void queue_set_connection(struct queue *q, redisContext *rc)
 
 void queue_release(struct queue *q)
 {
+	if (q->fetched) {
+		queue_job_release(q->fetched);
+		free(q->fetched);
+	}
+	free(q->fetch);
 	if (q->scripts)
 		for (int i = 0; i < S__COUNT; i++)
 			free(q->scripts->src[i]);
@@ -1089,6 +1094,14 @@ int queue_dequeue(struct queue *q, const char *const *queues, size_t n, long lon
 			return -1;
 	if (n == 0)
 		return acme_err_set(err, ACME_E_USAGE, "dequeue: no queue given");
+	if (q->fetched)
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(queues[i], q->fetched->queue) == 0) {
+				*job = *q->fetched;
+				free(q->fetched);
+				q->fetched = NULL;
+				return QUEUE_OK;
+			}
 	if (lease_ms <= 0)
 		return acme_err_set(err, ACME_E_USAGE, "lease %lld ms: expected more than 0", lease_ms);
 	/* BRPOP P{Q1}:wake P{Q2}:wake ... timeout */
@@ -1197,6 +1210,67 @@ int queue_progress(struct queue *q, struct queue_job *job, const char *progress_
 	return held_run(q, &c, job, "cancel", QUEUE_CANCEL, err);
 }
 
+void queue_set_fetch(struct queue *q, const struct queue_fetch *f)
+{
+	free(q->fetch);
+	q->fetch = NULL;
+	if (f) {
+		q->fetch = xmalloc(sizeof(*f));
+		*q->fetch = *f;
+	}
+}
+
+/* The ack (c, ready to run) and a dequeue of the fetch queue behind it, in
+ * one round trip. The ack's answer is held_run()'s; a job taken goes to
+ * q->fetched. A queue found empty, paused or stale fetches nothing: the
+ * next queue_dequeue() asks again as usual. */
+static int ack_and_fetch(struct queue *q, struct call *ack, struct queue_job *job,
+			 struct acme_err *err)
+{
+	char token[QUEUE_TOKEN_LEN + 1];
+	struct call calls[2];
+	int rc = -1;
+
+	if (queue_new_token(token, err) < 0) {
+		call_release(ack);
+		return -1;
+	}
+	calls[0] = *ack;
+	call_init(&calls[1], q, S_DEQUEUE, q->fetch->queue, NULL);
+	call_add(&calls[1], token);
+	call_addll(&calls[1], q->fetch->lease_ms);
+	call_add(&calls[1], q->fetch->worker ? q->fetch->worker : "");
+	if (calls_run(q, calls, 2, err) < 0)
+		goto out;
+	if (status_is(calls[1].reply, "ok")) {
+		q->fetched = xcalloc(1, sizeof(*q->fetched));
+		take_snapshot(calls[1].reply, q->fetched);
+		if (q->fetch->on_fetch)
+			q->fetch->on_fetch(q->fetched, q->fetch->arg);
+	}
+	if (status_is(calls[0].reply, "lost")) {
+		rc = QUEUE_LOST;
+		goto out;
+	}
+	take_snapshot(calls[0].reply, job);
+	rc = QUEUE_OK;
+out:
+	calls_release(calls, 2);
+	return rc;
+}
+
+int queue_return_fetched(struct queue *q, struct acme_err *err)
+{
+	if (!q->fetched)
+		return 0;
+	struct queue_job *job = q->fetched;
+	q->fetched = NULL;
+	int r = queue_release_job(q, job, err);
+	queue_job_release(job);
+	free(job);
+	return r < 0 ? -1 : 1;
+}
+
 int queue_ack(struct queue *q, struct queue_job *job, const char *result_json, struct acme_err *err)
 {
 	struct call c;
@@ -1214,7 +1288,9 @@ int queue_ack(struct queue *q, struct queue_job *job, const char *result_json, s
 	held_call(&c, q, S_ACK, job);
 	call_add(&c, result_json ? result_json : "");
 	call_addll(&c, q->keep_ms);
-	return held_run(q, &c, job, NULL, 0, err);
+	if (!q->fetch || q->fetched)
+		return held_run(q, &c, job, NULL, 0, err);
+	return ack_and_fetch(q, &c, job, err);
 }
 
 /* The error text as valid UTF-8 (bytes that are not become '?') of at most

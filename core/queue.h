@@ -190,6 +190,8 @@ struct queue {
 	int block_ms;              /* longest single blocking wait (default 1000) */
 	const volatile sig_atomic_t *stop;  /* non-zero: dequeue stops waiting */
 	/* private */
+	struct queue_fetch *fetch;         /* ack-and-fetch, when on (queue_set_fetch) */
+	struct queue_job *fetched;         /* the job it took, not yet dequeued */
 	struct queue_scripts *scripts;
 	char **registered;         /* queue names already added to P queues */
 	size_t nregistered;
@@ -258,6 +260,29 @@ int queue_enqueue_many(struct queue *q, const struct queue_spec *specs, size_t n
  * QUEUE_EMPTY. */
 int queue_dequeue(struct queue *q, const char *const *queues, size_t n, long long lease_ms,
 		  long long wait_ms, const char *worker, struct queue_job *job, struct acme_err *err);
+
+/* Ack-and-fetch (issue 15): with a fetch set, every queue_ack() on q also
+ * takes the next job of fetch->queue, as queue_dequeue() would (fresh token,
+ * lease_ms, worker), with the dequeue script pipelined behind the ack: one
+ * round trip per job instead of two. The next queue_dequeue() that asks for
+ * that queue returns the fetched job first. on_fetch (may be NULL) is called
+ * as soon as the job is taken, so the caller can publish that it holds it
+ * (the worker's supervisor gives it back if the child dies before running
+ * it). A fetched job not yet dequeued is given back (not an attempt) by
+ * queue_return_fetched(): call it when no more jobs are taken on q. Nothing
+ * is fetched while one waits. f is copied; its strings are not and must
+ * outlive q's use of them. NULL turns fetching off. */
+struct queue_fetch {
+	const char *queue;
+	long long lease_ms;
+	const char *worker;
+	void (*on_fetch)(const struct queue_job *job, void *arg);
+	void *arg;
+};
+void queue_set_fetch(struct queue *q, const struct queue_fetch *f);
+/* 1 a fetched job was given back, 0 none was held, -1 error (its lease then
+ * expires and the reaper retries it). */
+int queue_return_fetched(struct queue *q, struct acme_err *err);
 
 /* Extend the lease of a job this process holds to now + lease_ms.
  * QUEUE_OK, QUEUE_CANCEL (extended; stop the job and report it with

@@ -78,6 +78,12 @@ struct slot {
 	volatile long rss_kb;
 	volatile unsigned jobs_done;
 	volatile int killed_for_time;
+	/* a job taken with the last ack (ack-and-fetch, queue_set_fetch) and
+	 * not started yet: given back if the child dies before it runs it */
+	volatile int next_busy;
+	char next_id[QUEUE_ID_MAX + 1];
+	char next_queue[QUEUE_NAME_MAX + 1];
+	char next_token[QUEUE_TOKEN_LEN + 1];
 	/* the supervisor's own bookkeeping (children do not touch these) */
 	long long respawn_ms;      /* start a child here no sooner than this */
 	bool finished;             /* burst: drained, not replaced */
@@ -299,6 +305,22 @@ static void slot_clear(struct slot *s)
 	s->killed_for_time = 0;
 }
 
+static void slot_clear_next(struct slot *s)
+{
+	__atomic_store_n(&s->next_busy, 0, __ATOMIC_SEQ_CST);
+	s->next_id[0] = s->next_queue[0] = s->next_token[0] = '\0';
+}
+
+/* queue_fetch.on_fetch: publish the job an ack took before anything else */
+static void slot_publish_next(const struct queue_job *job, void *arg)
+{
+	struct slot *s = arg;
+	snprintf(s->next_id, sizeof(s->next_id), "%s", job->id);
+	snprintf(s->next_queue, sizeof(s->next_queue), "%s", job->queue);
+	snprintf(s->next_token, sizeof(s->next_token), "%s", job->token ? job->token : "");
+	__atomic_store_n(&s->next_busy, 1, __ATOMIC_SEQ_CST);
+}
+
 /* ---- the child ---------------------------------------------------------------- */
 
 /* A child's state: its pool, its connections, what PostgreSQL missed. */
@@ -362,6 +384,12 @@ static int child_connect(struct child *c, struct acme_err *err)
 			return -2;
 		c->q.stop = &child_stop;
 		c->have_q = true;
+		/* one round trip per job: each ack takes the next job of the
+		 * pool's first queue (queue_set_fetch) */
+		struct queue_fetch f = { .queue = c->queues[0], .lease_ms = c->opts->lease_ms,
+					 .worker = c->name, .on_fetch = slot_publish_next,
+					 .arg = c->slot };
+		queue_set_fetch(&c->q, &f);
 	} else {
 		queue_set_connection(&c->q, c->rc);
 	}
@@ -434,6 +462,8 @@ static void child_run_job(struct child *c, struct queue_job *job, struct acme_er
 	long long hard = jt && jt->hard_limit_ms ? jt->hard_limit_ms : c->opts->time_limit_ms;
 	slot->hard_deadline_ms = hard > 0 ? slot->started_ms + hard : 0;
 	__atomic_store_n(&slot->busy, 1, __ATOMIC_SEQ_CST);
+	if (slot->next_busy && strcmp(slot->next_id, job->id) == 0)
+		slot_clear_next(slot);
 
 	/* JSON log lines carry the job until it is done (core/log.h) */
 	log_set_context(&(struct log_context){ NULL, job->id, job->type, job->queue, job->attempts });
@@ -551,6 +581,16 @@ static int child_main(const struct config *cfg, const struct worker_opts *opts,
 		}
 		if (!c.rc || !c.db)
 			child_backoff(&c, &err);
+	}
+	/* a job the last ack took goes back to its queue, unstarted */
+	if (c.have_q && c.q.fetched) {
+		int fr = c.rc ? queue_return_fetched(&c.q, &err) : -1;
+		if (fr < 0)
+			log_warn("%s: a job taken with the last ack was not given back (%s); it runs "
+				 "again when its lease expires", pool->name, c.rc ? err.msg :
+				 "Redis is not connected");
+		else
+			slot_clear_next(c.slot);
 	}
 	/* what the batched writer holds, then what the jobs table missed */
 	completer_stop(c.writer, clock_mono_ms() + 5000);
@@ -703,12 +743,42 @@ static void slot_job(const struct slot *s, struct queue_job *job)
 	job->state = JOB_RUNNING;
 }
 
+/* A child died holding a job its last ack took (ack-and-fetch) and had not
+ * started: give it back, not as an attempt. */
+static void settle_next(struct supervisor *sv, struct slot *s)
+{
+	struct queue_job job;
+	struct acme_err err;
+	if (!s->next_busy || !s->next_id[0]) {
+		slot_clear_next(s);
+		return;
+	}
+	if (sv_connect(sv) < 0 && !redis_ok(sv)) {
+		slot_clear_next(s);
+		return;           /* the reaper settles it when the lease expires */
+	}
+	memset(&job, 0, sizeof(job));
+	job.id = xstrdup(s->next_id);
+	job.queue = xstrdup(s->next_queue);
+	job.token = xstrdup(s->next_token);
+	job.known = true;
+	job.state = JOB_RUNNING;
+	int r = queue_release_job(&sv->q, &job, &err);
+	if (r < 0)
+		log_warn("job %s: %s", job.id, err.msg);
+	else if (r == QUEUE_OK)
+		log_warn("job %s: taken by a child that stopped before starting it; released", job.id);
+	queue_job_release(&job);
+	slot_clear_next(s);
+}
+
 /* A child died while it held a job: fail that attempt now (or, shutting
  * down, give the job back) instead of waiting for the lease to expire. */
 static void settle_slot(struct supervisor *sv, struct slot *s, const char *why, bool release)
 {
 	struct queue_job job;
 	struct acme_err err;
+	settle_next(sv, s);
 	if (!s->busy || !s->job_id[0]) {
 		slot_clear(s);
 		return;
