@@ -6,7 +6,16 @@
 # (--no-mirror, no rows), on a throwaway PostgreSQL +
 # Redis pair (tests/lib/servers.sh: unix sockets, fsync off). Printed beside
 # redis-benchmark LPUSH against the same Redis in the same run, the peer the
-# queue's ceiling is measured against (DESIGN.md section 14).
+# queue's ceiling is measured against (DESIGN.md section 14), and, when
+# python3-celery (and python3-redis, which its Redis transport needs) is
+# installed, beside Celery: tests/bench/celery-peer.py runs the same
+# BENCH_JOBS noop tasks through a Celery prefork worker with 1 and with 2
+# processes on the same Redis (its own database, db 1), enqueued while the
+# worker runs, first enqueue to last finish. It has no result backend, so
+# its figure compares with the --no-mirror runs. Without Celery the bench
+# says so and goes on; a Celery run that fails stops it like any other.
+# The python3 tried is the one on PATH, then /usr/bin/python3 (where the
+# Debian package is importable when PATH has another python3 first).
 #
 # Jobs are enqueued while the workers run, in pipelined batches of 1,000
 # (`acme-queue bench`, tests/helpers/acme-queue.c: queue_enqueue_many, rows inserted per batch with
@@ -65,6 +74,25 @@ lp1=$(lpush 1)
 lp50=$(lpush 50)
 printf '%-44s %10s ops/s\n' "redis-benchmark -t lpush -n 100000 -c 1" "$lp1"
 printf '%-44s %10s ops/s\n' "redis-benchmark -t lpush -n 100000 -c 50" "$lp50"
+
+# ---- the peer: Celery, the same noop jobs on the same Redis (db 1) ----
+celery_py=
+for py in python3 /usr/bin/python3; do
+	if "$py" -c 'import celery' 2>/dev/null; then celery_py=$py; break; fi
+done
+if [ -z "$celery_py" ]; then
+	echo "celery: not measured (python3-celery is not installed)"
+elif ! "$celery_py" -c 'import redis' 2>/dev/null; then
+	echo "celery: not measured (python3-redis is not installed; Celery's Redis transport needs it)"
+else
+	echo "celery: $N noop tasks, first enqueue to last finish; no result backend, so compare with no-mirror:"
+	mkdir "$dir/celery"
+	if ! "$celery_py" "$top/tests/bench/celery-peer.py" --sock "$TEST_REDIS_SOCK" --db 1 \
+		--jobs "$N" --concurrency 1,2 --log-dir "$dir/celery"; then
+		echo "queue.sh: the Celery peer failed" >&2
+		exit 1
+	fi
+fi
 echo
 
 run=0
