@@ -155,7 +155,7 @@ bench: all helpers
 # Fails on any mandoc or shellcheck warning (shellcheck must be installed).
 # packaging/*.mk add their own scripts to LINT_SH (expanded when lint runs).
 LINT_SH := packaging/install-deps tests/lib/*.sh tests/lib/run-tests tests/lib/run-one \
-	tests/t/*.sh tests/bench/*.sh tests/bench/run
+	tests/t/*.sh tests/bench/*.sh tests/bench/tools/*.sh tests/bench/run
 lint: all
 	$(Q)for m in man/*.[1-8]; do mandoc -T lint -W warning $$m || exit 1; done
 	$(Q)shellcheck -S warning $(LINT_SH)
