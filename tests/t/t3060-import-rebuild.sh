@@ -7,7 +7,8 @@
 # counts); the table keeps everything a migration or an operator gave it
 # (index and constraint names and definitions, the identity sequence and its
 # position, grants, comments, storage parameters, statistics targets);
-# readers keep the old catalog until the swap; a kill before the swap loses
+# readers keep the old catalog until the swap, writers wait and then write to
+# the new one; a kill before the swap loses
 # nothing and leaves nothing behind; a table a swap would harm (a view, a
 # trigger, a name taken) is merged instead, with the reason in the result;
 # auto rebuilds a large import and merges a small one.
@@ -128,10 +129,17 @@ t_like "$pid" '^[0-9]+$' "the import built the new catalog and stopped before th
 t_is "$(timeout 20 "$TEST_PG_BIN/psql" -X -q -At -h "$TEST_PG_HOST" -U acme -d "$TEST_DB" \
 	-c "SELECT count(*) || ' ' || max(name) FILTER (WHERE sku = 'a-1') FROM products")" "7 Anvil II" \
 	"a reader meanwhile is not blocked and sees the old catalog"
+"$ACMECTL" products update D-4 --price 98 >"$TEST_TMP/writer.out" 2>&1 &
+writer=$!
+t_ok "a writer meanwhile waits for the import" wait_for 30 \
+	"[ \"\$(tpsql -c \"SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted AND a.datname = current_database()\")\" -ge 1 ]"
 t_ok "the import goes on" kill -CONT "$pid"
 t_ok "and succeeds" wait_for 60 "[ \"\$(job_col $job state)\" = succeeded ]"
 t_is "$(tpsql -c "SELECT count(*) || ' ' || max(name) FILTER (WHERE sku = 'A-1') FROM products")" "8 Anvil III" \
 	"readers then see the new catalog"
+wait_pid "$writer" 60
+t_is "$?" 0 "the waiting writer then succeeds"
+t_is "$(tpsql -c "SELECT price FROM products WHERE sku = 'D-4'")" 98.00 "its change is in the new catalog"
 stop_worker w1
 
 printf 'sku,name\nK-1,Killed once\n' >"$TEST_TMP/k.csv"
