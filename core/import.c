@@ -592,9 +592,7 @@ static const char create_rows_sql[] =
 	" description text,"
 	" active boolean NOT NULL,"
 	" price numeric(12,2),"
-	" sku_lower text COLLATE \"C\" GENERATED ALWAYS AS (lower(sku)) STORED,"
-	" product_id bigint,"
-	" changed boolean"
+	" sku_lower text COLLATE \"C\" GENERATED ALWAYS AS (lower(sku)) STORED"
 	") ON COMMIT DROP";
 
 /* BEGIN, the staging table, and no rejected rows of an earlier attempt. */
@@ -710,7 +708,8 @@ static const char dedup_sql[] =
 
 static const char insert_sql[] =
 	"INSERT INTO products (sku, name, description, active, price)"
-	" SELECT sku, name, description, active, price FROM import_rows WHERE product_id IS NULL";
+	" SELECT sku, name, description, active, price FROM import_rows s"
+	" WHERE NOT EXISTS (SELECT 1 FROM products p WHERE p.sku_lower = s.sku_lower)";
 
 
 /* ---- rebuild: the new catalog beside the old one, swapped in at commit -------------------
@@ -875,11 +874,11 @@ static void rebuild_columns(struct strbuf *sb, unsigned present)
 	for (int f = 0; f < PRODUCT__NFIELDS; f++) {
 		const char *name = product_field_name((enum product_field)f);
 		if ((present & PRODUCT_F(f)) || (PRODUCT_F_REQUIRED & PRODUCT_F(f)))
-			strbuf_addf(sb, ", CASE WHEN s.changed THEN s.%s ELSE p.%s END", name, name);
+			strbuf_addf(sb, ", CASE WHEN c.changed THEN s.%s ELSE p.%s END", name, name);
 		else
 			strbuf_addf(sb, ", p.%s", name);
 	}
-	strbuf_adds(sb, ", p.created_at, CASE WHEN s.changed THEN now() ELSE p.updated_at END");
+	strbuf_adds(sb, ", p.created_at, CASE WHEN c.changed THEN now() ELSE p.updated_at END");
 }
 
 static void rebuild_fields(struct strbuf *sb)
@@ -891,7 +890,8 @@ static void rebuild_fields(struct strbuf *sb)
 /* keep: the products the file matched (each must be carried over); add: the
  * new ones. 1 rebuilt and swapped, 0 not (im->method_note says why; nothing
  * changed), -1 error. */
-static int rebuild(struct imp *im, long long keep, long long add, struct acme_err *err)
+static int rebuild(struct imp *im, long long keep, long long add, const char *distinct,
+		   struct acme_err *err)
 {
 	const char *p1[1] = { REBUILD_TABLE };
 	struct strbuf sql = STRBUF_INIT;
@@ -936,7 +936,8 @@ static int rebuild(struct imp *im, long long keep, long long add, struct acme_er
 	rebuild_fields(&sql);
 	strbuf_adds(&sql, ", created_at, updated_at) OVERRIDING SYSTEM VALUE SELECT ");
 	rebuild_columns(&sql, im->present);
-	strbuf_addf(&sql, " FROM %s.%s p LEFT JOIN import_rows s ON s.product_id = p.id", nsp, rel);
+	strbuf_addf(&sql, " FROM %s.%s p LEFT JOIN import_rows s ON s.sku_lower = p.sku_lower,"
+		    " LATERAL (SELECT s.line IS NOT NULL AND %s AS changed) c", nsp, rel, distinct);
 	if (run_cmd(im, true, "copying the catalog", sql.buf, 0, NULL, &n, err) < 0)
 		goto fall_back;
 	if (n < keep) {     /* every matched product, and the others */
@@ -949,7 +950,8 @@ static int rebuild(struct imp *im, long long keep, long long add, struct acme_er
 	rebuild_fields(&sql);
 	strbuf_adds(&sql, ") SELECT ");
 	rebuild_fields(&sql);
-	strbuf_adds(&sql, " FROM import_rows WHERE product_id IS NULL");
+	strbuf_addf(&sql, " FROM import_rows s WHERE NOT EXISTS (SELECT 1 FROM %s.%s p"
+		    " WHERE p.sku_lower = s.sku_lower)", nsp, rel);
 	if (add > 0 && run_cmd(im, true, "adding the new products", sql.buf, 0, NULL, &n, err) < 0)
 		goto fall_back;
 	im->inserted = add > 0 ? n : 0;
@@ -1070,12 +1072,14 @@ static int merge(struct imp *im, struct acme_err *err)
 		if (run_cmd(im, true, "locking products", "LOCK TABLE products IN SHARE ROW EXCLUSIVE MODE",
 			    0, NULL, NULL, err) < 0)
 			goto out;
-		/* one join: which staged rows have a product, and which of those
-		 * change it (an unchanged re-import then skips the update) */
+		/* one read-only join: how many staged rows have a product, and
+		 * how many of those change it (an unchanged re-import then writes
+		 * nothing; measured 0.9 s for 500,000 rows, against 2.9 s for
+		 * recording the match in the staging table) */
 		step(im, "match");
-		strbuf_addf(&sql, "WITH m AS (UPDATE import_rows s SET product_id = p.id, changed = %s"
-			    " FROM products p WHERE p.sku_lower = s.sku_lower RETURNING s.changed)"
-			    " SELECT count(*), count(*) FILTER (WHERE changed) FROM m", distinct);
+		strbuf_addf(&sql, "SELECT count(p.id), count(*) FILTER (WHERE p.id IS NOT NULL AND %s)"
+			    " FROM import_rows s LEFT JOIN products p ON p.sku_lower = s.sku_lower",
+			    distinct);
 		res = run_sql(im, true, "matching existing SKUs", sql.buf, 0, NULL, err);
 		if (!res)
 			goto out;
@@ -1091,7 +1095,7 @@ static int merge(struct imp *im, struct acme_err *err)
 		    rebuild_pays(im, changed + add, add, &big, err) < 0)
 			goto out;
 		if (big && changed + add > 0) {
-			int r = rebuild(im, matched, add, err);
+			int r = rebuild(im, matched, add, distinct, err);
 			if (r < 0)
 				goto out;
 			if (r > 0) {
@@ -1103,27 +1107,29 @@ static int merge(struct imp *im, struct acme_err *err)
 			im->method_note = xstrdup("nothing to change");
 		}
 		if (changed > 0) {
-			/* in id order through the primary key: the heap is visited
-			 * page after page (measured faster than a hash join in file
-			 * order, and than ON CONFLICT DO UPDATE) */
 			step(im, "update");
 			strbuf_adds(&sql, "UPDATE products p SET ");
 			field_list(&sql, im->present, "%s = s.%s", "%s = s.%s", ", ");
-			strbuf_addf(&sql, ", updated_at = now() FROM (SELECT * FROM import_rows"
-				    " WHERE changed ORDER BY product_id) s"
-				    " WHERE p.id = s.product_id AND %s", distinct);
-			if (run_cmd(im, true, "planning the update", "SET LOCAL enable_hashjoin = off",
-				    0, NULL, NULL, err) < 0 ||
-			    run_cmd(im, true, "planning the update", "SET LOCAL enable_mergejoin = off",
-				    0, NULL, NULL, err) < 0 ||
-			    run_cmd(im, true, "updating products", sql.buf, 0, NULL, &im->updated, err) < 0 ||
-			    run_cmd(im, true, "planning", "RESET enable_hashjoin", 0, NULL, NULL, err) < 0 ||
-			    run_cmd(im, true, "planning", "RESET enable_mergejoin", 0, NULL, NULL, err) < 0)
+			strbuf_addf(&sql, ", updated_at = now() FROM import_rows s"
+				    " WHERE p.sku_lower = s.sku_lower AND %s", distinct);
+			if (run_cmd(im, true, "updating products", sql.buf, 0, NULL, &im->updated, err) < 0)
 				goto out;
+			if (im->updated != changed) {
+				acme_err_set(err, ACME_E_FAILURE, "import: updated %lld products, expected "
+					     "%lld; rolled back", im->updated, changed);
+				goto out;
+			}
 		}
+		/* The anti-join reads products while the statement fills it: a
+		 * nested loop planned on an empty, analyzed catalog would rescan
+		 * it once per row (quadratic; t3000). A hash or merge anti-join
+		 * reads it once. */
 		step(im, "insert");
 		if (matched < distinct_rows &&
-		    run_cmd(im, true, "inserting products", insert_sql, 0, NULL, &im->inserted, err) < 0)
+		    (run_cmd(im, true, "planning the insert", "SET LOCAL enable_nestloop = off", 0, NULL,
+			     NULL, err) < 0 ||
+		     run_cmd(im, true, "inserting products", insert_sql, 0, NULL, &im->inserted, err) < 0 ||
+		     run_cmd(im, true, "planning", "RESET enable_nestloop", 0, NULL, NULL, err) < 0))
 			goto out;
 		if (im->inserted != distinct_rows - matched) {
 			acme_err_set(err, ACME_E_FAILURE, "import: inserted %lld products, expected %lld; "
