@@ -26,6 +26,7 @@ struct completer {
 	size_t n, cap;
 	size_t inflight;              /* taken by the writer, not yet written */
 	bool stop;
+	int flushing;                 /* completer_flush() callers waiting: no linger */
 	bool db_down;                 /* the last write failed for the connection */
 	unsigned long long written, batches, dropped;   /* dropped: logged at stop */
 	PGconn *db;                   /* the writer's own */
@@ -102,6 +103,15 @@ static int write_batch(struct completer *c, struct queue_job *jobs, size_t n)
 	return 0;
 }
 
+static void deadline_ts(struct timespec *ts, long long wait_ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += wait_ms / 1000;
+	ts->tv_nsec += (wait_ms % 1000) * 1000000L;
+	ts->tv_sec += ts->tv_nsec / 1000000000L;
+	ts->tv_nsec %= 1000000000L;
+}
+
 static void *writer(void *arg)
 {
 	struct completer *c = arg;
@@ -114,6 +124,15 @@ static void *writer(void *arg)
 			pthread_cond_wait(&c->work, &c->mu);
 		if (c->n == 0 && c->stop)
 			break;
+		if (c->n < COMPLETER_LINGER_MIN && !c->stop && !c->flushing && !c->db_down) {
+			/* a few ms for the batch to fill; every completer_add()
+			 * signals, so the count is looked at as it grows */
+			struct timespec ts;
+			deadline_ts(&ts, COMPLETER_LINGER_MS);
+			while (c->n < COMPLETER_LINGER_MIN && !c->stop && !c->flushing &&
+			       pthread_cond_timedwait(&c->work, &c->mu, &ts) == 0)
+				;
+		}
 		size_t k = c->n < COMPLETER_BATCH ? c->n : COMPLETER_BATCH;
 		memcpy(batch, c->buf, k * sizeof(*batch));
 		memmove(c->buf, c->buf + k, (c->n - k) * sizeof(*c->buf));
@@ -219,20 +238,13 @@ void completer_add(struct completer *c, const struct queue_job *job)
 	pthread_mutex_unlock(&c->mu);
 }
 
-static void deadline_ts(struct timespec *ts, long long wait_ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += wait_ms / 1000;
-	ts->tv_nsec += (wait_ms % 1000) * 1000000L;
-	ts->tv_sec += ts->tv_nsec / 1000000000L;
-	ts->tv_nsec %= 1000000000L;
-}
-
 size_t completer_flush(struct completer *c, long long deadline_ms)
 {
 	if (!c)
 		return 0;
 	pthread_mutex_lock(&c->mu);
+	c->flushing++;
+	pthread_cond_signal(&c->work);
 	unsigned long long target = c->written + c->n + c->inflight;
 	while (c->written < target && (c->n || c->inflight)) {
 		long long left = deadline_ms - clock_mono_ms();
@@ -243,6 +255,7 @@ size_t completer_flush(struct completer *c, long long deadline_ms)
 		pthread_cond_timedwait(&c->done, &c->mu, &ts);
 	}
 	size_t rest = c->n + c->inflight;
+	c->flushing--;
 	pthread_mutex_unlock(&c->mu);
 	return rest;
 }
