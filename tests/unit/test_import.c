@@ -60,9 +60,12 @@ static void test_payload_round_trip(void **state)
 	p.upload_id = 42;
 	p.strict = true;
 	p.delimiter = '\t';
+	p.method = IMPORT_METHOD_REBUILD;
 	assert_int_equal(import_params_add_map(&p, "Title=name", &err), 0);
 	json_t *j = import_payload_new(&p);
+	assert_string_equal(json_string_value(json_object_get(j, "method")), "rebuild");
 	assert_int_equal(import_payload_parse(j, &q, &err), 0);
+	assert_int_equal(q.method, IMPORT_METHOD_REBUILD);
 	assert_int_equal(q.upload_id, 42);
 	assert_true(q.strict);
 	assert_false(q.dry_run);
@@ -101,6 +104,33 @@ static void test_payload_refusals(void **state)
 	expect_refused("{\"upload_id\": 7, \"map\": [{\"header\": \"x\"}]}", "map");
 	expect_refused("{\"upload_id\": 7, \"map\": [{\"header\": \"x\", \"field\": \"y\"}]}", "unknown field");
 	expect_refused("{\"upload_id\": 7, \"colour\": true}", "unknown payload key");
+	expect_refused("{\"upload_id\": 7, \"method\": \"fast\"}", "\"auto\", \"merge\" or \"rebuild\"");
+	expect_refused("{\"upload_id\": 7, \"method\": 1}", "\"auto\", \"merge\" or \"rebuild\"");
+}
+
+/* --method: the three names, anything else a usage error; auto is the
+ * default and is left out of the payload. */
+static void test_method(void **state)
+{
+	(void)state;
+	struct import_params p, q;
+	struct acme_err err;
+	enum import_method m;
+	assert_int_equal(import_parse_method("merge", &m, &err), 0);
+	assert_int_equal(m, IMPORT_METHOD_MERGE);
+	assert_int_equal(import_parse_method("auto", &m, &err), 0);
+	assert_int_equal(m, IMPORT_METHOD_AUTO);
+	assert_int_equal(import_parse_method("Rebuild", &m, &err), -1);
+	assert_int_equal(err.code, ACME_E_USAGE);
+	assert_non_null(strstr(err.msg, "must be auto, merge or rebuild"));
+	memset(&p, 0, sizeof(p));
+	p.upload_id = 1;
+	json_t *j = import_payload_new(&p);
+	assert_null(json_object_get(j, "method"));
+	assert_int_equal(import_payload_parse(j, &q, &err), 0);
+	assert_int_equal(q.method, IMPORT_METHOD_AUTO);
+	json_decref(j);
+	import_params_release(&q);
 }
 
 int main(void)
@@ -110,6 +140,7 @@ int main(void)
 		cmocka_unit_test(test_map),
 		cmocka_unit_test(test_payload_round_trip),
 		cmocka_unit_test(test_payload_refusals),
+		cmocka_unit_test(test_method),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
