@@ -5,7 +5,11 @@
  * clock, event publishing) and answer with a status word followed by a
  * snapshot of the job hash in QUEUE_FIELDS order, which parse_snapshot() turns
  * into a struct queue_job; the same field list generates the Lua table, so the
- * two cannot drift. Scripts are run by SHA1 (computed here) and loaded on the
+ * two cannot drift. The enqueue and the ack, which every job runs through,
+ * answer only what the caller cannot know (the Redis clock, the version, a
+ * cancel request), and enqueued_snapshot() and acked_snapshot() complete the
+ * caller's copy: a 22-field snapshot cost Redis a third of each script
+ * (issue 15). Scripts are run by SHA1 (computed here) and loaded on the
  * first NOSCRIPT answer; a command that got NOSCRIPT did not run, so running
  * it again after loading is safe.
  *
@@ -228,10 +232,11 @@ static const char prelude[] =
 	"  table.insert(r, 1, status)\n"
 	"  return r\n"
 	"end\n"
+	/* the wake list holds at most one token: a busy queue already has it,
+	 * so the common case costs one LLEN (issue 15) */
 	"local function wake()\n"
-	"  if redis.call('EXISTS', K_PAUSED) == 0 then\n"
+	"  if redis.call('LLEN', K_WAKE) == 0 and redis.call('EXISTS', K_PAUSED) == 0 then\n"
 	"    redis.call('LPUSH', K_WAKE, '1')\n"
-	"    redis.call('LTRIM', K_WAKE, 0, 0)\n"
 	"  end\n"
 	"end\n"
 	"local function bump(jk) return redis.call('HINCRBY', jk, 'version', 1) end\n"
@@ -240,8 +245,8 @@ static const char prelude[] =
 	 * the characters that would); the event carries the job's attempt
 	 * number as its hash has it after the transition (issue 11: watchers
 	 * said "attempt 0" for every live event) */
-	"local function event(id, kind, state, version, now, extra)\n"
-	"  local att = tonumber(redis.call('HGET', jobkey(id), 'attempts')) or 0\n"
+	"local function event(id, kind, state, version, now, extra, att)\n"
+	"  att = att or tonumber(redis.call('HGET', jobkey(id), 'attempts')) or 0\n"
 	"  redis.call('PUBLISH', CHAN .. id, '{\"id\":\"' .. id .. '\",\"event\":\"' .. kind ..\n"
 	"    '\",\"state\":\"' .. state .. '\",\"version\":' .. n(version) .. ',\"ts\":' .. n(now) ..\n"
 	"    ',\"attempts\":' .. n(att) .. (extra or '') .. '}')\n"
@@ -258,7 +263,9 @@ static const char prelude[] =
 	"local function expire(jk) redis.call('PEXPIRE', jk, ARGV[#ARGV]) end\n";
 
 /* ARGV: 4 type, 5 queue, 6 payload, 7 max_attempts, 8 delay_ms, 9 backoff_ms,
- * 10 backoff_max_ms, 11 version, 12 attempts already used */
+ * 10 backoff_max_ms, 11 version, 12 attempts already used. Answers {'ok',
+ * now}: the caller knows the rest (enqueued_snapshot()); an existing job
+ * answers 'exists' and its snapshot. */
 static const char body_enqueue[] =
 	"if redis.call('EXISTS', K_JOB) == 1 then return reply('exists', K_JOB) end\n"
 	"local now = now_ms()\n"
@@ -276,8 +283,8 @@ static const char body_enqueue[] =
 	"  wake()\n"
 	"end\n"
 	"count('enqueued')\n"
-	"event(ID, 'state', state, ARGV[11], now)\n"
-	"return reply('ok', K_JOB)\n";
+	"event(ID, 'state', state, ARGV[11], now, nil, tonumber(ARGV[12]))\n"
+	"return {'ok', n(now)}\n";
 
 /* ARGV: 3 (unused), 4 token, 5 lease_ms, 6 worker. Ids whose hash is gone or
  * not queued (never expected: cancel removes ids it cancels) are dropped. */
@@ -297,7 +304,7 @@ static const char body_dequeue[] =
 	"      'worker', ARGV[6])\n"
 	"    redis.call('ZADD', K_ACTIVE, deadline, id)\n"
 	"    if redis.call('LLEN', K_READY) > 0 then wake() end\n"
-	"    event(id, 'state', 'running', v, now)\n"
+	"    event(id, 'state', 'running', v, now, nil, tonumber(h[2]) + 1)\n"
 	"    return reply('ok', jk)\n"
 	"  end\n"
 	"end\n"
@@ -321,9 +328,12 @@ static const char body_progress[] =
 	"if redis.call('HGET', K_JOB, 'cancel') == '1' then return reply('cancel', K_JOB) end\n"
 	"return reply('ok', K_JOB)\n";
 
-/* ARGV: 4 token, 5 result JSON or '', 6 keep_ms */
+/* ARGV: 4 token, 5 result JSON or '', 6 keep_ms. Answers {'ok', version,
+ * finished_ms, cancel}: all an ack changes that the holder does not know
+ * (acked_snapshot()); the job's full snapshot would cost Redis a third of
+ * the script (issue 15). */
 static const char body_ack[] =
-	"local h = redis.call('HMGET', K_JOB, 'state', 'token', 'version')\n"
+	"local h = redis.call('HMGET', K_JOB, 'state', 'token', 'version', 'attempts', 'cancel')\n"
 	"if h[1] ~= 'running' or h[2] ~= ARGV[4] then return {'lost'} end\n"
 	"local now, v = now_ms(), tonumber(h[3]) + 1\n"
 	"redis.call('ZREM', K_ACTIVE, ID)\n"
@@ -336,8 +346,8 @@ static const char body_ack[] =
 	"end\n"
 	"expire(K_JOB)\n"
 	"count('succeeded')\n"
-	"event(ID, 'state', 'succeeded', v, now)\n"
-	"return reply('ok', K_JOB)\n";
+	"event(ID, 'state', 'succeeded', v, now, nil, tonumber(h[4]) or 0)\n"
+	"return {'ok', n(v), n(now), h[5] or '0'}\n";
 
 /* ARGV: 4 token, 5 error, 6 retry delay_ms, 7 permanent 0|1, 8 reap 0|1, 9 keep_ms.
  * With reap=1 the lease must also be past its deadline (a heartbeat that
@@ -906,6 +916,54 @@ static void take_snapshot(const redisReply *r, struct queue_job *job)
 	parse_snapshot(r, 1, job);
 }
 
+/* The snapshot of a job the enqueue script just made ({'ok', now}): what
+ * its hash holds, from the spec and the Redis clock. */
+static void enqueued_snapshot(const redisReply *r, const struct queue_spec *s, const char *id,
+			      struct queue_job *job)
+{
+	if (!job)
+		return;
+	queue_job_release(job);
+	long long now = r->elements > 1 ? reply_ll(r->element[1]) : 0;
+	job->known = true;
+	job->id = xstrdup(id);
+	job->type = xstrdup(s->type);
+	job->queue = xstrdup(s->queue);
+	job->payload = xstrdup(s->payload ? s->payload : "{}");
+	job->attempts = s->attempts > 0 ? s->attempts : 0;
+	job->max_attempts = s->max_attempts;
+	job->version = s->version > 0 ? s->version : 1;
+	job->backoff_ms = s->backoff_ms;
+	job->backoff_max_ms = s->backoff_max_ms;
+	job->created_ms = now;
+	if (s->delay_ms > 0) {
+		job->state = JOB_SCHEDULED;
+		job->scheduled_ms = now + s->delay_ms;
+	} else {
+		job->state = JOB_QUEUED;
+		job->enqueued_ms = now;
+	}
+}
+
+/* The ack script's answer {'ok', version, finished_ms, cancel} applied to
+ * the job it acked (the holder's snapshot, which nothing but the holder
+ * changes while it runs, except a cancel request). */
+static void acked_snapshot(const redisReply *r, const char *result_json, struct queue_job *job)
+{
+	job->state = JOB_SUCCEEDED;
+	job->version = r->elements > 1 ? reply_ll(r->element[1]) : job->version + 1;
+	job->finished_ms = r->elements > 2 ? reply_ll(r->element[2]) : 0;
+	job->cancel_requested = r->elements > 3 && reply_ll(r->element[3]) == 1;
+	job->deadline_ms = 0;
+	free(job->token);
+	free(job->error);
+	job->token = job->error = NULL;
+	if (result_json) {
+		free(job->result);
+		job->result = xstrdup(result_json);
+	}
+}
+
 /* An array of snapshot arrays -> a new array of jobs. */
 static size_t take_snapshots(const redisReply *arr, struct queue_job **out)
 {
@@ -1019,8 +1077,11 @@ int queue_enqueue_many(struct queue *q, const struct queue_spec *specs, size_t n
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		rcs[i] = status_is(calls[i].reply, "exists") ? QUEUE_EXISTS : QUEUE_OK;
-		if (out)
+		if (out && rcs[i] == QUEUE_EXISTS)
 			take_snapshot(calls[i].reply, &out[i]);
+		else if (out)
+			enqueued_snapshot(calls[i].reply, &specs[i],
+					  specs[i].id ? specs[i].id : ids[i], &out[i]);
 	}
 	rc = 0;
 out:
@@ -1043,8 +1104,11 @@ int queue_enqueue(struct queue *q, const struct queue_spec *spec, struct queue_j
 	enqueue_call(&c, q, spec, spec->id ? spec->id : id);
 	if (call_run(q, &c, err) < 0)
 		goto out;
-	take_snapshot(c.reply, out);
 	rc = status_is(c.reply, "exists") ? QUEUE_EXISTS : QUEUE_OK;
+	if (rc == QUEUE_EXISTS)
+		take_snapshot(c.reply, out);
+	else
+		enqueued_snapshot(c.reply, spec, spec->id ? spec->id : id, out);
 out:
 	call_release(&c);
 	return rc;
@@ -1225,7 +1289,7 @@ void queue_set_fetch(struct queue *q, const struct queue_fetch *f)
  * q->fetched. A queue found empty, paused or stale fetches nothing: the
  * next queue_dequeue() asks again as usual. */
 static int ack_and_fetch(struct queue *q, struct call *ack, struct queue_job *job,
-			 struct acme_err *err)
+			 const char *result_json, struct acme_err *err)
 {
 	char token[QUEUE_TOKEN_LEN + 1];
 	struct call calls[2];
@@ -1252,7 +1316,7 @@ static int ack_and_fetch(struct queue *q, struct call *ack, struct queue_job *jo
 		rc = QUEUE_LOST;
 		goto out;
 	}
-	take_snapshot(calls[0].reply, job);
+	acked_snapshot(calls[0].reply, result_json, job);
 	rc = QUEUE_OK;
 out:
 	calls_release(calls, 2);
@@ -1288,9 +1352,20 @@ int queue_ack(struct queue *q, struct queue_job *job, const char *result_json, s
 	held_call(&c, q, S_ACK, job);
 	call_add(&c, result_json ? result_json : "");
 	call_addll(&c, q->keep_ms);
-	if (!q->fetch || q->fetched)
-		return held_run(q, &c, job, NULL, 0, err);
-	return ack_and_fetch(q, &c, job, err);
+	if (q->fetch && !q->fetched)
+		return ack_and_fetch(q, &c, job, result_json, err);
+	int rc = -1;
+	if (call_run(q, &c, err) < 0)
+		goto out;
+	if (status_is(c.reply, "lost")) {
+		rc = QUEUE_LOST;
+		goto out;
+	}
+	acked_snapshot(c.reply, result_json, job);
+	rc = QUEUE_OK;
+out:
+	call_release(&c);
+	return rc;
 }
 
 /* The error text as valid UTF-8 (bytes that are not become '?') of at most

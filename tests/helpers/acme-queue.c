@@ -327,6 +327,103 @@ static int q_get(struct ctx *ctx, struct args *a)
 	return rc;
 }
 
+/* The fields of a and b that differ, appended to out ("" when none). */
+static void snap_diff(const char *step, const struct queue_job *a, const struct queue_job *b,
+		      struct strbuf *out)
+{
+#define S_(f) if (strcmp(a->f ? a->f : "", b->f ? b->f : "") != 0) strbuf_addf(out, " %s.%s", step, #f);
+#define N_(f) if (a->f != b->f) strbuf_addf(out, " %s.%s", step, #f);
+	S_(id) S_(type) S_(queue) S_(payload) S_(token) S_(error) S_(result) S_(progress) S_(worker)
+	N_(state) N_(known) N_(attempts) N_(max_attempts) N_(version) N_(cancel_requested)
+	N_(created_ms) N_(scheduled_ms) N_(enqueued_ms) N_(started_ms) N_(finished_ms)
+	N_(deadline_ms) N_(backoff_ms) N_(backoff_max_ms)
+#undef S_
+#undef N_
+}
+
+/* Compare what the caller's copy says after a step with Redis's hash. */
+static int snap_same(struct ctx *ctx, struct queue *q, const char *queue, const char *step,
+		     const struct queue_job *mine, bool held, struct strbuf *out)
+{
+	struct queue_job real = { 0 };
+	if (queue_get(q, queue, mine->id, &real, &ctx->err) != QUEUE_OK) {
+		queue_job_release(&real);
+		return acme_err_set(&ctx->err, ACME_E_FAILURE, "%s: job %s not found", step, mine->id);
+	}
+	if (held) {     /* queue_get() does not return the lease token */
+		free(real.token);
+		real.token = mine->token ? xstrdup(mine->token) : NULL;
+	}
+	snap_diff(step, mine, &real, out);
+	queue_job_release(&real);
+	return 0;
+}
+
+/* snapcheck: the snapshots the enqueue and ack scripts no longer send in
+ * full (issue 15), rebuilt by the caller, against the job hash itself:
+ * immediate and delayed enqueues with every spec field set, an ack with and
+ * without a result, an ack after progress and after a cancel request, the
+ * ack-and-fetch path. Prints "same" or the fields that differ. */
+static int q_snapcheck(struct ctx *ctx, struct args *a)
+{
+	struct queue q;
+	struct strbuf diff = STRBUF_INIT;
+	struct queue_job job = { 0 }, other = { 0 };
+	const char *queue = one_queue(a);
+	char id[64];
+	int rc = -1;
+
+	if (open_queue(ctx, &q) < 0)
+		return -1;
+	for (int round = 0; round < 6; round++) {
+		snprintf(id, sizeof(id), "snap-%d-%lld", round, (long long)getpid());
+		struct queue_spec spec = {
+			.id = round == 5 ? NULL : id, .type = "noop", .queue = queue,
+			.payload = round % 2 ? "{\"n\": 1}" : NULL, .max_attempts = 2 + round,
+			.delay_ms = round == 1 ? 600000 : 0, .backoff_ms = 100 * round,
+			.backoff_max_ms = 1000 * round, .version = round == 2 ? 7 : 0,
+			.attempts = round == 3 ? 1 : 0,
+		};
+		if (queue_enqueue(&q, &spec, &job, &ctx->err) != QUEUE_OK)
+			goto out;
+		if (snap_same(ctx, &q, queue, "enqueue", &job, false, &diff) < 0)
+			goto out;
+		if (round == 1)
+			continue;       /* scheduled: nothing to take */
+		if (queue_dequeue(&q, (const char *const[]){ queue }, 1, 60000, 0, "snapcheck", &job,
+				  &ctx->err) != QUEUE_OK)
+			goto out;
+		if (round == 3 && queue_progress(&q, &job, "{\"done\": 3}", &ctx->err) < 0)
+			goto out;
+		if (round == 4 && queue_cancel(&q, queue, job.id, &other, &ctx->err) < 0)
+			goto out;
+		if (round == 5) {       /* ack-and-fetch: the next job comes behind */
+			struct queue_spec next = spec;
+			next.id = NULL;
+			if (queue_enqueue(&q, &next, &other, &ctx->err) != QUEUE_OK)
+				goto out;
+			queue_set_fetch(&q, &(struct queue_fetch){ .queue = queue, .lease_ms = 60000,
+								  .worker = "snapcheck" });
+		}
+		if (queue_ack(&q, &job, round % 2 ? NULL : "{\"ok\": true}", &ctx->err) != QUEUE_OK)
+			goto out;
+		if (snap_same(ctx, &q, queue, "ack", &job, false, &diff) < 0)
+			goto out;
+		if (round == 5 && (!q.fetched || queue_return_fetched(&q, &ctx->err) < 0)) {
+			acme_err_set(&ctx->err, ACME_E_FAILURE, "ack-and-fetch took no job");
+			goto out;
+		}
+	}
+	printf("%s\n", diff.len ? diff.buf + 1 : "same");
+	rc = 0;
+out:
+	strbuf_release(&diff);
+	queue_job_release(&job);
+	queue_job_release(&other);
+	queue_release(&q);
+	return rc;
+}
+
 /* The fence, as a job would use it: BEGIN; job_check_lease; COMMIT. */
 static int q_check_lease(struct ctx *ctx, struct args *a)
 {
@@ -623,6 +720,7 @@ static const struct verb {
 	{ "reap", q_reap, NEEDS_DB | NEEDS_REDIS, 0, 0, "[--queue Q]" },
 	{ "promote", q_promote, NEEDS_DB | NEEDS_REDIS, 0, 0, "[--queue Q]" },
 	{ "get", q_get, NEEDS_REDIS, 1, 1, "ID [--queue Q]" },
+	{ "snapcheck", q_snapcheck, NEEDS_REDIS, 0, 0, "[--queue Q]" },
 	{ "check-lease", q_check_lease, NEEDS_DB, 2, 2, "ID TOKEN" },
 	{ "bench", q_bench, NEEDS_DB | NEEDS_REDIS, 1, 1,
 	  "N [--queue Q] [--batch N] [--rate N] [--no-db] [--wait DUR]" },
