@@ -28,6 +28,7 @@ struct completer {
 	bool stop;
 	int flushing;                 /* completer_flush() callers waiting: no linger */
 	bool db_down;                 /* the last write failed for the connection */
+	bool lingering;               /* the writer waits for a batch to fill */
 	unsigned long long written, batches, dropped;   /* dropped: logged at stop */
 	PGconn *db;                   /* the writer's own */
 };
@@ -125,13 +126,16 @@ static void *writer(void *arg)
 		if (c->n == 0 && c->stop)
 			break;
 		if (c->n < COMPLETER_LINGER_MIN && !c->stop && !c->flushing && !c->db_down) {
-			/* a few ms for the batch to fill; every completer_add()
-			 * signals, so the count is looked at as it grows */
+			/* a few ms for the batch to fill; completer_add() wakes
+			 * us only when it is full (a wake-up per snapshot cost
+			 * the producer a context switch per job) */
 			struct timespec ts;
 			deadline_ts(&ts, COMPLETER_LINGER_MS);
+			c->lingering = true;
 			while (c->n < COMPLETER_LINGER_MIN && !c->stop && !c->flushing &&
 			       pthread_cond_timedwait(&c->work, &c->mu, &ts) == 0)
 				;
+			c->lingering = false;
 		}
 		size_t k = c->n < COMPLETER_BATCH ? c->n : COMPLETER_BATCH;
 		memcpy(batch, c->buf, k * sizeof(*batch));
@@ -234,7 +238,8 @@ void completer_add(struct completer *c, const struct queue_job *job)
 		c->buf = xrealloc(c->buf, c->cap * sizeof(*c->buf));
 	}
 	snapshot_copy(&c->buf[c->n++], job);
-	pthread_cond_signal(&c->work);
+	if (!c->lingering || c->n >= COMPLETER_LINGER_MIN)
+		pthread_cond_signal(&c->work);
 	pthread_mutex_unlock(&c->mu);
 }
 

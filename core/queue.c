@@ -287,7 +287,10 @@ static const char body_enqueue[] =
 	"return {'ok', n(now)}\n";
 
 /* ARGV: 3 (unused), 4 token, 5 lease_ms, 6 worker. Ids whose hash is gone or
- * not queued (never expected: cancel removes ids it cancels) are dropped. */
+ * not queued (never expected: cancel removes ids it cancels) are dropped.
+ * The job's snapshot is read once and answered with the fields the dequeue
+ * set (positions in QUEUE_FIELDS: 4 state, 6 attempts, 8 version, 9 token,
+ * 17 started_ms, 19 deadline_ms, 22 worker; checked by DEQUEUE_POSITIONS). */
 static const char body_dequeue[] =
 	"if redis.call('EXISTS', K_PAUSED) == 1 then return {'paused'} end\n"
 	"local now = now_ms()\n"
@@ -295,20 +298,26 @@ static const char body_dequeue[] =
 	"  local id = redis.call('RPOP', K_READY)\n"
 	"  if not id then return {'empty'} end\n"
 	"  local jk = jobkey(id)\n"
-	"  local h = redis.call('HMGET', jk, 'state', 'attempts', 'version')\n"
-	"  if h[1] == 'queued' then\n"
+	"  local r = snap(jk)\n"
+	"  if r[4] == 'queued' then\n"
 	"    local deadline = now + tonumber(ARGV[5])\n"
-	"    local v = tonumber(h[3]) + 1\n"
-	"    redis.call('HSET', jk, 'state', 'running', 'attempts', n(tonumber(h[2]) + 1),\n"
-	"      'version', n(v), 'token', ARGV[4], 'started_ms', n(now), 'deadline_ms', n(deadline),\n"
-	"      'worker', ARGV[6])\n"
+	"    local att, v = tonumber(r[6]) + 1, tonumber(r[8]) + 1\n"
+	"    r[4], r[6], r[8], r[9] = 'running', n(att), n(v), ARGV[4]\n"
+	"    r[17], r[19], r[22] = n(now), n(deadline), ARGV[6]\n"
+	"    redis.call('HSET', jk, 'state', 'running', 'attempts', r[6], 'version', r[8],\n"
+	"      'token', ARGV[4], 'started_ms', r[17], 'deadline_ms', r[19], 'worker', ARGV[6])\n"
 	"    redis.call('ZADD', K_ACTIVE, deadline, id)\n"
 	"    if redis.call('LLEN', K_READY) > 0 then wake() end\n"
-	"    event(id, 'state', 'running', v, now, nil, tonumber(h[2]) + 1)\n"
-	"    return reply('ok', jk)\n"
+	"    event(id, 'state', 'running', v, now, nil, att)\n"
+	"    table.insert(r, 1, 'ok')\n"
+	"    return r\n"
 	"  end\n"
 	"end\n"
 	"return {'stale'}\n";
+#define DEQUEUE_POSITIONS (F_state == 3 && F_attempts == 5 && F_version == 7 && F_token == 8 && \
+			   F_started_ms == 16 && F_deadline_ms == 18 && F_worker == 21 && \
+			   F__COUNT == 22)
+_Static_assert(DEQUEUE_POSITIONS, "body_dequeue's field positions follow QUEUE_FIELDS");
 
 /* ARGV: 4 token, 5 lease_ms */
 static const char body_heartbeat[] =

@@ -360,7 +360,7 @@ static int snap_same(struct ctx *ctx, struct queue *q, const char *queue, const 
 }
 
 /* snapcheck: the snapshots the enqueue and ack scripts no longer send in
- * full (issue 15), rebuilt by the caller, against the job hash itself:
+ * full and the one the dequeue assembles (issue 15), against the job hash:
  * immediate and delayed enqueues with every spec field set, an ack with and
  * without a result, an ack after progress and after a cancel request, the
  * ack-and-fetch path. Prints "same" or the fields that differ. */
@@ -392,6 +392,8 @@ static int q_snapcheck(struct ctx *ctx, struct args *a)
 			continue;       /* scheduled: nothing to take */
 		if (queue_dequeue(&q, (const char *const[]){ queue }, 1, 60000, 0, "snapcheck", &job,
 				  &ctx->err) != QUEUE_OK)
+			goto out;
+		if (snap_same(ctx, &q, queue, "dequeue", &job, true, &diff) < 0)
 			goto out;
 		if (round == 3 && queue_progress(&q, &job, "{\"done\": 3}", &ctx->err) < 0)
 			goto out;

@@ -326,10 +326,11 @@ t_is "$(pg "SELECT count(*) FROM jobs WHERE id = 'r1'")" "1" "recent finished jo
 
 # ---- the snapshots the caller completes (issue 15) -------------------------------------
 # The enqueue and ack scripts answer only the clock, the version and a cancel
-# request; the caller rebuilds the rest. Field by field against the hash:
-# immediate and delayed enqueues with every spec field set, acks with and
-# without a result, after progress, after a cancel request, and ack-and-fetch.
-t_ok "snapshots rebuilt after enqueue and ack" acme_queue snapcheck --queue snaps
+# request, and the caller rebuilds the rest; the dequeue answers the snapshot
+# it read, with the fields it set. Field by field against the hash: immediate
+# and delayed enqueues with every spec field set, acks with and without a
+# result, after progress, after a cancel request, and ack-and-fetch.
+t_ok "snapshots rebuilt after enqueue, dequeue and ack" acme_queue snapcheck --queue snaps
 t_is "$OUT" "same" "every field equals the job hash's"
 t_is "$(tredis HGET "${ACME_REDIS_PREFIX}{snaps}:stats" succeeded)" "5" "five acks ran"
 
