@@ -161,7 +161,7 @@ wait_pid() {
 		_wp_n=$((_wp_n - 1))
 	done
 	if _t_ours "$1" && _t_alive "$1"; then
-		t_diag "pid $1 ($(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)) still ran after ${2:-60} s: killed"
+		t_diag "pid $1 ($(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline")) still ran after ${2:-60} s: killed"
 		for _wp_c in $(awk -v p="$1" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null); do
 			kill -KILL "$_wp_c" 2>/dev/null
 		done

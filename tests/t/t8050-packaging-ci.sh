@@ -32,7 +32,7 @@ cleanup_dbs() {
 kill_preview_worker() {
 	[ -s "$TEST_TMP/w.pid" ] || return 0
 	_wp=$(cat "$TEST_TMP/w.pid")
-	tr '\0' ' ' <"/proc/$_wp/cmdline" 2>/dev/null | grep -q "acmectl worker --queues default,import,webhooks" &&
+	tr '\0' ' ' 2>/dev/null <"/proc/$_wp/cmdline" | grep -q "acmectl worker --queues default,import,webhooks" &&
 		kill -KILL "$_wp" 2>/dev/null
 	return 0
 }
