@@ -307,7 +307,9 @@ static const char body_dequeue[] =
 	"    redis.call('HSET', jk, 'state', 'running', 'attempts', r[6], 'version', r[8],\n"
 	"      'token', ARGV[4], 'started_ms', r[17], 'deadline_ms', r[19], 'worker', ARGV[6])\n"
 	"    redis.call('ZADD', K_ACTIVE, deadline, id)\n"
-	"    if redis.call('LLEN', K_READY) > 0 then wake() end\n"
+	/* more work: a blocked worker may take it (with a backlog the wake
+	 * token is there already, so this is one LLEN) */
+	"    if redis.call('LLEN', K_WAKE) == 0 and redis.call('LLEN', K_READY) > 0 then wake() end\n"
 	"    event(id, 'state', 'running', v, now, nil, att)\n"
 	"    table.insert(r, 1, 'ok')\n"
 	"    return r\n"
@@ -684,21 +686,59 @@ char *queue_events_channel(const struct queue *q, const char *id)
 
 #define CALL_MAXARGS 28
 
-/* One EVALSHA with its arguments (all owned) and, after calls_run(), its reply. */
+/* One EVALSHA with its arguments and, after calls_run(), its reply. The
+ * arguments live in one buffer (a job's ack and dequeue used to cost some
+ * sixty small allocations; issue 15): off/len while building, argv pointing
+ * into buf once call_seal() ran (buf may move while it grows). */
 struct call {
 	enum script s;
 	int argc;
-	char *argv[CALL_MAXARGS];
+	size_t off[CALL_MAXARGS];
 	size_t len[CALL_MAXARGS];
+	const char *argv[CALL_MAXARGS];
+	char *buf;
+	size_t used, cap;
 	redisReply *reply;
 };
 
-static void call_addn(struct call *c, const char *v, size_t n)
+static void call_put(struct call *c, const char *v, size_t n)
+{
+	if (c->used + n > c->cap) {
+		size_t cap = c->cap ? c->cap : 512;
+		while (cap < c->used + n)
+			cap *= 2;
+		c->buf = xrealloc(c->buf, cap);
+		c->cap = cap;
+	}
+	memcpy(c->buf + c->used, v, n);
+	c->used += n;
+}
+
+static void call_arg_start(struct call *c)
 {
 	if (c->argc >= CALL_MAXARGS)
 		abort();        /* a programming error, caught by the tests */
-	c->argv[c->argc] = xstrndup(v, n);
-	c->len[c->argc++] = n;
+	c->off[c->argc] = c->used;
+}
+
+static void call_arg_end(struct call *c)
+{
+	c->len[c->argc] = c->used - c->off[c->argc];
+	call_put(c, "", 1);     /* NUL-terminated, for error messages */
+	c->argc++;
+}
+
+static void call_seal(struct call *c)
+{
+	for (int i = 0; i < c->argc; i++)
+		c->argv[i] = c->buf + c->off[i];
+}
+
+static void call_addn(struct call *c, const char *v, size_t n)
+{
+	call_arg_start(c);
+	call_put(c, v, n);
+	call_arg_end(c);
 }
 
 static void call_add(struct call *c, const char *v)
@@ -712,50 +752,56 @@ static void call_addll(struct call *c, long long v)
 	call_addn(c, buf, (size_t)snprintf(buf, sizeof(buf), "%lld", v));
 }
 
-static void call_addf(struct call *c, const char *key_base, const char *suffix)
+/* One argument "P{Q}:" suffix tail: a key of the queue, or its base. */
+static void call_addkey(struct call *c, const struct queue *q, const char *queue,
+			const char *suffix, const char *tail)
 {
-	char *k = xasprintf("%s%s", key_base, suffix);
-	call_add(c, k);
-	free(k);
+	call_arg_start(c);
+	call_put(c, q->prefix, strlen(q->prefix));
+	call_put(c, "{", 1);
+	call_put(c, queue, strlen(queue));
+	call_put(c, "}:", 2);
+	call_put(c, suffix, strlen(suffix));
+	call_put(c, tail, strlen(tail));
+	call_arg_end(c);
 }
 
-/* The key base of a queue: "P{Q}:". Caller frees. */
-static char *queue_base(const struct queue *q, const char *queue)
+/* EVALSHA of script s, or EVAL with its text. */
+static void call_init_as(struct call *c, const struct queue *q, enum script s, const char *queue,
+			 const char *id, bool eval)
 {
-	return xasprintf("%s{%s}:", q->prefix, queue);
+	static const char *const keys[] = { "ready", "sched", "active", "dead", "paused", "wake",
+					    "stats" };
+	memset(c, 0, sizeof(*c));
+	c->s = s;
+	if (eval) {
+		call_add(c, "EVAL");
+		call_addn(c, q->scripts->src[s], q->scripts->len[s]);
+	} else {
+		call_add(c, "EVALSHA");
+		call_add(c, q->scripts->sha[s]);
+	}
+	call_add(c, "8");
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		call_addkey(c, q, queue, keys[i], "");
+	call_addkey(c, q, queue, "job:", id ? id : "");
+	call_addkey(c, q, queue, "", "");
+	call_arg_start(c);
+	call_put(c, q->prefix, strlen(q->prefix));
+	call_put(c, "events:job:", 11);
+	call_arg_end(c);
+	call_add(c, id ? id : "");
 }
 
 static void call_init(struct call *c, const struct queue *q, enum script s, const char *queue,
 		      const char *id)
 {
-	char *base = queue_base(q, queue);
-	char *chan = xasprintf("%sevents:job:", q->prefix);
-	memset(c, 0, sizeof(*c));
-	c->s = s;
-	call_add(c, "EVALSHA");
-	call_add(c, q->scripts->sha[s]);
-	call_add(c, "8");
-	call_addf(c, base, "ready");
-	call_addf(c, base, "sched");
-	call_addf(c, base, "active");
-	call_addf(c, base, "dead");
-	call_addf(c, base, "paused");
-	call_addf(c, base, "wake");
-	call_addf(c, base, "stats");
-	char *jk = xasprintf("%sjob:%s", base, id ? id : "");
-	call_add(c, jk);
-	call_add(c, base);
-	call_add(c, chan);
-	call_add(c, id ? id : "");
-	free(jk);
-	free(base);
-	free(chan);
+	call_init_as(c, q, s, queue, id, false);
 }
 
 static void call_release(struct call *c)
 {
-	for (int i = 0; i < c->argc; i++)
-		free(c->argv[i]);
+	free(c->buf);
 	if (c->reply)
 		freeReplyObject(c->reply);
 	memset(c, 0, sizeof(*c));
@@ -805,10 +851,12 @@ static int calls_run(struct queue *q, struct call *calls, size_t n, struct acme_
 	bool need[S__COUNT] = { false };
 	bool any = false;
 
-	for (size_t i = 0; i < n; i++)
-		if (redisAppendCommandArgv(q->rc, calls[i].argc, (const char **)calls[i].argv,
+	for (size_t i = 0; i < n; i++) {
+		call_seal(&calls[i]);
+		if (redisAppendCommandArgv(q->rc, calls[i].argc, calls[i].argv,
 					   calls[i].len) != REDIS_OK)
 			return conn_error(q, err);
+	}
 	for (size_t i = 0; i < n; i++) {
 		void *r = NULL;
 		if (redisGetReply(q->rc, &r) != REDIS_OK || !r)
@@ -825,8 +873,8 @@ static int calls_run(struct queue *q, struct call *calls, size_t n, struct acme_
 			if (!is_noscript(calls[i].reply))
 				continue;
 			freeReplyObject(calls[i].reply);
-			calls[i].reply = redisCommandArgv(q->rc, calls[i].argc,
-							  (const char **)calls[i].argv, calls[i].len);
+			calls[i].reply = redisCommandArgv(q->rc, calls[i].argc, calls[i].argv,
+							  calls[i].len);
 			if (!calls[i].reply)
 				return conn_error(q, err);
 		}
@@ -1618,8 +1666,7 @@ int queue_get(struct queue *q, const char *queue, const char *id, struct queue_j
 
 	if (queue_check_name("queue", queue, err) < 0 || queue_check_id(id, err) < 0)
 		return -1;
-	char *base = queue_base(q, queue);
-	char *key = xasprintf("%sjob:%s", base, id);
+	char *key = xasprintf("%s{%s}:job:%s", q->prefix, queue, id);
 	argv[0] = "HMGET";
 	argv[1] = key;
 	for (int i = 0; i < F__COUNT; i++)
@@ -1641,7 +1688,6 @@ out:
 	if (r)
 		freeReplyObject(r);
 	free(key);
-	free(base);
 	return rc;
 }
 
@@ -1830,14 +1876,9 @@ int queue_stats_start(struct rdscall *rc, struct queue *q, const char *queue, lo
 	struct call c;
 	if (queue_check_name("queue", queue, err) < 0)
 		return -1;
-	call_init(&c, q, S_STATS, queue, NULL);
-	free(c.argv[0]);
-	free(c.argv[1]);
-	c.argv[0] = xstrdup("EVAL");
-	c.len[0] = 4;
-	c.argv[1] = xstrndup(q->scripts->src[S_STATS], q->scripts->len[S_STATS]);
-	c.len[1] = q->scripts->len[S_STATS];
-	int r = rdscall_start(rc, q->rc, c.argc, (const char **)c.argv, c.len, deadline_ms, err);
+	call_init_as(&c, q, S_STATS, queue, NULL, true);
+	call_seal(&c);
+	int r = rdscall_start(rc, q->rc, c.argc, c.argv, c.len, deadline_ms, err);
 	call_release(&c);
 	return r;
 }
