@@ -33,11 +33,16 @@
 # mirror) and fails otherwise; the worker must exit 0 after SIGTERM; no
 # latency may be negative. Any of these stops the bench with an error.
 #
-#   sh tests/bench/queue.sh            BENCH_JOBS=5000 sh tests/bench/queue.sh
+# BENCH_REPEAT=N runs the four end-to-end configurations N times, in turn
+# (so a burst of load on a shared machine hits all of them alike), and adds
+# the median and range of each.
+#
+#   sh tests/bench/queue.sh            BENCH_JOBS=5000 BENCH_REPEAT=5 sh tests/bench/queue.sh
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 ACMECTL=${ACMECTL:-$top/acmectl}
 N=${BENCH_JOBS:-20000}
+REPEAT=${BENCH_REPEAT:-1}
 dir=$(mktemp -d /tmp/acme-qbench.XXXXXX)
 chmod 755 "$dir"
 wpid=
@@ -120,7 +125,7 @@ measure() {
 		exit 1
 	fi
 	stop_worker "$run"
-	python3 - "$dir/bench-$run.json" "$1" "$2" "${3:-}" <<'EOPY'
+	python3 - "$dir/bench-$run.json" "$1" "$2" "${3:-}" "$dir/rates" <<'EOPY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 label = "%s child%s, %s%s" % (sys.argv[2], "" if sys.argv[2] == "1" else "ren", sys.argv[3],
@@ -137,6 +142,8 @@ if bad:
     sys.exit("queue.sh: %s: %s" % (label, "; ".join(bad)))
 print("%-48s %8.0f jobs/s  %6.2f s  latency p50 %6d ms  p99 %6d ms  (enqueue %6.0f/s)" % (
       label, d["jobs_per_s"], d["end_to_end_s"], l["p50"], l["p99"], d["enqueue_per_s"]))
+with open(sys.argv[5], "a") as f:
+    f.write("%s\t%.0f\n" % (label, d["jobs_per_s"]))
 EOPY
 }
 
@@ -222,10 +229,28 @@ EOPY
 }
 
 echo "end to end (enqueue burst, backlog included in the latency):"
-measure 1 mirror
-measure 2 mirror
-measure 1 no-mirror
-measure 2 no-mirror
+: >"$dir/rates"
+rep=0
+while [ $rep -lt "$REPEAT" ]; do
+	measure 1 mirror
+	measure 2 mirror
+	measure 1 no-mirror
+	measure 2 no-mirror
+	rep=$((rep + 1))
+done
+if [ "$REPEAT" -gt 1 ]; then
+	python3 - "$dir/rates" <<'EOPY'
+import sys
+runs = {}
+for line in open(sys.argv[1]):
+    label, rate = line.rstrip("\n").split("\t")
+    runs.setdefault(label, []).append(float(rate))
+for label, r in runs.items():
+    r.sort()
+    print("median of %d: %-35s %8.0f jobs/s  (%.0f..%.0f)" % (len(r), label, r[len(r) // 2], r[0], r[-1]))
+EOPY
+fi
+: >"$dir/rates"
 echo
 echo "paced below capacity, 2000 jobs (latency of a job that waits behind no backlog):"
 COUNT=2000 measure 2 mirror "--rate 200 --batch 10"
