@@ -28,7 +28,10 @@ struct completer {
 	bool stop;
 	int flushing;                 /* completer_flush() callers waiting: no linger */
 	bool db_down;                 /* the last write failed for the connection */
-	bool lingering;               /* the writer waits for a batch to fill */
+	bool napping;                 /* the writer waits on a timer (a linger for
+				       * the batch to fill, or a backoff while
+				       * PostgreSQL is away): an add does not
+				       * wake it until the batch is full */
 	unsigned long long written, batches, dropped;   /* dropped: logged at stop */
 	PGconn *db;                   /* the writer's own */
 };
@@ -104,9 +107,11 @@ static int write_batch(struct completer *c, struct queue_job *jobs, size_t n)
 	return 0;
 }
 
+/* The condition variables wait on CLOCK_MONOTONIC (completer_start): a
+ * wall clock stepped back would stretch a linger. */
 static void deadline_ts(struct timespec *ts, long long wait_ms)
 {
-	clock_gettime(CLOCK_REALTIME, ts);
+	clock_gettime(CLOCK_MONOTONIC, ts);
 	ts->tv_sec += wait_ms / 1000;
 	ts->tv_nsec += (wait_ms % 1000) * 1000000L;
 	ts->tv_sec += ts->tv_nsec / 1000000000L;
@@ -131,11 +136,11 @@ static void *writer(void *arg)
 			 * the producer a context switch per job) */
 			struct timespec ts;
 			deadline_ts(&ts, COMPLETER_LINGER_MS);
-			c->lingering = true;
+			c->napping = true;
 			while (c->n < COMPLETER_LINGER_MIN && !c->stop && !c->flushing &&
 			       pthread_cond_timedwait(&c->work, &c->mu, &ts) == 0)
 				;
-			c->lingering = false;
+			c->napping = false;
 		}
 		size_t k = c->n < COMPLETER_BATCH ? c->n : COMPLETER_BATCH;
 		memcpy(batch, c->buf, k * sizeof(*batch));
@@ -167,12 +172,15 @@ static void *writer(void *arg)
 			pthread_cond_broadcast(&c->done);
 			if (c->stop)
 				break;
+			/* the whole backoff: only a stop cuts it short (an add
+			 * used to, so a worker retried the connection once per
+			 * job while PostgreSQL was away) */
 			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += (long)backoff * 1000000L;
-			ts.tv_sec += ts.tv_nsec / 1000000000L;
-			ts.tv_nsec %= 1000000000L;
-			pthread_cond_timedwait(&c->work, &c->mu, &ts);
+			deadline_ts(&ts, backoff);
+			c->napping = true;
+			while (!c->stop && pthread_cond_timedwait(&c->work, &c->mu, &ts) == 0)
+				;
+			c->napping = false;
 			backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
 			continue;
 		}
@@ -198,8 +206,12 @@ struct completer *completer_start(const struct config *cfg, struct acme_err *err
 	struct completer *c = xcalloc(1, sizeof(*c));
 	c->cfg = cfg;
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->work, NULL);
-	pthread_cond_init(&c->done, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->work, &ca);
+	pthread_cond_init(&c->done, &ca);
+	pthread_condattr_destroy(&ca);
 	/* signals stay with the thread that handles them */
 	sigset_t all, old;
 	sigfillset(&all);
@@ -238,7 +250,7 @@ void completer_add(struct completer *c, const struct queue_job *job)
 		c->buf = xrealloc(c->buf, c->cap * sizeof(*c->buf));
 	}
 	snapshot_copy(&c->buf[c->n++], job);
-	if (!c->lingering || c->n >= COMPLETER_LINGER_MIN)
+	if (!c->napping || c->n >= COMPLETER_LINGER_MIN)
 		pthread_cond_signal(&c->work);
 	pthread_mutex_unlock(&c->mu);
 }

@@ -343,57 +343,66 @@ static void snap_diff(const char *step, const struct queue_job *a, const struct 
 
 /* Compare what the caller's copy says after a step with Redis's hash. */
 static int snap_same(struct ctx *ctx, struct queue *q, const char *queue, const char *step,
-		     const struct queue_job *mine, bool held, struct strbuf *out)
+		     const struct queue_job *mine, struct strbuf *out)
 {
 	struct queue_job real = { 0 };
 	if (queue_get(q, queue, mine->id, &real, &ctx->err) != QUEUE_OK) {
 		queue_job_release(&real);
 		return acme_err_set(&ctx->err, ACME_E_FAILURE, "%s: job %s not found", step, mine->id);
 	}
-	if (held) {     /* queue_get() does not return the lease token */
-		free(real.token);
-		real.token = mine->token ? xstrdup(mine->token) : NULL;
-	}
 	snap_diff(step, mine, &real, out);
 	queue_job_release(&real);
 	return 0;
 }
 
+static int snap_take(struct ctx *ctx, struct queue *q, const char *queue, struct queue_job *job)
+{
+	if (queue_dequeue(q, (const char *const[]){ queue }, 1, 60000, 0, "snapcheck", job,
+			  &ctx->err) != QUEUE_OK)
+		return acme_err_set(&ctx->err, ACME_E_FAILURE, "snapcheck: no job to take");
+	return 0;
+}
+
 /* snapcheck: the snapshots the enqueue and ack scripts no longer send in
- * full and the one the dequeue assembles (issue 15), against the job hash:
- * immediate and delayed enqueues with every spec field set, an ack with and
- * without a result, an ack after progress and after a cancel request, the
- * ack-and-fetch path. Prints "same" or the fields that differ. */
+ * full and the one the dequeue assembles (issue 15), against the job hash,
+ * every field: immediate and delayed enqueues with every spec field set, a
+ * generated id, enqueue_many (the reconciler's path) and an id that exists;
+ * acks with and without a result, after progress, a heartbeat, a cancel
+ * request, a raised version, and a retried attempt (an old error and a
+ * schedule in the hash); and ack-and-fetch with the job it fetched. Prints
+ * "same" or the fields that differ. */
 static int q_snapcheck(struct ctx *ctx, struct args *a)
 {
 	struct queue q;
 	struct strbuf diff = STRBUF_INIT;
-	struct queue_job job = { 0 }, other = { 0 };
+	struct queue_job job = { 0 }, other = { 0 }, many[2] = { { 0 } };
 	const char *queue = one_queue(a);
 	char id[64];
 	int rc = -1;
 
 	if (open_queue(ctx, &q) < 0)
 		return -1;
-	for (int round = 0; round < 6; round++) {
+	for (int round = 0; round < 8; round++) {
 		snprintf(id, sizeof(id), "snap-%d-%lld", round, (long long)getpid());
 		struct queue_spec spec = {
 			.id = round == 5 ? NULL : id, .type = "noop", .queue = queue,
 			.payload = round % 2 ? "{\"n\": 1}" : NULL, .max_attempts = 2 + round,
-			.delay_ms = round == 1 ? 600000 : 0, .backoff_ms = 100 * round,
+			.delay_ms = round == 1 ? 600000 : 0, .backoff_ms = round == 7 ? 0 : 100 * round,
 			.backoff_max_ms = 1000 * round, .version = round == 2 ? 7 : 0,
 			.attempts = round == 3 ? 1 : 0,
 		};
 		if (queue_enqueue(&q, &spec, &job, &ctx->err) != QUEUE_OK)
 			goto out;
-		if (snap_same(ctx, &q, queue, "enqueue", &job, false, &diff) < 0)
+		if (snap_same(ctx, &q, queue, "enqueue", &job, &diff) < 0)
 			goto out;
-		if (round == 1)
-			continue;       /* scheduled: nothing to take */
-		if (queue_dequeue(&q, (const char *const[]){ queue }, 1, 60000, 0, "snapcheck", &job,
-				  &ctx->err) != QUEUE_OK)
-			goto out;
-		if (snap_same(ctx, &q, queue, "dequeue", &job, true, &diff) < 0)
+		if (round == 1) {       /* scheduled: nothing to take; enqueue it again */
+			if (queue_enqueue(&q, &spec, &other, &ctx->err) != QUEUE_EXISTS ||
+			    snap_same(ctx, &q, queue, "exists", &other, &diff) < 0)
+				goto out;
+			continue;
+		}
+		if (snap_take(ctx, &q, queue, &job) < 0 ||
+		    snap_same(ctx, &q, queue, "dequeue", &job, &diff) < 0)
 			goto out;
 		if (round == 3 && queue_progress(&q, &job, "{\"done\": 3}", &ctx->err) < 0)
 			goto out;
@@ -407,21 +416,67 @@ static int q_snapcheck(struct ctx *ctx, struct args *a)
 			queue_set_fetch(&q, &(struct queue_fetch){ .queue = queue, .lease_ms = 60000,
 								  .worker = "snapcheck" });
 		}
+		if (round == 6 && (queue_heartbeat(&q, &job, 90000, &ctx->err) < 0 ||
+				   queue_raise_version(&q, &job, job.version + 10, &ctx->err) < 0))
+			goto out;
+		if (round == 7) {       /* a failed attempt, retried at once */
+			struct queue_job *due = NULL;
+			size_t ndue = 0;
+			if (queue_fail(&q, &job, "first try", false, &ctx->err) != QUEUE_OK ||
+			    queue_promote(&q, queue, 10, &due, &ndue, &ctx->err) < 0)
+				goto out;
+			queue_jobs_free(due, ndue);
+			if (snap_take(ctx, &q, queue, &job) < 0 ||
+			    snap_same(ctx, &q, queue, "retry", &job, &diff) < 0)
+				goto out;
+		}
 		if (queue_ack(&q, &job, round % 2 ? NULL : "{\"ok\": true}", &ctx->err) != QUEUE_OK)
 			goto out;
-		if (snap_same(ctx, &q, queue, "ack", &job, false, &diff) < 0)
+		if (snap_same(ctx, &q, queue, "ack", &job, &diff) < 0)
 			goto out;
-		if (round == 5 && (!q.fetched || queue_return_fetched(&q, &ctx->err) < 0)) {
-			acme_err_set(&ctx->err, ACME_E_FAILURE, "ack-and-fetch took no job");
-			goto out;
+		if (round == 5) {
+			if (!q.fetched) {
+				acme_err_set(&ctx->err, ACME_E_FAILURE, "ack-and-fetch took no job");
+				goto out;
+			}
+			/* the fetched job, then run to its end like any */
+			struct queue_job *f = q.fetched;
+			q.fetched = NULL;
+			queue_set_fetch(&q, NULL);
+			int r = snap_same(ctx, &q, queue, "fetch", f, &diff);
+			if (r == 0 && queue_ack(&q, f, NULL, &ctx->err) != QUEUE_OK)
+				r = -1;
+			if (r == 0)
+				r = snap_same(ctx, &q, queue, "ack", f, &diff);
+			queue_job_release(f);
+			free(f);
+			if (r < 0)
+				goto out;
 		}
 	}
+	/* enqueue_many: one generated id, one given */
+	char ids[2][QUEUE_ULID_LEN + 1];
+	int rcs[2];
+	snprintf(id, sizeof(id), "snap-many-%lld", (long long)getpid());
+	struct queue_spec specs[2] = {
+		{ .type = "noop", .queue = queue, .max_attempts = 4, .backoff_ms = 5,
+		  .backoff_max_ms = 50 },
+		{ .id = id, .type = "noop", .queue = queue, .payload = "{\"m\": 2}", .max_attempts = 1,
+		  .delay_ms = 600000, .version = 3, .attempts = 2 },
+	};
+	if (queue_enqueue_many(&q, specs, 2, rcs, ids, many, &ctx->err) < 0)
+		goto out;
+	for (int i = 0; i < 2; i++)
+		if (snap_same(ctx, &q, queue, "enqueue_many", &many[i], &diff) < 0)
+			goto out;
 	printf("%s\n", diff.len ? diff.buf + 1 : "same");
 	rc = 0;
 out:
 	strbuf_release(&diff);
 	queue_job_release(&job);
 	queue_job_release(&other);
+	queue_job_release(&many[0]);
+	queue_job_release(&many[1]);
 	queue_release(&q);
 	return rc;
 }

@@ -328,10 +328,13 @@ t_is "$(pg "SELECT count(*) FROM jobs WHERE id = 'r1'")" "1" "recent finished jo
 # The enqueue and ack scripts answer only the clock, the version and a cancel
 # request, and the caller rebuilds the rest; the dequeue answers the snapshot
 # it read, with the fields it set. Field by field against the hash: immediate
-# and delayed enqueues with every spec field set, acks with and without a
-# result, after progress, after a cancel request, and ack-and-fetch.
+# and delayed enqueues with every spec field set, a generated id,
+# enqueue_many, an id that exists; acks with and without a result, after
+# progress, a heartbeat, a cancel request, a raised version and a retried
+# attempt; ack-and-fetch and the job it fetched.
 t_ok "snapshots rebuilt after enqueue, dequeue and ack" acme_queue snapcheck --queue snaps
 t_is "$OUT" "same" "every field equals the job hash's"
-t_is "$(tredis HGET "${ACME_REDIS_PREFIX}{snaps}:stats" succeeded)" "5" "five acks ran"
+t_is "$(tredis HGET "${ACME_REDIS_PREFIX}{snaps}:stats" succeeded)" "8" "eight acks ran"
+t_is "$(tredis HGET "${ACME_REDIS_PREFIX}{snaps}:stats" retried)" "1" "one attempt was retried"
 
 t_done

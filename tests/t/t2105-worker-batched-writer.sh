@@ -8,7 +8,8 @@
 # only its end, and its effect is committed once; the writer accounts for
 # every state it took (written, never silently dropped) and says how many
 # statements it used; a burst run leaves nothing unwritten (the writer is
-# flushed before a child exits). PostgreSQL going away under the writer is
+# flushed before a child exits), and a running worker's rows follow without a
+# flush. PostgreSQL going away under the writer is
 # in t2130, a child killed before its writer wrote in t7000.
 . "$(dirname "$0")/../lib/test-lib.sh"
 need_servers
@@ -42,4 +43,18 @@ t_is "$(tpsql -c "SELECT count(*) FROM jobs WHERE payload->>'commit' = 't2105' A
 	"and its row says succeeded"
 t_is "$(states "$TEST_TMP/b2.err" | sum 1)" 30 \
 	"the writer took only their ends (the start is written before the handler runs)"
+
+# ---- a running worker's writer writes without being flushed ----
+# (it lingers up to 10 ms for a batch, and adds do not wake it meanwhile: a
+# wake-up lost there would leave the rows until the worker stops)
+start_worker live -Q default=1
+t_ok "3 jobs for a running worker" acmectl jobs enqueue noop --payload '{"sleep_ms": 1}' --count 3
+live_rows() { tpsql -c "SELECT count(*) FROM jobs WHERE payload->>'sleep_ms' = '1' AND state = 'succeeded'"; }
+t_ok "their rows say succeeded while the worker runs" wait_for 60 '[ "$(live_rows)" = 3 ]'
+t_ok "the worker is still running" kill -0 "$(worker_pid live)"
+# the writer, not the reconciler (which repairs only rows untouched for 10 s)
+t_is "$(tpsql -c "SELECT count(*) FROM jobs WHERE payload->>'sleep_ms' = '1'
+	AND updated_at < finished_at + interval '5 seconds'")" 3 "written by the writer as they finished"
+stop_worker live
+t_is "$W_STATUS" 0 "it stops cleanly"
 t_done
