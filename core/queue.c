@@ -233,9 +233,12 @@ static const char prelude[] =
 	"  return r\n"
 	"end\n"
 	/* the wake list holds at most one token: a busy queue already has it,
-	 * so the common case costs one LLEN (issue 15) */
-	"local function wake()\n"
-	"  if redis.call('LLEN', K_WAKE) == 0 and redis.call('EXISTS', K_PAUSED) == 0 then\n"
+	 * so the common case costs one LLEN (issue 15); with only_if_ready, a
+	 * token only while jobs wait */
+	"local function wake(only_if_ready)\n"
+	"  if redis.call('LLEN', K_WAKE) == 0 and\n"
+	"     (not only_if_ready or redis.call('LLEN', K_READY) > 0) and\n"
+	"     redis.call('EXISTS', K_PAUSED) == 0 then\n"
 	"    redis.call('LPUSH', K_WAKE, '1')\n"
 	"  end\n"
 	"end\n"
@@ -307,9 +310,8 @@ static const char body_dequeue[] =
 	"    redis.call('HSET', jk, 'state', 'running', 'attempts', r[6], 'version', r[8],\n"
 	"      'token', ARGV[4], 'started_ms', r[17], 'deadline_ms', r[19], 'worker', ARGV[6])\n"
 	"    redis.call('ZADD', K_ACTIVE, deadline, id)\n"
-	/* more work: a blocked worker may take it (with a backlog the wake
-	 * token is there already, so this is one LLEN) */
-	"    if redis.call('LLEN', K_WAKE) == 0 and redis.call('LLEN', K_READY) > 0 then wake() end\n"
+	/* more work: a blocked worker may take it */
+	"    wake(true)\n"
 	"    event(id, 'state', 'running', v, now, nil, att)\n"
 	"    table.insert(r, 1, 'ok')\n"
 	"    return r\n"
@@ -504,7 +506,7 @@ static const char body_pause[] =
 
 static const char body_resume[] =
 	"local was = redis.call('DEL', K_PAUSED)\n"
-	"if redis.call('LLEN', K_READY) > 0 then wake() end\n"
+	"wake(true)\n"
 	"return {'ok', was}\n";
 
 /* ARGV: 4 limit, 5 keep_ms. Answers {removed, {snapshot...}}: ids whose job
@@ -1272,21 +1274,26 @@ static void held_call(struct call *c, const struct queue *q, enum script s,
 	call_add(c, job->token ? job->token : "");
 }
 
-/* Run a call on a held job: QUEUE_LOST leaves job alone; otherwise the
- * snapshot replaces it and ok_rc (or alt_rc when the status is alt) is returned. */
+/* Run a call on a held job: -1, QUEUE_LOST, or QUEUE_OK (alt_rc when the
+ * status is alt) with the reply left in c for the caller to apply. */
+static int held_exec(struct queue *q, struct call *c, const char *alt, int alt_rc,
+		     struct acme_err *err)
+{
+	if (call_run(q, c, err) < 0)
+		return -1;
+	if (status_is(c->reply, "lost"))
+		return QUEUE_LOST;
+	return alt && status_is(c->reply, alt) ? alt_rc : QUEUE_OK;
+}
+
+/* held_exec(), then the snapshot the script answered replaces job (not on
+ * QUEUE_LOST); c is released. */
 static int held_run(struct queue *q, struct call *c, struct queue_job *job, const char *alt,
 		    int alt_rc, struct acme_err *err)
 {
-	int rc = -1;
-	if (call_run(q, c, err) < 0)
-		goto out;
-	if (status_is(c->reply, "lost")) {
-		rc = QUEUE_LOST;
-		goto out;
-	}
-	rc = alt && status_is(c->reply, alt) ? alt_rc : QUEUE_OK;
-	take_snapshot(c->reply, job);
-out:
+	int rc = held_exec(q, c, alt, alt_rc, err);
+	if (rc >= 0 && rc != QUEUE_LOST)
+		take_snapshot(c->reply, job);
 	call_release(c);
 	return rc;
 }
@@ -1411,16 +1418,9 @@ int queue_ack(struct queue *q, struct queue_job *job, const char *result_json, s
 	call_addll(&c, q->keep_ms);
 	if (q->fetch && !q->fetched)
 		return ack_and_fetch(q, &c, job, result_json, err);
-	int rc = -1;
-	if (call_run(q, &c, err) < 0)
-		goto out;
-	if (status_is(c.reply, "lost")) {
-		rc = QUEUE_LOST;
-		goto out;
-	}
-	acked_snapshot(c.reply, result_json, job);
-	rc = QUEUE_OK;
-out:
+	int rc = held_exec(q, &c, NULL, 0, err);
+	if (rc == QUEUE_OK)
+		acked_snapshot(c.reply, result_json, job);
 	call_release(&c);
 	return rc;
 }

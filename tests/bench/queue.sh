@@ -33,7 +33,8 @@
 # mirror) and fails otherwise; the worker must exit 0 after SIGTERM; no
 # latency may be negative. Any of these stops the bench with an error.
 #
-# BENCH_REPEAT=N runs the four end-to-end configurations N times, in turn
+# BENCH_REPEAT=N (1 or more; anything else exits 64) runs the four
+# end-to-end configurations N times, in turn
 # (so a burst of load on a shared machine hits all of them alike), and adds
 # the median and range of each.
 #
@@ -43,6 +44,9 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 ACMECTL=${ACMECTL:-$top/acmectl}
 N=${BENCH_JOBS:-20000}
 REPEAT=${BENCH_REPEAT:-1}
+case $REPEAT in
+''|*[!0-9]*|0*) echo "queue.sh: BENCH_REPEAT=$REPEAT: expected a whole number of rounds, 1 or more" >&2; exit 64 ;;
+esac
 dir=$(mktemp -d /tmp/acme-qbench.XXXXXX)
 chmod 755 "$dir"
 wpid=

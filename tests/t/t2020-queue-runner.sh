@@ -2,7 +2,7 @@
 # The job runner and the noop type (through `acme_queue run`), blocking
 # dequeue and its wake-ups, cancelling a job while it runs, heartbeats that
 # outlast the lease, and what job_start() does with a row that finished, moved
-# on, or does not exist.
+# on, or does not exist; and the queue bench refusing a bad BENCH_REPEAT.
 . "$(dirname "$0")/../lib/test-lib.sh"
 need_servers
 
@@ -241,5 +241,12 @@ acmectl jobs enqueue noop --id norow >/dev/null
 pg "DELETE FROM jobs WHERE id = 'norow'"
 t_ok "dequeue a job without a row" acme_queue dequeue --lease 30s
 t_is "$(jget "$OUT" start)" "no_row" "job_start says there is no row"
+
+# ---- the queue bench's rounds (BENCH_REPEAT) are checked before anything runs ----
+for bad in abc 0 -2; do
+	t_exit 64 "the queue bench refuses BENCH_REPEAT=$bad" env BENCH_REPEAT="$bad" \
+		sh "$TEST_TOP/tests/bench/queue.sh"
+	t_like "$ERR" "BENCH_REPEAT=$bad: expected a whole number of rounds" "and says why ($bad)"
+done
 
 t_done
