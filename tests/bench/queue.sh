@@ -251,7 +251,8 @@ for line in open(sys.argv[1]):
     runs.setdefault(label, []).append(float(rate))
 for label, r in runs.items():
     r.sort()
-    print("median of %d: %-35s %8.0f jobs/s  (%.0f..%.0f)" % (len(r), label, r[len(r) // 2], r[0], r[-1]))
+    med = (r[(len(r) - 1) // 2] + r[len(r) // 2]) / 2
+    print("median of %d: %-35s %8.0f jobs/s  (%.0f..%.0f)" % (len(r), label, med, r[0], r[-1]))
 EOPY
 fi
 : >"$dir/rates"
