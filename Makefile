@@ -16,7 +16,7 @@ ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/vendor-completions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 
 CC      ?= cc
-PKGS    := libpq hiredis jansson libcurl libcrypto inih ncursesw libsystemd
+PKGS    := libpq hiredis jansson libcurl libssl libcrypto inih ncursesw libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv
 

@@ -470,6 +470,19 @@ static int invalid(const struct config *cfg, int k, struct acme_err *err, const 
 	return -1;
 }
 
+int config_bool(const char *v)
+{
+	if (!v)
+		return -1;
+	if (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
+	    !strcasecmp(v, "on"))
+		return 1;
+	if (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") ||
+	    !strcasecmp(v, "off"))
+		return 0;
+	return -1;
+}
+
 int config_validate(const struct config *cfg, struct acme_err *err)
 {
 	const char *env = cfg->v[CFG_ENV].value;
@@ -509,7 +522,21 @@ int config_validate(const struct config *cfg, struct acme_err *err)
 	struct redis_url ru;
 	if (redis_url_parse(rurl, &ru, err) < 0)
 		return acme_err_prefix(err, "redis_url (from %s)", cfg->v[CFG_REDIS_URL].origin);
+	bool tls = ru.tls, url_insecure = ru.tls_insecure == 1;
 	redis_url_release(&ru);
+	const char *ins = cfg->v[CFG_REDIS_TLS_INSECURE].value;
+	if (ins && config_bool(ins) < 0)
+		return invalid(cfg, CFG_REDIS_TLS_INSECURE, err, "expected 1 or 0 (true or false)");
+	static const enum config_key tls_keys[] = { CFG_REDIS_TLS_CA, CFG_REDIS_TLS_CERT,
+		CFG_REDIS_TLS_KEY, CFG_REDIS_TLS_SERVER_NAME, CFG_REDIS_TLS_INSECURE };
+	for (size_t i = 0; i < sizeof(tls_keys) / sizeof(tls_keys[0]); i++)
+		if (cfg->v[tls_keys[i]].value && !tls)
+			return invalid(cfg, tls_keys[i], err, "applies to TLS connections only, "
+				       "and REDIS_URL is not rediss://");
+	if (!strcmp(env, ENV_PRODUCTION) && tls && (url_insecure || (ins && config_bool(ins) == 1)))
+		return acme_err_set(err, ACME_E_CONFIG, "redis TLS: tls_insecure turns off "
+				    "certificate verification and is refused in production; give "
+				    "the CA file instead (redis_tls_ca, or tls_ca= in REDIS_URL)");
 
 	const char *prefix = cfg->v[CFG_REDIS_PREFIX].value;
 	if (!prefix[0] || strlen(prefix) > 64 || strpbrk(prefix, " \t\r\n{}"))

@@ -26,6 +26,11 @@
 	X(DATABASE_URL,    "database_url",    "DATABASE_URL",         NULL, CFG_SECRET | CFG_HAS_FILE) \
 	X(REDIS_URL,       "redis_url",       "REDIS_URL",            NULL, CFG_SECRET | CFG_HAS_FILE) \
 	X(REDIS_PREFIX,    "redis_prefix",    "ACME_REDIS_PREFIX",    NULL, 0)           \
+	X(REDIS_TLS_CA,    "redis_tls_ca",    "ACME_REDIS_TLS_CA",    NULL, 0)           \
+	X(REDIS_TLS_CERT,  "redis_tls_cert",  "ACME_REDIS_TLS_CERT",  NULL, 0)           \
+	X(REDIS_TLS_KEY,   "redis_tls_key",   "ACME_REDIS_TLS_KEY",   NULL, 0)           \
+	X(REDIS_TLS_SERVER_NAME, "redis_tls_server_name", "ACME_REDIS_TLS_SERVER_NAME", NULL, 0) \
+	X(REDIS_TLS_INSECURE, "redis_tls_insecure", "ACME_REDIS_TLS_INSECURE", NULL, 0)  \
 	X(LOG_LEVEL,       "log_level",       "ACME_LOG_LEVEL",       "info", 0)         \
 	X(LOG_FORMAT,      "log_format",      "ACME_LOG_FORMAT",      "text", 0)         \
 	X(CONNECT_TIMEOUT, "connect_timeout", "ACME_CONNECT_TIMEOUT", "5", 0)            \
@@ -93,6 +98,8 @@ char *config_display_value(const struct config *cfg, enum config_key k);
 bool config_is_production(const struct config *cfg);
 bool config_uses_devstack(const struct config *cfg);
 int config_connect_timeout(const struct config *cfg);  /* seconds */
+/* 1 for 1/true/yes/on, 0 for 0/false/no/off (any case), -1 otherwise. */
+int config_bool(const char *v);
 
 /* The configuration this process loaded last (cmd/main.c's, inherited by
  * the worker's children), for code far from the command line that needs

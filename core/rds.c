@@ -3,8 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "core/rds.h"
+#include "core/tlsconn.h"
 #include "core/url.h"
 #include "core/xalloc.h"
 
@@ -78,8 +80,25 @@ redisContext *rds_connect_url(const char *url, int connect_timeout_s, int timeou
 				  timeout_ms, err);
 }
 
-redisContext *rds_connect_url_ms(const char *url, long connect_ms, int timeout_ms,
-				 struct acme_err *err)
+/* The TLS options of a rediss:// URL: its query string first, then the
+ * redis_tls_* settings of cfg (NULL: none). */
+static void tls_options(const struct redis_url *u, const struct config *cfg, struct tls_opts *o)
+{
+#define PICK(field, key) (u->field ? u->field : cfg ? config_get(cfg, key) : NULL)
+	o->ca_file = PICK(tls_ca, CFG_REDIS_TLS_CA);
+	o->cert_file = PICK(tls_cert, CFG_REDIS_TLS_CERT);
+	o->key_file = PICK(tls_key, CFG_REDIS_TLS_KEY);
+	o->server_name = PICK(tls_server_name, CFG_REDIS_TLS_SERVER_NAME);
+#undef PICK
+	if (u->tls_insecure >= 0)
+		o->insecure = u->tls_insecure == 1;
+	else
+		o->insecure = cfg && config_get(cfg, CFG_REDIS_TLS_INSECURE) &&
+			      config_bool(config_get(cfg, CFG_REDIS_TLS_INSECURE)) == 1;
+}
+
+static redisContext *connect_cfg(const struct config *cfg, const char *url, long connect_ms,
+				 int timeout_ms, struct acme_err *err)
 {
 	struct redis_url u;
 	redisContext *c = NULL;
@@ -100,8 +119,29 @@ redisContext *rds_connect_url_ms(const char *url, long connect_ms, int timeout_m
 	}
 	/* hiredis 0.14 (Debian 12): connect with a timeout, then set the
 	 * timeout for every command */
-	c = u.socket ? redisConnectUnixWithTimeout(u.socket, ct)
-		     : redisConnectWithTimeout(u.host, u.port, ct);
+	if (u.tls) {
+		struct tls_opts o = { 0 };
+		tls_options(&u, cfg, &o);
+		if (o.insecure && cfg && config_is_production(cfg)) {
+			acme_err_set(err, ACME_E_CONFIG, "redis at %s: tls_insecure turns off "
+				     "certificate verification and is refused in production; give "
+				     "the CA file instead (tls_ca)", where);
+			goto fail;
+		}
+		int fd = tlsconn_open(u.host, u.port, &o, connect_ms, err);
+		if (fd < 0) {
+			acme_err_prefix(err, "redis at %s", where);
+			goto fail;
+		}
+		if (!(c = redisConnectFd(fd))) {
+			close(fd);
+			fail_ctx(c, where, err);
+			goto fail;
+		}
+	} else {
+		c = u.socket ? redisConnectUnixWithTimeout(u.socket, ct)
+			     : redisConnectWithTimeout(u.host, u.port, ct);
+	}
 	if (!c || c->err) {
 		fail_ctx(c, where, err);
 		goto fail;
@@ -110,15 +150,38 @@ redisContext *rds_connect_url_ms(const char *url, long connect_ms, int timeout_m
 		fail_ctx(c, where, err);
 		goto fail;
 	}
-	if (!u.socket)
+	if (!u.socket && !u.tls)
 		redisEnableKeepAlive(c);
 	if (u.password) {
 		r = u.user ? cmd2(c, err, "AUTH", u.user, u.password) : cmd2(c, err, "AUTH", u.password, NULL);
+		if (!r && u.tls && c->err) {
+			/* TLS 1.3: a server that wants a client certificate says so
+			 * by closing, after the handshake, at the first command */
+			acme_err_set(err, ACME_E_UNAVAILABLE, "redis at %s: the server closed the TLS "
+				     "connection at the first command (%s); does it require a client "
+				     "certificate (tls_cert and tls_key)?", where, c->errstr);
+			goto fail;
+		}
 		if (!r) {
 			acme_err_prefix(err, "redis at %s: authentication failed; check the password "
 					"in REDIS_URL", where);
 			err->code = ACME_E_UNAVAILABLE;
 			err->transient = false;
+			goto fail;
+		}
+		freeReplyObject(r);
+	}
+	if (u.tls && !u.password) {
+		/* the first command, for the same reason as above */
+		r = cmd2(c, err, "PING", NULL, NULL);
+		if (!r && c->err) {
+			acme_err_set(err, ACME_E_UNAVAILABLE, "redis at %s: the server closed the TLS "
+				     "connection at the first command (%s); does it require a client "
+				     "certificate (tls_cert and tls_key)?", where, c->errstr);
+			goto fail;
+		}
+		if (!r) {
+			acme_err_prefix(err, "redis at %s", where);
 			goto fail;
 		}
 		freeReplyObject(r);
@@ -144,6 +207,12 @@ fail:
 	return NULL;
 }
 
+redisContext *rds_connect_url_ms(const char *url, long connect_ms, int timeout_ms,
+				 struct acme_err *err)
+{
+	return connect_cfg(config_current(), url, connect_ms, timeout_ms, err);
+}
+
 redisContext *rds_connect(const struct config *cfg, int timeout_ms, struct acme_err *err)
 {
 	const char *url = config_get(cfg, CFG_REDIS_URL);
@@ -151,7 +220,8 @@ redisContext *rds_connect(const struct config *cfg, int timeout_ms, struct acme_
 		acme_err_set(err, ACME_E_CONFIG, "REDIS_URL is not set");
 		return NULL;
 	}
-	return rds_connect_url(url, config_connect_timeout(cfg), timeout_ms, err);
+	int s = config_connect_timeout(cfg);
+	return connect_cfg(cfg, url, (s > 0 ? s : 5) * 1000L, timeout_ms, err);
 }
 
 void rds_close(redisContext *c)

@@ -114,6 +114,85 @@ static int parse_int(const char *s, size_t n, long min, long max, long *out)
 	return 0;
 }
 
+static int parse_bool(const char *v, int *out)
+{
+	if (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
+	    !strcasecmp(v, "on"))
+		*out = 1;
+	else if (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") ||
+		 !strcasecmp(v, "off"))
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+/* The query string q (after '?'): name=value pairs joined by '&'. */
+static int parse_query(const char *q, struct redis_url *u, const char *shown,
+		       struct acme_err *err)
+{
+	while (*q) {
+		size_t n = strcspn(q, "&");
+		const char *eq = memchr(q, '=', n);
+		if (n == 0) {
+			q++;
+			continue;
+		}
+		if (!eq) {
+			return acme_err_set(err, ACME_E_CONFIG, "redis url \"%s\": option \"%.*s\" "
+					    "needs a value (name=value)", shown, (int)n, q);
+		}
+		size_t kn = (size_t)(eq - q);
+		char *val = pct_decode(eq + 1, n - kn - 1);
+		char **slot = NULL;
+		int rc = 0;
+		long v;
+		if (kn == 2 && !memcmp(q, "db", 2)) {
+			if (parse_int(val, strlen(val), 0, 1000, &v) < 0)
+				rc = acme_err_set(err, ACME_E_CONFIG,
+						  "redis url \"%s\": db must be a number", shown);
+			else
+				u->db = (int)v;
+		} else if (kn == 6 && !memcmp(q, "tls_ca", 6)) {
+			slot = &u->tls_ca;
+		} else if (kn == 8 && !memcmp(q, "tls_cert", 8)) {
+			slot = &u->tls_cert;
+		} else if (kn == 7 && !memcmp(q, "tls_key", 7)) {
+			slot = &u->tls_key;
+		} else if (kn == 15 && !memcmp(q, "tls_server_name", 15)) {
+			slot = &u->tls_server_name;
+		} else if (kn == 12 && !memcmp(q, "tls_insecure", 12)) {
+			if (parse_bool(val, &u->tls_insecure) < 0)
+				rc = acme_err_set(err, ACME_E_CONFIG, "redis url \"%s\": tls_insecure "
+						  "must be 1 or 0", shown);
+		} else {
+			rc = acme_err_set(err, ACME_E_CONFIG, "redis url \"%s\": unknown option "
+					  "\"%.*s\" (known: db, tls_ca, tls_cert, tls_key, "
+					  "tls_server_name, tls_insecure)", shown, (int)kn, q);
+		}
+		if (rc == 0 && kn > 4 && !memcmp(q, "tls_", 4) && !u->tls)
+			rc = acme_err_set(err, ACME_E_CONFIG, "redis url \"%s\": %.*s applies to TLS "
+					  "connections only: use rediss://", shown, (int)kn, q);
+		if (rc == 0 && slot) {
+			if (!val[0]) {
+				rc = acme_err_set(err, ACME_E_CONFIG, "redis url \"%s\": %.*s is empty",
+						  shown, (int)kn, q);
+			} else {
+				free(*slot);
+				*slot = val;
+				val = NULL;
+			}
+		}
+		free(val);
+		if (rc < 0)
+			return -1;
+		q += n;
+		if (*q == '&')
+			q++;
+	}
+	return 0;
+}
+
 int redis_url_parse(const char *s, struct redis_url *u, struct acme_err *err)
 {
 	const char *rest;
@@ -123,6 +202,7 @@ int redis_url_parse(const char *s, struct redis_url *u, struct acme_err *err)
 
 	memset(u, 0, sizeof(*u));
 	u->port = 6379;
+	u->tls_insecure = -1;
 	if (strncmp(s, "redis://", 8) == 0) {
 		rest = s + 8;
 		is_unix = false;
@@ -130,14 +210,13 @@ int redis_url_parse(const char *s, struct redis_url *u, struct acme_err *err)
 		rest = s + 7;
 		is_unix = true;
 	} else if (strncmp(s, "rediss://", 9) == 0) {
-		acme_err_set(err, ACME_E_CONFIG,
-			     "redis url \"%s\": TLS (rediss://) is not supported; use redis:// over a "
-			     "private network or a unix:// socket", shown);
-		goto fail;
+		rest = s + 9;
+		is_unix = false;
+		u->tls = true;
 	} else {
 		acme_err_set(err, ACME_E_CONFIG,
-			     "redis url \"%s\": expected redis://[:password@]host[:port][/db] "
-			     "or unix:///path/to/socket[?db=N]", shown);
+			     "redis url \"%s\": expected redis://[:password@]host[:port][/db], "
+			     "rediss://... (TLS) or unix:///path/to/socket[?db=N]", shown);
 		goto fail;
 	}
 
@@ -168,17 +247,8 @@ int redis_url_parse(const char *s, struct redis_url *u, struct acme_err *err)
 			goto fail;
 		}
 		u->socket = pct_decode(rest, n);
-		const char *q = rest + n;
-		if (*q == '?') {
-			const char *db = strstr(q, "db=");
-			if (db) {
-				if (parse_int(db + 3, strcspn(db + 3, "&"), 0, 1000, &v) < 0) {
-					acme_err_set(err, ACME_E_CONFIG, "redis url \"%s\": db must be a number", shown);
-					goto fail;
-				}
-				u->db = (int)v;
-			}
-		}
+		if (rest[n] == '?' && parse_query(rest + n + 1, u, shown, err) < 0)
+			goto fail;
 	} else {
 		const char *hend = rest + strcspn(rest, ":/?");
 		if (*rest == '[') {              /* [ipv6] */
@@ -212,6 +282,9 @@ int redis_url_parse(const char *s, struct redis_url *u, struct acme_err *err)
 			}
 			u->db = (int)v;
 		}
+		const char *q = strchr(hend, '?');
+		if (q && parse_query(q + 1, u, shown, err) < 0)
+			goto fail;
 	}
 	free(shown);
 	return 0;
@@ -227,6 +300,10 @@ void redis_url_release(struct redis_url *u)
 	free(u->socket);
 	free(u->user);
 	free(u->password);
+	free(u->tls_ca);
+	free(u->tls_cert);
+	free(u->tls_key);
+	free(u->tls_server_name);
 	memset(u, 0, sizeof(*u));
 }
 
@@ -234,5 +311,5 @@ char *redis_url_describe(const struct redis_url *u)
 {
 	if (u->socket)
 		return xasprintf("unix socket %s", u->socket);
-	return xasprintf("%s:%d", u->host, u->port);
+	return xasprintf("%s:%d%s", u->host, u->port, u->tls ? " (TLS)" : "");
 }

@@ -18,10 +18,21 @@ struct redis_url {
 	char *user;      /* NULL unless given */
 	char *password;  /* NULL unless given; a secret: never print it */
 	int db;
+	/* rediss://: TLS, with the options of its query string (NULL or -1
+	 * when not given there) */
+	bool tls;
+	char *tls_ca;          /* ?tls_ca=FILE: CA certificates to verify the server */
+	char *tls_cert;        /* ?tls_cert=FILE: client certificate (chain) */
+	char *tls_key;         /* ?tls_key=FILE: its private key */
+	char *tls_server_name; /* ?tls_server_name=NAME: SNI and the name to verify */
+	int tls_insecure;      /* ?tls_insecure=1: no verification (development) */
 };
 
-/* Accepts redis://[[user]:password@]host[:port][/db] and
- * unix://[[user]:password@]/path/to/socket[?db=N]. */
+/* Accepts redis://[[user]:password@]host[:port][/db][?opts],
+ * rediss://... (TLS) and unix://[[user]:password@]/path/to/socket[?db=N].
+ * opts: db=N, and for rediss:// tls_ca, tls_cert, tls_key, tls_server_name,
+ * tls_insecure; an unknown option, or a tls_ option without rediss://, is an
+ * error (ACME_E_CONFIG). */
 int redis_url_parse(const char *s, struct redis_url *out, struct acme_err *err);
 void redis_url_release(struct redis_url *u);
 /* "host:port" or "unix socket /path", for messages. Caller frees. */

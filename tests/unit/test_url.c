@@ -76,9 +76,55 @@ static void test_redis_parse(void **state)
 	assert_int_equal(redis_url_parse("redis://h:99999", &u, &err), -1);
 	assert_int_equal(err.code, ACME_E_CONFIG);
 	assert_int_equal(redis_url_parse("http://h", &u, &err), -1);
-	assert_int_equal(redis_url_parse("rediss://:pw@h", &u, &err), -1);
+	assert_int_equal(redis_url_parse("rediss://:pw@h?tls_cafile=x", &u, &err), -1);
+	assert_non_null(strstr(err.msg, "unknown option \"tls_cafile\""));
 	assert_null(strstr(err.msg, "pw@"));       /* the message itself is redacted */
 	assert_int_equal(redis_url_parse("unix://relative.sock", &u, &err), -1);
+
+	/* a tls_ option needs rediss://; an option needs a value */
+	assert_int_equal(redis_url_parse("redis://h?tls_ca=/ca.pem", &u, &err), -1);
+	assert_non_null(strstr(err.msg, "use rediss://"));
+	assert_int_equal(redis_url_parse("rediss://h?tls_insecure", &u, &err), -1);
+	assert_int_equal(redis_url_parse("rediss://h?tls_insecure=maybe", &u, &err), -1);
+	assert_int_equal(redis_url_parse("rediss://h?tls_ca=", &u, &err), -1);
+}
+
+static void test_redis_tls(void **state)
+{
+	struct redis_url u;
+	struct acme_err err;
+	(void)state;
+
+	assert_int_equal(redis_url_parse("rediss://app:s3cret@cache.example:6380/4?tls_ca=/etc/ca%20x.pem"
+					  "&tls_cert=/c.pem&tls_key=/k.pem&tls_server_name=redis.internal",
+					  &u, &err), 0);
+	assert_true(u.tls);
+	assert_string_equal(u.host, "cache.example");
+	assert_int_equal(u.port, 6380);
+	assert_int_equal(u.db, 4);
+	assert_string_equal(u.user, "app");
+	assert_string_equal(u.password, "s3cret");
+	assert_string_equal(u.tls_ca, "/etc/ca x.pem");
+	assert_string_equal(u.tls_cert, "/c.pem");
+	assert_string_equal(u.tls_key, "/k.pem");
+	assert_string_equal(u.tls_server_name, "redis.internal");
+	assert_int_equal(u.tls_insecure, -1);
+	char *d = redis_url_describe(&u);
+	assert_string_equal(d, "cache.example:6380 (TLS)");
+	free(d);
+	redis_url_release(&u);
+
+	assert_int_equal(redis_url_parse("rediss://h?tls_insecure=1", &u, &err), 0);
+	assert_int_equal(u.tls_insecure, 1);
+	assert_int_equal(u.db, 0);
+	assert_null(u.tls_ca);
+	redis_url_release(&u);
+
+	/* db as an option, for redis:// too */
+	assert_int_equal(redis_url_parse("redis://h:7000?db=5", &u, &err), 0);
+	assert_false(u.tls);
+	assert_int_equal(u.db, 5);
+	redis_url_release(&u);
 }
 
 int main(void)
@@ -87,6 +133,7 @@ int main(void)
 		cmocka_unit_test(test_redact_userinfo),
 		cmocka_unit_test(test_redact_params),
 		cmocka_unit_test(test_redis_parse),
+		cmocka_unit_test(test_redis_tls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
