@@ -44,7 +44,9 @@ README.md	kubectl -n acme-production create secret generic acmectl-secrets --fro
 README.md	packaging/ci/pipeline.sh                      # build, test, image, deploy	the CI recipe: t8050 runs its deploy, preview and preview-drop for real
 man/acmectl-health.1	livenessProbe:	a Kubernetes probe (YAML)
 man/acmectl-health.1	healthcheck:	a compose health check (YAML)
-man/acmectl.conf.5	# ~/.config/acmectl/config	a config file"
+man/acmectl.conf.5	# ~/.config/acmectl/config	a config file
+man/acmectl.conf.5	# /run/secrets/redis_url holds one line:	a config file for a managed Redis (t0420 runs its settings against redis-server with TLS)
+man/acmectl.conf.5	REDIS_URL='rediss://acme:PASSWORD@10.0.0.5:6380?tls_server_name=redis.internal'	environment settings for a managed Redis (t0420 runs them against redis-server with TLS)"
 
 # Examples that run until stopped: started in the background, stopped with
 # SIGTERM once their stderr shows the pattern (bounded), then they must exit 0.
