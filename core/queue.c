@@ -32,6 +32,7 @@
 #include "core/call.h"
 #include "core/clock.h"
 #include "core/queue.h"
+#include "core/rds.h"
 #include "core/utf8.h"
 #include "core/xalloc.h"
 
@@ -883,6 +884,8 @@ static int calls_run(struct queue *q, struct call *calls, size_t n, struct acme_
 	}
 	for (size_t i = 0; i < n; i++) {
 		redisReply *r = calls[i].reply;
+		if (rds_note_reply(q->rc, r))
+			return conn_error(q, err);
 		if (r->type == REDIS_REPLY_ERROR) {
 			acme_err_set(err, ACME_E_FAILURE, "redis: queue %s script: %s",
 				     script_names[calls[i].s], r->str);
@@ -1252,7 +1255,9 @@ int queue_dequeue(struct queue *q, const char *const *queues, size_t n, long lon
 			break;
 		}
 		bool bad = r->type == REDIS_REPLY_ERROR;
-		if (bad)
+		if (rds_note_reply(q->rc, r))
+			conn_error(q, err);
+		else if (bad)
 			acme_err_set(err, ACME_E_FAILURE, "redis: waiting for jobs: %s", r->str);
 		freeReplyObject(r);
 		if (bad) {
@@ -1647,6 +1652,10 @@ int queue_register_names(struct queue *q, const char *const *names, size_t n,
 	free(argv);
 	if (!r)
 		return conn_error(q, err);
+	if (rds_note_reply(q->rc, r)) {
+		freeReplyObject(r);
+		return conn_error(q, err);
+	}
 	int rc = r->type == REDIS_REPLY_ERROR ? acme_err_set(err, ACME_E_FAILURE, "redis: %s",
 							    r->str) : 0;
 	freeReplyObject(r);

@@ -30,6 +30,13 @@ int rds_ping(redisContext *c, struct acme_err *err);
 redisReply *rds_command(redisContext *c, struct acme_err *err, int argc, const char **argv,
 			const size_t *argvlen);
 
+/* A reply that says the server is no longer a primary (READONLY after a
+ * failover, UNBLOCKED when it turned replica under a blocked command) marks
+ * c failed, as a lost connection: the caller's reconnect then finds the new
+ * primary. Returns true when it did. Every reply of a Redis write should go
+ * through here (rds_check_reply() does). */
+bool rds_note_reply(redisContext *c, const redisReply *r);
+
 /* Close a context (NULL is fine): for front ends, which never call hiredis. */
 void rds_close(redisContext *c);
 

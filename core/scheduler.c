@@ -9,6 +9,7 @@
 #include "core/job.h"
 #include "core/jobtypes.h"
 #include "core/log.h"
+#include "core/rds.h"
 #include "core/scheduler.h"
 #include "core/xalloc.h"
 
@@ -230,6 +231,7 @@ static int hold_lease(struct scheduler *s, redisContext *rc, struct acme_err *er
 	if (!r || r->type != REDIS_REPLY_INTEGER) {
 		acme_err_set(err, ACME_E_UNAVAILABLE, "redis: %s",
 			     r && r->type == REDIS_REPLY_ERROR ? r->str : rc->errstr);
+		rds_note_reply(rc, r);       /* a primary turned replica: reconnect */
 		if (r)
 			freeReplyObject(r);
 		s->leader = false;

@@ -161,6 +161,10 @@ static int parse_query(const char *q, struct redis_url *u, const char *shown,
 			slot = &u->tls_key;
 		} else if (kn == 15 && !memcmp(q, "tls_server_name", 15)) {
 			slot = &u->tls_server_name;
+		} else if (kn == 13 && !memcmp(q, "sentinel_user", 13) && u->sentinel) {
+			slot = &u->sentinel_user;
+		} else if (kn == 17 && !memcmp(q, "sentinel_password", 17) && u->sentinel) {
+			slot = &u->sentinel_password;
 		} else if (kn == 12 && !memcmp(q, "tls_insecure", 12)) {
 			if (parse_bool(val, &u->tls_insecure) < 0)
 				rc = acme_err_set(err, ACME_E_CONFIG, "redis url \"%s\": tls_insecure "
@@ -168,7 +172,8 @@ static int parse_query(const char *q, struct redis_url *u, const char *shown,
 		} else {
 			rc = acme_err_set(err, ACME_E_CONFIG, "redis url \"%s\": unknown option "
 					  "\"%.*s\" (known: db, tls_ca, tls_cert, tls_key, "
-					  "tls_server_name, tls_insecure)", shown, (int)kn, q);
+					  "tls_server_name, tls_insecure%s)", shown, (int)kn, q,
+					  u->sentinel ? ", sentinel_user, sentinel_password" : "");
 		}
 		if (rc == 0 && kn > 4 && !memcmp(q, "tls_", 4) && !u->tls)
 			rc = acme_err_set(err, ACME_E_CONFIG, "redis url \"%s\": %.*s applies to TLS "
@@ -193,6 +198,75 @@ static int parse_query(const char *q, struct redis_url *u, const char *shown,
 	return 0;
 }
 
+/* host[:port],host[:port].../master[/db][?opts] after redis+sentinel:// and
+ * the user information. */
+static int parse_sentinels(const char *rest, struct redis_url *u, const char *shown,
+			   struct acme_err *err)
+{
+	const char *hosts_end = rest + strcspn(rest, "/?");
+	const char *p = rest;
+	long v;
+	while (p < hosts_end) {
+		const char *e = memchr(p, ',', (size_t)(hosts_end - p));
+		if (!e)
+			e = hosts_end;
+		if (u->nsentinels == REDIS_URL_MAX_SENTINELS)
+			return acme_err_set(err, ACME_E_CONFIG, "redis url \"%s\": at most %d "
+					    "sentinels", shown, REDIS_URL_MAX_SENTINELS);
+		struct redis_sentinel_addr *a = &u->sentinels[u->nsentinels];
+		const char *hend, *port = NULL;
+		if (*p == '[') {
+			const char *rb = memchr(p, ']', (size_t)(e - p));
+			if (!rb)
+				return acme_err_set(err, ACME_E_CONFIG, "redis url \"%s\": "
+						    "unterminated [ipv6] host", shown);
+			a->host = xstrndup(p + 1, (size_t)(rb - p - 1));
+			hend = rb + 1;
+		} else {
+			hend = memchr(p, ':', (size_t)(e - p));
+			if (!hend)
+				hend = e;
+			a->host = xstrndup(p, (size_t)(hend - p));
+		}
+		u->nsentinels++;
+		if (hend < e && *hend == ':')
+			port = hend + 1;
+		else if (hend != e)
+			return acme_err_set(err, ACME_E_CONFIG, "redis url \"%s\": a sentinel "
+					    "is host[:port]", shown);
+		a->port = 26379;
+		if (port) {
+			if (parse_int(port, (size_t)(e - port), 1, 65535, &v) < 0)
+				return acme_err_set(err, ACME_E_CONFIG, "redis url \"%s\": port "
+						    "must be 1-65535", shown);
+			a->port = (int)v;
+		}
+		if (!a->host[0])
+			return acme_err_set(err, ACME_E_CONFIG, "redis url \"%s\": an empty "
+					    "sentinel host", shown);
+		p = e < hosts_end ? e + 1 : e;
+	}
+	if (u->nsentinels == 0)
+		return acme_err_set(err, ACME_E_CONFIG, "redis url \"%s\": no sentinel "
+				    "(redis+sentinel://host[:port],.../master)", shown);
+	if (*hosts_end != '/' || !hosts_end[1] || hosts_end[1] == '?' || hosts_end[1] == '/')
+		return acme_err_set(err, ACME_E_CONFIG, "redis url \"%s\": the name of the "
+				    "primary is missing (redis+sentinel://host[:port],.../master)",
+				    shown);
+	const char *name = hosts_end + 1;
+	size_t nn = strcspn(name, "/?");
+	u->master_name = pct_decode(name, nn);
+	const char *after = name + nn;
+	if (*after == '/' && after[1] && after[1] != '?') {
+		if (parse_int(after + 1, strcspn(after + 1, "?"), 0, 1000, &v) < 0)
+			return acme_err_set(err, ACME_E_CONFIG, "redis url \"%s\": database "
+					    "must be a number", shown);
+		u->db = (int)v;
+	}
+	const char *q = strchr(after, '?');
+	return q ? parse_query(q + 1, u, shown, err) : 0;
+}
+
 int redis_url_parse(const char *s, struct redis_url *u, struct acme_err *err)
 {
 	const char *rest;
@@ -213,10 +287,17 @@ int redis_url_parse(const char *s, struct redis_url *u, struct acme_err *err)
 		rest = s + 9;
 		is_unix = false;
 		u->tls = true;
+	} else if (strncmp(s, "redis+sentinel://", 17) == 0 ||
+		   strncmp(s, "rediss+sentinel://", 18) == 0) {
+		u->tls = s[5] == 's';      /* rediss+sentinel:// */
+		u->sentinel = true;
+		rest = s + (u->tls ? 18 : 17);
+		is_unix = false;
 	} else {
 		acme_err_set(err, ACME_E_CONFIG,
 			     "redis url \"%s\": expected redis://[:password@]host[:port][/db], "
-			     "rediss://... (TLS) or unix:///path/to/socket[?db=N]", shown);
+			     "rediss://... (TLS), redis+sentinel://host[:port],.../master "
+			     "or unix:///path/to/socket[?db=N]", shown);
 		goto fail;
 	}
 
@@ -248,6 +329,9 @@ int redis_url_parse(const char *s, struct redis_url *u, struct acme_err *err)
 		}
 		u->socket = pct_decode(rest, n);
 		if (rest[n] == '?' && parse_query(rest + n + 1, u, shown, err) < 0)
+			goto fail;
+	} else if (u->sentinel) {
+		if (parse_sentinels(rest, u, shown, err) < 0)
 			goto fail;
 	} else {
 		const char *hend = rest + strcspn(rest, ":/?");
@@ -304,6 +388,11 @@ void redis_url_release(struct redis_url *u)
 	free(u->tls_cert);
 	free(u->tls_key);
 	free(u->tls_server_name);
+	free(u->master_name);
+	for (size_t i = 0; i < u->nsentinels; i++)
+		free(u->sentinels[i].host);
+	free(u->sentinel_user);
+	free(u->sentinel_password);
 	memset(u, 0, sizeof(*u));
 }
 
@@ -311,5 +400,15 @@ char *redis_url_describe(const struct redis_url *u)
 {
 	if (u->socket)
 		return xasprintf("unix socket %s", u->socket);
+	if (u->sentinel) {
+		struct strbuf b = STRBUF_INIT;
+		strbuf_addf(&b, "primary \"%s\" of sentinel", u->master_name);
+		for (size_t i = 0; i < u->nsentinels; i++)
+			strbuf_addf(&b, "%s%s:%d", i ? "," : " ", u->sentinels[i].host,
+				    u->sentinels[i].port);
+		if (u->tls)
+			strbuf_adds(&b, " (TLS)");
+		return strbuf_detach(&b, NULL);
+	}
 	return xasprintf("%s:%d%s", u->host, u->port, u->tls ? " (TLS)" : "");
 }

@@ -11,6 +11,8 @@
  * keyword of a libpq conninfo string. Caller frees. */
 char *url_redact(const char *s);
 
+#define REDIS_URL_MAX_SENTINELS 8
+
 struct redis_url {
 	char *host;      /* NULL for a unix socket */
 	int port;
@@ -26,10 +28,21 @@ struct redis_url {
 	char *tls_key;         /* ?tls_key=FILE: its private key */
 	char *tls_server_name; /* ?tls_server_name=NAME: SNI and the name to verify */
 	int tls_insecure;      /* ?tls_insecure=1: no verification (development) */
+	/* redis+sentinel:// (rediss+sentinel:// with TLS): the primary is the one
+	 * the sentinels name for master_name; host and port are NULL and 0 */
+	bool sentinel;
+	char *master_name;
+	size_t nsentinels;
+	struct redis_sentinel_addr { char *host; int port; } sentinels[REDIS_URL_MAX_SENTINELS];
+	char *sentinel_user;     /* ?sentinel_user=, ?sentinel_password=: the */
+	char *sentinel_password; /* sentinels' own AUTH (a secret) */
 };
 
 /* Accepts redis://[[user]:password@]host[:port][/db][?opts],
- * rediss://... (TLS) and unix://[[user]:password@]/path/to/socket[?db=N].
+ * rediss://... (TLS), unix://[[user]:password@]/path/to/socket[?db=N] and
+ * redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/master[/db][?opts]
+ * (rediss+sentinel:// with TLS; sentinel port 26379 by default; the user and
+ * password are the primary's; sentinel_user and sentinel_password options).
  * opts: db=N, and for rediss:// tls_ca, tls_cert, tls_key, tls_server_name,
  * tls_insecure; an unknown option, or a tls_ option without rediss://, is an
  * error (ACME_E_CONFIG). */

@@ -120,6 +120,43 @@ static void test_redis_tls(void **state)
 	assert_null(u.tls_ca);
 	redis_url_release(&u);
 
+	/* sentinels: the first that answers names the primary */
+	assert_int_equal(redis_url_parse("redis+sentinel://app:pw@s1,s2:26380,[::1]:7/acme/3"
+					  "?sentinel_password=sp", &u, &err), 0);
+	assert_true(u.sentinel);
+	assert_false(u.tls);
+	assert_int_equal(u.nsentinels, 3);
+	assert_string_equal(u.sentinels[0].host, "s1");
+	assert_int_equal(u.sentinels[0].port, 26379);
+	assert_string_equal(u.sentinels[1].host, "s2");
+	assert_int_equal(u.sentinels[1].port, 26380);
+	assert_string_equal(u.sentinels[2].host, "::1");
+	assert_int_equal(u.sentinels[2].port, 7);
+	assert_string_equal(u.master_name, "acme");
+	assert_int_equal(u.db, 3);
+	assert_string_equal(u.user, "app");
+	assert_string_equal(u.password, "pw");
+	assert_string_equal(u.sentinel_password, "sp");
+	d = redis_url_describe(&u);
+	assert_string_equal(d, "primary \"acme\" of sentinel s1:26379,s2:26380,::1:7");
+	free(d);
+	redis_url_release(&u);
+	assert_int_equal(redis_url_parse("rediss+sentinel://s1/acme?tls_ca=/ca.pem", &u, &err), 0);
+	assert_true(u.tls);
+	assert_true(u.sentinel);
+	assert_string_equal(u.sentinels[0].host, "s1");
+	assert_string_equal(u.tls_ca, "/ca.pem");
+	redis_url_release(&u);
+	assert_int_equal(redis_url_parse("redis+sentinel://s1", &u, &err), -1);
+	assert_non_null(strstr(err.msg, "name of the primary is missing"));
+	assert_int_equal(redis_url_parse("redis+sentinel:///acme", &u, &err), -1);
+	assert_int_equal(redis_url_parse("redis+sentinel://s1:0/acme", &u, &err), -1);
+	assert_int_equal(redis_url_parse("redis://h?sentinel_password=x", &u, &err), -1);
+	char *shown = url_redact("redis+sentinel://a:secret@s1/acme?sentinel_password=hidden");
+	assert_null(strstr(shown, "secret"));
+	assert_null(strstr(shown, "hidden"));
+	free(shown);
+
 	/* db as an option, for redis:// too */
 	assert_int_equal(redis_url_parse("redis://h:7000?db=5", &u, &err), 0);
 	assert_false(u.tls);
