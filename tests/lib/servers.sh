@@ -161,7 +161,7 @@ pg_standby_start() {	# DIR PRIMARY_DIR
 	chmod 755 "$_d"
 	[ "$(id -u)" -eq 0 ] && chown postgres "$_d"
 	as_pg "$pgbin/pg_basebackup" -h 127.0.0.1 -p "$(cat "$2/port")" -U acme \
-		-D "$_d/data" -R -X stream --no-sync >"$_d/basebackup.log" 2>&1 ||
+		-D "$_d/data" -R -X stream --checkpoint=fast --no-sync >"$_d/basebackup.log" 2>&1 ||
 		{ cat "$_d/basebackup.log" >&2; return 1; }
 	_pg_tcp_run "$_d"
 }
