@@ -56,8 +56,16 @@ csv "$TEST_TMP/during.csv" IMPB 2000
 t_ok "an import is queued before the failover" acmectl -q import "$TEST_TMP/before.csv"
 imp1=$OUT
 
-start_worker w -Q default=2,import=1 --lease 5s
+# the first import to finish stops with its transaction complete and COMMIT
+# not sent, so the failover catches it in flight
+export ACME_FAILPOINTS='import.before-commit=1*pause'
+start_worker w -Q default=2,import=1 --lease 10s
+unset ACME_FAILPOINTS
 wpid=$W_PID
+fppid=$(fp_reached "$TEST_TMP/w.log" import.before-commit)
+t_ok "the first import holds its whole transaction, COMMIT not sent" test -n "$fppid"
+t_is "$(on "$PRI" -c "SELECT count(*) FROM products WHERE sku LIKE 'IMPA-%'")" 0 \
+	"none of its products is visible yet"
 done_jobs() { on "$1" -c "SELECT count(*) FROM jobs WHERE type = 'noop' AND state = 'succeeded'" 2>/dev/null; }
 t_ok "a third of the jobs are done" wait_for 60 "[ \"\$(done_jobs $PRI)\" -ge $((N / 3)) ]"
 # the second import is queued and, with luck, running when the primary goes
@@ -71,6 +79,7 @@ before=$(done_jobs "$PRI")
 t_ok "the primary is stopped (immediate)" $SRV pg-stop "$PRI" immediate
 t_ok "the standby is promoted" $SRV pg-promote "$STB"
 t_is "$(on "$STB" -c 'SELECT pg_is_in_recovery()')" f "the standby is the primary now"
+[ -z "$fppid" ] || kill -CONT "$fppid"     # the import sends its COMMIT to a server that is gone
 t_diag "failed over with $before of $N jobs done"
 
 t_ok "every job succeeds on the new primary" wait_for 90 "[ \"\$(done_jobs $STB)\" -eq $N ]"
@@ -96,6 +105,14 @@ for pair in "$imp1 IMPA" "$imp2 IMPB"; do
 	t_is "$(on "$STB" -c "SELECT count(*) FROM products WHERE sku LIKE '$pfx-%' GROUP BY sku HAVING count(*) > 1")" "" \
 		"import $pfx: no product twice"
 done
+
+t_is "$(on "$STB" -c "SELECT state FROM jobs WHERE id = '$imp1'")" succeeded \
+	"the import caught in flight succeeded on the new primary"
+t_ok "on a second attempt (the first one's COMMIT was lost with the old primary)" \
+	test "$(on "$STB" -c "SELECT attempts FROM jobs WHERE id = '$imp1'")" -ge 2
+t_is "$(on "$STB" -c "SELECT count(*) FROM outbox WHERE event_type = 'import.completed'")" \
+	"$(on "$STB" -c "SELECT count(*) FROM jobs WHERE id IN ('$imp1', '$imp2') AND state = 'succeeded'")" \
+	"one import.completed event per import that succeeded"
 
 # ---- the same worker serves new work; commands find the new primary ----
 after=$(enqueue noop '{"commit": "after-failover"}')
