@@ -52,13 +52,85 @@ PGconn *db_connect_url(const char *url, int timeout_s, const char *app, struct a
 	return NULL;
 }
 
+/* The reason libpq gives for one server: the text after "failed: " on a
+ * "connection to server ... failed: REASON" line, else the line itself. */
+static void reason_of(const char *line, size_t len, char *out, size_t outsz)
+{
+	const char *text = line;
+	if (len >= 20 && strncmp(line, "connection to server", 20) == 0) {
+		const char *colon = strstr(line, "failed: ");
+		if (colon && colon < line + len)
+			text = colon + 8;
+	}
+	snprintf(out, outsz, "%.*s", (int)(len - (size_t)(text - line)), text);
+}
+
+/* libpq's text names one server per "connection to server at" line when a
+ * multi-host DATABASE_URL (h1:p1,h2:p2) tried several: keep each server's
+ * reason ("127.0.0.1:5432: Connection refused; 127.0.0.1:5433: session is
+ * read-only"); with one server, its first line. */
+static int summarize(const char *msg, char *out, size_t outsz)
+{
+	size_t used = 0;
+	int servers = 0;
+	out[0] = '\0';
+	for (const char *p = msg; p && *p; ) {
+		size_t len = strcspn(p, "\n");
+		if (len > 20 && strncmp(p, "connection to server", 20) == 0)
+			servers++;
+		p += len;
+		p += *p == '\n';
+	}
+	if (servers < 2) {
+		reason_of(msg, strcspn(msg, "\n"), out, outsz);
+		return servers;
+	}
+	for (const char *p = msg; *p && used + 1 < outsz; ) {
+		size_t len = strcspn(p, "\n");
+		if (len > 20 && strncmp(p, "connection to server", 20) == 0) {
+			/* connection to server at "HOST" (ADDR), port N failed: R
+			 * or: connection to server on socket "PATH" failed: R */
+			char host[256] = "?", port[16] = "", reason[256];
+			const char *q = strchr(p, '"');
+			if (q && q < p + len) {
+				size_t hl = strcspn(q + 1, "\"");
+				snprintf(host, sizeof(host), "%.*s", (int)hl, q + 1);
+			}
+			const char *pt = strstr(p, ", port ");
+			if (pt && pt < p + len)
+				snprintf(port, sizeof(port), ":%.*s", (int)strcspn(pt + 7, " "), pt + 7);
+			reason_of(p, len, reason, sizeof(reason));
+			int n = snprintf(out + used, outsz - used, "%s%s%s: %s", used ? "; " : "",
+					 host, port, reason);
+			if (n < 0 || (size_t)n >= outsz - used)
+				break;
+			used += (size_t)n;
+		}
+		p += len;
+		p += *p == '\n';
+	}
+	return servers;
+}
+
 int db_connect_error(PGconn *conn, struct acme_err *err)
 {
 	const char *msg = PQerrorMessage(conn);
 	char *where = db_describe(conn);
 	const char *hint;
 	bool transient = false;
-	if (contains(msg, "password authentication failed") || contains(msg, "no password supplied") ||
+	/* TLS first: "root certificate file ... does not exist" is no missing
+	 * database, and a certificate that fails verification will fail the
+	 * same way on the next try */
+	if (contains(msg, "certificate verify failed") || contains(msg, "does not match host name") ||
+	    contains(msg, "root certificate file") || contains(msg, "certificate revocation list") ||
+	    contains(msg, "server certificate")) {
+		hint = "TLS certificate verification failed: check that sslrootcert in DATABASE_URL "
+		       "names the CA file that signed the server's certificate, and that the "
+		       "certificate is for the host name in DATABASE_URL (sslmode=verify-full)";
+	} else if (contains(msg, "does not support SSL")) {
+		hint = "the server does not offer TLS: enable ssl on the server, or change sslmode "
+		       "in DATABASE_URL";
+	} else if (contains(msg, "password authentication failed") || contains(msg, "no password supplied") ||
 	    contains(msg, "authentication failed")) {
 		hint = "check the user and password in DATABASE_URL";
 	} else if (contains(msg, "does not exist")) {
@@ -66,6 +138,13 @@ int db_connect_error(PGconn *conn, struct acme_err *err)
 		       "run 'acmectl migrate up' once the database exists";
 	} else if (contains(msg, "pg_hba.conf")) {
 		hint = "the server refuses this client in pg_hba.conf";
+	} else if (contains(msg, "session is read-only") || contains(msg, "hot standby mode") ||
+		   contains(msg, "read-write")) {
+		/* target_session_attrs=read-write found no primary: a failover
+		 * under way (the standby not yet promoted) */
+		hint = "no server in DATABASE_URL accepts writes yet (a standby, or a failover "
+		       "under way); retry shortly";
+		transient = true;
 	} else if (contains(msg, "starting up") || contains(msg, "shutting down") ||
 		   contains(msg, "recovery")) {
 		hint = "the server is starting or stopping; retry shortly";
@@ -75,16 +154,12 @@ int db_connect_error(PGconn *conn, struct acme_err *err)
 		       "('acmectl config show'), or start the dev stack with 'acmectl dev up'";
 		transient = true;
 	}
-	/* the first line of libpq's text is the useful part */
-	char first[512];
-	const char *text = msg;
-	if (strncmp(text, "connection to server", 20) == 0) {
-		const char *colon = strstr(text, "failed: ");
-		if (colon)
-			text = colon + 8;
-	}
-	snprintf(first, sizeof(first), "%.*s", (int)strcspn(text, "\n"), text);
-	acme_err_set(err, ACME_E_UNAVAILABLE, "postgresql at %s: %s; %s", where, first, hint);
+	char text[768];
+	if (summarize(msg, text, sizeof(text)) > 1)
+		acme_err_set(err, ACME_E_UNAVAILABLE, "postgresql: no server in DATABASE_URL could "
+			     "be used: %s; %s", text, hint);
+	else
+		acme_err_set(err, ACME_E_UNAVAILABLE, "postgresql at %s: %s; %s", where, text, hint);
 	err->transient = transient;
 	free(where);
 	return -1;

@@ -81,8 +81,108 @@ stop)
 		alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
 	done
 	;;
+pg-*)	# single-test servers: the functions at the end of this file
+	;;
 *)
-	echo "usage: servers.sh start|stop DIR" >&2
+	echo "usage: servers.sh start|stop DIR, or one of the pg-* commands at the end" >&2
 	exit 2
 	;;
+esac
+
+# ---- PostgreSQL servers of a single test (TLS, failover) ----------------------------------
+#
+#   servers.sh pg-tcp-start DIR [-c name=value ...]
+#        a PostgreSQL of its own in DIR/data, listening on 127.0.0.1 at a free
+#        port (and on a unix socket in DIR), user acme, trust authentication,
+#        fsync off; the -c options go to the server (ssl=on, ...). Writes
+#        DIR/port and DIR/pg.pid.
+#   servers.sh pg-standby-start DIR PRIMARY_DIR
+#        a streaming standby of the server in PRIMARY_DIR (pg_basebackup -R),
+#        on a free port of its own; DIR/port and DIR/pg.pid as above.
+#   servers.sh pg-promote DIR     promote the standby in DIR; returns once it
+#                                 accepts writes (at most 60 s)
+#   servers.sh pg-stop DIR [fast|immediate]
+#        stop the server whose pid is in DIR/pg.pid (fast by default) and wait
+#        for it to exit, at most 10 s, then SIGKILL. Nothing else is signalled.
+#
+# The caller stops what it started (a trap): pg-stop is a no-op once stopped.
+
+# A free TCP port on 127.0.0.1 (the kernel's choice). Another process may take
+# it before the server binds it: _pg_tcp_run retries with a new port.
+_pg_free_port() {
+	python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# _pg_tcp_run DIR [-c name=value ...] — start the cluster in DIR/data on a
+# free port, retrying (at most 5 ports) when the port was taken meanwhile.
+_pg_tcp_run() {
+	_d=$1; shift
+	_opts="-c listen_addresses=127.0.0.1 -c unix_socket_directories=$_d -c fsync=off"
+	_opts="$_opts -c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
+	_opts="$_opts -c shared_buffers=32MB -c wal_level=replica -c max_wal_senders=5"
+	_opts="$_opts -c hot_standby=on -c wal_keep_size=64MB"
+	for _o in "$@"; do
+		[ "$_o" = -c ] && continue
+		_opts="$_opts -c $_o"
+	done
+	_try=0
+	while [ $_try -lt 5 ]; do
+		_try=$((_try + 1))
+		_port=$(_pg_free_port)
+		if as_pg "$pgbin/pg_ctl" -D "$_d/data" -l "$_d/server.log" -w -t 60 \
+			-o "-p $_port $_opts" start >/dev/null 2>&1; then
+			echo "$_port" >"$_d/port"
+			head -n 1 "$_d/data/postmaster.pid" >"$_d/pg.pid"
+			return 0
+		fi
+		# a port taken meanwhile is worth another try; anything else is not
+		grep -q 'could not bind\|Address already in use' "$_d/server.log" 2>/dev/null || break
+	done
+	echo "servers.sh: PostgreSQL in $_d did not start:" >&2
+	tail -n 20 "$_d/server.log" >&2
+	return 1
+}
+
+pg_tcp_start() {	# DIR [-c name=value ...]
+	_d=$1; shift
+	mkdir -p "$_d"
+	chmod 755 "$_d"
+	[ "$(id -u)" -eq 0 ] && chown postgres "$_d"
+	as_pg "$pgbin/initdb" -D "$_d/data" -U acme --auth=trust -E UTF8 \
+		--locale=C.UTF-8 --no-sync >"$_d/initdb.log" 2>&1 ||
+		{ cat "$_d/initdb.log" >&2; return 1; }
+	_pg_tcp_run "$_d" "$@"
+}
+
+pg_standby_start() {	# DIR PRIMARY_DIR
+	_d=$1
+	mkdir -p "$_d"
+	chmod 755 "$_d"
+	[ "$(id -u)" -eq 0 ] && chown postgres "$_d"
+	as_pg "$pgbin/pg_basebackup" -h 127.0.0.1 -p "$(cat "$2/port")" -U acme \
+		-D "$_d/data" -R -X stream --checkpoint=fast --no-sync >"$_d/basebackup.log" 2>&1 ||
+		{ cat "$_d/basebackup.log" >&2; return 1; }
+	_pg_tcp_run "$_d"
+}
+
+pg_promote() {	# DIR
+	as_pg "$pgbin/pg_ctl" -D "$1/data" -w -t 60 promote >/dev/null
+}
+
+pg_stop() {	# DIR [fast|immediate]
+	[ -r "$1/pg.pid" ] || return 0
+	_pid=$(cat "$1/pg.pid")
+	alive "$_pid" || return 0
+	if [ "${2:-fast}" = immediate ]; then kill -QUIT "$_pid"; else kill -INT "$_pid"; fi 2>/dev/null || true
+	_i=0
+	while alive "$_pid" && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
+	alive "$_pid" && kill -KILL "$_pid" 2>/dev/null || true
+}
+
+case $cmd in
+pg-tcp-start) shift 2; pg_tcp_start "$dir" "$@" ;;
+pg-standby-start) pg_standby_start "$dir" "$3" ;;
+pg-promote) pg_promote "$dir" ;;
+pg-stop) pg_stop "$dir" "${3:-fast}" ;;
 esac
