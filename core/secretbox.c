@@ -117,15 +117,22 @@ int secretbox_keyring_parse(struct secretbox_keyring *kr, const char *text, cons
 	return 0;
 }
 
+/* PostgreSQL's rule for its private key files: no permission for others
+ * ever, and for the group only when root owns the file and grants a service's
+ * group read access on purpose (Kubernetes secret volumes are root:fsGroup
+ * 0440, a Debian /etc file root:acmectl 0640). Any other group bit is
+ * refused, as ssh refuses a private key others may read. */
 int secretbox_check_private(int fd, const char *path, const char *what, struct acme_err *err)
 {
 	struct stat sb;
 	if (fstat(fd, &sb) < 0)
 		return acme_err_set(err, ACME_E_CONFIG, "%s %s: %s", what, path, strerror(errno));
-	if (sb.st_mode & 077)
+	mode_t m = sb.st_mode & 07777;
+	bool root_group_read = sb.st_uid == 0 && !(m & 007) && !(m & 030);
+	if ((m & 077) && !root_group_read)
 		return acme_err_set(err, ACME_E_CONFIG, "%s %s holds a secret and is accessible by "
-				    "group or others (mode %04o); run: chmod 600 %s", what, path,
-				    (unsigned)(sb.st_mode & 07777), path);
+				    "%s (mode %04o); run: chmod 600 %s", what, path,
+				    (m & 007) ? "others" : "its group", (unsigned)m, path);
 	return 0;
 }
 

@@ -21,8 +21,10 @@
  *
  * A key's id is the first 8 hex digits of the SHA-256 of its 32 bytes: stored
  * beside each value, it names the key that sealed it without revealing it.
- * The file must be owner-only (no group or other permission bits), as ssh
- * asks of a private key; anything else is refused with the chmod to run.
+ * The file must be owner-only (mode 0600 or 0400), as ssh asks of a private
+ * key, except that a file root owns may let its group read it (0640, 0440:
+ * PostgreSQL's rule for its key files); anything else is refused with the
+ * chmod to run.
  *
  * Nothing here prints; errors go to struct acme_err and never contain key
  * bytes or plain text.
@@ -59,8 +61,8 @@ int secretbox_keyring_parse(struct secretbox_keyring *kr, const char *text, cons
 			    struct acme_err *err);
 
 /* Read and parse the key file at path; refused (ACME_E_CONFIG) when it cannot
- * be read, is not a regular file, is longer than SECRETBOX_FILE_MAX, or has
- * any group or other permission bit. */
+ * be read, is not a regular file, is longer than SECRETBOX_FILE_MAX, or is
+ * not private (secretbox_check_private). */
 int secretbox_keyring_load(struct secretbox_keyring *kr, const char *path, struct acme_err *err);
 
 /* Wipe the keys. */
@@ -81,8 +83,8 @@ char *secretbox_seal(const struct secretbox_key *key, const void *plain, size_t 
 char *secretbox_open(const struct secretbox_key *key, const char *sealed, const char *aad,
 		     size_t *len, struct acme_err *err);
 
-/* A file that holds secrets must have no group or other permission bits
- * (ssh's rule for private keys). fd is open on path; what says what it holds
+/* A file that holds secrets must have no permission bits for others, and
+ * none for its group unless root owns it and grants only read. fd is open on path; what says what it holds
  * ("config file", "DATABASE_URL_FILE"). ACME_E_CONFIG with the chmod to run. */
 int secretbox_check_private(int fd, const char *path, const char *what, struct acme_err *err);
 

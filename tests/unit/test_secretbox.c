@@ -167,13 +167,25 @@ static void test_key_file_mode(void **state)
 	chmod(path, 0400);
 	assert_int_equal(secretbox_keyring_load(&kr, path, &err), 0);
 	secretbox_keyring_release(&kr);
-	chmod(path, 0640);
+	chmod(path, 0644);
 	assert_int_equal(secretbox_keyring_load(&kr, path, &err), -1);
 	assert_int_equal(err.code, ACME_E_CONFIG);
-	assert_non_null(strstr(err.msg, "mode 0640"));
+	assert_non_null(strstr(err.msg, "mode 0644"));
+	assert_non_null(strstr(err.msg, "accessible by others"));
 	assert_non_null(strstr(err.msg, "chmod 600"));
 	chmod(path, 0604);
 	assert_int_equal(secretbox_keyring_load(&kr, path, &err), -1);
+	chmod(path, 0660);                     /* group write: never */
+	assert_int_equal(secretbox_keyring_load(&kr, path, &err), -1);
+	/* group read: only when root owns the file (PostgreSQL's rule) */
+	chmod(path, 0640);
+	if (geteuid() == 0) {
+		assert_int_equal(secretbox_keyring_load(&kr, path, &err), 0);
+		secretbox_keyring_release(&kr);
+		assert_int_equal(chown(path, 1, (gid_t)-1), 0);
+	}
+	assert_int_equal(secretbox_keyring_load(&kr, path, &err), -1);
+	assert_non_null(strstr(err.msg, "accessible by its group (mode 0640)"));
 	unlink(path);
 	assert_int_equal(secretbox_keyring_load(&kr, path, &err), -1);
 	assert_non_null(strstr(err.msg, "cannot read it"));
