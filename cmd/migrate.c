@@ -106,14 +106,12 @@ static void print_plan(struct ctx *ctx, const struct migrate_result *res, bool d
 /* From 0002 on, webhook secrets may be sealed: with a key configured, those
  * still in plain text are sealed now (core/whsecret.h); without one, say how
  * many wait. */
-static int seal_plain_secrets(struct ctx *ctx, int version)
+static int seal_plain_secrets(struct ctx *ctx)
 {
 	struct secretbox_keyring kr;
 	struct whsecret_counts c;
 	long long n = 0;
 	const char *path = config_get(&ctx->s.cfg, CFG_SECRET_KEY_FILE);
-	if (version < 2)
-		return 0;
 	if (whsecret_count_plain(ctx->s.db, &n, &ctx->err) < 0)
 		return -1;
 	if (n == 0)
@@ -174,7 +172,7 @@ static int migrate_up_exec(struct ctx *ctx, struct args *a)
 		ctx_msg(ctx, "database at %04d %s; %zu migration%s applied in %lld ms", res.to,
 			label(&mg, res.to), res.ndone, res.ndone == 1 ? "" : "s", res.total_ms);
 	}
-	if (!o.dry_run && seal_plain_secrets(ctx, res.to > res.from ? res.to : res.from) < 0)
+	if (!o.dry_run && seal_plain_secrets(ctx) < 0)
 		rc = -1;
 out:
 	migrate_result_release(&res);

@@ -218,7 +218,19 @@ out:
 
 int whsecret_count_plain(PGconn *db, long long *n, struct acme_err *err)
 {
-	PGresult *res = db_exec(db, err, "SELECT count(*) FILTER (WHERE secret_key_id IS NULL) + "
+	*n = 0;
+	/* before migration 0002 (or on a schema without it) there is nothing to
+	 * count: every secret is plain and has nowhere to say otherwise */
+	PGresult *res = db_exec(db, err, "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = "
+				"to_regclass('webhooks') AND attname = 'secret_key_id' AND NOT "
+				"attisdropped)", 0, NULL);
+	if (!res)
+		return -1;
+	bool has = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	if (!has)
+		return 0;
+	res = db_exec(db, err, "SELECT count(*) FILTER (WHERE secret_key_id IS NULL) + "
 				"count(*) FILTER (WHERE previous_secret IS NOT NULL AND "
 				"previous_secret_key_id IS NULL) FROM webhooks", 0, NULL);
 	if (!res)

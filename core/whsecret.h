@@ -69,7 +69,8 @@ int whsecret_rotate(PGconn *db, const struct secretbox_keyring *kr, bool only_pl
 		    bool dry_run, const char *environment, const char *command,
 		    struct whsecret_counts *c, struct acme_err *err);
 
-/* How many stored values are plain text (for migrate's note without a key). */
+/* How many stored values are plain text (for migrate's note without a key);
+ * 0 on a schema without the key id columns (before 0002). */
 int whsecret_count_plain(PGconn *db, long long *n, struct acme_err *err);
 
 #endif
