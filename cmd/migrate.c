@@ -15,6 +15,7 @@
 #include "cmd/cmd.h"
 #include "core/migrate.h"
 #include "core/output.h"
+#include "core/whsecret.h"
 #include "core/xalloc.h"
 
 #define LOCK_TIMEOUT_MAX_MS (24LL * 3600 * 1000)
@@ -102,6 +103,36 @@ static void print_plan(struct ctx *ctx, const struct migrate_result *res, bool d
 
 /* ---- up --------------------------------------------------------------------------- */
 
+/* From 0002 on, webhook secrets may be sealed: with a key configured, those
+ * still in plain text are sealed now (core/whsecret.h); without one, say how
+ * many wait. */
+static int seal_plain_secrets(struct ctx *ctx)
+{
+	struct secretbox_keyring kr;
+	struct whsecret_counts c;
+	long long n = 0;
+	const char *path = config_get(&ctx->s.cfg, CFG_SECRET_KEY_FILE);
+	if (whsecret_count_plain(ctx->s.db, &n, &ctx->err) < 0)
+		return -1;
+	if (n == 0)
+		return 0;
+	if (!path || !path[0]) {
+		ctx_msg(ctx, "%lld webhook secret%s stored in plain text; set ACME_SECRET_KEY_FILE "
+			"and run 'acmectl migrate up' again (or 'acmectl webhooks rotate-key') to "
+			"encrypt them", n, n == 1 ? " is" : "s are");
+		return 0;
+	}
+	if (secretbox_keyring_load(&kr, path, &ctx->err) < 0)
+		return -1;
+	int rc = whsecret_rotate(ctx->s.db, &kr, true, false, config_get(&ctx->s.cfg, CFG_ENV),
+				 "migrate up", &c, &ctx->err);
+	secretbox_keyring_release(&kr);
+	if (rc == 0)
+		ctx_msg(ctx, "encrypted %lld webhook secret%s stored in plain text under key %s",
+			c.encrypted, c.encrypted == 1 ? "" : "s", c.key_id);
+	return rc;
+}
+
 static int migrate_up_exec(struct ctx *ctx, struct args *a)
 {
 	struct migrate mg;
@@ -141,6 +172,8 @@ static int migrate_up_exec(struct ctx *ctx, struct args *a)
 		ctx_msg(ctx, "database at %04d %s; %zu migration%s applied in %lld ms", res.to,
 			label(&mg, res.to), res.ndone, res.ndone == 1 ? "" : "s", res.total_ms);
 	}
+	if (!o.dry_run && seal_plain_secrets(ctx) < 0)
+		rc = -1;
 out:
 	migrate_result_release(&res);
 	migrate_release(&mg);

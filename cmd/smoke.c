@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "core/whsecret.h"
 #include "core/clock.h"
 #include "core/output.h"
 #include "core/smoke.h"
@@ -204,6 +205,9 @@ static int smoke_exec(struct ctx *ctx, struct args *a)
 		return acme_err_set(&ctx->err, ACME_E_USAGE, "smoke-test: --skip-webhook and "
 				    "--webhook-url exclude each other");
 
+	/* its webhook step adds an endpoint, whose secret is sealed */
+	if (!args_has(a, "skip-webhook") && whsecret_require(&ctx->s.cfg, &ctx->err) < 0)
+		return -1;
 	memset(&o, 0, sizeof(o));
 	o.cfg = &ctx->s.cfg;
 	o.timeout_ms = args_int(a, "timeout", 120000);

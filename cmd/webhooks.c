@@ -32,6 +32,7 @@
 #include "core/strbuf.h"
 #include "core/url.h"
 #include "core/webhook.h"
+#include "core/whsecret.h"
 #include "core/whsig.h"
 #include "core/xalloc.h"
 
@@ -352,7 +353,8 @@ static int wh_add(struct ctx *ctx, struct args *a)
 				  "E (repeatable; * for all)");
 		goto out;
 	}
-	if (check_url(ctx, url, allow_private) < 0 || secret_from_args(ctx, a, secret, &generated) < 0)
+	if (check_url(ctx, url, allow_private) < 0 || whsecret_require(&ctx->s.cfg, &ctx->err) < 0 ||
+	    secret_from_args(ctx, a, secret, &generated) < 0)
 		goto out;
 	if (!ctx_db(ctx))
 		goto out;
@@ -511,7 +513,8 @@ static int wh_rotate(struct ctx *ctx, struct args *a)
 	struct webhook_actor who;
 	int rc = -1;
 
-	if (parse_id(ctx, a->argv[0], "webhook", &id) < 0 || load_settings(ctx, &s) < 0)
+	if (parse_id(ctx, a->argv[0], "webhook", &id) < 0 || load_settings(ctx, &s) < 0 ||
+	    whsecret_require(&ctx->s.cfg, &ctx->err) < 0)
 		return -1;
 	long long grace = args_has(a, "grace") ? args_int(a, "grace", 0) : s.rotate_grace_ms;
 	char what[160];
@@ -539,6 +542,71 @@ static int wh_rotate(struct ctx *ctx, struct args *a)
 	rc = 0;
 out:
 	memset(secret, 0, sizeof(secret));
+	return rc;
+}
+
+/* ---- rotate-key ---------------------------------------------------------------------- */
+
+/* Bring every stored secret under the current key of the key file (its first
+ * line): core/whsecret.h does the work in one transaction. */
+static int wh_rotate_key(struct ctx *ctx, struct args *a)
+{
+	struct secretbox_keyring kr;
+	struct whsecret_counts c;
+	char cmdname[64];
+	struct webhook_actor who;
+	bool dry = args_has(a, "dry-run");
+	int rc = -1;
+
+	if (whsecret_keys(&ctx->s.cfg, &kr, &ctx->err) < 0)
+		return -1;
+	if (kr.n == 0) {
+		acme_err_set(&ctx->err, ACME_E_CONFIG, "rotate-key needs a key: set "
+			     "ACME_SECRET_KEY_FILE (or secret_key_file) to a file made with: openssl "
+			     "rand -base64 32 > FILE; chmod 600 FILE");
+		goto out;
+	}
+	if (!dry) {
+		char what[160];
+		snprintf(what, sizeof(what), "encrypt every webhook secret under key %s",
+			 kr.keys[0].id);
+		struct confirm_text ct = { what, NULL, NULL, "no secret was changed" };
+		int cf = ctx_confirm_action(ctx, a, CONFIRM_NAMED, 1, &ct);
+		if (cf != 0) {
+			rc = cf < 0 ? -1 : 0;
+			goto out;
+		}
+	}
+	if (!ctx_db(ctx))
+		goto out;
+	actor(ctx, &who, cmdname, sizeof(cmdname));
+	if (whsecret_rotate(ctx->s.db, &kr, false, dry, who.environment, who.command, &c,
+			    &ctx->err) < 0)
+		goto out;
+	long long changed = c.encrypted + c.reencrypted;
+	if (dry)
+		ctx_msg(ctx, "would encrypt %lld plain-text and re-encrypt %lld webhook secrets under "
+			"key %s (%lld already under it, %lld expired previous secrets to clear); "
+			"nothing was changed", c.encrypted, c.reencrypted, c.key_id, c.current,
+			c.expired);
+	else if (changed || c.expired)
+		ctx_msg(ctx, "%lld webhook secrets encrypted and %lld re-encrypted under key %s (%lld "
+			"already were; %lld expired previous secrets cleared); keys on later lines of "
+			"the key file are no longer needed", c.encrypted, c.reencrypted, c.key_id,
+			c.current, c.expired);
+	else
+		ctx_msg(ctx, "every webhook secret is under key %s already (%lld)", c.key_id,
+			c.current);
+	json_t *doc = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I}", "key_id", c.key_id,
+				"dry_run", dry, "endpoints", (json_int_t)c.endpoints, "encrypted",
+				(json_int_t)c.encrypted, "reencrypted", (json_int_t)c.reencrypted,
+				"current", (json_int_t)c.current, "expired_cleared",
+				(json_int_t)c.expired);
+	print_doc(ctx, doc);
+	json_decref(doc);
+	rc = 0;
+out:
+	secretbox_keyring_release(&kr);
 	return rc;
 }
 
@@ -1061,6 +1129,13 @@ static const struct opt rotate_opts[] = {
 	OPT_END
 };
 
+static const struct opt rotate_key_opts[] = {
+	{ "yes", 'y', OPT_FLAG, NULL, "do not ask for confirmation (production asks on a terminal, "
+	  "refuses without one)", 0, 0, NULL, 0 },
+	{ "dry-run", 'n', OPT_FLAG, NULL, "count what would change; change nothing", 0, 0, NULL, 0 },
+	OPT_END
+};
+
 static const struct opt test_opts[] = {
 	{ "wait", 'w', OPT_FLAG, NULL, "wait for the outcome and report it (exit 1 when it failed)",
 	  0, 0, NULL, 0 },
@@ -1126,6 +1201,9 @@ static const struct cmd_verb webhooks_verbs[] = {
 	{ "rotate-secret", "ID [--secret-file F|-] [--grace DUR] [--yes] [--dry-run]",
 	  "give an endpoint a new secret; the old one keeps signing for a grace period",
 	  rotate_opts, wh_rotate, CMD_NEEDS_DB | CMD_MUTATES, 1, 1, "@webhook" },
+	{ "rotate-key", "[--yes] [--dry-run] [-o FORMAT]", "encrypt every stored secret under the "
+	  "current key of ACME_SECRET_KEY_FILE (plain text and older keys)", rotate_key_opts,
+	  wh_rotate_key, CMD_MUTATES, 0, 0, NULL },
 	{ "test", "ID [--wait] [--timeout DUR]", "send a webhook.test event through the worker and "
 	  "report the outcome", test_opts, wh_test, CMD_NEEDS_DB | CMD_MUTATES, 1, 1, "@webhook" },
 	{ "deliveries", "[ID] [--status S] [--event E] [--limit N] [--after CURSOR] [-o FORMAT]",

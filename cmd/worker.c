@@ -4,6 +4,7 @@
 
 #include "cmd/cmd.h"
 #include "core/log.h"
+#include "core/whsecret.h"
 #include "core/worker.h"
 
 static const struct opt worker_opts[] = {
@@ -59,6 +60,11 @@ static int worker_exec(struct ctx *ctx, struct args *a)
 	if (args_get(a, "log-format"))
 		log_format_parse(args_get(a, "log-format"), &lc.format);
 	log_setup(&lc);
+
+	/* the webhook deliverer opens the stored secrets: a production worker
+	 * without a usable key refuses to start rather than fail every delivery */
+	if (whsecret_require(&ctx->s.cfg, &ctx->err) < 0)
+		return -1;
 
 	/* in development, make sure the dev stack is up before forking */
 	if (config_uses_devstack(&ctx->s.cfg) && (!ctx_db(ctx) || !ctx_redis(ctx)))

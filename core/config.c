@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/devstack.h"
 #include "core/log.h"
+#include "core/secretbox.h"
 #include "core/strbuf.h"
 #include "core/url.h"
 #include "core/xalloc.h"
@@ -58,6 +59,10 @@ static char *read_secret_file(const char *path, const char *what, struct acme_er
 		acme_err_set(err, ACME_E_CONFIG, "%s: cannot read %s: %s", what, path, strerror(errno));
 		return NULL;
 	}
+	if (secretbox_check_private(fileno(f), path, what, err) < 0) {
+		fclose(f);
+		return NULL;
+	}
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 	int bad = ferror(f);
 	fclose(f);
@@ -93,6 +98,7 @@ struct file_state {
 	const char *env;       /* NULL on the first pass (which only looks for env=) */
 	struct acme_err *err;
 	bool failed;
+	bool checked_private;  /* the file holds a password and was found private */
 };
 
 static int find_key(const char *name, bool *is_file_variant)
@@ -169,6 +175,18 @@ static int file_handler(void *user, const char *section, const char *name, const
 		acme_err_set(st->err, ACME_E_CONFIG, "%s:%d: value of \"%s\" is longer than %d bytes",
 			     st->path, lineno, name, VALUE_MAX);
 		goto fail;
+	}
+	/* A file that holds a password must be private, whichever environment's
+	 * section holds it (checked on the second pass, once). */
+	if (st->env && !file_variant && (keys[k].flags & CFG_SECRET) && !st->checked_private) {
+		char *shown = url_redact(value);
+		bool holds = strcmp(shown, value) != 0;
+		free(shown);
+		if (holds) {
+			if (secretbox_check_private(fileno(st->f), st->path, "config file", st->err) < 0)
+				goto fail;
+			st->checked_private = true;
+		}
 	}
 	if (!st->env) {                 /* first pass: env only */
 		if (k == CFG_ENV)
@@ -250,7 +268,7 @@ static char *read_line(char *str, int num, void *stream)
 
 static int parse_file(struct config *cfg, const char *path, const char *env, struct acme_err *err)
 {
-	struct file_state st = { cfg, path, NULL, 0, false, 0, 0, NULL, env, err, false };
+	struct file_state st = { cfg, path, NULL, 0, false, 0, 0, NULL, env, err, false, false };
 	st.f = fopen(path, "r");
 	if (!st.f)
 		return acme_err_set(err, ACME_E_CONFIG, "%s: cannot open: %s", path, strerror(errno));

@@ -7,6 +7,11 @@
  * file named by a *_FILE variable or a *_file key. In development with no
  * DATABASE_URL / REDIS_URL the dev stack's sockets are used.
  *
+ * Files that hold secrets must be private (core/secretbox.h,
+ * secretbox_check_private: 0600, or 0640 when root owns them): a config file
+ * that sets a URL with a password, and every *_FILE / *_file secret file; the
+ * key file of secret_key_file (read by core/whsecret.h, not here) too.
+ *
  * To add a setting: add a line to CONFIG_KEYS, document it in
  * man/acmectl.conf.5, and (if it needs checking) extend config_validate().
  */
@@ -34,7 +39,8 @@
 	X(LOG_LEVEL,       "log_level",       "ACME_LOG_LEVEL",       "info", 0)         \
 	X(LOG_FORMAT,      "log_format",      "ACME_LOG_FORMAT",      "text", 0)         \
 	X(CONNECT_TIMEOUT, "connect_timeout", "ACME_CONNECT_TIMEOUT", "5", 0)            \
-	X(DEV_DIR,         "dev_dir",         "ACME_DEV_DIR",         NULL, 0)
+	X(DEV_DIR,         "dev_dir",         "ACME_DEV_DIR",         NULL, 0)           \
+	X(SECRET_KEY_FILE, "secret_key_file", "ACME_SECRET_KEY_FILE", NULL, 0)
 
 enum config_key {
 #define X(id, key, envvar, def, flags) CFG_##id,

@@ -4,7 +4,8 @@
  * All SQL of the endpoint and delivery-log verbs is here, parameterised.
  * Every change to an endpoint runs in one transaction with its audit row, and
  * no statement, audit row, message or error here ever contains a secret: the
- * secret columns are written, never read back, except by the deliverer.
+ * secret columns are written, never read back, except by the deliverer and
+ * rotate-secret; they are sealed under the configured key (core/whsecret.h).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "core/clock.h"
 #include "core/audit.h"
@@ -23,6 +25,7 @@
 #include "core/outbox.h"
 #include "core/strbuf.h"
 #include "core/url.h"
+#include "core/whsecret.h"
 #include "core/webhook.h"
 #include "core/xalloc.h"
 
@@ -572,11 +575,18 @@ static json_t *spec_details(const struct webhook_spec *spec)
 	return d;
 }
 
+/* The secret is sealed for the new row's id (core/whsecret.h), so the row
+ * goes in with an empty secret and gets its sealed one in the same
+ * transaction: the plain text never reaches the table or the WAL. */
 int webhook_add(PGconn *db, const struct webhook_actor *who, const struct webhook_spec *spec,
 		long long *id, struct acme_err *err)
 {
+	struct secretbox_keyring kr;
+	char *sealed = NULL, kid[SECRETBOX_KEYID_LEN + 1] = "", idt[24];
+	if (whsecret_keys(config_current(), &kr, err) < 0)
+		return -1;
 	char *events = array_literal(spec->events, spec->nevents);
-	const char *p[6] = { spec->url, events, spec->secret,
+	const char *p[6] = { spec->url, events, "",
 			     spec->description && spec->description[0] ? spec->description : NULL,
 			     spec->enabled == 0 ? "f" : "t", spec->allow_private == 1 ? "t" : "f" };
 	int rc = db_begin(db, NULL, err);
@@ -591,10 +601,20 @@ int webhook_add(PGconn *db, const struct webhook_actor *who, const struct webhoo
 	}
 	if (rc == 0) {
 		*id = col_ll(res, 0, 0);
-		rc = audit(db, who, *id, spec_details(spec), err);
+		ll_text(*id, idt, sizeof(idt));
+		rc = whsecret_seal(&kr, *id, "secret", spec->secret, &sealed, kid, err);
 	}
+	if (rc == 0) {
+		const char *up[3] = { idt, sealed, kid };
+		rc = db_cmd(db, err, "UPDATE webhooks SET secret = $2, secret_key_id = nullif($3, '') "
+			    "WHERE id = $1", 3, up);
+	}
+	if (rc == 0)
+		rc = audit(db, who, *id, spec_details(spec), err);
 	PQclear(res);
 	free(events);
+	free(sealed);
+	secretbox_keyring_release(&kr);
 	return finish(db, rc, err);
 }
 
@@ -721,32 +741,62 @@ int webhook_disable_auto(PGconn *db, long long id, const char *reason, bool *cha
 	return db_cmd(db, err, cancel_pending_sql, 2, cp);
 }
 
+/* The current secret moves to previous_secret: it is opened and sealed
+ * again for that column (its associated data names the column). */
 int webhook_rotate_secret(PGconn *db, const struct webhook_actor *who, long long id,
 			  const char *secret, long long grace_ms, char *ends_at,
 			  struct acme_err *err)
 {
-	char idt[24], grace[32];
+	struct secretbox_keyring kr;
+	char idt[24], grace[32], k1[SECRETBOX_KEYID_LEN + 1] = "", k2[SECRETBOX_KEYID_LEN + 1] = "";
+	char *v1 = NULL, *v2 = NULL, *old = NULL;
+	PGresult *res = NULL;
+	if (whsecret_keys(config_current(), &kr, err) < 0)
+		return -1;
 	ll_text(id, idt, sizeof(idt));
 	snprintf(grace, sizeof(grace), "%.3f", (double)grace_ms / 1000.0);
-	const char *p[3] = { idt, secret, grace };
 	int rc = db_begin(db, NULL, err);
-	PGresult *res = NULL;
 	if (rc == 0) {
-		res = db_exec(db, err, "UPDATE webhooks SET previous_secret = CASE WHEN $3::float8 > 0 "
-			      "THEN secret END, previous_secret_expires_at = CASE WHEN $3::float8 > 0 "
-			      "THEN now() + make_interval(secs => $3::float8) END, secret = $2, "
-			      "updated_at = now() WHERE id = $1 RETURNING "
-			      ISO("previous_secret_expires_at"), 3, p);
+		const char *sp[1] = { idt };
+		res = db_exec(db, err, "SELECT secret, secret_key_id FROM webhooks WHERE id = $1 "
+			      "FOR UPDATE", 1, sp);
 		rc = res ? 0 : -1;
 	}
 	if (rc == 0 && PQntuples(res) == 0)
 		rc = not_found(err, id);
+	if (rc == 0 && grace_ms > 0) {
+		old = whsecret_open(&kr, id, "secret", PQgetvalue(res, 0, 0),
+				    PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1), err);
+		rc = old ? whsecret_seal(&kr, id, "previous_secret", old, &v2, k2, err) : -1;
+	}
+	if (rc == 0)
+		rc = whsecret_seal(&kr, id, "secret", secret, &v1, k1, err);
+	PQclear(res);
+	res = NULL;
+	if (rc == 0) {
+		const char *p[6] = { idt, v1, grace, v2, k1, k2 };
+		res = db_exec(db, err, "UPDATE webhooks SET previous_secret = CASE WHEN $3::float8 > 0 "
+			      "THEN $4 END, previous_secret_key_id = CASE WHEN $3::float8 > 0 THEN "
+			      "nullif($6, '') END, previous_secret_expires_at = CASE WHEN $3::float8 > 0 "
+			      "THEN now() + make_interval(secs => $3::float8) END, secret = $2, "
+			      "secret_key_id = nullif($5, ''), "
+			      "updated_at = now() WHERE id = $1 RETURNING "
+			      ISO("previous_secret_expires_at"), 6, p);
+		rc = res ? 0 : -1;
+	}
 	if (rc == 0) {
 		if (ends_at)
 			snprintf(ends_at, 40, "%s", PQgetvalue(res, 0, 0));
 		rc = audit(db, who, id, json_pack("{s:I}", "grace_ms", (json_int_t)grace_ms), err);
 	}
 	PQclear(res);
+	if (old) {
+		OPENSSL_cleanse(old, strlen(old));
+		free(old);
+	}
+	free(v1);
+	free(v2);
+	secretbox_keyring_release(&kr);
 	return finish(db, rc, err);
 }
 

@@ -49,6 +49,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "core/clock.h"
 #include "core/db.h"
@@ -62,6 +63,7 @@
 #include "core/version.h"
 #include "core/webhook.h"
 #include "core/whdeliver.h"
+#include "core/whsecret.h"
 #include "core/whsig.h"
 #include "core/xalloc.h"
 
@@ -321,6 +323,7 @@ struct transfer {
 
 struct pump {
 	struct webhook_settings s;
+	struct secretbox_keyring keys;   /* opens the stored secrets (core/whsecret.h) */
 	struct job_run *run;
 	PGconn *db;
 	CURLM *multi;
@@ -503,27 +506,49 @@ static struct transfer *transfer_start(struct pump *p, const PGresult *res, int 
 	PQfreemem(raw);
 	t->attempt = atoi(PQgetvalue(res, i, 5));
 	const char *url = PQgetvalue(res, i, 6);
-	const char *secret = PQgetvalue(res, i, 7);
-	const char *previous = PQgetisnull(res, i, 8) ? NULL : PQgetvalue(res, i, 8);
+	const char *stored = PQgetvalue(res, i, 7);
+	const char *stored_prev = PQgetisnull(res, i, 8) ? NULL : PQgetvalue(res, i, 8);
 	t->guard = webhook_guard_on(&p->s, PQgetvalue(res, i, 9)[0] == 't');
 	t->request_headers = json_object();
 	t->response_headers = json_object();
 	strbuf_init(&t->excerpt, 0);
 	t->started_wall_ms = clock_wall_ms();
 
+	/* the stored secrets, opened for this attempt only and wiped after */
+	struct acme_err serr;
+	char *secret = whsecret_open(&p->keys, t->webhook_id, "secret", stored,
+				     PQgetisnull(res, i, 10) ? NULL : PQgetvalue(res, i, 10), &serr);
+	char *previous = NULL;
+	if (!secret) {
+		t->outcome = WEBHOOK_FAIL;
+		t->error = xasprintf("cannot decrypt the endpoint's secret: %s", serr.msg);
+		return t;
+	}
+	if (stored_prev && !(previous = whsecret_open(&p->keys, t->webhook_id, "previous_secret",
+						      stored_prev, PQgetisnull(res, i, 11) ? NULL :
+						      PQgetvalue(res, i, 11), &serr)))
+		log_warn("webhooks: %s; signing with the current secret only", serr.msg);
+
 	char ts[24];
 	long long now_s = t->started_wall_ms / 1000;
 	snprintf(ts, sizeof(ts), "%lld", now_s);
 	struct strbuf sig = STRBUF_INIT;
-	if (add_signature(&sig, secret, t->event_id, now_s, t->body, t->body_len) < 0) {
+	int signed_ok = add_signature(&sig, secret, t->event_id, now_s, t->body, t->body_len);
+	if (signed_ok == 0 && previous)
+		add_signature(&sig, previous, t->event_id, now_s, t->body, t->body_len);
+	OPENSSL_cleanse(secret, strlen(secret));
+	free(secret);
+	if (previous) {
+		OPENSSL_cleanse(previous, strlen(previous));
+		free(previous);
+	}
+	if (signed_ok < 0) {
 		strbuf_release(&sig);
 		t->outcome = WEBHOOK_FAIL;
 		t->error = xstrdup("the endpoint's stored secret is not a valid whsec_ secret; "
 				   "set a new one with 'acmectl webhooks rotate-secret'");
 		return t;
 	}
-	if (previous)
-		add_signature(&sig, previous, t->event_id, now_s, t->body, t->body_len);
 
 	t->headers = add_header(t, t->headers, "content-type", "application/json");
 	t->headers = add_header(t, t->headers, "user-agent", p->user_agent);
@@ -652,7 +677,8 @@ static const char claim_sql[] =
 	" FROM pick, webhooks w WHERE d.id = pick.id AND w.id = d.webhook_id"
 	" RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.body, d.attempts, w.url,"
 	"  w.secret, CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END,"
-	"  w.allow_private";
+	"  w.allow_private, w.secret_key_id,"
+	"  CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret_key_id END";
 
 /* Run the claim in one round trip with libpq's pipeline mode: BEGIN, no JIT
  * (the estimates of a growing log can pass its threshold, and compiling
@@ -1231,6 +1257,10 @@ int webhook_deliver_run(struct job_run *run, struct acme_err *err)
 		run->permanent = true;
 		return -1;
 	}
+	/* a key file that cannot be used is fixed by the operator: the job
+	 * fails and is retried, the deliveries wait */
+	if (whsecret_keys(config_current(), &p.keys, err) < 0)
+		return -1;
 	if (!curl_ready) {
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 			return acme_err_set(err, ACME_E_FAILURE, "libcurl cannot start");
@@ -1251,6 +1281,7 @@ int webhook_deliver_run(struct job_run *run, struct acme_err *err)
 	    prepare(p.db, RECORD_STMT, record_sql, 1, err) < 0) {
 		hq_close(&p.hq);
 		curl_multi_cleanup(p.multi);
+		secretbox_keyring_release(&p.keys);
 		return -1;
 	}
 
@@ -1273,5 +1304,6 @@ int webhook_deliver_run(struct job_run *run, struct acme_err *err)
 	hq_close(&p.hq);
 	curl_multi_cleanup(p.multi);
 	free(p.active);
+	secretbox_keyring_release(&p.keys);
 	return rc;
 }

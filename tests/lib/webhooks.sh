@@ -131,3 +131,18 @@ stop_worker() {
 
 # The status of a delivery (by webhook and event id).
 delivery_status() { tpsql -c "SELECT status FROM webhook_deliveries WHERE webhook_id = $1 AND event_id = '$2' ORDER BY id LIMIT 1"; }
+
+# wh_secret ID [COLUMN]: the plain text of webhook ID's stored secret (COLUMN
+# secret, the default, or previous_secret), opened with the key file as the
+# deliverer does (tests/helpers/acme-whsecret); fails when it does not open.
+wh_secret() {
+	_ws_col=${2:-secret}
+	_ws_row=$(tpsql -c "SELECT $_ws_col, coalesce(${_ws_col}_key_id, '') FROM webhooks WHERE id = $1")
+	_ws_val=${_ws_row%|*}
+	_ws_kid=${_ws_row##*|}
+	if [ -n "$_ws_kid" ]; then
+		"$ACME_HELPERS/acme-whsecret" "$1" "$_ws_col" "$_ws_val" "$_ws_kid"
+	else
+		"$ACME_HELPERS/acme-whsecret" "$1" "$_ws_col" "$_ws_val"
+	fi
+}

@@ -28,6 +28,8 @@ redis_url = redis://:redisfilesecret@cache.example:6379/1
 redis_prefix = prod-file:
 database_url = postgresql://app:prodsecret@prod.example/acme
 EOT
+# it holds passwords: it must be private (checked below)
+chmod 600 "$cfgdir/config"
 t_ok "config file is read" acmectl config show -o json
 t_json "$OUT" "d['environment']=='test' and d['settings']['env']['source']=='file'" "env from the file"
 t_json "$OUT" "d['settings']['log_level']['value']=='warning' and d['settings']['log_level']['origin'].endswith('config:3')" \
@@ -56,6 +58,7 @@ t_like "$OUT" 'app:\*\*\*@db.example' "the redacted URL keeps user and host"
 
 # *_FILE variants
 printf 'postgresql://app:fromfile@h/acme\n' > "$TEST_TMP/dburl"
+chmod 600 "$TEST_TMP/dburl"
 DATABASE_URL_FILE="$TEST_TMP/dburl" t_ok "DATABASE_URL_FILE is read" acmectl config show -o json
 t_json "$OUT" "d['settings']['database_url']['value']=='postgresql://app:***@h/acme' and 'DATABASE_URL_FILE' in d['settings']['database_url']['origin']" \
 	"DATABASE_URL_FILE value, redacted, with its origin"
@@ -64,6 +67,7 @@ DATABASE_URL_FILE="$TEST_TMP/missing" t_exit 78 "an unreadable *_FILE exits 78" 
 t_like "$ERR" "DATABASE_URL_FILE: cannot read $TEST_TMP/missing" "the message names the variable and file"
 DATABASE_URL=x DATABASE_URL_FILE="$TEST_TMP/dburl" t_exit 78 "both DATABASE_URL and _FILE is an error" acmectl config show
 printf 'redis://:rf@h:1\n' > "$TEST_TMP/rurl"
+chmod 600 "$TEST_TMP/rurl"
 REDIS_URL_FILE="$TEST_TMP/rurl" t_ok "REDIS_URL_FILE is read" acmectl config show -o json
 t_json "$OUT" "d['settings']['redis_url']['value']=='redis://:***@h:1'" "REDIS_URL_FILE value redacted"
 printf 'database_url_file = %s\n' "$TEST_TMP/dburl" > "$cfgdir/config"
@@ -129,6 +133,55 @@ t_like "$ERR" 'env "staging" \(from env ACME_ENV\)' "names the value and where i
 t_exit 2 "--env with an unknown name is a usage error" acmectl --env staging config check
 REDIS_URL=http://x t_exit 78 "a malformed REDIS_URL exits 78" acmectl --env development config check
 ACME_CONNECT_TIMEOUT=0 t_exit 78 "connect_timeout out of range exits 78" acmectl --env development config check
+
+# Files that hold secrets must be private, as ssh asks of a private key: a
+# config file setting a URL with a password, and the *_FILE files. (A file
+# root owns may let its group read it: PostgreSQL's rule, for Kubernetes
+# secret volumes and root:acmectl 0640 files in /etc.)
+: > "$cfgdir/config"
+printf 'redis_url = redis://:cfgpw@h:1\n' > "$TEST_TMP/pwconf"
+chmod 644 "$TEST_TMP/pwconf"
+t_exit 78 "a world-readable config file with a password is refused" \
+	acmectl --env development --config "$TEST_TMP/pwconf" config show
+t_like "$ERR" "config file $TEST_TMP/pwconf holds a secret and is accessible by others \\(mode 0644\\); run: chmod 600 $TEST_TMP/pwconf" \
+	"the message names the file, its mode and the fix"
+t_unlike "$ERR" 'cfgpw' "and not the password"
+printf '[env.production]\ndatabase_url = postgresql://u:pp@h/x\n' > "$TEST_TMP/pwconf2"
+chmod 604 "$TEST_TMP/pwconf2"
+t_exit 78 "a password in another environment's section counts too" \
+	acmectl --env development --config "$TEST_TMP/pwconf2" config show
+chmod 600 "$TEST_TMP/pwconf"
+t_ok "the same file, mode 0600, is accepted" acmectl --env development --config "$TEST_TMP/pwconf" config show
+chmod 400 "$TEST_TMP/pwconf"
+t_ok "0400 is accepted" acmectl --env development --config "$TEST_TMP/pwconf" config show
+printf 'log_level = debug\nredis_url = redis://h:1\n' > "$TEST_TMP/nopw"
+chmod 644 "$TEST_TMP/nopw"
+t_ok "a readable config file without a password is fine" \
+	acmectl --env development --config "$TEST_TMP/nopw" config show
+chmod 644 "$TEST_TMP/dburl"
+DATABASE_URL_FILE="$TEST_TMP/dburl" t_exit 78 "a world-readable DATABASE_URL_FILE is refused" acmectl config show
+t_like "$ERR" "DATABASE_URL_FILE $TEST_TMP/dburl holds a secret .*chmod 600 $TEST_TMP/dburl" "names the variable, the file and the fix"
+printf 'database_url_file = %s\n' "$TEST_TMP/dburl" > "$TEST_TMP/viafile"
+t_exit 78 "so is one named by a *_file key" acmectl --env development --config "$TEST_TMP/viafile" config show
+t_like "$ERR" "database_url_file $TEST_TMP/dburl holds a secret" "naming the key"
+chmod 660 "$TEST_TMP/dburl"
+DATABASE_URL_FILE="$TEST_TMP/dburl" t_exit 78 "a group-writable one too" acmectl config show
+if [ "$(id -u)" = 0 ]; then
+	chmod 640 "$TEST_TMP/dburl"
+	DATABASE_URL_FILE="$TEST_TMP/dburl" t_ok "root-owned 0640 is accepted (a service group reads it)" acmectl config show
+	chown 1 "$TEST_TMP/dburl"
+fi
+chmod 640 "$TEST_TMP/dburl"
+DATABASE_URL_FILE="$TEST_TMP/dburl" t_exit 78 "group-readable and not root's is refused" acmectl config show
+t_like "$ERR" "accessible by its group \\(mode 0640\\)" "says who may read it"
+chmod 600 "$TEST_TMP/dburl"
+printf 'secret_key_file = %s/nokey\n' "$TEST_TMP" > "$TEST_TMP/kf"
+t_ok "secret_key_file is a setting" acmectl --env development --config "$TEST_TMP/kf" config show -o json
+t_json "$OUT" "d['settings']['secret_key_file']['value']=='$TEST_TMP/nokey'" "shown by config show"
+ACME_SECRET_KEY_FILE=/k t_ok "ACME_SECRET_KEY_FILE sets it" \
+	acmectl --env development --config "$TEST_TMP/kf" config show -o json
+t_json "$OUT" "d['settings']['secret_key_file']['origin']=='env ACME_SECRET_KEY_FILE'" "with its origin"
+
 rm "$cfgdir/config"
 t_exit 78 "production without DATABASE_URL exits 78" acmectl --env production config check
 t_like "$ERR" 'DATABASE_URL is not set' "says what is missing"

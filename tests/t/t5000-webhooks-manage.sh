@@ -33,11 +33,11 @@ printf 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n' >"$TEST_TMP/given"
 t_ok "add takes --secret-file" acmectl webhooks add https://hooks.example.com/b -e '*' \
 	--secret-file "$TEST_TMP/given" -o json
 t_json "$OUT" 'd["id"] == 2 and d["secret"] == "whsec_********"' "a given secret is not printed back"
-t_is "$(tpsql -c 'SELECT secret FROM webhooks WHERE id = 2')" "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" \
-	"the given secret is stored"
+t_is "$(wh_secret 2)" "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" \
+	"the given secret is stored (encrypted: t5085)"
 t_ok "add takes the secret from stdin" sh -c "printf 'MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' | \
 	'$ACMECTL' webhooks add https://u:pw@hooks.example.com/c -e import.completed --secret-file - --disabled"
-t_is "$(tpsql -c 'SELECT secret, enabled, disabled_reason FROM webhooks WHERE id = 3')" \
+t_is "$(wh_secret 3)|$(tpsql -c 'SELECT enabled, disabled_reason FROM webhooks WHERE id = 3')" \
 	"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw|f|added disabled" \
 	"a secret without the prefix is stored in canonical form; --disabled"
 printf 'whsec_tooshort\n' >"$TEST_TMP/short"
@@ -87,9 +87,9 @@ ROT=$OUT
 t_json "$ROT" 'd["secret"].startswith("whsec_") and d["previous_secret_signs_until"] is not None' \
 	"rotate-secret prints the new secret once and the grace end"
 SECRET1B=$(printf '%s' "$ROT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
-t_is "$(tpsql -c "SELECT previous_secret = '$SECRET1', secret = '$SECRET1B',
+t_is "$(wh_secret 1 previous_secret)|$(wh_secret 1)|$(tpsql -c "SELECT
 	previous_secret_expires_at BETWEEN now() + interval '23 hours' AND now() + interval '25 hours'
-	FROM webhooks WHERE id = 1")" "t|t|t" "the old secret keeps signing for the default grace (1d)"
+	FROM webhooks WHERE id = 1")" "$SECRET1|$SECRET1B|t" "the old secret keeps signing for the default grace (1d)"
 t_ok "rotate-secret --grace 0 from a file" acmectl webhooks rotate-secret 2 --grace 0 --secret-file "$TEST_TMP/given" -o json
 t_json "$OUT" 'd["secret"] == "whsec_********" and d["previous_secret_signs_until"] is None' \
 	"with --grace 0 the old secret stops at once"
