@@ -27,6 +27,7 @@
 #include <openssl/x509v3.h>
 
 #include "core/clock.h"
+#include "core/secretbox.h"
 #include "core/tlsconn.h"
 #include "core/xalloc.h"
 
@@ -344,6 +345,13 @@ static SSL_CTX *make_ctx(const struct tls_opts *o, struct acme_err *err)
 			acme_err_set(err, ACME_E_CONFIG, "TLS: a client key (tls_key) needs its "
 				     "certificate (tls_cert)");
 			goto fail;
+		}
+		int kfd = open(key, O_RDONLY | O_CLOEXEC);
+		if (kfd >= 0) {
+			int bad = secretbox_check_private(kfd, key, "TLS client key", err);
+			close(kfd);
+			if (bad < 0)
+				goto fail;
 		}
 		if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1) {
 			acme_err_set(err, ACME_E_CONFIG, "TLS client certificate %s: cannot read it "

@@ -176,11 +176,13 @@ DATABASE_URL_FILE="$TEST_TMP/dburl" t_exit 78 "group-readable and not root's is 
 t_like "$ERR" "accessible by its group \\(mode 0640\\)" "says who may read it"
 chmod 600 "$TEST_TMP/dburl"
 printf 'secret_key_file = %s/nokey\n' "$TEST_TMP" > "$TEST_TMP/kf"
+unset ACME_SECRET_KEY_FILE      # test-lib's key: the environment would win
 t_ok "secret_key_file is a setting" acmectl --env development --config "$TEST_TMP/kf" config show -o json
 t_json "$OUT" "d['settings']['secret_key_file']['value']=='$TEST_TMP/nokey'" "shown by config show"
 ACME_SECRET_KEY_FILE=/k t_ok "ACME_SECRET_KEY_FILE sets it" \
 	acmectl --env development --config "$TEST_TMP/kf" config show -o json
 t_json "$OUT" "d['settings']['secret_key_file']['origin']=='env ACME_SECRET_KEY_FILE'" "with its origin"
+export ACME_SECRET_KEY_FILE="$TEST_SECRET_KEY"
 
 rm "$cfgdir/config"
 t_exit 78 "production without DATABASE_URL exits 78" acmectl --env production config check

@@ -163,6 +163,12 @@ t_exit 78 "a key that does not match the certificate is a configuration error" e
 	REDIS_URL="$base?tls_ca=$ca&tls_cert=$pki/client.crt&tls_key=$pki/server.key" \
 	"$ACMECTL" jobs stats
 t_like "$ERR" "does not match the certificate" "saying so"
+chmod 644 "$pki/client.key"
+t_exit 78 "a client key that others can read is refused" env \
+	REDIS_URL="$base?tls_ca=$ca&tls_cert=$pki/client.crt&tls_key=$pki/client.key" \
+	"$ACMECTL" jobs stats
+t_like "$ERR" "chmod 600 .*client.key" "with the fix"
+chmod 600 "$pki/client.key"
 rc CONFIG SET tls-auth-clients optional >/dev/null
 
 t_done

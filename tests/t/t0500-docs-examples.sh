@@ -132,6 +132,7 @@ fixture() {
 		mkdir -p "$WORK/secrets"
 		printf '%s\n' "$BASE_DB_URL" >"$WORK/secrets/db"
 		printf '%s\n' "$BASE_REDIS_URL" >"$WORK/secrets/redis"
+		chmod 600 "$WORK/secrets/db" "$WORK/secrets/redis"     # secrets must be private
 		subst "$1" /run/secrets/ "$WORK/secrets/" ;;
 	man/acmectl-audit.1)
 		# something to find: an import alice queued, a product delete

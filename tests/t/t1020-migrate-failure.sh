@@ -7,6 +7,11 @@
 . "$(dirname "$0")/../lib/test-lib.sh"
 need_servers
 
+# The failures below are migrations numbered after 0001: revert the binary's
+# later migrations (0002_webhook_secret_keys: nothing encrypted yet) first.
+t_ok "revert to 0001" acmectl migrate down 1 --yes
+t_is "$(tpsql -c 'SELECT max(version) FROM acmectl_migrations')" 1 "the history ends at 0001"
+
 mdir="$TEST_TMP/migrations"
 mkdir -p "$mdir"
 cp "$TEST_TOP/core/migrations/0001_initial.sql" "$mdir/"
