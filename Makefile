@@ -167,6 +167,7 @@ install: acmectl
 	for m in man/*.1; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/; done; true
 	for m in man/*.5; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/; done; true
 	for m in man/*.8; do [ -e "$$m" ] && install -m 0644 $$m $(DESTDIR)$(MANDIR)/man8/; done; true
+	for m in man/*.7; do [ -e "$$m" ] && install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man7/$${m##*/}; done; true
 	install -m 0644 completions/acmectl.bash $(DESTDIR)$(BASHCOMPDIR)/acmectl
 	install -m 0644 completions/_acmectl $(DESTDIR)$(ZSHCOMPDIR)/_acmectl
 	install -m 0644 completions/acmectl.fish $(DESTDIR)$(FISHCOMPDIR)/acmectl.fish
@@ -174,7 +175,7 @@ install: acmectl
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/acmectl $(DESTDIR)$(BASHCOMPDIR)/acmectl \
 		$(DESTDIR)$(ZSHCOMPDIR)/_acmectl $(DESTDIR)$(FISHCOMPDIR)/acmectl.fish
-	for m in man/*.[158]; do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; done
+	for m in man/*.[1578]; do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; done
 
 clean:
 	rm -rf build build-asan acmectl

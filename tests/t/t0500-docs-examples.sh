@@ -130,9 +130,11 @@ fixture() {
 	man/acmectl.1)
 		dev_env
 		mkdir -p "$WORK/secrets"
-		printf '%s\n' "$BASE_DB_URL" >"$WORK/secrets/db"
-		printf '%s\n' "$BASE_REDIS_URL" >"$WORK/secrets/redis"
-		chmod 600 "$WORK/secrets/db" "$WORK/secrets/redis"     # secrets must be private
+		# files that hold secrets must be private (acmectl.conf(5)), as the
+		# documentation's /run/secrets are
+		(umask 077
+		 printf '%s\n' "$BASE_DB_URL" >"$WORK/secrets/db"
+		 printf '%s\n' "$BASE_REDIS_URL" >"$WORK/secrets/redis")
 		subst "$1" /run/secrets/ "$WORK/secrets/" ;;
 	man/acmectl-audit.1)
 		# something to find: an import alice queued, a product delete

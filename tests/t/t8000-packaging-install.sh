@@ -7,7 +7,7 @@ dest="$TEST_TMP/dest"
 t_ok "make install PREFIX=/usr DESTDIR=..." make -s -C "$TEST_TOP" install PREFIX=/usr DESTDIR="$dest"
 t_ok "the binary is installed" test -x "$dest/usr/bin/acmectl"
 t_ok "the installed binary runs" "$dest/usr/bin/acmectl" --version
-for m in "$TEST_TOP"/man/*.[158]; do
+for m in "$TEST_TOP"/man/*.[1578]; do
 	sec=${m##*.}
 	t_ok "man page $(basename "$m") installed in man$sec" test -f "$dest/usr/share/man/man$sec/$(basename "$m")"
 done

@@ -56,7 +56,7 @@ t_is "$(tree_state)" "$BEFORE" "the build left nothing in the source tree"
 files=$(dpkg-deb -c "$DEB" | awk '{ print $6 }')
 has() { printf '%s\n' "$files" | grep -qx "$1"; }
 t_ok "the binary: /usr/bin/acmectl" has ./usr/bin/acmectl
-for m in "$TEST_TOP"/man/*.[158]; do
+for m in "$TEST_TOP"/man/*.[1578]; do
 	n=${m##*/}
 	t_ok "man page $n in man${n##*.}" has "./usr/share/man/man${n##*.}/$n.gz"
 done
