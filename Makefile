@@ -177,10 +177,11 @@ uninstall:
 	for m in man/*.[158]; do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; done
 
 clean:
-	rm -rf build build-asan acmectl
+	rm -rf build build-asan build-fuzz acmectl
 
 # Packaging targets (issue 14) live beside what they build: packaging/*.mk
 # (deb and dist, container images and compose, Kubernetes, the CI recipe).
 include $(sort $(wildcard packaging/*.mk))
+include tests/fuzz/fuzz.mk
 
 -include $(shell find $(BUILD) \( -path $(BUILD)/deb -o -path $(BUILD)/dist \) -prune -o -name '*.d' -type f -print 2>/dev/null)
