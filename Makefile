@@ -54,7 +54,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
 HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
-.PHONY: all clean check unit integration helpers asan install uninstall demo bench lint deps man-keys
+.PHONY: all clean check unit integration helpers asan install uninstall demo bench lint deps man-keys valgrind-unit
 all: acmectl
 
 deps:
@@ -143,6 +143,12 @@ asan-check: asan
 	$(Q)$(ASAN_MAKE) helpers
 	$(Q)ACMECTL=$(CURDIR)/build-asan/acmectl ACME_HELPERS=$(CURDIR)/build-asan/tests/helpers \
 		ASAN_OPTIONS=detect_leaks=1 tests/lib/run-tests $(T)
+
+# The unit tests under valgrind on the plain build: an invalid access, an
+# uninitialised read or a leak fails the run.
+VALGRIND = valgrind -q --leak-check=full --error-exitcode=1
+valgrind-unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "# valgrind $$t"; $(VALGRIND) $$t >/dev/null; done
 
 demo:
 	$(Q)packaging/install-deps
