@@ -32,3 +32,6 @@ fuzz-bins: $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h build-fuzz/libacme.a
 	$(quiet) FUZZ $@
 	$(Q)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< build-fuzz/libacme.a $(PKG_LIBS)
+
+# tests/fuzz/run is linted with the other scripts
+LINT_SH += tests/fuzz/run
