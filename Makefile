@@ -54,7 +54,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
 HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
-.PHONY: all clean check unit integration helpers asan install uninstall demo bench lint deps man-keys
+.PHONY: all clean check unit integration helpers asan install uninstall demo bench lint deps man-keys valgrind-unit
 all: acmectl
 
 deps:
@@ -144,6 +144,12 @@ asan-check: asan
 	$(Q)ACMECTL=$(CURDIR)/build-asan/acmectl ACME_HELPERS=$(CURDIR)/build-asan/tests/helpers \
 		ASAN_OPTIONS=detect_leaks=1 tests/lib/run-tests $(T)
 
+# The unit tests under valgrind on the plain build: an invalid access, an
+# uninitialised read or a leak fails the run.
+VALGRIND = valgrind -q --leak-check=full --error-exitcode=1
+valgrind-unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "# valgrind $$t"; $(VALGRIND) $$t >/dev/null; done
+
 demo:
 	$(Q)packaging/install-deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -178,10 +184,11 @@ uninstall:
 	for m in man/*.[1578]; do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; done
 
 clean:
-	rm -rf build build-asan acmectl
+	rm -rf build build-asan build-fuzz acmectl
 
 # Packaging targets (issue 14) live beside what they build: packaging/*.mk
 # (deb and dist, container images and compose, Kubernetes, the CI recipe).
 include $(sort $(wildcard packaging/*.mk))
+include tests/fuzz/fuzz.mk
 
 -include $(shell find $(BUILD) \( -path $(BUILD)/deb -o -path $(BUILD)/dist \) -prune -o -name '*.d' -type f -print 2>/dev/null)

@@ -43,30 +43,42 @@ void clock_format_ms(long long ms, char *buf, size_t len)
 		snprintf(buf + n, len - n, ".%03lldZ", ms % 1000);
 }
 
+/* The one duration grammar (options, the [webhooks] settings, schedule
+ * intervals): digits, optionally a point and more digits, optionally a unit.
+ * Parsed by hand, not by strtod(), which would also take blanks, signs,
+ * exponents, hexadecimal, "inf" and "nan" and read the point by the locale
+ * (found by tests/fuzz/fuzz_duration.c). */
 int parse_duration_ms(const char *s, long long *out)
 {
-	char *end;
-	errno = 0;
-	if (!s || !isdigit((unsigned char)s[0]))
+	double v = 0, scale = 1;
+	const char *p = s;
+
+	if (!s || !isdigit((unsigned char)*p))
 		return -1;
-	double v = strtod(s, &end);
-	if (errno || end == s)
-		return -1;
+	while (isdigit((unsigned char)*p))
+		v = v * 10 + (*p++ - '0');
+	if (*p == '.') {
+		p++;
+		while (isdigit((unsigned char)*p)) {
+			scale /= 10;
+			v += (*p++ - '0') * scale;
+		}
+	}
 	double mult;
-	if (!*end || strcmp(end, "s") == 0)
+	if (!*p || strcmp(p, "s") == 0)
 		mult = 1000;
-	else if (strcmp(end, "ms") == 0)
+	else if (strcmp(p, "ms") == 0)
 		mult = 1;
-	else if (strcmp(end, "m") == 0)
+	else if (strcmp(p, "m") == 0)
 		mult = 60e3;
-	else if (strcmp(end, "h") == 0)
+	else if (strcmp(p, "h") == 0)
 		mult = 3600e3;
-	else if (strcmp(end, "d") == 0)
+	else if (strcmp(p, "d") == 0)
 		mult = 86400e3;
 	else
 		return -1;
 	double ms = v * mult;
-	if (ms > 9.0e15)
+	if (!(ms <= 9.0e15))
 		return -1;
 	*out = (long long)(ms + 0.5);
 	return 0;

@@ -21,8 +21,10 @@ void clock_format_ms(long long ms, char *buf, size_t len);
 #define CLOCK_SQL_TEXT(col) \
 	"to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
-/* Parse a duration like 250ms, 30s, 5m, 2h, 1d (a bare number is seconds)
- * into milliseconds. 0 / -1. */
+/* Parse a duration like 250ms, 1.5s, 5m, 2h, 1d (a bare number is seconds)
+ * into milliseconds, rounded to the nearest. Digits, an optional point and
+ * decimals, an optional unit: nothing else (no blanks, sign or exponent).
+ * At most 9e15 ms. 0 / -1. */
 int parse_duration_ms(const char *s, long long *out);
 
 #endif

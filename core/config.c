@@ -93,6 +93,7 @@ struct file_state {
 	int lineno;            /* counted by our reader: Debian's inih gives no line numbers */
 	bool too_long;         /* stop: line too_long_line is longer than max_line */
 	int too_long_line;
+	int nul_line;          /* stop: this line holds a NUL byte (0: none) */
 	int max_line;
 	char *section;         /* the current section's whole name (owned) */
 	const char *env;       /* NULL on the first pass (which only looks for env=) */
@@ -237,20 +238,31 @@ fail:
 static char *read_line(char *str, int num, void *stream)
 {
 	struct file_state *st = stream;
-	if (st->too_long || !fgets(str, num, st->f))
+	size_t n = 0, max = (size_t)num - 1;
+	int c = EOF;
+
+	if (st->too_long || st->nul_line)
 		return NULL;
-	st->lineno++;
-	size_t n = strlen(str);
-	if (n == (size_t)num - 1 && str[n - 1] != '\n') {
-		int c = fgetc(st->f);
-		if (c != EOF && c != '\n') {
-			st->too_long = true;
-			st->too_long_line = st->lineno;
-			st->max_line = num - 1;
+	/* byte by byte, not fgets(): a NUL byte would hide how much fgets()
+	 * read, and the tail of a long line holding one was parsed as a line
+	 * of its own (found by tests/fuzz/fuzz_config.c) */
+	while ((c = getc(st->f)) != EOF && c != '\n') {
+		if (c == '\0') {
+			st->nul_line = st->lineno + 1;
 			return NULL;
 		}
-		/* it just fits: the newline (or the end) follows */
+		if (n == max) {
+			st->too_long = true;
+			st->too_long_line = st->lineno + 1;
+			st->max_line = (int)max;
+			return NULL;
+		}
+		str[n++] = (char)c;
 	}
+	if (c == EOF && n == 0)
+		return NULL;
+	str[n] = '\0';
+	st->lineno++;
 	/* inih reads an indented line as a continuation of the previous value;
 	 * people indent keys under sections, so drop leading blanks */
 	size_t lead = strspn(str, " \t");
@@ -268,7 +280,7 @@ static char *read_line(char *str, int num, void *stream)
 
 static int parse_file(struct config *cfg, const char *path, const char *env, struct acme_err *err)
 {
-	struct file_state st = { cfg, path, NULL, 0, false, 0, 0, NULL, env, err, false, false };
+	struct file_state st = { cfg, path, NULL, 0, false, 0, 0, 0, NULL, env, err, false, false };
 	st.f = fopen(path, "r");
 	if (!st.f)
 		return acme_err_set(err, ACME_E_CONFIG, "%s: cannot open: %s", path, strerror(errno));
@@ -277,6 +289,9 @@ static int parse_file(struct config *cfg, const char *path, const char *env, str
 	free(st.section);
 	if (st.failed)
 		return -1;
+	if (st.nul_line)
+		return acme_err_set(err, ACME_E_CONFIG, "%s:%d: the line holds a NUL byte; a config "
+				    "file is text", path, st.nul_line);
 	if (st.too_long)
 		return acme_err_set(err, ACME_E_CONFIG, "%s:%d: the line is too long (the limit is %d "
 				    "bytes); put long values such as URLs in a file named by a *_file key",

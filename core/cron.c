@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/cron.h"
 
 struct field {
@@ -46,6 +47,10 @@ static int parse_field(const char *s, size_t len, const struct field *f, uint64_
 	buf[len] = '\0';
 	*bits = 0;
 	*star = strcmp(buf, "*") == 0;
+	/* strtok() skips empty items: "," would be a field with no value, a
+	 * schedule that never runs (found by tests/fuzz/fuzz_cron.c) */
+	if (buf[0] == ',' || buf[len - 1] == ',' || strstr(buf, ",,"))
+		goto bad;
 	for (char *item = strtok(buf, ","); item; item = strtok(NULL, ",")) {
 		const char *p = item;
 		int lo, hi, step = 1;
@@ -125,17 +130,14 @@ int cron_parse(const char *expr, struct schedule_spec *out, struct acme_err *err
 
 int interval_parse(const char *s, struct schedule_spec *out, struct acme_err *err)
 {
-	char *end;
+	long long ms;
 	memset(out, 0, sizeof(*out));
-	double v = strtod(s, &end);
-	double mult = !*end || !strcmp(end, "s") ? 1e3 : !strcmp(end, "ms") ? 1 :
-		      !strcmp(end, "m") ? 60e3 : !strcmp(end, "h") ? 3600e3 :
-		      !strcmp(end, "d") ? 86400e3 : -1;
-	if (end == s || mult < 0 || v <= 0 || v * mult < 1000 || v * mult > 366 * 86400e3)
+	/* the grammar of parse_duration_ms(): strtod() took " 10m", "1e3", "nan" */
+	if (parse_duration_ms(s, &ms) < 0 || ms < 1000 || ms > 366LL * 86400 * 1000)
 		return acme_err_set(err, ACME_E_CONFIG, "interval \"%s\": expected a duration from 1s "
 				    "to 366d such as 30s, 10m, 2h, 1d", s);
 	out->is_interval = true;
-	out->interval_ms = (long long)(v * mult);
+	out->interval_ms = ms;
 	return 0;
 }
 

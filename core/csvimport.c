@@ -965,14 +965,18 @@ static int fail_with(struct csvimport *ci, struct acme_err *err)
 }
 
 /* The first non-blank line as read (up to HEADER_RAW_MAX bytes): the
- * header, for guess_delimiter(). */
+ * header, for guess_delimiter(). Blank as libcsv sees it: spaces and tabs,
+ * but not the delimiter (with --delimiter tab, a line holding a tab is a
+ * record of empty fields, the header; found by tests/fuzz/fuzz_csvimport.c,
+ * whose hint then depended on how the input was split into chunks). */
 static void keep_header_raw(struct csvimport *ci, const unsigned char *p, size_t n)
 {
 	for (size_t i = 0; i < n && !ci->header_raw_done; i++) {
 		if (p[i] == '\n' || p[i] == '\r') {
 			bool blank = true;
 			for (size_t k = 0; k < ci->header_raw_len && blank; k++)
-				blank = ci->header_raw[k] == ' ' || ci->header_raw[k] == '\t';
+				blank = (ci->header_raw[k] == ' ' || ci->header_raw[k] == '\t') &&
+					ci->header_raw[k] != ci->delim;
 			if (blank)
 				ci->header_raw_len = 0;
 			else

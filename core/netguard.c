@@ -141,23 +141,33 @@ enum netguard_class netguard_classify(const struct sockaddr *sa, socklen_t len)
 int netguard_classify_text(const char *s, enum netguard_class *out)
 {
 	char buf[INET6_ADDRSTRLEN + 8];
+	struct in_addr a4;
+	struct in6_addr a6;
 	size_t n = strlen(s);
-	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+	bool bracketed = n >= 2 && s[0] == '[' && s[n - 1] == ']';
+	if (bracketed) {
 		s++;
 		n -= 2;
 	}
-	if (n == 0 || n >= sizeof(buf))
+	/* a zone id (fe80::1%eth0) does not change the class */
+	const char *pct = memchr(s, '%', n);
+	if (pct)
+		n = (size_t)(pct - s);
+	if (n == 0)
+		return -1;
+	/* inet_aton, not inet_pton: it also takes the forms resolvers and curl
+	 * accept as IPv4 (127.1, 0x7f000001, 2130706433, 0177.0.0.1), and any
+	 * number of leading zeros, so a long one is read in place, not cut to
+	 * the buffer (found by tests/fuzz/fuzz_netguard.c: "0000...06" was "not
+	 * an IP literal" although the resolver reads it as 0.0.0.6) */
+	if (!bracketed && !pct && !strpbrk(s, ": \t") && inet_aton(s, &a4) == 1) {
+		*out = netguard_classify_v4(ntohl(a4.s_addr));
+		return 0;
+	}
+	if (n >= sizeof(buf))
 		return -1;
 	memcpy(buf, s, n);
 	buf[n] = '\0';
-	/* a zone id (fe80::1%eth0) does not change the class */
-	char *pct = strchr(buf, '%');
-	if (pct)
-		*pct = '\0';
-	struct in_addr a4;
-	struct in6_addr a6;
-	/* inet_aton, not inet_pton: it also takes the forms resolvers and curl
-	 * accept as IPv4 (127.1, 0x7f000001, 2130706433, 0177.0.0.1) */
 	if (!strpbrk(buf, ": \t") && inet_aton(buf, &a4) == 1) {
 		*out = netguard_classify_v4(ntohl(a4.s_addr));
 		return 0;

@@ -1,7 +1,7 @@
 /* url.c — redaction of secrets in connection strings, and Redis URL parsing.
  *
  * Redaction must err on the side of hiding: anything between "://user:" and the
- * last '@' before the path is a password, and any password= parameter or libpq
+ * last '@' before the first '/' is a password, and any password= parameter or libpq
  * keyword has its value replaced whatever quoting it uses.
  */
 #include <ctype.h>
@@ -46,9 +46,12 @@ static void redact_password_params(struct strbuf *out, const char *s)
 			}
 			if (*q)
 				q++;
-		} else {
-			while (*q && *q != '&' && *q != ' ' && *q != '#')
+		} else {                        /* libpq: a\ b is "a b" */
+			while (*q && *q != '&' && *q != ' ' && *q != '#') {
+				if (*q == '\\' && q[1])
+					q++;
 				q++;
+			}
 		}
 		p = q;
 	}
@@ -61,7 +64,10 @@ char *url_redact(const char *s)
 
 	if (scheme) {
 		const char *auth = scheme + 3;
-		const char *end = auth + strcspn(auth, "/?#");
+		/* the userinfo may hold '?' and '#': libpq and redis_url_parse()
+		 * read a password up to the '@' before the first '/' (found by
+		 * tests/fuzz/fuzz_url.c: "redis://:pa#ss@host" was shown whole) */
+		const char *end = auth + strcspn(auth, "/");
 		const char *at = NULL;
 		for (const char *c = auth; c < end; c++)
 			if (*c == '@')

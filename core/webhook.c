@@ -98,26 +98,10 @@ bool webhook_event_matches(const char *subscription, const char *type)
 
 int webhook_parse_duration(const char *s, long long *ms)
 {
-	char *end;
-	if (!s || !isdigit((unsigned char)s[0]))
+	long long v;
+	if (parse_duration_ms(s, &v) < 0 || v > 1000000000000000LL)
 		return -1;
-	double v = strtod(s, &end);
-	double mult;
-	if (*end == '\0' || strcmp(end, "s") == 0)
-		mult = 1000;
-	else if (strcmp(end, "ms") == 0)
-		mult = 1;
-	else if (strcmp(end, "m") == 0)
-		mult = 60000;
-	else if (strcmp(end, "h") == 0)
-		mult = 3600000;
-	else if (strcmp(end, "d") == 0)
-		mult = 86400000;
-	else
-		return -1;
-	if (v * mult > 1e15)
-		return -1;
-	*ms = (long long)(v * mult + 0.5);
+	*ms = v;
 	return 0;
 }
 

@@ -47,6 +47,11 @@ long whsig_base64_decode(const char *in, size_t len, unsigned char *out)
 		}
 		if (pad == 2 && in[i + 2] != '=')
 			return -1;
+		/* canonical only (RFC 4648 3.5): the bits the padding leaves over
+		 * must be zero, or four spellings decode to one value ("QQ==" and
+		 * "QR==" were both "A"; found by tests/fuzz/fuzz_whsig.c) */
+		if ((pad == 1 && (v[2] & 0x3)) || (pad == 2 && (v[1] & 0xf)))
+			return -1;
 		uint32_t w = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) | ((uint32_t)v[2] << 6) |
 			     (uint32_t)v[3];
 		out[o++] = (unsigned char)(w >> 16);

@@ -60,7 +60,8 @@ int whsig_verify(const struct whsig_key *keys, size_t nkeys, const char *id,
 		 const char *timestamp, const char *signature_header, const void *body, size_t len,
 		 long long now, long long tolerance_s, struct acme_err *err);
 
-/* Strict base64 (RFC 4648, padded, no whitespace). out needs 3 * (len / 4)
+/* Strict base64 (RFC 4648, padded, no whitespace, canonical: the bits the
+ * padding leaves over are zero, so each value has one spelling). out needs 3 * (len / 4)
  * bytes. Returns the decoded length, or -1. */
 long whsig_base64_decode(const char *in, size_t len, unsigned char *out);
 /* Base64 of n bytes into out (4 * ((n + 2) / 3) + 1 bytes, NUL-terminated). */

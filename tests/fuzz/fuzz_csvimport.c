@@ -1,12 +1,8 @@
 /* fuzz_csvimport.c — libFuzzer target for the import's CSV reader.
  *
- * Build and run (from the top of the tree; libcsv itself is not instrumented):
- *
- *   clang -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_csvimport.c \
- *       core/csvimport.c core/productfields.c core/strbuf.c core/xalloc.c core/err.c \
- *       -lcsv -o build/fuzz_csvimport
- *   mkdir -p build/fuzz-corpus
- *   build/fuzz_csvimport -max_total_time=60 -max_len=8192 build/fuzz-corpus tests/fuzz/seeds
+ * Build and run: `make fuzz FUZZ_TARGETS=csvimport FUZZ_SECONDS=120`
+ * (tests/fuzz/fuzz.mk); seeds and regression inputs in
+ * tests/fuzz/corpus/csvimport/.
  *
  * The first input byte picks the options (delimiter, strict, a small record
  * cap so the too-long path is reached), the second the chunk sizes; the rest

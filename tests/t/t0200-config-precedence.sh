@@ -122,6 +122,11 @@ python3 -c "print('[env.test]'); print('\t' + 'log_level = debug ' + ' ' * 200)"
 t_exit 78 "a line over the limit only by its blanks is too long as well" \
 	acmectl --config "$TEST_TMP/long4" config show
 t_like "$ERR" "long4:2: the line is too long" "names the file and line"
+# Regression (found by tests/fuzz/fuzz_config.c): a NUL byte hid the length
+# of a line from the reader, and the tail of a long one was read as a line.
+python3 -c "import sys; sys.stdout.write('log_level = info\nx\0' + 'y' * 300 + '\nlog_level = debug\n')" > "$TEST_TMP/nul"
+t_exit 78 "a NUL byte exits 78" acmectl --config "$TEST_TMP/nul" config show
+t_like "$ERR" "nul:2: the line holds a NUL byte" "names the file and line"
 
 # values that do not make sense: check exits 78, show still works
 printf 'log_level = chatty\n' > "$TEST_TMP/bad5"

@@ -30,8 +30,15 @@ t_exit 1 "compose.prod.yml refuses to resolve without ACMECTL_IMAGE" \
 	env -u ACMECTL_IMAGE docker-compose -f "$SRC/compose.prod.yml" config -q
 t_like "$(cat "$TEST_TMP/err")" "set ACMECTL_IMAGE to the release image" "... and says what to set"
 t_ok "yamllint is clean" yamllint -s -c "$TEST_TOP/packaging/.yamllint" "$SRC"/*.yml
-t_ok "packaging/container/check is clean" "$CHECK" --binary "$ACMECTL"
-t_is "$ERR" "" "check has nothing to say"
+# The image must carry the release binary's libraries; a sanitizer build
+# (make asan-check) also needs libasan and libubsan, which it rightly lacks.
+if objdump -p "$ACMECTL" | grep -q 'NEEDED *libasan'; then
+	t_skip "packaging/container/check: $ACMECTL is a sanitizer build"
+	t_skip "check has nothing to say: a sanitizer build"
+else
+	t_ok "packaging/container/check is clean" "$CHECK" --binary "$ACMECTL"
+	t_is "$ERR" "" "check has nothing to say"
+fi
 t_exit 64 "check: usage error" "$CHECK" --bogus
 
 cfg() { docker-compose "$@" config 2>/dev/null; }

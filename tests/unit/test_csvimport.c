@@ -415,6 +415,15 @@ static void test_delimiter_hint(void **state)
 	expect(run_opts(fix, strlen(fix), o, NULL), "H1 present=3 unknown=\nR2 A|a|~|t|~\n");
 	o.strict = false;
 	expect(run("error,sku,name\nx,A,a\n"), "H1 present=3 unknown=error\nR2 A|a|~|t|~\n");
+	/* Regression (found by tests/fuzz/fuzz_csvimport.c): with --delimiter
+	 * tab a line holding only a tab is the header (two empty columns), but
+	 * the hint read the next line as the header when it had been fed in the
+	 * same chunk, so the message depended on how the file was read. */
+	o.delimiter = '\t';
+	static const char tabline[] = "\t\nsku;name\n";
+	expect(run_opts(tabline, strlen(tabline), o, NULL),
+	       "E line 1: header: required column \"sku\" is missing (found \"\", \"\")\n");
+	o.delimiter = 0;
 	/* no hint when no delimiter would help */
 	expect(run("sku;price\nA;1\n"),
 	       "E line 1: header: required column \"sku\" is missing (found \"sku;price\")\n");

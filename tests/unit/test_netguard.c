@@ -121,6 +121,11 @@ static void test_v4_spellings(void **state)
 	CHECK("0", NETGUARD_UNSPECIFIED);
 	CHECK("10.1", NETGUARD_PRIVATE);
 	CHECK("0xa9.0xfe.0xa9.0xfe", NETGUARD_LINK_LOCAL);
+	/* Regression (found by tests/fuzz/fuzz_netguard.c): a literal longer
+	 * than the copy buffer, here with leading zeros the resolver reads as
+	 * 127.0.0.1, was "not an IP literal" */
+	CHECK("0000000000000000000000000000000000000000000000000000000000000000177.0.0.1",
+	      NETGUARD_LOOPBACK);
 	enum netguard_class c;
 	assert_int_equal(netguard_classify_text("example.com", &c), -1);
 	assert_int_equal(netguard_classify_text("localhost", &c), -1);

@@ -27,6 +27,12 @@ static void test_redact_userinfo(void **state)
 	check_redact("postgres://u:a@b@host/db", "postgres://u:***@host/db");
 	check_redact("postgresql://app@db/acme", "postgresql://app@db/acme");
 	check_redact("unix:///run/redis.sock", "unix:///run/redis.sock");
+	/* Regression (found by tests/fuzz/fuzz_url.c): '?' or '#' in a password
+	 * ended the userinfo for the redactor but not for libpq or the Redis
+	 * URL parser, so these URLs were shown with their password. */
+	check_redact("postgresql://u:pa?ss@h/db", "postgresql://u:***@h/db");
+	check_redact("redis://:pa#ss@h:6379", "redis://:***@h:6379");
+	check_redact("unix://:p?w@/run/redis.sock?db=1", "unix://:***@/run/redis.sock?db=1");
 }
 
 static void test_redact_params(void **state)
@@ -39,6 +45,9 @@ static void test_redact_params(void **state)
 	check_redact("host=db password = 'it\\'s a secret' dbname=acme",
 		     "host=db password = *** dbname=acme");
 	check_redact("PASSWORD=abc", "PASSWORD=***");
+	/* Regression (found by tests/fuzz/fuzz_url.c): libpq reads a\ b as
+	 * "a b"; the redactor stopped at the blank and showed the rest. */
+	check_redact("host=db password=se\\ cret dbname=acme", "host=db password=*** dbname=acme");
 	/* a word merely containing "password" as a suffix of another key */
 	check_redact("host=db mypassword=x", "host=db mypassword=x");
 }

@@ -166,6 +166,11 @@ static void test_base64(void **state)
 	assert_int_equal(whsig_base64_decode("TQ==TWFu", 8, out), -1);  /* data after padding */
 	assert_int_equal(whsig_base64_decode("TW u", 4, out), -1);
 	assert_int_equal(whsig_base64_decode("", 0, out), -1);
+	/* Regression (found by tests/fuzz/fuzz_whsig.c): set bits under the
+	 * padding were ignored, so "TR==" and "TWF=" decoded like "TQ==" and
+	 * "TWE=": several spellings of one signature or secret */
+	assert_int_equal(whsig_base64_decode("TR==", 4, out), -1);
+	assert_int_equal(whsig_base64_decode("TWF=", 4, out), -1);
 	whsig_base64_encode((const unsigned char *)"Ma", 2, enc);
 	assert_string_equal(enc, "TWE=");
 }

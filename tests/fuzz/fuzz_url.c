@@ -1,0 +1,90 @@
+/* fuzz_url.c — libFuzzer target for connection URLs (core/url.h):
+ * url_redact() and redis_url_parse().
+ *
+ * Checked, as url.h promises:
+ *   - the password redis_url_parse() finds is hidden by url_redact(): when it
+ *     appears once in the URL as written, it no longer appears after
+ *     redaction (config show, logs and error messages print the redacted
+ *     form, so a password the parser reads but the redactor misses leaks);
+ *   - a password= query parameter's value is hidden;
+ *   - a parsed URL has a port 1-65535, a database 0-1000, a host or an
+ *     absolute socket path, never both;
+ *   - a refusal is ACME_E_CONFIG and its message does not carry the password
+ *     either (it quotes the redacted URL).
+ */
+#include <stdbool.h>
+
+#include "core/url.h"
+#include "tests/fuzz/fuzz.h"
+
+static size_t count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/* Is secret absent from the redacted text? Unknowable when the secret also
+ * appears elsewhere in the URL (a password "db" in host "db"), so only
+ * judged when it appears exactly once. */
+static bool hidden(const char *url, const char *red, const char *secret)
+{
+	if (!secret || !secret[0] || strchr(secret, '*'))   /* may meet the "***" */
+		return true;
+	if (count(url, secret) != 1)
+		return true;            /* also elsewhere: cannot tell */
+	return strstr(red, secret) == NULL;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct redis_url u;
+	struct acme_err err;
+
+	if (size > 512)
+		return 0;
+	char *s = fuzz_str(data, size);
+	char *red = url_redact(s);
+
+	/* password= parameters */
+	const char *pw = strstr(s, "password=");
+	if (pw && (pw == s || pw[-1] == '?' || pw[-1] == '&')) {
+		char val[64];
+		size_t n = strcspn(pw + 9, "& #'@:");    /* '@', ':': userinfo overlaps */
+		if (n >= 4 && n < sizeof(val)) {
+			memcpy(val, pw + 9, n);
+			val[n] = '\0';
+			CHECK(hidden(s, red, val));
+		}
+	}
+
+	if (redis_url_parse(s, &u, &err) == 0) {
+		CHECK(u.port >= 1 && u.port <= 65535);
+		CHECK(u.db >= 0 && u.db <= 1000);
+		CHECK((u.host == NULL) != (u.socket == NULL));
+		if (u.socket)
+			CHECK(u.socket[0] == '/');
+		/* judged when written literally (not %-encoded) as ":pw@" */
+		if (u.password) {
+			char *lit = malloc(strlen(u.password) + 3);
+			CHECK(lit != NULL);
+			sprintf(lit, ":%s@", u.password);
+			if (strstr(s, lit))
+				CHECK(hidden(s, red, u.password));
+			free(lit);
+		}
+		char *d = redis_url_describe(&u);
+		CHECK(d != NULL && d[0] != '\0');
+		free(d);
+		redis_url_release(&u);
+	} else {
+		CHECK(err.code == ACME_E_CONFIG && err.msg[0]);
+		/* the message quotes the URL redacted (or not at all) */
+		CHECK(strstr(err.msg, red) || !strstr(err.msg, s) || strcmp(red, s) == 0 ||
+		      strlen(err.msg) >= ACME_ERR_MSG_MAX - 1);
+	}
+	free(red);
+	free(s);
+	return 0;
+}
