@@ -62,7 +62,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (redis_url_parse(s, &u, &err) == 0) {
 		CHECK(u.port >= 1 && u.port <= 65535);
 		CHECK(u.db >= 0 && u.db <= 1000);
-		CHECK((u.host == NULL) != (u.socket == NULL));
+		if (u.sentinel) {
+			/* the primary is found at connect time: only the sentinels */
+			CHECK(u.host == NULL && u.socket == NULL);
+			CHECK(u.nsentinels >= 1 && u.nsentinels <= REDIS_URL_MAX_SENTINELS);
+			CHECK(u.master_name != NULL);
+			for (size_t i = 0; i < u.nsentinels; i++)
+				CHECK(u.sentinels[i].host && u.sentinels[i].host[0] &&
+				      u.sentinels[i].port >= 1 && u.sentinels[i].port <= 65535);
+			if (u.sentinel_password && strlen(u.sentinel_password) >= 4 &&
+			    !strpbrk(u.sentinel_password, "%& #'@:")) {
+				char *lit = malloc(strlen(u.sentinel_password) + 20);
+				CHECK(lit != NULL);
+				sprintf(lit, "sentinel_password=%s", u.sentinel_password);
+				if (strstr(s, lit))
+					CHECK(hidden(s, red, u.sentinel_password));
+				free(lit);
+			}
+		} else {
+			CHECK((u.host == NULL) != (u.socket == NULL));
+			CHECK(u.nsentinels == 0 && !u.master_name && !u.sentinel_password);
+		}
+		/* TLS options only with rediss:// */
+		CHECK(u.tls || (!u.tls_ca && !u.tls_cert && !u.tls_key && !u.tls_server_name &&
+				u.tls_insecure == -1));
+		CHECK(u.tls_insecure >= -1 && u.tls_insecure <= 1);
 		if (u.socket)
 			CHECK(u.socket[0] == '/');
 		/* judged when written literally (not %-encoded) as ":pw@" */
