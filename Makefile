@@ -125,6 +125,7 @@ check:
 	$(Q)packaging/install-deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory fuzz-replay
 	$(Q)$(MAKE) --no-print-directory integration
 
 # ASan + UBSan build in its own directory, then the whole suite on it: the

@@ -19,9 +19,18 @@ FUZZ_MAKE     = $(MAKE) --no-print-directory BUILD=build-fuzz CC=$(FUZZ_CC) \
 	CFLAGS='-O1 -g -fno-omit-frame-pointer -Wno-unknown-warning-option' \
 	EXTRA_CFLAGS='-fsanitize=fuzzer-no-link $(FUZZ_SAN)'
 
-.PHONY: fuzz fuzz-build fuzz-bins
+.PHONY: fuzz fuzz-build fuzz-bins fuzz-replay
 fuzz: fuzz-build
 	$(Q)tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# Every committed input once, no mutation: the regression cases of past
+# findings, deterministic (make check runs it).
+fuzz-replay: fuzz-build
+	$(Q)set -e; for t in $(FUZZ_TARGETS); do \
+		build-fuzz/fuzz_$$t -runs=0 tests/fuzz/corpus/$$t >build-fuzz/replay-$$t.log 2>&1 || \
+			{ tail -n 20 build-fuzz/replay-$$t.log; echo "fuzz-replay: $$t failed" >&2; exit 1; }; \
+		echo "fuzz-replay $$t: $$(ls tests/fuzz/corpus/$$t | wc -l) inputs ok"; \
+	done
 
 fuzz-build:
 	+$(Q)$(FUZZ_MAKE) fuzz-bins

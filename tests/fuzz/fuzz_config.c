@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/config.h"
@@ -44,6 +45,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	close(null);
 	fd = memfd_create("fuzz-config", 0);
 	CHECK(fd >= 0);
+	/* private, as a config file holding passwords must be */
+	CHECK(fchmod(fd, 0600) == 0);
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	return 0;
 }
@@ -92,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (load(data, size, env, &cfg, &err) < 0) {
 		CHECK(err.code == ACME_E_CONFIG);
-		CHECK(strncmp(err.msg, path, strlen(path)) == 0);
+		CHECK(strstr(err.msg, path) != NULL);    /* the message names the file */
 		return 0;
 	}
 	long lines = count_lines(data, size);
