@@ -8,9 +8,9 @@
 # keeps its logs on failure (the path is printed).
 . "$(dirname "$0")/../lib/test-lib.sh"
 
-SOAK_SHORT=${SOAK_SHORT:-45s}
-for seed in 2 "$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')"; do
-	seed=$((seed % 2147483646 + 1))
+SOAK_SHORT=${SOAK_SHORT:-60s}
+random_seed=$(( $(od -An -N4 -tu4 /dev/urandom | tr -d ' ') % 2147483646 + 1 ))
+for seed in 2 "$random_seed"; do
 	t_diag "soak for $SOAK_SHORT with SOAK_SEED=$seed"
 	SOAK_SEED=$seed SOAK_DRAIN=100 DURATION=$SOAK_SHORT \
 		timeout -k 10 400 python3 "$TEST_TOP/tests/soak/run" >"$TEST_TMP/soak.out" 2>&1
