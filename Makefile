@@ -54,7 +54,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
 HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
-.PHONY: all clean check unit integration helpers asan install uninstall demo bench lint deps man-keys valgrind-unit
+.PHONY: all clean check unit integration helpers asan install uninstall demo bench lint deps man-keys valgrind-unit soak
 all: acmectl
 
 deps:
@@ -158,6 +158,12 @@ demo:
 
 bench: all helpers
 	$(Q)tests/bench/run
+
+# The soak under random faults (tests/soak/run): DURATION=10m (s, m or h),
+# SOAK_SEED=N replays a fault schedule; exits non-zero on any anomaly.
+DURATION ?= 10m
+soak: all
+	$(Q)DURATION=$(DURATION) tests/soak/run
 
 # Fails on any mandoc or shellcheck warning (shellcheck must be installed).
 # packaging/*.mk add their own scripts to LINT_SH (expanded when lint runs).

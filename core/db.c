@@ -248,6 +248,11 @@ PGresult *db_exec_budget(PGconn *db, struct acme_err *err, const char *sql, int 
 	return res;
 }
 
+bool db_connection_ok(PGconn *db)
+{
+	return db && PQstatus(db) == CONNECTION_OK && PQpipelineStatus(db) == PQ_PIPELINE_OFF;
+}
+
 void db_close(PGconn *db)
 {
 	if (db)

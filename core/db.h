@@ -70,6 +70,14 @@ PGconn *db_connect_like(PGconn *db, const char *app, struct acme_err *err);
 /* Close a connection (NULL is fine): for front ends, which never call libpq. */
 void db_close(PGconn *db);
 
+/* Can db run another statement? PQstatus() alone is not enough: when the
+ * server goes away in the middle of a pipeline (whdeliver.c's claim), libpq
+ * 15 keeps the connection CONNECTION_OK but stuck in pipeline mode with
+ * uncollected results, and every later statement fails with the stale
+ * "server closed the connection unexpectedly". false for NULL, a bad
+ * connection, or one still in pipeline mode: drop it and connect again. */
+bool db_connection_ok(PGconn *db);
+
 /* The SQLSTATE of a failed result ("" when none). */
 const char *db_sqlstate(const PGresult *res);
 

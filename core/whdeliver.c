@@ -737,6 +737,16 @@ static PGresult *claim_round_trip(PGconn *db, const char *const *params, struct 
 	if (!failed)
 		return claimed;
 	PQclear(claimed);
+	if (PQpipelineStatus(db) != PQ_PIPELINE_OFF) {
+		/* the server went away mid-pipeline: libpq cannot leave pipeline
+		 * mode with results it will never get, and still says
+		 * CONNECTION_OK. The connection is lost: say so, and its owner
+		 * (db_connection_ok) connects again. */
+		acme_err_set(err, ACME_E_UNAVAILABLE, "postgresql: connection lost while claiming "
+			     "deliveries: %s", PQerrorMessage(db));
+		err->transient = true;
+		return NULL;
+	}
 	if (!err->msg[0] || PQstatus(db) != CONNECTION_OK)
 		acme_err_set(err, PQstatus(db) == CONNECTION_OK ? ACME_E_FAILURE : ACME_E_UNAVAILABLE,
 			     "postgresql: claiming deliveries: %s", PQerrorMessage(db));

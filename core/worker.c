@@ -373,6 +373,14 @@ static void child_signals(void)
  * 0, -1 to retry later, or -2 for a fatal error (err set). */
 static int child_connect(struct child *c, struct acme_err *err)
 {
+	if (c->db && !db_connection_ok(c->db)) {
+		/* lost, or left unusable (a pipeline the server dropped): a
+		 * connection libpq still calls OK would fail every job's start */
+		log_warn("%s: the PostgreSQL connection is unusable; connecting again",
+			 c->pool->name);
+		PQfinish(c->db);
+		c->db = NULL;
+	}
 	if (c->rc && c->db)
 		return 0;
 	if (!c->rc && !(c->rc = rds_connect(c->cfg, DEQUEUE_WAIT_MS + 5000, err)))
@@ -416,7 +424,7 @@ static void child_keep(struct child *c, struct queue_job *job)
 static void child_job_failed(struct child *c, struct queue_job *job, const struct acme_err *err)
 {
 	bool redis_down = c->rc->err != 0;
-	bool db_down = PQstatus(c->db) != CONNECTION_OK;
+	bool db_down = !db_connection_ok(c->db);
 	log_warn("%s: job %s: %s", c->pool->name, job->id, err->msg);
 	if (job->known && job->state != JOB_RUNNING) {
 		/* Redis took the outcome; only the jobs table missed it */
