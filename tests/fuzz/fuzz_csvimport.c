@@ -19,14 +19,7 @@
 
 #include "core/csvimport.h"
 #include "core/strbuf.h"
-
-#define CHECK(cond)                                                              \
-	do {                                                                     \
-		if (!(cond)) {                                                   \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                 \
-		}                                                                \
-	} while (0)
+#include "tests/fuzz/fuzz.h"
 
 struct run {
 	struct strbuf out;
