@@ -181,12 +181,26 @@ const char *db_sqlstate(const PGresult *res)
 	return s ? s : "";
 }
 
+bool db_lost(PGconn *db, const PGresult *res)
+{
+	if (!db)
+		return true;
+	/* An error libpq made itself (no SQLSTATE) on a connection it still
+	 * calls OK: a failed write to a server that went away is reported so
+	 * (libpq 15 marks the connection bad only once it reads the end of the
+	 * stream). Read what is there: at the end of the stream libpq marks the
+	 * connection bad now. */
+	if (PQstatus(db) == CONNECTION_OK && !(res && PQresultErrorField(res, PG_DIAG_SQLSTATE)))
+		PQconsumeInput(db);
+	return PQstatus(db) != CONNECTION_OK;
+}
+
 PGresult *db_check(PGconn *db, PGresult *res, struct acme_err *err)
 {
 	ExecStatusType st = PQresultStatus(res);
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return res;
-	if (PQstatus(db) != CONNECTION_OK) {
+	if (db_lost(db, res)) {
 		acme_err_set(err, ACME_E_UNAVAILABLE, "postgresql: connection lost: %s",
 			     PQerrorMessage(db));
 		err->transient = true;

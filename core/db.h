@@ -35,6 +35,12 @@ PGresult *db_exec(PGconn *db, struct acme_err *err, const char *sql, int nparams
  * for db_exec(). res is consumed on failure. */
 PGresult *db_check(PGconn *db, PGresult *res, struct acme_err *err);
 
+/* After a call failed (res: its result, may be NULL): is the connection gone?
+ * Also true for a server that went away while libpq still calls the
+ * connection OK (a failed write; it is marked bad here). Classify errors
+ * with it: lost is ACME_E_UNAVAILABLE, the caller drops the connection. */
+bool db_lost(PGconn *db, const PGresult *res);
+
 /* db_exec() for statements whose result is not needed. 0 / -1. */
 int db_cmd(PGconn *db, struct acme_err *err, const char *sql, int nparams,
 	   const char *const *params);

@@ -37,6 +37,8 @@
 
 /* X(constant, name, where) — every point in the code. */
 #define FAILPOINT_NAMES(X)                                                                  \
+	X(JOB_BEFORE_START, "job.before-start", "a worker took a job from the queue; its start " \
+	  "is not recorded in PostgreSQL yet")                                               \
 	X(JOB_AFTER_START, "job.after-start", "the runner recorded the job as running, before " \
 	  "its handler")                                                                    \
 	X(JOB_BEFORE_COMMIT, "job.before-commit", "a job's transaction holds its effects; " \

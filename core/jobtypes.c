@@ -446,6 +446,8 @@ int jobtype_execute(struct queue *q, PGconn *db, struct completer *done, struct 
 		r.db = db = NULL;
 	} else if (db) {
 		struct job_start_info info = { 0 };
+		if (FAILPOINT(JOB_BEFORE_START, err) < 0)
+			return -1;
 		int s = runner_start(q, db, job, r.lease_ms, &info, err);
 		if (s == JOB_START_FINISHED)
 			s = finish_as_recorded(q, db, job, &info, err);
@@ -490,6 +492,15 @@ int jobtype_execute(struct queue *q, PGconn *db, struct completer *done, struct 
 		goto out;
 	}
 
+	/* PostgreSQL went away under the handler (a restart, a failover): not
+	 * the job's failure. Leave it to the worker, which finds its own
+	 * connection lost too and gives the job back without counting the
+	 * attempt (a fenced job committed nothing: its transaction died with
+	 * the connection). */
+	if (hrc < 0 && !run.permanent && db && db_lost(db, NULL)) {
+		*err = herr;
+		goto out;
+	}
 	if (r.stopping && hrc < 0) {
 		qrc = queue_release_job(q, job, err);
 	} else if (hrc == 0) {

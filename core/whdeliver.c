@@ -100,8 +100,8 @@ static int prepare(PGconn *db, const char *name, const char *sql, int nparams,
 	ExecStatusType st = PQresultStatus(res);
 	int rc = 0;
 	if (st != PGRES_COMMAND_OK && strcmp(db_sqlstate(res), "42P05") != 0)   /* exists already */
-		rc = acme_err_set(err, PQstatus(db) == CONNECTION_OK ? ACME_E_FAILURE :
-				  ACME_E_UNAVAILABLE, "postgresql: preparing %s: %s", name,
+		rc = acme_err_set(err, db_lost(db, res) ? ACME_E_UNAVAILABLE : ACME_E_FAILURE,
+				  "postgresql: preparing %s: %s", name,
 				  PQerrorMessage(db));
 	PQclear(res);
 	return rc;
@@ -155,19 +155,6 @@ static int bad_payload(struct job_run *run, struct acme_err *err, const char *wh
 	return acme_err_set(err, ACME_E_DATA, "event.dispatch: %s", what);
 }
 
-static bool id_ok(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-	if (n == 0 || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!(s[i] == '_' || s[i] == '-' || s[i] == '.' || s[i] == ':' ||
-		      (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= 'A' && s[i] <= 'Z')))
-			return false;
-	return true;
-}
-
 /* Every enabled endpoint subscribed to the type, to its family ("product.*"
  * for product.created: webhook_event_matches()) or to "*"; for webhook.test,
  * the one endpoint named in data.webhook_id, enabled or not. */
@@ -180,38 +167,75 @@ static const char dispatch_sql[] =
 	"  ON CONFLICT (webhook_id, event_id) WHERE redelivery_of IS NULL DO NOTHING RETURNING 1) "
 	"SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM ins)";
 
+/* An event id of the outbox: "evt_<row id>" -> the row id, else 0. */
+static long long outbox_row_of(const char *event_id)
+{
+	size_t head = strlen(OUTBOX_EVENT_ID_HEAD);
+	if (!event_id || strncmp(event_id, OUTBOX_EVENT_ID_HEAD, head) != 0)
+		return 0;
+	const char *d = event_id + head;
+	size_t n = strspn(d, "0123456789");
+	if (n == 0 || n > 18 || d[n] != '\0' || d[0] == '0')
+		return 0;
+	return strtoll(d, NULL, 10);
+}
+
+/* The event a dispatch job names is read from its outbox row, never from the
+ * job's payload: the payload travels through Redis, and whoever can write to
+ * Redis must not be able to make a worker sign and send content of their own
+ * (acmectl(7)). A job naming an event that is not in the outbox fails for
+ * good and sends nothing. */
 int webhook_dispatch_run(struct job_run *run, struct acme_err *err)
 {
 	json_t *pl = run->payload;
 	const char *event_id = json_string_value(json_object_get(pl, "event_id"));
-	const char *type = json_string_value(json_object_get(pl, "type"));
-	const char *created = json_string_value(json_object_get(pl, "created_at"));
-	json_t *data = json_object_get(pl, "data");
+	const char *type, *created;
+	json_t *data = NULL;
+	PGresult *ev = NULL;
 	char *body = NULL;
 	json_t *doc = NULL;
 	long long wid = 0, matched = 0, created_n = 0;
 	int rc = -1;
 
-	if (!id_ok(event_id))
-		return bad_payload(run, err, "payload needs \"event_id\" (1-64 of [A-Za-z0-9_.:-])");
-	if (!id_ok(type))
-		return bad_payload(run, err, "payload needs \"type\", an event type");
-	if (!created)
-		return bad_payload(run, err, "payload needs \"created_at\"");
-	if (data && !json_is_object(data))
-		return bad_payload(run, err, "\"data\" must be a JSON object");
-	if (strcmp(type, WEBHOOK_EVENT_TEST) == 0) {
-		json_t *w = data ? json_object_get(data, "webhook_id") : NULL;
-		if (!json_is_integer(w) || json_integer_value(w) <= 0)
-			return bad_payload(run, err, "a webhook.test event needs data.webhook_id");
-		wid = json_integer_value(w);
-	}
+	long long row = outbox_row_of(event_id);
+	if (row <= 0)
+		return bad_payload(run, err, "payload needs \"event_id\", an event of the outbox "
+				   "(" OUTBOX_EVENT_ID_HEAD "<number>)");
 	if (!run->db) {
 		run->permanent = true;
 		return acme_err_set(err, ACME_E_USAGE, "event.dispatch needs PostgreSQL");
 	}
+	char rowt[24];
+	snprintf(rowt, sizeof(rowt), "%lld", row);
+	const char *rp[1] = { rowt };
+	ev = db_exec(run->db, err, "SELECT event_type, payload::text, " CLOCK_SQL_TEXT("created_at")
+		     " FROM outbox WHERE id = $1::bigint", 1, rp);
+	if (!ev)
+		return acme_err_prefix(err, "event.dispatch: reading event %s", event_id);
+	if (PQntuples(ev) == 0) {
+		PQclear(ev);
+		run->permanent = true;
+		return acme_err_set(err, ACME_E_NOT_FOUND, "event.dispatch: event %s is not in the "
+				    "outbox (never written, or removed by housekeeping); nothing is "
+				    "sent", event_id);
+	}
+	type = PQgetvalue(ev, 0, 0);
+	created = PQgetvalue(ev, 0, 2);
+	data = json_loads(PQgetvalue(ev, 0, 1), 0, NULL);
+	if (!json_is_object(data)) {
+		rc = bad_payload(run, err, "the outbox row's payload is not a JSON object");
+		goto out;
+	}
+	if (strcmp(type, WEBHOOK_EVENT_TEST) == 0) {
+		json_t *w = json_object_get(data, "webhook_id");
+		if (!json_is_integer(w) || json_integer_value(w) <= 0) {
+			rc = bad_payload(run, err, "a webhook.test event needs data.webhook_id");
+			goto out;
+		}
+		wid = json_integer_value(w);
+	}
 	/* a smoke test's event goes nowhere (but its own endpoint's test) */
-	if (!wid && data && json_is_true(json_object_get(data, OUTBOX_SMOKE_KEY))) {
+	if (!wid && json_is_true(json_object_get(data, OUTBOX_SMOKE_KEY))) {
 		run->result = json_pack("{s:s, s:s, s:I, s:I, s:s}", "event_id", event_id, "type", type,
 					"endpoints", (json_int_t)0, "deliveries_created", (json_int_t)0,
 					"skipped", "a smoke test's event");
@@ -229,15 +253,18 @@ int webhook_dispatch_run(struct job_run *run, struct acme_err *err)
 			}
 		}
 		free(result);
-		return crc < 0 ? -1 : 0;
+		rc = crc < 0 ? -1 : 0;
+		goto out;
 	}
 
 	/* the body, built once: every endpoint and every attempt gets these bytes */
 	doc = json_pack("{s:s, s:s, s:s, s:o}", "id", event_id, "type", type, "timestamp", created,
-			"data", data ? json_incref(data) : json_object());
+			"data", json_incref(data));
 	body = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (!body)
-		return bad_payload(run, err, "cannot encode the event as JSON");
+	if (!body) {
+		rc = bad_payload(run, err, "cannot encode the event as JSON");
+		goto out;
+	}
 
 	char widt[24];
 	snprintf(widt, sizeof(widt), "%lld", wid);
@@ -289,6 +316,8 @@ rollback:;
 out:
 	free(body);
 	json_decref(doc);
+	json_decref(data);
+	PQclear(ev);
 	return rc;
 }
 
@@ -748,7 +777,7 @@ static PGresult *claim_round_trip(PGconn *db, const char *const *params, struct 
 		return NULL;
 	}
 	if (!err->msg[0] || PQstatus(db) != CONNECTION_OK)
-		acme_err_set(err, PQstatus(db) == CONNECTION_OK ? ACME_E_FAILURE : ACME_E_UNAVAILABLE,
+		acme_err_set(err, db_lost(db, NULL) ? ACME_E_UNAVAILABLE : ACME_E_FAILURE,
 			     "postgresql: claiming deliveries: %s", PQerrorMessage(db));
 	if (PQstatus(db) == CONNECTION_OK && PQtransactionStatus(db) != PQTRANS_IDLE)
 		db_rollback(db);

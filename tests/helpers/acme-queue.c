@@ -1,7 +1,7 @@
 /* acme-queue — the queue's test and bench driver: single transitions
  * (dequeue, heartbeat, progress, ack, fail, release, reap, promote, get,
  * check-lease), a burst runner, and the queue benchmark's enqueue-and-verify
- * loop. It drives core/queue.c and core/job.c directly, as a worker would,
+ * loop, and a job put into Redis alone (enqueue-redis). It drives core/queue.c and core/job.c directly, as a worker would,
  * so tests can put a job in any state. It is built by `make helpers` into
  * build/tests/helpers and never shipped: acmectl has no such command.
  *
@@ -321,6 +321,30 @@ static int q_get(struct ctx *ctx, struct args *a)
 	else if (got == QUEUE_OK) {
 		print_snapshot(ctx, "found", &job, false);
 		rc = 0;
+	}
+	queue_job_release(&job);
+	queue_release(&q);
+	return rc;
+}
+
+/* A job put into Redis only, with no row in the jobs table: what anyone with
+ * write access to Redis can do (acmectl(7)); tests check what a worker then
+ * refuses to do with it. */
+static int q_enqueue_redis(struct ctx *ctx, struct args *a)
+{
+	struct queue q;
+	struct queue_job job = { 0 };
+	int rc = -1;
+	if (open_queue(ctx, &q) < 0)
+		return -1;
+	struct queue_spec spec = { .type = a->argv[0], .payload = a->argv[1],
+				   .queue = one_queue(a), .max_attempts = 1 };
+	int got = queue_enqueue(&q, &spec, &job, &ctx->err);
+	if (got == QUEUE_OK) {
+		print_snapshot(ctx, "enqueued", &job, false);
+		rc = 0;
+	} else if (got >= 0) {
+		acme_err_set(&ctx->err, ACME_E_FAILURE, "enqueue: unexpected answer %d", got);
 	}
 	queue_job_release(&job);
 	queue_release(&q);
@@ -777,6 +801,7 @@ static const struct verb {
 	{ "reap", q_reap, NEEDS_DB | NEEDS_REDIS, 0, 0, "[--queue Q]" },
 	{ "promote", q_promote, NEEDS_DB | NEEDS_REDIS, 0, 0, "[--queue Q]" },
 	{ "get", q_get, NEEDS_REDIS, 1, 1, "ID [--queue Q]" },
+	{ "enqueue-redis", q_enqueue_redis, NEEDS_REDIS, 2, 2, "TYPE JSON [--queue Q]" },
 	{ "snapcheck", q_snapcheck, NEEDS_REDIS, 0, 0, "[--queue Q]" },
 	{ "check-lease", q_check_lease, NEEDS_DB, 2, 2, "ID TOKEN" },
 	{ "bench", q_bench, NEEDS_DB | NEEDS_REDIS, 1, 1,

@@ -200,6 +200,45 @@ print('yes' if ($2) else 'no')" 2>&1)
 	fi
 }
 
+# Private servers for a test that stops or restarts them (the run's shared
+# ones are never restarted): PostgreSQL and Redis from tests/lib/servers.sh
+# in $SRV, stopped at exit, the environment pointed at them.
+#   own_servers PREFIX [SYNC]   # Redis key prefix t:PREFIX:; SYNC on: every
+#                               # commit synchronous (an immediate stop then
+#                               # takes back nothing a client saw succeed)
+#   pg_stop_own [fast|immediate]   pg_start_own   pg_restart_own [MODE [SECS]]
+own_servers() {
+	SRV=$TEST_TMP/srv
+	_t_pg_sync=${2:-off}
+	sh "$TEST_TOP/tests/lib/servers.sh" start "$SRV" >&2 || {
+		echo "Bail out! cannot start private servers"; exit 1; }
+	_t_own_servers=$SRV      # stopped at exit
+	# shellcheck disable=SC1091
+	. "$SRV/env"
+	export DATABASE_URL="postgresql:///acme_template?host=$TEST_PG_HOST&user=acme"
+	export REDIS_URL="unix://$TEST_REDIS_SOCK"
+	export ACME_REDIS_PREFIX="t:$1:"
+	TEST_DB=acme_template
+	[ "$_t_pg_sync" = off ] || { pg_stop_own fast && pg_start_own; }
+}
+_t_as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pg_stop_own() {
+	_t_as_pg "$TEST_PG_BIN/pg_ctl" -D "$SRV/pg/data" -w -t 60 -m "${1:-fast}" stop >/dev/null
+}
+# the options of tests/lib/servers.sh, with own_servers's synchronous_commit
+pg_start_own() {
+	_t_as_pg "$TEST_PG_BIN/pg_ctl" -D "$SRV/pg/data" -l "$SRV/pg/server.log" -w -t 60 \
+		-o "-c listen_addresses='' -c unix_socket_directories='$SRV/pg' -c fsync=off \
+		    -c synchronous_commit=$_t_pg_sync -c full_page_writes=off -c max_connections=200 \
+		    -c shared_buffers=128MB" start >/dev/null &&
+		head -n 1 "$SRV/pg/data/postmaster.pid" >"$SRV/pg.pid"
+}
+pg_restart_own() {
+	pg_stop_own "${1:-fast}" || return 1
+	[ -z "${2:-}" ] || sleep "$2"
+	pg_start_own
+}
+
 # Start (or join) the run's servers and give this test file its own database
 # cloned from the migrated template, and its own Redis key prefix.
 # --empty: clone template0 instead (an unmigrated database).

@@ -143,4 +143,35 @@ t_json "$(tail -n 1 "$TEST_TMP/created.log" | python3 -c 'import base64,json,sys
 t_is "$(tpsql -c "SELECT count(*) FROM webhook_deliveries d JOIN outbox o ON d.event_id = 'evt_' || o.id
 	WHERE o.event_type = 'product.created' AND o.payload->>'sku' = 'WH-1'")" 1 "one delivery row for that event"
 
+# ---- the event comes from the outbox, never from the job's payload ----------------------
+# Whoever can write to Redis can put a dispatch job there (acmectl(7)); the
+# worker must not sign and send content it did not write itself.
+tpsql -c "UPDATE webhooks SET enabled = (id IN ($ALL, $CREATED))" >/dev/null
+E4=$(outbox_event product.updated '{"id": 1, "sku": "ÄB-1", "changes": ["name"]}')
+tpsql -c "UPDATE outbox SET relayed_at = now() WHERE id = $E4" >/dev/null   # relay it ourselves
+t_ok "a Redis-only dispatch of a real event, with forged content" acme_queue enqueue-redis \
+	event.dispatch "{\"event_id\": \"evt_$E4\", \"type\": \"product.created\",
+	\"created_at\": \"2020-01-01T00:00:00Z\", \"data\": {\"forged\": true}}" --queue webhooks
+t_ok "a Redis-only dispatch of an event that does not exist" acme_queue enqueue-redis \
+	event.dispatch '{"event_id": "evt_987654321", "type": "product.created",
+	"created_at": "2020-01-01T00:00:00Z", "data": {"forged": true}}' --queue webhooks
+t_ok "a Redis-only dispatch with a made-up event id" acme_queue enqueue-redis \
+	event.dispatch '{"event_id": "forged-1", "type": "product.created",
+	"created_at": "2020-01-01T00:00:00Z", "data": {"forged": true}}' --queue webhooks
+b_all=$(recv_count all) b_created=$(recv_count created) b_imports=$(recv_count imports)
+t_ok "the worker runs them" run_worker
+t_is "$(($(recv_count all) - b_all)):$(($(recv_count created) - b_created)):$(($(recv_count imports) - b_imports))" \
+	"1:0:0" "one request more, to the * endpoint only: the real event's type is product.updated"
+t_is "$(tail -n 1 "$TEST_TMP/all.log" | python3 -c '
+import base64, json, sys
+r = json.loads(sys.stdin.read()); b = json.loads(base64.b64decode(r["body_b64"]))
+print(b["id"], b["type"], "forged" in b["data"], b["data"]["changes"])')" \
+	"evt_$E4 product.updated False ['name']" "its body is the outbox row's, not the payload's"
+t_is "$(tpsql -c "SELECT count(*) FROM webhook_deliveries WHERE event_id IN ('evt_987654321', 'forged-1')")" 0 \
+	"nothing was recorded for the made-up events"
+t_like "$(cat "$TEST_TMP/worker.log")" "event evt_987654321 is not in the outbox" \
+	"the log says the unknown event is not in the outbox"
+t_like "$(cat "$TEST_TMP/worker.log")" "an event of the outbox \\(evt_<number>\\)" \
+	"and that a made-up id is not an outbox event id"
+
 t_done

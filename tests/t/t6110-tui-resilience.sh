@@ -10,26 +10,10 @@
 . "$(dirname "$0")/../lib/tui-lib.sh"
 command -v tmux >/dev/null || t_skip_all "tmux is not installed"
 
-SRV=$TEST_TMP/srv
-sh "$TEST_TOP/tests/lib/servers.sh" start "$SRV" >&2 || { echo "Bail out! cannot start private servers"; exit 1; }
-_t_own_servers=$SRV      # stopped at exit by test-lib
-# shellcheck disable=SC1091
-. "$SRV/env"
-export DATABASE_URL="postgresql:///acme_template?host=$TEST_PG_HOST&user=acme"
-export REDIS_URL="unix://$TEST_REDIS_SOCK"
-export ACME_REDIS_PREFIX="t:tuires:"
-# shellcheck disable=SC2034 # read by tpsql (test-lib.sh)
-TEST_DB=acme_template
+own_servers tuires
 
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-stop_pg() { as_pg "$TEST_PG_BIN/pg_ctl" -D "$SRV/pg/data" -w -t 60 -m fast stop >/dev/null; }
-start_pg() {
-	as_pg "$TEST_PG_BIN/pg_ctl" -D "$SRV/pg/data" -l "$SRV/pg/server.log" -w -t 60 \
-		-o "-c listen_addresses='' -c unix_socket_directories='$SRV/pg' -c fsync=off \
-		    -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
-		    -c shared_buffers=128MB" start >/dev/null
-	head -n 1 "$SRV/pg/data/postmaster.pid" >"$SRV/pg.pid"
-}
+stop_pg() { pg_stop_own fast; }
+start_pg() { pg_start_own; }
 pg_pids() { pgrep -f "$SRV/pg/data" ; pgrep -P "$(head -n 1 "$SRV/pg/data/postmaster.pid")"; }
 
 tpsql -c "INSERT INTO products (sku, name, price) SELECT 'R-' || lpad(g::text, 4, '0'), 'Row ' || g, g FROM generate_series(1, 500) g" >/dev/null

@@ -8,16 +8,7 @@
 . "$(dirname "$0")/../lib/test-lib.sh"
 . "$(dirname "$0")/../lib/tui-lib.sh"
 
-SRV=$TEST_TMP/srv
-sh "$TEST_TOP/tests/lib/servers.sh" start "$SRV" >&2 || { echo "Bail out! cannot start private servers"; exit 1; }
-_t_own_servers=$SRV      # stopped at exit by test-lib
-# shellcheck disable=SC1091
-. "$SRV/env"
-export DATABASE_URL="postgresql:///acme_template?host=$TEST_PG_HOST&user=acme"
-export REDIS_URL="unix://$TEST_REDIS_SOCK"
-export ACME_REDIS_PREFIX="t:tuiworkers:"
-# shellcheck disable=SC2034 # read by tpsql (test-lib.sh)
-TEST_DB=acme_template
+own_servers tuiworkers
 . "$TEST_TOP/tests/lib/worker-lib.sh"
 
 start_redis() {
@@ -84,18 +75,13 @@ tui_wait_re "$host +$wpid " 30 && t_ok "the worker shows again (its next heartbe
 	t_ok "worker again" false
 
 # the Jobs tab with PostgreSQL stopped: stale, then fresh when it returns
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 tui_keys 4
 tui_wait "$long" && t_ok "the Jobs tab lists the running job" true || t_ok "jobs tab" false
-as_pg "$TEST_PG_BIN/pg_ctl" -D "$SRV/pg/data" -w -t 60 -m fast stop >/dev/null
+pg_stop_own fast
 tui_wait "STALE (database unreachable" && t_ok "PostgreSQL stopped: the Jobs tab says its data is stale" true ||
 	t_ok "jobs stale" false
 t_like "$(tui_screen)" "$long" "the last page stays on screen"
-as_pg "$TEST_PG_BIN/pg_ctl" -D "$SRV/pg/data" -l "$SRV/pg/server.log" -w -t 60 \
-	-o "-c listen_addresses='' -c unix_socket_directories='$SRV/pg' -c fsync=off \
-	    -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
-	    -c shared_buffers=128MB" start >/dev/null
-head -n 1 "$SRV/pg/data/postmaster.pid" >"$SRV/pg.pid"
+pg_start_own
 tui_wait_gone "STALE" 30 && t_ok "PostgreSQL back: the Jobs tab is fresh again" true || t_ok "jobs fresh" false
 tui_keys 5
 tui_wait "live worker"

@@ -11,7 +11,7 @@ need_servers
 
 # ---- the spec ----
 t_exit 78 "an unknown failpoint is refused" env ACME_FAILPOINTS=job.after-strat=exit "$ACMECTL" config show
-t_like "$ERR" 'unknown failpoint "job.after-strat" \(known: job.after-start, .*worker.after-ack' \
+t_like "$ERR" 'unknown failpoint "job.after-strat" \(known: job.before-start, job.after-start, .*worker.after-ack' \
 	"it names the point and lists the known ones"
 t_exit 78 "an unknown action is refused" env ACME_FAILPOINTS=job.after-start=crash "$ACMECTL" config show
 t_like "$ERR" 'job.after-start: unknown action "crash"' "it names the action"
@@ -30,8 +30,8 @@ for name in $(sed -n 's/^[[:space:]]*X([A-Z_]*, "\([a-z.-]*\)".*/\1/p' "$TEST_TO
 	grep -q "^\.It Cm $name\$" "$TEST_TOP/man/acmectl-worker.8" || missing="$missing $name"
 done
 t_is "${missing:-none}" none "acmectl-worker(8) lists every failpoint under TESTING"
-t_is "$(sed -n 's/^[[:space:]]*X([A-Z_]*, "\([a-z.-]*\)".*/\1/p' "$TEST_TOP/core/failpoint.h" | wc -l | tr -d ' ')" 13 \
-	"the header declares the thirteen points"
+t_is "$(sed -n 's/^[[:space:]]*X([A-Z_]*, "\([a-z.-]*\)".*/\1/p' "$TEST_TOP/core/failpoint.h" | wc -l | tr -d ' ')" 14 \
+	"the header declares the fourteen points"
 
 # ---- pause: a child stops at the step until SIGCONT ----
 export ACME_FAILPOINTS='job.after-start=1*pause'

@@ -10,30 +10,10 @@
 # delivered.
 . "$(dirname "$0")/../lib/test-lib.sh"
 
-SRV=$TEST_TMP/srv
-sh "$TEST_TOP/tests/lib/servers.sh" start "$SRV" >&2 || { echo "Bail out! cannot start private servers"; exit 1; }
-_t_own_servers=$SRV      # stopped at exit by test-lib
-# shellcheck disable=SC1091
-. "$SRV/env"
-export DATABASE_URL="postgresql:///acme_template?host=$TEST_PG_HOST&user=acme"
-export REDIS_URL="unix://$TEST_REDIS_SOCK"
-export ACME_REDIS_PREFIX="t:pgdeliver:"
-# shellcheck disable=SC2034 # read by tpsql (test-lib.sh)
-TEST_DB=acme_template
+# synchronous_commit=on: an immediate stop must not take back commits the
+# worker saw succeed
+own_servers pgdeliver on
 . "$TEST_TOP/tests/lib/webhooks.sh"
-
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-# the options of tests/lib/servers.sh but synchronous_commit=on: an immediate
-# stop must not take back commits the worker saw succeed
-start_pg() {
-	as_pg "$TEST_PG_BIN/pg_ctl" -D "$SRV/pg/data" -l "$SRV/pg/server.log" -w -t 60 \
-		-o "-c listen_addresses='' -c unix_socket_directories='$SRV/pg' -c fsync=off \
-		    -c synchronous_commit=on -c full_page_writes=off -c max_connections=200 \
-		    -c shared_buffers=128MB" start >/dev/null
-	head -n 1 "$SRV/pg/data/postmaster.pid" >"$SRV/pg.pid"
-}
-as_pg "$TEST_PG_BIN/pg_ctl" -D "$SRV/pg/data" -w -t 60 -m fast stop >/dev/null
-start_pg
 
 # the first answer fails: the deliverer then lingers, claiming every 100 ms,
 # for the retry due in 5 s
@@ -49,9 +29,8 @@ t_ok "the first attempt is answered 500" wait_for 30 sh -c "[ \$(wc -l <'$TEST_T
 t_ok "the deliverer lingers for its retry" wait_for 10 \
 	grep -q "job whd-evt_$E1 (webhook.deliver) attempt" "$TEST_TMP/worker.log"
 
-as_pg "$TEST_PG_BIN/pg_ctl" -D "$SRV/pg/data" -w -t 60 -m immediate stop >/dev/null
-t_ok "PostgreSQL stopped (immediate) while the deliverer claims" test -n "$(cat "$SRV/pg.pid")"
-start_pg
+t_ok "PostgreSQL stopped (immediate) while the deliverer claims" pg_stop_own immediate
+pg_start_own
 # (a claim the restart cut off expires after the timeout and a 60 s margin)
 t_ok "the retry is delivered after the restart" wait_for 90 delivered "$E1"
 E2=$(outbox_event product.updated '{"n": 2}')
