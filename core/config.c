@@ -432,6 +432,10 @@ static int load(struct config *cfg, const struct config_flags *flags, struct acm
 				  xasprintf("dev stack (%s)", ds.dir));
 			free(u);
 		}
+		/* the dev stack's key seals webhook secrets, as production's must */
+		if (!cfg->v[CFG_SECRET_KEY_FILE].value && cfg->v[CFG_DATABASE_URL].source == SRC_DEVSTACK)
+			set_value(&cfg->v[CFG_SECRET_KEY_FILE], ds.key_file, SRC_DEVSTACK,
+				  xasprintf("dev stack (%s)", ds.dir));
 		devstack_release(&ds);
 	}
 	return 0;

@@ -15,6 +15,9 @@
 #include <grp.h>
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -117,6 +120,7 @@ int devstack_init(struct devstack *ds, const char *dir_override, struct acme_err
 	ds->redis_sock = xasprintf("%s/redis/redis.sock", ds->dir);
 	ds->redis_pidfile = xasprintf("%s/redis/redis.pid", ds->dir);
 	ds->redis_log = xasprintf("%s/redis/redis.log", ds->dir);
+	ds->key_file = xasprintf("%s/secret.key", ds->dir);
 	return 0;
 }
 
@@ -131,6 +135,7 @@ void devstack_release(struct devstack *ds)
 	free(ds->redis_sock);
 	free(ds->redis_pidfile);
 	free(ds->redis_log);
+	free(ds->key_file);
 	memset(ds, 0, sizeof(*ds));
 }
 
@@ -428,6 +433,37 @@ out:
 	return rc;
 }
 
+int devstack_make_key(const char *path, struct acme_err *err)
+{
+	unsigned char key[32];
+	char line[64];
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 && errno == EEXIST)
+		return 0;
+	if (fd < 0)
+		return acme_err_set(err, ACME_E_FAILURE, "cannot create the dev key file %s: %s", path,
+				    strerror(errno));
+	if (RAND_bytes(key, sizeof(key)) != 1) {
+		close(fd);
+		unlink(path);
+		return acme_err_set(err, ACME_E_FAILURE, "no random bytes for the dev key");
+	}
+	int n = EVP_EncodeBlock((unsigned char *)line, key, sizeof(key));
+	OPENSSL_cleanse(key, sizeof(key));
+	line[n++] = '\n';
+	ssize_t w = write(fd, line, (size_t)n);
+	OPENSSL_cleanse(line, sizeof(line));
+	if (w != n || fsync(fd) < 0 || close(fd) < 0) {
+		int e = errno;
+		if (w != n)
+			close(fd);
+		unlink(path);
+		return acme_err_set(err, ACME_E_FAILURE, "cannot write the dev key file %s: %s", path,
+				    strerror(w != n && w >= 0 ? EIO : e));
+	}
+	return 0;
+}
+
 int devstack_up(struct devstack *ds, bool *started, struct acme_err *err)
 {
 	struct devstack_status st;
@@ -452,7 +488,8 @@ int devstack_up(struct devstack *ds, bool *started, struct acme_err *err)
 		goto out;
 	}
 	if (mkdir_p(ds->dir, ds->as_root ? 0755 : 0700, err) < 0 ||
-	    mkdir_p(pgdir, 0700, err) < 0 || mkdir_p(ds->redis_dir, 0700, err) < 0)
+	    mkdir_p(pgdir, 0700, err) < 0 || mkdir_p(ds->redis_dir, 0700, err) < 0 ||
+	    devstack_make_key(ds->key_file, err) < 0)
 		goto out;
 	if (ds->as_root && (chown(pgdir, uid, gid) < 0)) {
 		acme_err_set(err, ACME_E_FAILURE, "cannot hand %s to the postgres account: %s", pgdir,

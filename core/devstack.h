@@ -27,6 +27,7 @@ struct devstack {
 	char *redis_sock;   /* dir/redis/redis.sock */
 	char *redis_pidfile;
 	char *redis_log;
+	char *key_file;     /* dir/secret.key: the key that seals webhook secrets */
 	bool as_root;       /* servers are run as the postgres account */
 };
 
@@ -48,6 +49,11 @@ void devstack_release(struct devstack *ds);
 /* Owned strings (free()); no secrets: the cluster trusts its private socket. */
 char *devstack_database_url(const struct devstack *ds);
 char *devstack_redis_url(const struct devstack *ds);
+
+/* The dev stack's key file for webhook secrets at rest (core/secretbox.h):
+ * 32 random bytes in base64, mode 0600, made when missing (`dev up`, or the
+ * first command that needs it); an existing file is left as it is. */
+int devstack_make_key(const char *path, struct acme_err *err);
 
 /* Create, start and wait until both answer; idempotent. *started (may be NULL)
  * tells whether anything had to be started. */

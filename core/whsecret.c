@@ -11,6 +11,7 @@
 
 #include "core/audit.h"
 #include "core/db.h"
+#include "core/devstack.h"
 #include "core/log.h"
 #include "core/whsecret.h"
 #include "core/xalloc.h"
@@ -22,6 +23,16 @@ int whsecret_keys(const struct config *cfg, struct secretbox_keyring *kr, struct
 	static bool warned;
 	const char *path = cfg ? config_get(cfg, CFG_SECRET_KEY_FILE) : NULL;
 	memset(kr, 0, sizeof(*kr));
+	/* the dev stack's key is made on first use (a stack from before it
+	 * had one, or a command that started the stack itself) */
+	if (path && path[0] && cfg->v[CFG_SECRET_KEY_FILE].source == SRC_DEVSTACK &&
+	    devstack_make_key(path, err) < 0) {
+		if (!warned) {
+			warned = true;
+			log_msg(LOG_WARN, "%s: webhook secrets are stored in plain text", err->msg);
+		}
+		return 0;
+	}
 	if (path && path[0])
 		return secretbox_keyring_load(kr, path, err);
 	if (cfg && config_is_production(cfg))

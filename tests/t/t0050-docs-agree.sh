@@ -124,21 +124,27 @@ for k, v in json.load(open(sys.argv[1]))["settings"].items():
 t_like "$settings" '^database_url DATABASE_URL$' "config show -o json lists settings with their variables"
 env_txt=$(printf '%s\n' "$main_txt" | section ENVIRONMENT)
 printf 'x\n' >"$TEST_TMP/secret"
+chmod 600 "$TEST_TMP/secret"     # a file holding a secret must be private
 printf '%s\n' "$settings" >"$TEST_TMP/settings"
+takes_file=
 while read -r key var; do
 	t_has "$key" "$conf_txt" "acmectl.conf.5 documents $key"
 	t_has "$var" "$conf_txt" "acmectl.conf.5 documents $var"
 	t_has "$var" "$env_txt" "acmectl.1 ENVIRONMENT documents $var"
-	origin=$(env "${var}_FILE=$TEST_TMP/secret" "$ACMECTL" config show -o json |
-		python3 -c 'import json,sys; print(json.load(sys.stdin)["settings"][sys.argv[1]]["origin"])' "$key")
+	env "${var}_FILE=$TEST_TMP/secret" "$ACMECTL" config show -o json >"$TEST_TMP/cfg-file.json" ||
+		t_ok "config show with ${var}_FILE" false
+	origin=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[2]))["settings"][sys.argv[1]]["origin"])' \
+		"$key" "$TEST_TMP/cfg-file.json")
 	case $origin in
 	"env ${var}_FILE"*)
+		takes_file="$takes_file $key"
 		t_has "${var}_FILE" "$conf_txt" "acmectl.conf.5 documents ${var}_FILE"
 		t_has "${var}_FILE" "$env_txt" "acmectl.1 ENVIRONMENT documents ${var}_FILE"
 		t_has "${key}_file" "$conf_txt" "acmectl.conf.5 documents ${key}_file"
 		;;
 	esac
 done <"$TEST_TMP/settings"
+t_like "$takes_file" " database_url( .*)? redis_url" "the secrets database_url and redis_url were found taking _FILE"
 
 for var in $(cat "$TEST_TOP"/cmd/*.c "$TEST_TOP"/core/*.c "$TEST_TOP"/tui/*.c 2>/dev/null |
 	     sed -n 's/.*getenv("\([A-Za-z0-9_]*\)").*/\1/p' | sort -u); do

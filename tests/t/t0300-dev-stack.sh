@@ -30,6 +30,28 @@ t_ok "postgres pid $pgpid is alive" alive "$pgpid"
 t_ok "redis pid $rpid is alive" alive "$rpid"
 t_is "$(stat -c %a "$dir/redis")" "700" "the redis directory is private"
 
+# ---- the dev stack's key seals webhook secrets (development behaves as production) ----
+t_is "$(stat -c %a "$dir/secret.key")" 600 "dev up made a private key file"
+t_like "$(cat "$dir/secret.key")" '^[A-Za-z0-9+/]{43}=$' "holding one base64 key of 32 bytes"
+test_key=$ACME_SECRET_KEY_FILE
+unset ACME_SECRET_KEY_FILE
+t_ok "config show names it" acmectl config show -o json
+t_json "$OUT" "d['settings']['secret_key_file']['value'] == '$dir/secret.key' and
+	d['settings']['secret_key_file']['source'] == 'dev stack'" "secret_key_file from the dev stack"
+t_ok "webhooks add on the dev stack" acmectl -q webhooks add https://hooks.example.com/dev -e '*'
+t_unlike "$ERR" "plain text" "without the plain-text warning"
+t_like "$(acmectl dev psql -- -At -c "SELECT secret_key_id || ' ' || left(secret, 3) FROM webhooks")" \
+	'^[0-9a-f]{8} v1:$' "the stored secret is sealed under the dev key"
+key=$(cat "$dir/secret.key")
+t_ok "dev up again keeps the key" acmectl dev up
+t_is "$(cat "$dir/secret.key")" "$key" "the same key"
+rm "$dir/secret.key"
+t_ok "a key removed by hand is made again when a command needs it" \
+	acmectl -q webhooks add https://hooks.example.com/dev2 -e '*'
+t_is "$(stat -c %a "$dir/secret.key")" 600 "a new private key file"
+acmectl dev psql -- -q -c 'DELETE FROM webhooks' >/dev/null
+export ACME_SECRET_KEY_FILE="$test_key"
+
 t_ok "dev env prints exports" acmectl dev env
 t_like "$OUT" "^export DATABASE_URL='postgresql:///acme\?host=" "DATABASE_URL export"
 t_like "$OUT" "export REDIS_URL='unix://$dir/redis/redis.sock'" "REDIS_URL export"
