@@ -1474,6 +1474,40 @@ int queue_release_job(struct queue *q, struct queue_job *job, struct acme_err *e
 	return held_run(q, &c, job, NULL, 0, err);
 }
 
+int queue_release_lost(struct queue *q, struct queue_job *job, int max_free, const char *why,
+		       bool *counted, struct acme_err *err)
+{
+	*counted = false;
+	if (check_held(job, err) < 0)
+		return -1;
+	/* the count lives in the job's hash beside the snapshot's fields (not
+	 * one of them); a hash that is gone is not made again */
+	char *key = xasprintf("%s{%s}:job:%s", q->prefix, job->queue, job->id);
+	redisReply *r = redisCommand(q->rc, "EVAL %s 1 %s",
+				     "if redis.call('EXISTS', KEYS[1]) == 1 then "
+				     "return redis.call('HINCRBY', KEYS[1], 'freed', 1) end return 0", key);
+	free(key);
+	if (!r)
+		return conn_error(q, err);
+	if (rds_note_reply(q->rc, r)) {
+		freeReplyObject(r);
+		return conn_error(q, err);
+	}
+	if (r->type != REDIS_REPLY_INTEGER) {
+		acme_err_set(err, ACME_E_FAILURE, "redis: counting the releases of job %s: %s", job->id,
+			     r->type == REDIS_REPLY_ERROR ? r->str : "unexpected answer");
+		freeReplyObject(r);
+		return -1;
+	}
+	long long n = r->integer;
+	freeReplyObject(r);
+	if (n > max_free) {
+		*counted = true;
+		return queue_fail(q, job, why, false, err);
+	}
+	return queue_release_job(q, job, err);
+}
+
 /* A script on a queue (no job) answering an array of snapshots. */
 static int snapshots_call(struct queue *q, enum script s, const char *queue, long long arg,
 			  struct queue_job **out, size_t *n, struct acme_err *err)

@@ -319,6 +319,16 @@ int queue_fail(struct queue *q, struct queue_job *job, const char *error, bool p
  * cancelled instead. QUEUE_OK or QUEUE_LOST. */
 int queue_release_job(struct queue *q, struct queue_job *job, struct acme_err *err);
 
+/* Give back a job whose run was cut off by the loss of a server it needs (a
+ * PostgreSQL restart or failover: not the job's failure), without counting
+ * the attempt, at most max_free times per job; past that the attempt counts
+ * (queue_fail with why), so a job that itself takes the server down ends
+ * dead after its attempts instead of coming back for ever (Sidekiq Pro's
+ * poison pill). *counted says which. QUEUE_OK or QUEUE_LOST. */
+#define QUEUE_FREE_RELEASES 10
+int queue_release_lost(struct queue *q, struct queue_job *job, int max_free, const char *why,
+		       bool *counted, struct acme_err *err);
+
 /* Treat up to limit leases of queue that are past their deadline as failed
  * attempts ("lease expired"), retried with backoff or dead like queue_fail.
  * Their tokens stop working at once. Each reaped job's new snapshot is

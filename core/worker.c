@@ -431,10 +431,17 @@ static void child_job_failed(struct child *c, struct queue_job *job, const struc
 		child_keep(c, job);
 	} else if (db_down && !redis_down && job->token) {
 		/* PostgreSQL went away under the job: give it back now (not an
-		 * attempt) instead of waiting for its lease */
+		 * attempt, up to QUEUE_FREE_RELEASES times) instead of waiting
+		 * for its lease */
 		struct acme_err rerr;
-		int rr = queue_release_job(&c->q, job, &rerr);
-		if (rr == QUEUE_OK) {
+		bool counted = false;
+		int rr = queue_release_lost(&c->q, job, QUEUE_FREE_RELEASES, err->msg, &counted, &rerr);
+		if (rr == QUEUE_OK && counted) {
+			log_warn("%s: job %s: PostgreSQL went away under it more than %d times; this "
+				 "attempt counts (%s)", c->pool->name, job->id, QUEUE_FREE_RELEASES,
+				 job_state_name(job->state));
+			child_keep(c, job);
+		} else if (rr == QUEUE_OK) {
 			log_warn("%s: job %s released: PostgreSQL is unavailable", c->pool->name,
 				 job->id);
 			child_keep(c, job);
