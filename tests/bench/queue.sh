@@ -53,6 +53,7 @@ wpid=
 
 cleanup() {
 	[ -n "$wpid" ] && kill -KILL "$wpid" 2>/dev/null || true
+	[ -r "$dir/tls-redis/redis.pid" ] && kill "$(cat "$dir/tls-redis/redis.pid")" 2>/dev/null || true
 	sh "$top/tests/lib/servers.sh" stop "$dir/srv" >/dev/null 2>&1 || true
 	rm -rf "$dir"
 }
@@ -67,6 +68,7 @@ export ACME_ENV=test XDG_CONFIG_HOME="$dir/config" REDIS_URL="unix://$TEST_REDIS
 # per-job log lines are info: a benchmark measures the queue, not stderr
 export ACME_LOG_LEVEL=warning
 psql() { "$TEST_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$TEST_PG_HOST" -U acme "$@"; }
+RCLI="redis-cli -s $TEST_REDIS_SOCK"   # the bench's Redis, for its own reads
 
 cores=$(nproc)
 echo "machine: $cores cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
@@ -119,7 +121,7 @@ measure() {
 	"$ACMECTL" worker -Q "bench=$1" $wopt >"$dir/worker-$run.log" 2>&1 &
 	wpid=$!
 	i=0
-	until redis-cli -s "$TEST_REDIS_SOCK" --scan --pattern "qbench:$run:worker:*" | grep -q .; do
+	until $RCLI --scan --pattern "qbench:$run:worker:*" | grep -q .; do
 		i=$((i + 1)); [ $i -lt 100 ] || { echo "the worker did not start:" >&2; cat "$dir/worker-$run.log" >&2; exit 1; }
 		sleep 0.1
 	done
@@ -132,8 +134,9 @@ measure() {
 	python3 - "$dir/bench-$run.json" "$1" "$2" "${3:-}" "$dir/rates" <<'EOPY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-label = "%s child%s, %s%s" % (sys.argv[2], "" if sys.argv[2] == "1" else "ren", sys.argv[3],
-                              " " + sys.argv[4] if sys.argv[4] else "")
+label = "%s child%s, %s%s%s" % (sys.argv[2], "" if sys.argv[2] == "1" else "ren", sys.argv[3],
+                                " " + sys.argv[4] if sys.argv[4] else "",
+                                __import__("os").environ.get("BENCH_VIA", ""))
 l = d["latency_ms"]
 bad = []
 if not d["verified"] or d["not_succeeded"] or d["bad_timestamps"]:
@@ -260,6 +263,63 @@ echo
 echo "paced below capacity, 2000 jobs (latency of a job that waits behind no backlog):"
 COUNT=2000 measure 2 mirror "--rate 200 --batch 10"
 COUNT=2000 measure 2 no-mirror "--rate 2000 --batch 10"
+
+# ---- Redis over TLS (rediss://): the cost of the encryption ----
+# One redis-server listening on a plain TCP port and a TLS port (a test CA
+# and certificate made here), the same runs through each: the TLS figure
+# compares with plain TCP, not with the unix socket above. BENCH_TLS=0 skips.
+tls_bench() {
+	pki=$dir/pki
+	mkdir -p "$pki" "$dir/tls-redis"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+		-keyout "$pki/ca.key" -out "$pki/ca.crt" -subj /CN=acme-bench-ca \
+		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null &&
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout "$pki/server.key" -out "$pki/server.csr" -subj /CN=localhost 2>/dev/null &&
+	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$pki/server.ext" &&
+	openssl x509 -req -in "$pki/server.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
+		-CAcreateserial -days 2 -out "$pki/server.crt" -extfile "$pki/server.ext" 2>/dev/null || {
+		echo "tls: not measured (openssl could not make the certificates)"; return 0; }
+	chmod 600 "$pki"/*.key
+	ports=$(python3 -c 'import socket
+ss = [socket.socket() for _ in range(2)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))')
+	pport=${ports% *}; tport=${ports#* }
+	redis-server --bind 127.0.0.1 --port "$pport" --tls-port "$tport" \
+		--tls-cert-file "$pki/server.crt" --tls-key-file "$pki/server.key" \
+		--tls-ca-cert-file "$pki/ca.crt" --tls-auth-clients no \
+		--unixsocket "$dir/tls-redis/redis.sock" --unixsocketperm 700 --daemonize yes \
+		--pidfile "$dir/tls-redis/redis.pid" --logfile "$dir/tls-redis/redis.log" \
+		--dir "$dir/tls-redis" --save '' --appendonly no >/dev/null 2>&1 || {
+		echo "tls: not measured (redis-server did not start with TLS)"; return 0; }
+	i=0
+	until redis-cli -s "$dir/tls-redis/redis.sock" PING >/dev/null 2>&1; do
+		i=$((i + 1)); [ $i -lt 100 ] || { echo "tls: not measured (redis-server did not answer)"; return 0; }
+		sleep 0.1
+	done
+	saved_url=$REDIS_URL saved_rcli=$RCLI
+	RCLI="redis-cli -s $dir/tls-redis/redis.sock"
+	for via in plain tls; do
+		if [ $via = plain ]; then
+			export REDIS_URL="redis://127.0.0.1:$pport" BENCH_VIA=", plain TCP"
+		else
+			export REDIS_URL="rediss://localhost:$tport?tls_ca=$pki/ca.crt" BENCH_VIA=", TLS"
+		fi
+		measure 1 mirror
+		measure 2 mirror
+	done
+	unset BENCH_VIA
+	export REDIS_URL="$saved_url"
+	RCLI=$saved_rcli
+	kill "$(cat "$dir/tls-redis/redis.pid")" 2>/dev/null || true
+}
+if [ "${BENCH_TLS:-1}" != 0 ]; then
+	echo
+	echo "over TCP on loopback, plain (redis://) then TLS (rediss://, TLS 1.3), $N jobs:"
+	: >"$dir/rates"
+	tls_bench
+fi
 echo
 echo "wake-up of workers blocked on an empty queue (Redis clock):"
 wake 1 "${WAKE_ROUNDS:-20}"
