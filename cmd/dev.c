@@ -133,7 +133,8 @@ static int dev_env(struct ctx *ctx, struct args *a)
 		return -1;
 	char *db = devstack_database_url(&ds), *rd = devstack_redis_url(&ds);
 	if (ctx->fmt_given && ctx->fmt == OUT_JSON) {
-		json_t *doc = json_pack("{s:s, s:s}", "DATABASE_URL", db, "REDIS_URL", rd);
+		json_t *doc = json_pack("{s:s, s:s, s:s}", "DATABASE_URL", db, "REDIS_URL", rd,
+					"ACME_SECRET_KEY_FILE", ds.key_file);
 		output_json(ctx->out, doc, true);
 		json_decref(doc);
 	} else {
@@ -141,6 +142,8 @@ static int dev_env(struct ctx *ctx, struct args *a)
 		put_shell_quoted(ctx->out, db);
 		fputs("\nexport REDIS_URL=", ctx->out);
 		put_shell_quoted(ctx->out, rd);
+		fputs("\nexport ACME_SECRET_KEY_FILE=", ctx->out);
+		put_shell_quoted(ctx->out, ds.key_file);
 		fputc('\n', ctx->out);
 	}
 	free(db);
@@ -207,7 +210,7 @@ static const struct cmd_verb dev_verbs[] = {
 	  CMD_NO_VALIDATE | CMD_MUTATES, 0, 0, NULL },
 	{ "status", "[-o FORMAT]", "report both servers; exit 0 when both answer, 69 otherwise",
 	  NULL, dev_status, CMD_NO_VALIDATE, 0, 0, NULL },
-	{ "env", "[-o json]", "print shell exports of DATABASE_URL and REDIS_URL for the dev stack",
+	{ "env", "[-o json]", "print shell exports of DATABASE_URL, REDIS_URL and ACME_SECRET_KEY_FILE for the dev stack",
 	  NULL, dev_env, CMD_NO_VALIDATE, 0, 0, NULL },
 	{ "psql", "[-- PSQL-ARGS...]", "run psql against the dev stack's database", NULL, dev_psql,
 	  CMD_NO_VALIDATE, 0, -1, NULL },

@@ -4,6 +4,7 @@
  * directory" for a missing socket says nothing about DATABASE_URL. We keep
  * libpq's text and add which server we tried and what to check.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,19 +196,35 @@ bool db_lost(PGconn *db, const PGresult *res)
 	return PQstatus(db) != CONNECTION_OK;
 }
 
+int db_error(PGconn *db, const PGresult *res, struct acme_err *err, const char *fmt, ...)
+{
+	char prefix[256], msg[ACME_ERR_MSG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	snprintf(msg, sizeof(msg), "%s", PQerrorMessage(db));
+	bool lost = db_lost(db, res);
+	acme_err_set(err, lost ? ACME_E_UNAVAILABLE : ACME_E_FAILURE, "%s: %s", prefix, msg);
+	err->transient = lost;
+	return -1;
+}
+
 PGresult *db_check(PGconn *db, PGresult *res, struct acme_err *err)
 {
 	ExecStatusType st = PQresultStatus(res);
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return res;
+	/* the message as it was: db_lost()'s read appends libpq's own again */
+	char msg[sizeof(err->msg)];
+	snprintf(msg, sizeof(msg), "%s", PQerrorMessage(db));
 	if (db_lost(db, res)) {
-		acme_err_set(err, ACME_E_UNAVAILABLE, "postgresql: connection lost: %s",
-			     PQerrorMessage(db));
+		acme_err_set(err, ACME_E_UNAVAILABLE, "postgresql: connection lost: %s", msg);
 		err->transient = true;
 	} else {
 		const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 		acme_err_set(err, ACME_E_FAILURE, "postgresql: %s (SQLSTATE %s)",
-			     primary ? primary : PQerrorMessage(db), db_sqlstate(res));
+			     primary ? primary : msg, db_sqlstate(res));
 	}
 	PQclear(res);
 	return NULL;

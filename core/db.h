@@ -38,8 +38,15 @@ PGresult *db_check(PGconn *db, PGresult *res, struct acme_err *err);
 /* After a call failed (res: its result, may be NULL): is the connection gone?
  * Also true for a server that went away while libpq still calls the
  * connection OK (a failed write; it is marked bad here). Classify errors
- * with it: lost is ACME_E_UNAVAILABLE, the caller drops the connection. */
+ * with it: lost is ACME_E_UNAVAILABLE, the caller drops the connection.
+ * Take PQerrorMessage() first: the read may append libpq's message again. */
 bool db_lost(PGconn *db, const PGresult *res);
+
+/* Set err for a failed call (res may be NULL): "PREFIX: libpq's message",
+ * ACME_E_UNAVAILABLE (transient) when the connection is lost (db_lost()),
+ * else ACME_E_FAILURE. The message is taken before db_lost() reads. -1. */
+int db_error(PGconn *db, const PGresult *res, struct acme_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* db_exec() for statements whose result is not needed. 0 / -1. */
 int db_cmd(PGconn *db, struct acme_err *err, const char *sql, int nparams,

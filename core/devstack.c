@@ -437,31 +437,51 @@ int devstack_make_key(const char *path, struct acme_err *err)
 {
 	unsigned char key[32];
 	char line[64];
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 && errno == EEXIST)
+	struct stat sb;
+	if (lstat(path, &sb) == 0)
 		return 0;
-	if (fd < 0)
-		return acme_err_set(err, ACME_E_FAILURE, "cannot create the dev key file %s: %s", path,
-				    strerror(errno));
+	/* written whole under a temporary name, then linked into place: a
+	 * command racing this one, or a crash, never sees a partial key, and
+	 * link() refuses to replace one another process made meanwhile */
+	char *tmp = xasprintf("%s.%ld.tmp", path, (long)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		acme_err_set(err, ACME_E_FAILURE, "cannot create the dev key file %s: %s", path,
+			     strerror(errno));
+		free(tmp);
+		return -1;
+	}
+	int rc = -1;
 	if (RAND_bytes(key, sizeof(key)) != 1) {
+		acme_err_set(err, ACME_E_FAILURE, "no random bytes for the dev key");
 		close(fd);
-		unlink(path);
-		return acme_err_set(err, ACME_E_FAILURE, "no random bytes for the dev key");
+		goto out;
 	}
 	int n = EVP_EncodeBlock((unsigned char *)line, key, sizeof(key));
 	OPENSSL_cleanse(key, sizeof(key));
 	line[n++] = '\n';
 	ssize_t w = write(fd, line, (size_t)n);
 	OPENSSL_cleanse(line, sizeof(line));
-	if (w != n || fsync(fd) < 0 || close(fd) < 0) {
-		int e = errno;
-		if (w != n)
-			close(fd);
-		unlink(path);
-		return acme_err_set(err, ACME_E_FAILURE, "cannot write the dev key file %s: %s", path,
-				    strerror(w != n && w >= 0 ? EIO : e));
+	int e = w < 0 ? errno : EIO;
+	if (w == n && fsync(fd) < 0)
+		e = errno, w = -1;
+	if (close(fd) < 0 && w == n)
+		e = errno, w = -1;
+	if (w != n) {
+		acme_err_set(err, ACME_E_FAILURE, "cannot write the dev key file %s: %s", path,
+			     strerror(e));
+		goto out;
 	}
-	return 0;
+	if (link(tmp, path) < 0 && errno != EEXIST) {
+		acme_err_set(err, ACME_E_FAILURE, "cannot create the dev key file %s: %s", path,
+			     strerror(errno));
+		goto out;
+	}
+	rc = 1;
+out:
+	unlink(tmp);
+	free(tmp);
+	return rc;
 }
 
 int devstack_up(struct devstack *ds, bool *started, struct acme_err *err)

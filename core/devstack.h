@@ -52,7 +52,9 @@ char *devstack_redis_url(const struct devstack *ds);
 
 /* The dev stack's key file for webhook secrets at rest (core/secretbox.h):
  * 32 random bytes in base64, mode 0600, made when missing (`dev up`, or the
- * first command that needs it); an existing file is left as it is. */
+ * first command that needs it); an existing file is left as it is. 1 when
+ * this call made it (or another process made it meanwhile), 0 when it was
+ * there, -1 with err. */
 int devstack_make_key(const char *path, struct acme_err *err);
 
 /* Create, start and wait until both answer; idempotent. *started (may be NULL)

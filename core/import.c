@@ -1499,8 +1499,7 @@ long long import_errors_each(PGconn *db, const char *job_id,
 	if (!PQsendQueryParams(db, "SELECT line, column_name, message, raw FROM import_errors"
 			       " WHERE job_id = $1 ORDER BY line, id", 1, NULL, params, NULL, NULL, 0) ||
 	    !PQsetSingleRowMode(db))
-		return acme_err_set(err, db_lost(db, NULL) ? ACME_E_UNAVAILABLE : ACME_E_FAILURE,
-				    "import errors: %s", PQerrorMessage(db));
+		return db_error(db, NULL, err, "import errors");
 	while ((res = PQgetResult(db)) != NULL) {
 		ExecStatusType st = PQresultStatus(res);
 		if (st == PGRES_SINGLE_TUPLE && !failed) {
@@ -1522,8 +1521,7 @@ long long import_errors_each(PGconn *db, const char *job_id,
 			n++;
 			PQfreemem(raw);
 		} else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && !failed) {
-			acme_err_set(err, db_lost(db, NULL) ? ACME_E_UNAVAILABLE : ACME_E_FAILURE,
-				     "import errors: %s", PQerrorMessage(db));
+			db_error(db, res, err, "import errors");
 			failed = true;
 		}
 		PQclear(res);

@@ -489,7 +489,7 @@ static const char body_requeue[] =
 	"local v = tonumber(redis.call('HGET', K_JOB, 'version') or '0')\n"
 	"if tonumber(ARGV[10]) > v then v = tonumber(ARGV[10]) end\n"
 	"redis.call('HDEL', K_JOB, 'error', 'token', 'finished_ms', 'deadline_ms', 'result',\n"
-	"  'progress', 'scheduled_ms', 'started_ms', 'worker')\n"
+	"  'progress', 'scheduled_ms', 'started_ms', 'worker', 'freed')\n"
 	"redis.call('HSET', K_JOB, 'state', 'queued', 'attempts', 0, 'cancel', 0,\n"
 	"  'enqueued_ms', n(now), 'version', n(v + 1))\n"
 	"redis.call('PERSIST', K_JOB)\n"
@@ -1481,11 +1481,14 @@ int queue_release_lost(struct queue *q, struct queue_job *job, int max_free, con
 	if (check_held(job, err) < 0)
 		return -1;
 	/* the count lives in the job's hash beside the snapshot's fields (not
-	 * one of them); a hash that is gone is not made again */
+	 * one of them), counted only by the lease's holder; a hash that is gone
+	 * is not made again. The count and the release are two steps: a lease
+	 * lost between them makes the release answer QUEUE_LOST. */
 	char *key = xasprintf("%s{%s}:job:%s", q->prefix, job->queue, job->id);
-	redisReply *r = redisCommand(q->rc, "EVAL %s 1 %s",
-				     "if redis.call('EXISTS', KEYS[1]) == 1 then "
-				     "return redis.call('HINCRBY', KEYS[1], 'freed', 1) end return 0", key);
+	redisReply *r = redisCommand(q->rc, "EVAL %s 1 %s %s",
+				     "local h = redis.call('HMGET', KEYS[1], 'state', 'token') "
+				     "if h[1] ~= 'running' or h[2] ~= ARGV[1] then return -1 end "
+				     "return redis.call('HINCRBY', KEYS[1], 'freed', 1)", key, job->token);
 	free(key);
 	if (!r)
 		return conn_error(q, err);
@@ -1501,6 +1504,8 @@ int queue_release_lost(struct queue *q, struct queue_job *job, int max_free, con
 	}
 	long long n = r->integer;
 	freeReplyObject(r);
+	if (n < 0)
+		return QUEUE_LOST;      /* reaped or taken over: not ours to give back */
 	if (n > max_free) {
 		*counted = true;
 		return queue_fail(q, job, why, false, err);

@@ -325,7 +325,7 @@ int queue_release_job(struct queue *q, struct queue_job *job, struct acme_err *e
  * (queue_fail with why), so a job that itself takes the server down ends
  * dead after its attempts instead of coming back for ever (Sidekiq Pro's
  * poison pill). *counted says which. QUEUE_OK or QUEUE_LOST. */
-#define QUEUE_FREE_RELEASES 10
+#define QUEUE_FREE_RELEASES 5
 int queue_release_lost(struct queue *q, struct queue_job *job, int max_free, const char *why,
 		       bool *counted, struct acme_err *err);
 

@@ -16,6 +16,7 @@
 #include "core/cron.h"
 #include "core/db.h"
 #include "core/job.h"
+#include "core/outbox.h"
 #include "core/queue.h"
 #include "core/systemjobs.h"
 #include "core/webhook.h"
@@ -152,9 +153,13 @@ int housekeeping_run(struct job_run *run, struct acme_err *err)
 		return acme_err_prefix(err, "housekeeping: staged uploads");
 	if (purge_jobs(run, jobs_age, batch, &jobs, err) < 0)
 		return acme_err_prefix(err, "housekeeping: finished jobs");
-	if (delete_batches(run, "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
-			   " WHERE relayed_at IS NOT NULL"
-			   " AND relayed_at < now() - $1::bigint * interval '1 millisecond'"
+	/* the dispatch reads its event from the row (core/whdeliver.c): keep it
+	 * while its dispatch job is not final */
+	if (delete_batches(run, "DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox o"
+			   " WHERE o.relayed_at IS NOT NULL"
+			   " AND o.relayed_at < now() - $1::bigint * interval '1 millisecond'"
+			   " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = '" OUTBOX_JOB_ID_HEAD
+			   OUTBOX_EVENT_ID_HEAD "' || o.id AND j.state NOT IN " FINAL_STATES ")"
 			   " LIMIT $2::bigint)", outbox_age, batch, &outbox, err) < 0)
 		return acme_err_prefix(err, "housekeeping: relayed outbox rows");
 	/* and the webhook sweep, so deliveries move on even where only

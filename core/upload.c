@@ -107,8 +107,7 @@ int upload_stage_from(PGconn *db, upload_read_fn rd, void *rd_user, const char *
 		res = PQexecParams(db, "INSERT INTO uploads_chunks (upload_id, seq, data) "
 				   "VALUES ($1, $2, $3)", 3, NULL, params, lengths, formats, 0);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			acme_err_set(err, db_lost(db, res) ? ACME_E_UNAVAILABLE : ACME_E_FAILURE,
-				     "staging %s: %s", what, PQerrorMessage(db));
+			db_error(db, res, err, "staging %s", what);
 			goto out;
 		}
 		PQclear(res);
@@ -191,8 +190,7 @@ int upload_read_chunk(PGconn *db, long long upload_id, long long seq, unsigned c
 	PGresult *res = PQexecParams(db, "SELECT data FROM uploads_chunks WHERE upload_id = $1 AND seq = $2",
 				     2, NULL, params, NULL, NULL, 1);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		acme_err_set(err, db_lost(db, res) ? ACME_E_UNAVAILABLE : ACME_E_FAILURE,
-			     "reading upload %lld: %s", upload_id, PQerrorMessage(db));
+		db_error(db, res, err, "reading upload %lld", upload_id);
 		PQclear(res);
 		return -1;
 	}

@@ -100,9 +100,7 @@ static int prepare(PGconn *db, const char *name, const char *sql, int nparams,
 	ExecStatusType st = PQresultStatus(res);
 	int rc = 0;
 	if (st != PGRES_COMMAND_OK && strcmp(db_sqlstate(res), "42P05") != 0)   /* exists already */
-		rc = acme_err_set(err, db_lost(db, res) ? ACME_E_UNAVAILABLE : ACME_E_FAILURE,
-				  "postgresql: preparing %s: %s", name,
-				  PQerrorMessage(db));
+		rc = db_error(db, res, err, "postgresql: preparing %s", name);
 	PQclear(res);
 	return rc;
 }
@@ -777,8 +775,7 @@ static PGresult *claim_round_trip(PGconn *db, const char *const *params, struct 
 		return NULL;
 	}
 	if (!err->msg[0] || PQstatus(db) != CONNECTION_OK)
-		acme_err_set(err, db_lost(db, NULL) ? ACME_E_UNAVAILABLE : ACME_E_FAILURE,
-			     "postgresql: claiming deliveries: %s", PQerrorMessage(db));
+		db_error(db, NULL, err, "postgresql: claiming deliveries");
 	if (PQstatus(db) == CONNECTION_OK && PQtransactionStatus(db) != PQTRANS_IDLE)
 		db_rollback(db);
 	return NULL;

@@ -25,13 +25,19 @@ int whsecret_keys(const struct config *cfg, struct secretbox_keyring *kr, struct
 	memset(kr, 0, sizeof(*kr));
 	/* the dev stack's key is made on first use (a stack from before it
 	 * had one, or a command that started the stack itself) */
-	if (path && path[0] && cfg->v[CFG_SECRET_KEY_FILE].source == SRC_DEVSTACK &&
-	    devstack_make_key(path, err) < 0) {
-		if (!warned) {
-			warned = true;
-			log_msg(LOG_WARN, "%s: webhook secrets are stored in plain text", err->msg);
+	if (path && path[0] && cfg->v[CFG_SECRET_KEY_FILE].source == SRC_DEVSTACK) {
+		int made = devstack_make_key(path, err);
+		if (made < 0) {
+			if (!warned) {
+				warned = true;
+				log_msg(LOG_WARN, "%s: webhook secrets are stored in plain text",
+					err->msg);
+			}
+			return 0;
 		}
-		return 0;
+		if (made > 0)
+			log_msg(LOG_WARN, "the dev stack had no key file: made %s (secrets sealed "
+				"under a key removed since cannot be opened)", path);
 	}
 	if (path && path[0])
 		return secretbox_keyring_load(kr, path, err);

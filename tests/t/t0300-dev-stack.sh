@@ -38,8 +38,8 @@ unset ACME_SECRET_KEY_FILE
 t_ok "config show names it" acmectl config show -o json
 t_json "$OUT" "d['settings']['secret_key_file']['value'] == '$dir/secret.key' and
 	d['settings']['secret_key_file']['source'] == 'dev stack'" "secret_key_file from the dev stack"
-t_ok "webhooks add on the dev stack" acmectl -q webhooks add https://hooks.example.com/dev -e '*'
-t_unlike "$ERR" "plain text" "without the plain-text warning"
+t_ok "webhooks add on the dev stack" acmectl webhooks add https://hooks.example.com/dev -e '*'
+t_unlike "$ERR" "plain text|key file" "without a warning about plain text or the key file"
 t_like "$(acmectl dev psql -- -At -c "SELECT secret_key_id || ' ' || left(secret, 3) FROM webhooks")" \
 	'^[0-9a-f]{8} v1:$' "the stored secret is sealed under the dev key"
 key=$(cat "$dir/secret.key")
@@ -47,18 +47,29 @@ t_ok "dev up again keeps the key" acmectl dev up
 t_is "$(cat "$dir/secret.key")" "$key" "the same key"
 rm "$dir/secret.key"
 t_ok "a key removed by hand is made again when a command needs it" \
-	acmectl -q webhooks add https://hooks.example.com/dev2 -e '*'
+	acmectl webhooks add https://hooks.example.com/dev2 -e '*'
+t_like "$ERR" "the dev stack had no key file: made $dir/secret.key" "with a warning saying so"
 t_is "$(stat -c %a "$dir/secret.key")" 600 "a new private key file"
+t_like "$(acmectl dev psql -- -At -c "SELECT secret_key_id || ' ' || left(secret, 3) FROM webhooks
+	WHERE url LIKE '%/dev2'")" '^[0-9a-f]{8} v1:$' "the new endpoint's secret is sealed under it"
+t_unlike "$(acmectl dev psql -- -At -c "SELECT secret_key_id FROM webhooks WHERE url LIKE '%/dev2'")" \
+	"^$(acmectl dev psql -- -At -c "SELECT secret_key_id FROM webhooks WHERE url LIKE '%/dev'")\$" \
+	"a key other than the removed one"
 acmectl dev psql -- -q -c 'DELETE FROM webhooks' >/dev/null
 export ACME_SECRET_KEY_FILE="$test_key"
 
 t_ok "dev env prints exports" acmectl dev env
 t_like "$OUT" "^export DATABASE_URL='postgresql:///acme\?host=" "DATABASE_URL export"
 t_like "$OUT" "export REDIS_URL='unix://$dir/redis/redis.sock'" "REDIS_URL export"
+t_like "$OUT" "export ACME_SECRET_KEY_FILE='$dir/secret.key'" "and the key file's"
 eval "$OUT"
 t_is "$(psql -X -At "$DATABASE_URL" -c 'select 1')" "1" "the exported DATABASE_URL works"
 t_is "$(redis-cli -s "$dir/redis/redis.sock" ping)" "PONG" "the redis socket answers"
+t_ok "config show with the exports" acmectl config show -o json
+t_json "$OUT" "d['settings']['secret_key_file']['value'] == '$dir/secret.key'" \
+	"the exports keep the dev stack's key (secrets sealed under it still open)"
 unset DATABASE_URL REDIS_URL
+export ACME_SECRET_KEY_FILE="$test_key"
 
 t_ok "config check --connect reaches the dev stack by default" acmectl config check --connect
 t_ok "dev psql passes arguments to psql" acmectl dev psql -- -At -c 'select 40+2'

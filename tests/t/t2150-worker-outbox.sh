@@ -78,6 +78,11 @@ UPDATE outbox SET relayed_at = now() - interval '8 days' WHERE id <= 100;
 INSERT INTO outbox (event_type, relayed_at) VALUES ('old.unrelayed', NULL);
 EOS
 tpsql -c "UPDATE outbox SET created_at = now() - interval '9 days' WHERE event_type = 'old.unrelayed'"
+# relayed long ago, but its dispatch has not run yet (a paused webhooks queue):
+# the dispatch reads the event from this row, so it must stay
+pend=$(tpsql -c "INSERT INTO outbox (event_type, relayed_at) VALUES ('old.pending', now() - interval '8 days') RETURNING id")
+tpsql -c "INSERT INTO jobs (id, type, queue, state, created_at) VALUES
+	('dispatch-evt_$pend', 'event.dispatch', 'webhooks', 'queued', now() - interval '8 days')" >/dev/null
 hk=$(enqueue housekeeping '{"batch": 7}')
 t_ok "housekeeping runs (batch 7)" timeout 60 "$ACMECTL" worker --burst -Q default=1
 t_is "$(job_col "$hk" state)" succeeded "it succeeded"
@@ -90,10 +95,13 @@ t_is "$(tpsql -c "SELECT string_agg(id, ' ' ORDER BY id) FROM jobs WHERE id LIKE
 t_is "$(tpsql -c "SELECT string_agg(filename, ' ' ORDER BY filename) FROM uploads")" \
 	"new.csv orphan-new.csv run.csv" "uploads of jobs finished over a day ago and old orphans are gone"
 t_is "$(tpsql -c "SELECT count(*) FROM uploads_chunks")" 9 "with their chunks"
-t_is "$(tpsql -c "SELECT count(*) FROM outbox WHERE relayed_at < now() - interval '7 days'")" 0 \
+t_is "$(tpsql -c "SELECT count(*) FROM outbox WHERE relayed_at < now() - interval '7 days' AND id <> $pend")" 0 \
 	"outbox rows relayed over 7 days ago are gone"
 t_is "$(tpsql -c "SELECT count(*) FROM outbox WHERE event_type = 'old.unrelayed'")" 1 \
 	"an old row relayed only now (or not yet) stays"
+t_is "$(tpsql -c "SELECT count(*) FROM outbox WHERE id = $pend")" 1 \
+	"an old relayed row whose dispatch job is not final stays"
+tpsql -c "DELETE FROM jobs WHERE id = 'dispatch-evt_$pend'" >/dev/null
 
 # Redis state of purged jobs goes too
 old=$(enqueue noop)

@@ -12,7 +12,7 @@ own_servers pgstart on
 
 # ---- a noop job that commits one audit row ------------------------------------------------
 export ACME_FAILPOINTS='job.before-start=1*pause'
-start_worker w -Q default=1 --lease 3s
+start_worker w -Q default=1 --lease 30s
 ID=$(enqueue noop '{"commit": "fp-start-1"}' --max-attempts 1)
 held=$(fp_reached "$TEST_TMP/w.log" job.before-start)
 t_ok "the child stopped before recording the start" test -n "$held"
@@ -28,19 +28,19 @@ t_is "$W_STATUS" 0 "the worker stops cleanly"
 
 # ---- a job PostgreSQL went away under too often: the attempt counts ------------------------
 # (a job that itself takes the server down must not come back for ever: past
-# QUEUE_FREE_RELEASES (10) free releases the attempt counts; the count is
-# set here as if ten restarts had happened)
+# QUEUE_FREE_RELEASES (5) free releases the attempt counts; the count is
+# set here as if five restarts had happened)
 export ACME_FAILPOINTS='job.before-start=1*pause'
-start_worker w2 -Q default=1 --lease 3s
+start_worker w2 -Q default=1 --lease 30s
 ID=$(enqueue noop '{"commit": "fp-start-2"}' --max-attempts 1)
 held=$(fp_reached "$TEST_TMP/w2.log" job.before-start)
 t_ok "the child stopped before recording the start" test -n "$held"
-tredis HSET "${ACME_REDIS_PREFIX}{default}:job:$ID" freed 10 >/dev/null
+tredis HSET "${ACME_REDIS_PREFIX}{default}:job:$ID" freed 5 >/dev/null
 t_ok "PostgreSQL restarted under it" pg_restart_own immediate
 kill -CONT "$held"
 t_ok "the job ends dead: its one attempt counted" wait_for 60 "[ \"\$(job_col $ID state)\" = dead ]"
 t_is "$(commits fp-start-2)" 0 "nothing committed"
-t_like "$(cat "$TEST_TMP/w2.log")" "job $ID: PostgreSQL went away under it more than 10 times; this attempt counts \\(dead\\)" \
+t_like "$(cat "$TEST_TMP/w2.log")" "job $ID: PostgreSQL went away under it more than 5 times; this attempt counts \\(dead\\)" \
 	"the log says why the attempt counted"
 stop_worker w2
 t_is "$W_STATUS" 0 "the worker stops cleanly"
@@ -48,7 +48,7 @@ t_is "$W_STATUS" 0 "the worker stops cleanly"
 # ---- an import: its start, then its merge, each meeting a restart -------------------------
 printf 'sku,name,price\nPGS-1,One,1.00\nPGS-2,Two,2.00\n' >"$TEST_TMP/p.csv"
 export ACME_FAILPOINTS='job.before-start=1*pause,import.before-merge=1*pause'
-start_worker wi -Q import=1 --lease 3s
+start_worker wi -Q import=1 --lease 30s
 t_ok "an import is submitted" "$ACMECTL" -q import "$TEST_TMP/p.csv"
 IMP=$(last_job)
 held=$(fp_reached "$TEST_TMP/wi.log" job.before-start)
