@@ -65,7 +65,8 @@ stop_all() {
 }
 _t_cleanup_extra="$_t_cleanup_extra stop_all"
 
-t_ok "three hosts and a server on a bridge, in network namespaces" ns_setup 3
+t_ok "three hosts and a server on a bridge, in network namespaces" ns_setup 3 ||
+	{ echo "Bail out! the namespaces could not be made: $(cat "$TEST_TMP/err")"; exit 1; }
 t_diag "subnet $NS_NET.0/24; server $NS_SRV_ADDR; hosts $(ns_addr 1) $(ns_addr 2) $(ns_addr 3)"
 
 # ---- the servers, in the server namespace: TCP on the bridge for the hosts,
