@@ -37,6 +37,39 @@ static bool hidden(const char *url, const char *red, const char *secret)
 	return strstr(red, secret) == NULL;
 }
 
+/* When the secret is written literally (not %-encoded) where the parser took
+ * it from, the redacted text must not show it. Judged only at that place: the
+ * same text elsewhere (inside a bracketed host, say) is not the secret. */
+static void hidden_at(const char *url, const char *red, const char *at, size_t len,
+		      const char *secret)
+{
+	if (at && len == strlen(secret) && memcmp(at, secret, len) == 0)
+		CHECK(hidden(url, red, secret));
+}
+
+/* the password of the userinfo: after the first ':' of what precedes the
+ * first '@' after the scheme */
+static void hidden_userinfo(const char *url, const char *red, const char *secret)
+{
+	const char *a = strstr(url, "://");
+	if (!a)
+		return;
+	a += 3;
+	const char *end = strchr(a, '@');
+	const char *c = end ? memchr(a, ':', (size_t)(end - a)) : NULL;
+	if (c)
+		hidden_at(url, red, c + 1, (size_t)(end - c - 1), secret);
+}
+
+/* a query parameter NAME=value, its value up to the next '&' or '#' */
+static void hidden_param(const char *url, const char *red, const char *name, const char *secret)
+{
+	size_t n = strlen(name);
+	for (const char *p = strstr(url, name); p; p = strstr(p + 1, name))
+		if (p > url && (p[-1] == '?' || p[-1] == '&') && p[n] == '=')
+			hidden_at(url, red, p + n + 1, strcspn(p + n + 1, "&#"), secret);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct redis_url u;
@@ -71,14 +104,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				CHECK(u.sentinels[i].host && u.sentinels[i].host[0] &&
 				      u.sentinels[i].port >= 1 && u.sentinels[i].port <= 65535);
 			if (u.sentinel_password && strlen(u.sentinel_password) >= 4 &&
-			    !strpbrk(u.sentinel_password, "%& #'@:")) {
-				char *lit = malloc(strlen(u.sentinel_password) + 20);
-				CHECK(lit != NULL);
-				sprintf(lit, "sentinel_password=%s", u.sentinel_password);
-				if (strstr(s, lit))
-					CHECK(hidden(s, red, u.sentinel_password));
-				free(lit);
-			}
+			    !strpbrk(u.sentinel_password, "%& #'@:"))
+				hidden_param(s, red, "sentinel_password", u.sentinel_password);
 		} else {
 			CHECK((u.host == NULL) != (u.socket == NULL));
 			CHECK(u.nsentinels == 0 && !u.master_name && !u.sentinel_password);
@@ -89,15 +116,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(u.tls_insecure >= -1 && u.tls_insecure <= 1);
 		if (u.socket)
 			CHECK(u.socket[0] == '/');
-		/* judged when written literally (not %-encoded) as ":pw@" */
-		if (u.password) {
-			char *lit = malloc(strlen(u.password) + 3);
-			CHECK(lit != NULL);
-			sprintf(lit, ":%s@", u.password);
-			if (strstr(s, lit))
-				CHECK(hidden(s, red, u.password));
-			free(lit);
-		}
+		if (u.password)
+			hidden_userinfo(s, red, u.password);
 		char *d = redis_url_describe(&u);
 		CHECK(d != NULL && d[0] != '\0');
 		free(d);
