@@ -25,6 +25,7 @@
 # iproute2, a kernel or container that forbids them).
 . "$(dirname "$0")/../lib/test-lib.sh"
 . "$TEST_TOP/tests/lib/netns.sh"
+. "$TEST_TOP/tests/lib/worker-lib.sh"     # fp_reached
 
 why=$(ns_can) || t_skip_all "$why"
 command -v redis-server >/dev/null || t_skip_all "redis-server is not installed"
@@ -47,11 +48,6 @@ wait_for_cmd() {
 		_wn=$((_wn - 1))
 	done
 	return 1
-}
-# fp_wait LOG NAME: the pid of the process that stopped at failpoint NAME (bounded)
-fp_wait() {
-	wait_for_cmd 60 grep -q "failpoint $2 reached" "$1" &&
-		sed -n "s/.*failpoint $2 reached (pid \([0-9]*\)).*/\1/p" "$1" | tail -n 1
 }
 
 stop_all() {
@@ -190,7 +186,7 @@ start_host 1
 HOST_FP=
 t_ok "host 1's worker started" wait_for_cmd 30 started 1
 acmectl -q jobs enqueue noop --id cut-1 --max-attempts 25 --payload '{"commit": "cut-1"}' >/dev/null
-held=$(fp_wait "$W/h1.log" job.after-start)
+held=$(fp_reached "$W/h1.log" job.after-start)
 t_ok "host 1 runs job cut-1 (held at job.after-start, pid $held)" test -n "$held"
 t_is "$(state_of cut-1)" running "the job is recorded running"
 t_like "$(r HGET 'hosts:{default}:job:cut-1' worker)" ":$held:" "under host 1's lease"
